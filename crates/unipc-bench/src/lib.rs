@@ -1,0 +1,2 @@
+//! The measurement engine behind `unipc bench`: placeholder until the bench
+//! change lands.

@@ -1,0 +1,2 @@
+//! `unipc`: the command-line face of the unipc library.
+fn main() {}

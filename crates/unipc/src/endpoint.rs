@@ -1,0 +1,326 @@
+//! One address grammar for every facility: `SCHEME:ADDRESS`.
+//!
+//! | scheme | address | facility |
+//! |---|---|---|
+//! | `fifo:PATH` | filesystem path | named pipe |
+//! | `unix:PATH`, `unix:@NAME` | path or abstract name | UNIX stream socket |
+//! | `unix-seqpacket:PATH`, `unix-seqpacket:@NAME` | path or abstract name | UNIX seqpacket socket |
+//! | `tcp:HOST:PORT` | host name, IPv4, or `[IPv6]` | TCP stream socket |
+//! | `posix-mq:/NAME` | POSIX IPC name | POSIX message queue |
+//! | `sysv-mq:KEY` | decimal, `0x` hex, or `private` | System V message queue |
+//! | `unix-dgram:PATH`, `unix-dgram:@NAME` | path or abstract name | UNIX datagram socket |
+//! | `udp:HOST:PORT` | host name, IPv4, or `[IPv6]` | UDP datagram socket |
+//!
+//! [`Endpoint`]'s `Display` writes the same grammar back, so a parsed
+//! endpoint prints as a string that parses to an equal endpoint.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::name::{FsPath, PosixName, SysvKey, UnixAddr};
+use crate::{Error, Result};
+
+/// Every scheme the grammar knows, for error messages and help text.
+pub const SCHEMES: &[&str] = &[
+    "fifo",
+    "unix",
+    "unix-seqpacket",
+    "tcp",
+    "posix-mq",
+    "sysv-mq",
+    "unix-dgram",
+    "udp",
+];
+
+/// A network host and port, as written in `tcp:` and `udp:` endpoints.
+///
+/// The host is kept as written (a name is resolved when the endpoint is
+/// used, not when it is parsed); an IPv6 address is written in brackets.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct HostPort {
+    /// Host name or IP address, without brackets.
+    pub host: String,
+    /// Port number.
+    pub port: u16,
+}
+
+impl fmt::Display for HostPort {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Where a facility's object lives: the typed form of `SCHEME:ADDRESS`.
+///
+/// ```
+/// use unipc::Endpoint;
+///
+/// let ep: Endpoint = "tcp:[::1]:8080".parse()?;
+/// assert_eq!(ep.scheme(), "tcp");
+/// assert_eq!(ep.to_string(), "tcp:[::1]:8080");
+///
+/// let err = "carrier-pigeon:home".parse::<Endpoint>().unwrap_err();
+/// assert!(err.to_string().contains("unix-seqpacket"));
+/// # Ok::<(), unipc::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Endpoint {
+    /// `fifo:PATH`.
+    Fifo(FsPath),
+    /// `unix:PATH` or `unix:@NAME`.
+    Unix(UnixAddr),
+    /// `unix-seqpacket:PATH` or `unix-seqpacket:@NAME`.
+    UnixSeqpacket(UnixAddr),
+    /// `tcp:HOST:PORT`.
+    Tcp(HostPort),
+    /// `posix-mq:/NAME`.
+    PosixMq(PosixName),
+    /// `sysv-mq:KEY`.
+    SysvMq(SysvKey),
+    /// `unix-dgram:PATH` or `unix-dgram:@NAME`.
+    UnixDgram(UnixAddr),
+    /// `udp:HOST:PORT`.
+    Udp(HostPort),
+}
+
+impl Endpoint {
+    /// The scheme, as written before the first `:`.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Endpoint::Fifo(_) => "fifo",
+            Endpoint::Unix(_) => "unix",
+            Endpoint::UnixSeqpacket(_) => "unix-seqpacket",
+            Endpoint::Tcp(_) => "tcp",
+            Endpoint::PosixMq(_) => "posix-mq",
+            Endpoint::SysvMq(_) => "sysv-mq",
+            Endpoint::UnixDgram(_) => "unix-dgram",
+            Endpoint::Udp(_) => "udp",
+        }
+    }
+}
+
+fn bad(input: &str, reason: impl Into<String>) -> Error {
+    Error::InvalidEndpoint {
+        input: input.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// Re-labels a name error as an endpoint error, keeping its reason.
+fn in_endpoint(input: &str, err: Error) -> Error {
+    match err {
+        Error::InvalidName {
+            kind,
+            input: name,
+            reason,
+        } => bad(input, format!("{kind} {name:?} {reason}")),
+        other => other,
+    }
+}
+
+fn parse_host_port(input: &str, address: &str) -> Result<HostPort> {
+    let (host, port) = if let Some(rest) = address.strip_prefix('[') {
+        let (host, after) = rest
+            .split_once(']')
+            .ok_or_else(|| bad(input, "an IPv6 address opened with '[' needs a closing ']'"))?;
+        let port = after
+            .strip_prefix(':')
+            .ok_or_else(|| bad(input, "expected ':PORT' after ']'"))?;
+        if host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad(
+                input,
+                format!("{host:?} inside brackets is not an IPv6 address"),
+            ));
+        }
+        (host, port)
+    } else {
+        let (host, port) = address
+            .rsplit_once(':')
+            .ok_or_else(|| bad(input, "expected HOST:PORT"))?;
+        if host.contains(':') {
+            return Err(bad(input, "write an IPv6 address in brackets: [::1]:PORT"));
+        }
+        (host, port)
+    };
+    if host.is_empty() {
+        return Err(bad(input, "the host is empty"));
+    }
+    if host
+        .chars()
+        .any(|c| c.is_whitespace() || c == '\0' || c == '/')
+    {
+        return Err(bad(
+            input,
+            format!("{host:?} is not a host name or address"),
+        ));
+    }
+    let port = port.parse::<u16>().map_err(|_| {
+        bad(
+            input,
+            format!("port {port:?} is not a number from 0 to 65535"),
+        )
+    })?;
+    Ok(HostPort {
+        host: host.to_owned(),
+        port,
+    })
+}
+
+impl FromStr for Endpoint {
+    type Err = Error;
+
+    fn from_str(input: &str) -> Result<Self> {
+        let Some((scheme, address)) = input.split_once(':') else {
+            return Err(bad(
+                input,
+                format!("expected SCHEME:ADDRESS; schemes: {}", SCHEMES.join(", ")),
+            ));
+        };
+        let unix = |address: &str| {
+            address
+                .parse::<UnixAddr>()
+                .map_err(|e| in_endpoint(input, e))
+        };
+        Ok(match scheme {
+            "fifo" => Endpoint::Fifo(FsPath::new(address).map_err(|e| in_endpoint(input, e))?),
+            "unix" => Endpoint::Unix(unix(address)?),
+            "unix-seqpacket" => Endpoint::UnixSeqpacket(unix(address)?),
+            "unix-dgram" => Endpoint::UnixDgram(unix(address)?),
+            "tcp" => Endpoint::Tcp(parse_host_port(input, address)?),
+            "udp" => Endpoint::Udp(parse_host_port(input, address)?),
+            "posix-mq" => Endpoint::PosixMq(address.parse().map_err(|e| in_endpoint(input, e))?),
+            "sysv-mq" => Endpoint::SysvMq(address.parse().map_err(|e| in_endpoint(input, e))?),
+            other => {
+                return Err(bad(
+                    input,
+                    format!("unknown scheme {other:?}; schemes: {}", SCHEMES.join(", ")),
+                ));
+            }
+        })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.scheme())?;
+        match self {
+            Endpoint::Fifo(path) => write!(f, "{path}"),
+            Endpoint::Unix(addr) | Endpoint::UnixSeqpacket(addr) | Endpoint::UnixDgram(addr) => {
+                write!(f, "{addr}")
+            }
+            Endpoint::Tcp(hp) | Endpoint::Udp(hp) => write!(f, "{hp}"),
+            Endpoint::PosixMq(name) => write!(f, "{name}"),
+            Endpoint::SysvMq(key) => write!(f, "{key}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn parses_each_scheme() {
+        let cases = [
+            "fifo:/tmp/a.fifo",
+            "unix:/run/a.sock",
+            "unix:@abstract",
+            "unix-seqpacket:rel/path.sock",
+            "unix-seqpacket:@x",
+            "tcp:localhost:80",
+            "tcp:127.0.0.1:0",
+            "tcp:[::1]:8080",
+            "posix-mq:/jobs",
+            "sysv-mq:0x1234",
+            "sysv-mq:private",
+            "unix-dgram:@d",
+            "udp:[fe80::1]:9",
+        ];
+        for case in cases {
+            let ep: Endpoint = case.parse().unwrap_or_else(|e| panic!("{case}: {e}"));
+            assert_eq!(ep.to_string(), case);
+        }
+    }
+
+    #[test]
+    fn refuses_malformed_endpoints_with_reasons() {
+        let cases = [
+            ("nocolon", "expected SCHEME:ADDRESS"),
+            ("smoke:signal", "unknown scheme \"smoke\""),
+            ("fifo:", "is empty"),
+            ("unix:@", "empty"),
+            ("tcp:host", "expected HOST:PORT"),
+            ("tcp::80", "host is empty"),
+            ("tcp:h:99999", "not a number from 0 to 65535"),
+            ("tcp:::1:80", "brackets"),
+            ("tcp:[::1:80", "closing ']'"),
+            ("tcp:[nope]:80", "not an IPv6 address"),
+            ("posix-mq:jobs", "must start with '/'"),
+            ("sysv-mq:0xZZ", "hexadecimal"),
+        ];
+        for (input, want) in cases {
+            let err = input.parse::<Endpoint>().unwrap_err().to_string();
+            assert!(err.contains(want), "{input}: {err:?} lacks {want:?}");
+            assert!(
+                err.contains(&format!("{input:?}")),
+                "{err} does not quote the input"
+            );
+        }
+    }
+
+    fn endpoint_strategy() -> impl Strategy<Value = Endpoint> {
+        let path = "[a-zA-Z0-9_./:@-]{1,60}".prop_filter_map("valid path", |p| FsPath::new(p).ok());
+        let unix_addr = prop_oneof![
+            "[a-zA-Z0-9_./:-]{1,100}".prop_filter_map("path", |p| UnixAddr::path(p).ok()),
+            "[a-zA-Z0-9_./:@ -]{1,100}"
+                .prop_filter_map("abstract", |n| UnixAddr::abstract_name(n).ok()),
+        ];
+        let host_port = (
+            prop_oneof![
+                "[a-z][a-z0-9.-]{0,30}",
+                any::<std::net::Ipv4Addr>().prop_map(|a| a.to_string()),
+                any::<std::net::Ipv6Addr>().prop_map(|a| a.to_string()),
+            ],
+            any::<u16>(),
+        )
+            .prop_map(|(host, port)| HostPort { host, port });
+        prop_oneof![
+            path.prop_map(Endpoint::Fifo),
+            unix_addr.clone().prop_map(Endpoint::Unix),
+            unix_addr.clone().prop_map(Endpoint::UnixSeqpacket),
+            unix_addr.prop_map(Endpoint::UnixDgram),
+            host_port.clone().prop_map(Endpoint::Tcp),
+            host_port.prop_map(Endpoint::Udp),
+            "/[a-zA-Z0-9_.-]{1,255}"
+                .prop_filter_map("posix", |n| PosixName::new(&n).ok())
+                .prop_map(Endpoint::PosixMq),
+            any::<i32>()
+                .prop_map(|k| if k == 0 {
+                    SysvKey::Private
+                } else {
+                    SysvKey::Key(k)
+                })
+                .prop_map(Endpoint::SysvMq),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn display_round_trips(ep in endpoint_strategy()) {
+            let text = ep.to_string();
+            let back: Endpoint = text.parse().map_err(|e| TestCaseError::fail(format!("{text}: {e}")))?;
+            prop_assert_eq!(back, ep);
+        }
+
+        #[test]
+        fn parse_never_panics(input in "\\PC{0,80}") {
+            let _ = input.parse::<Endpoint>();
+        }
+    }
+}

@@ -1,0 +1,298 @@
+//! The error type shared by every facility.
+//!
+//! Each variant names the object it concerns (an endpoint such as
+//! `unix:/run/app.sock`, or a facility such as `pipe`) so that one line of
+//! Display is enough for a person to act on.
+
+use std::io;
+use std::time::Duration;
+
+/// `Result` with [`Error`] as the default error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// An error from unipc: bad input refused before any system call, a system
+/// call that failed on a named object, or a facility limit that was broken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A name was refused before any system call was made.
+    #[error("invalid {kind} {input:?}: {reason}")]
+    InvalidName {
+        /// Which namespace the name belongs to (e.g. "POSIX IPC name").
+        kind: &'static str,
+        /// The name as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// An endpoint string did not parse.
+    #[error("invalid endpoint {input:?}: {reason}")]
+    InvalidEndpoint {
+        /// The endpoint as given.
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A system call failed.
+    #[error("{object}: {op}: {}{}", errno_text(.source), hint_text(*.hint))]
+    Os {
+        /// The object the call was made on.
+        object: String,
+        /// The operation, in words or as the call's name ("connect", "open").
+        op: &'static str,
+        /// The error the kernel returned.
+        #[source]
+        source: io::Error,
+        /// What the error means for this operation, when that is not obvious.
+        hint: Option<&'static str>,
+    },
+
+    /// The object exists but is not of the type the operation needs.
+    #[error("{object}: is {found}, not {expected}")]
+    WrongType {
+        /// The object.
+        object: String,
+        /// What the operation needs ("a FIFO").
+        expected: &'static str,
+        /// What was found there ("a regular file").
+        found: &'static str,
+    },
+
+    /// A message is larger than the facility or the object accepts.
+    #[error("{object}: message of {size} bytes exceeds the limit of {limit} bytes")]
+    MessageTooLarge {
+        /// The object.
+        object: String,
+        /// The size of the message.
+        size: usize,
+        /// The largest size accepted.
+        limit: usize,
+    },
+
+    /// A receive buffer is smaller than the message waiting; nothing was
+    /// consumed unless the facility cannot avoid it (see the facility's docs).
+    #[error("{object}: receive buffer of {buffer} bytes is smaller than the message{}", needed_text(*.needed))]
+    BufferTooSmall {
+        /// The object.
+        object: String,
+        /// The size of the buffer given.
+        buffer: usize,
+        /// The size of the message, when the facility tells it.
+        needed: Option<usize>,
+    },
+
+    /// The peer sent more file descriptors than the receiver accepts; the
+    /// kernel closed the ones that did not fit.
+    #[error("{object}: the peer sent more file descriptors than the {capacity} this receive accepts; the kernel closed the rest")]
+    TooManyFds {
+        /// The object.
+        object: String,
+        /// How many descriptors the receive accepted.
+        capacity: usize,
+    },
+
+    /// A non-blocking send found the queue full; nothing was sent.
+    #[error("{object}: full; the message was not sent")]
+    Full {
+        /// The object.
+        object: String,
+    },
+
+    /// A non-blocking receive found nothing waiting.
+    #[error("{object}: empty; no message is waiting")]
+    Empty {
+        /// The object.
+        object: String,
+    },
+
+    /// A timed operation ran out of time.
+    #[error("{object}: timed out after {timeout:?}")]
+    TimedOut {
+        /// The object.
+        object: String,
+        /// How long the operation waited.
+        timeout: Duration,
+    },
+
+    /// The object was removed while the operation waited on it.
+    #[error("{object}: removed while waiting on it")]
+    Removed {
+        /// The object.
+        object: String,
+    },
+
+    /// The object cannot do what was asked (a tag it does not carry, an
+    /// option its kernel lacks).
+    #[error("{object}: {what} is not supported: {reason}")]
+    Unsupported {
+        /// The object.
+        object: String,
+        /// What was asked.
+        what: String,
+        /// Why it cannot be done, or what to do instead.
+        reason: String,
+    },
+
+    /// A system limit forbids what was asked.
+    #[error("{object}: {what} {requested} exceeds the system limit of {limit} (set in {set_in})")]
+    LimitExceeded {
+        /// The object.
+        object: String,
+        /// The quantity asked for ("max messages").
+        what: &'static str,
+        /// The value asked for.
+        requested: u64,
+        /// The limit in force.
+        limit: u64,
+        /// Where the limit is set (a /proc file or an rlimit).
+        set_in: &'static str,
+    },
+}
+
+impl Error {
+    /// An OS error on `object` during `op`, with the standard hint for that
+    /// operation and error when there is one.
+    pub(crate) fn os(
+        object: impl Into<String>,
+        op: &'static str,
+        source: impl Into<io::Error>,
+    ) -> Self {
+        let source = source.into();
+        let hint = default_hint(op, source.raw_os_error());
+        Error::Os {
+            object: object.into(),
+            op,
+            source,
+            hint,
+        }
+    }
+
+    /// Replaces the hint of an [`Error::Os`]; other variants are unchanged.
+    #[allow(dead_code)]
+    pub(crate) fn with_hint(mut self, new_hint: &'static str) -> Self {
+        if let Error::Os { hint, .. } = &mut self {
+            *hint = Some(new_hint);
+        }
+        self
+    }
+
+    /// The kernel's error number, when the error came from a system call.
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::Os { source, .. } => source.raw_os_error(),
+            _ => None,
+        }
+    }
+
+    /// The closest [`io::ErrorKind`], for code that branches on kinds.
+    pub fn kind(&self) -> io::ErrorKind {
+        match self {
+            Error::InvalidName { .. } | Error::InvalidEndpoint { .. } => {
+                io::ErrorKind::InvalidInput
+            }
+            Error::Os { source, .. } => source.kind(),
+            Error::WrongType { .. } => io::ErrorKind::InvalidInput,
+            Error::MessageTooLarge { .. } | Error::BufferTooSmall { .. } => {
+                io::ErrorKind::InvalidInput
+            }
+            Error::TooManyFds { .. } => io::ErrorKind::InvalidData,
+            Error::Full { .. } | Error::Empty { .. } => io::ErrorKind::WouldBlock,
+            Error::TimedOut { .. } => io::ErrorKind::TimedOut,
+            Error::Removed { .. } => io::ErrorKind::NotFound,
+            Error::LimitExceeded { .. } => io::ErrorKind::InvalidInput,
+            Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+        }
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(err: Error) -> io::Error {
+        match err {
+            // Keep the errno so callers of Read/Write can still match on it.
+            Error::Os { source, .. } if source.raw_os_error().is_some() => source,
+            other => io::Error::new(other.kind(), other),
+        }
+    }
+}
+
+/// "Connection refused (os error 111)" becomes "connection refused".
+fn errno_text(err: &io::Error) -> String {
+    let text = match err.raw_os_error() {
+        Some(code) => {
+            let full = io::Error::from_raw_os_error(code).to_string();
+            match full.rfind(" (os error ") {
+                Some(cut) => full[..cut].to_owned(),
+                None => full,
+            }
+        }
+        None => err.to_string(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
+fn hint_text(hint: Option<&'static str>) -> String {
+    hint.map(|h| format!(": {h}")).unwrap_or_default()
+}
+
+fn needed_text(needed: Option<usize>) -> String {
+    needed.map(|n| format!(" of {n} bytes")).unwrap_or_default()
+}
+
+fn default_hint(op: &str, errno: Option<i32>) -> Option<&'static str> {
+    use libc::*;
+    let errno = errno?;
+    Some(match (op, errno) {
+        ("connect", ECONNREFUSED) => "no process listens there",
+        ("connect", ENOENT) => "no socket file there",
+        ("bind", EADDRINUSE) => "another process listens there",
+        (_, ENXIO) if op.starts_with("open") => "no process has it open for reading",
+        (_, EPIPE) => "the reading side has closed",
+        (_, ECONNRESET) => "the peer closed the connection",
+        (_, EACCES) | (_, EPERM) => "this user lacks permission; check the object's owner and mode",
+        (_, EEXIST) => "something already exists under that name",
+        (_, ENAMETOOLONG) => "the name is longer than the kernel accepts",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn os_error_reads_as_object_op_reason_hint() {
+        let err = Error::os(
+            "unix:/run/app.sock",
+            "connect",
+            io::Error::from_raw_os_error(libc::ECONNREFUSED),
+        );
+        assert_eq!(
+            err.to_string(),
+            "unix:/run/app.sock: connect: connection refused: no process listens there"
+        );
+        assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED));
+        assert_eq!(
+            io::Error::from(err).raw_os_error(),
+            Some(libc::ECONNREFUSED)
+        );
+    }
+
+    #[test]
+    fn non_os_errors_keep_their_text_through_io_error() {
+        let err = Error::Full {
+            object: "posix-mq:/jobs".into(),
+        };
+        let io_err = io::Error::from(err);
+        assert_eq!(io_err.kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(
+            io_err.to_string(),
+            "posix-mq:/jobs: full; the message was not sent"
+        );
+    }
+}

@@ -1,0 +1,39 @@
+//! unipc: every UNIX inter-process communication facility behind one safe,
+//! uniform API.
+//!
+//! The public modules follow the classic IPC taxonomy:
+//!
+//! - [`stream`]: byte streams (pipes, FIFOs, UNIX and TCP stream sockets,
+//!   socketpairs, pseudoterminals). Every stream implements
+//!   [`std::io::Read`], [`std::io::Write`] and [`std::os::fd::AsFd`].
+//! - [`message`]: facilities that keep message boundaries.
+//!
+//! Shared pieces sit beside them: validated names ([`name`]), the endpoint
+//! grammar every facility is addressed by ([`endpoint`]) and the error type
+//! ([`Error`]). Raw system calls live in a private `sys` layer.
+//!
+//! # Example
+//!
+//! ```
+//! use std::io::{Read, Write};
+//!
+//! let (mut tx, mut rx) = unipc::stream::pipe::new()?;
+//! tx.write_all(b"hello")?;
+//! drop(tx);
+//! let mut got = String::new();
+//! rx.read_to_string(&mut got)?;
+//! assert_eq!(got, "hello");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+#![deny(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod endpoint;
+mod error;
+pub mod message;
+pub mod name;
+pub mod stream;
+mod sys;
+
+pub use endpoint::Endpoint;
+pub use error::{Error, Result};

@@ -1,0 +1,164 @@
+//! Message facilities: each receive returns exactly one whole message, as
+//! it was sent.
+//!
+//! | module | facility | tag on each message |
+//! |---|---|---|
+//! | [`posix_mq`] | POSIX message queue (`posix-mq:/NAME`) | priority, highest first |
+//! | [`sysv_mq`] | System V message queue (`sysv-mq:KEY`) | type, selectable on receive |
+//! | [`dgram`] | UNIX datagram (`unix-dgram:`) and UDP (`udp:`) sockets | none |
+//!
+//! Every facility implements [`Messenger`], so code written against it works
+//! with any of them unchanged. A message larger than the facility allows is
+//! refused with [`Error::MessageTooLarge`]; a receive buffer smaller than the
+//! next message is [`Error::BufferTooSmall`], never a silent truncation; a
+//! non-blocking send to a full queue is [`Error::Full`] and loses nothing.
+
+use std::time::Duration;
+
+use crate::{Error, Result};
+
+pub mod dgram;
+pub mod posix_mq;
+pub mod sysv_mq;
+
+/// How long a send or receive may wait for room or for a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// Wait as long as it takes.
+    Forever,
+    /// Do not wait: [`Error::Full`] or [`Error::Empty`] when it would.
+    Never,
+    /// Wait at most this long, then [`Error::TimedOut`].
+    For(Duration),
+}
+
+/// The tag a facility attaches to a message: a POSIX priority or a System V
+/// type. Datagram sockets carry none.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tag {
+    /// No tag: the facility's default (priority 0, type 1).
+    #[default]
+    None,
+    /// A POSIX message queue priority (0 up to `MQ_PRIO_MAX - 1`).
+    Priority(u32),
+    /// A System V message type (a positive number).
+    Type(i64),
+}
+
+/// What a receive returns besides the bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// The message's length in bytes.
+    pub len: usize,
+    /// Its priority or type, where the facility has one.
+    pub tag: Tag,
+}
+
+/// The limits of one message object, read from the object itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// The largest message the object accepts, in bytes.
+    pub max_message_size: usize,
+    /// How many messages it holds before a send blocks, when the facility
+    /// counts messages (a System V queue counts bytes; sockets count buffer
+    /// space).
+    pub max_messages: Option<usize>,
+}
+
+/// The interface every message facility implements.
+///
+/// A facility implements the two required methods; the rest are provided
+/// and behave the same everywhere.
+///
+/// ```
+/// use unipc::message::{Messenger, Wait};
+///
+/// /// Drains whatever is waiting, from any message facility.
+/// fn drain(queue: &dyn Messenger) -> unipc::Result<Vec<Vec<u8>>> {
+///     let mut out = Vec::new();
+///     loop {
+///         match queue.recv_vec(Wait::Never) {
+///             Ok((bytes, _)) => out.push(bytes),
+///             Err(unipc::Error::Empty { .. }) => return Ok(out),
+///             Err(other) => return Err(other),
+///         }
+///     }
+/// }
+/// ```
+pub trait Messenger {
+    /// The object's endpoint in words (`posix-mq:/jobs`), as errors name it.
+    fn object(&self) -> String;
+
+    /// The object's limits.
+    ///
+    /// # Errors
+    /// When the limits cannot be read from the kernel.
+    fn limits(&self) -> Result<Limits>;
+
+    /// Sends one message with `tag`, waiting as `wait` says.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`], [`Error::Full`], [`Error::TimedOut`], a
+    /// tag the facility does not have, or an OS error.
+    fn send_tagged(&self, message: &[u8], tag: Tag, wait: Wait) -> Result<()>;
+
+    /// Receives one message into `buf`, waiting as `wait` says.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] (the message stays queued where the facility
+    /// allows), [`Error::Empty`], [`Error::TimedOut`], or an OS error.
+    fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received>;
+
+    /// Sends one message with the facility's default tag, blocking.
+    ///
+    /// # Errors
+    /// As [`Messenger::send_tagged`].
+    fn send(&self, message: &[u8]) -> Result<()> {
+        self.send_tagged(message, Tag::None, Wait::Forever)
+    }
+
+    /// Sends one message without waiting.
+    ///
+    /// # Errors
+    /// [`Error::Full`] when there is no room; the message was not sent.
+    fn try_send(&self, message: &[u8]) -> Result<()> {
+        self.send_tagged(message, Tag::None, Wait::Never)
+    }
+
+    /// Receives one message into a new `Vec` sized from the object's limits.
+    ///
+    /// # Errors
+    /// As [`Messenger::recv_into`].
+    fn recv_vec(&self, wait: Wait) -> Result<(Vec<u8>, Tag)> {
+        let mut buf = vec![0; self.limits()?.max_message_size];
+        let got = self.recv_into(&mut buf, wait)?;
+        buf.truncate(got.len);
+        Ok((buf, got.tag))
+    }
+
+    /// Receives one message, blocking.
+    ///
+    /// # Errors
+    /// As [`Messenger::recv_into`].
+    fn recv(&self) -> Result<Vec<u8>> {
+        Ok(self.recv_vec(Wait::Forever)?.0)
+    }
+
+    /// Receives one message without waiting.
+    ///
+    /// # Errors
+    /// [`Error::Empty`] when nothing is waiting.
+    fn try_recv(&self) -> Result<Vec<u8>> {
+        Ok(self.recv_vec(Wait::Never)?.0)
+    }
+}
+
+/// The error for a tag the facility does not carry.
+#[allow(dead_code)]
+pub(crate) fn unsupported_tag(object: String, tag: Tag, facility_has: &'static str) -> Error {
+    Error::Unsupported {
+        object,
+        what: format!("tag {tag:?}"),
+        reason: format!("this facility carries {facility_has}"),
+    }
+}

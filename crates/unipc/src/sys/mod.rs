@@ -1,0 +1,12 @@
+//! The only layer that makes system calls: thin wrappers, one file per
+//! facility, over rustix and nix (libc only where they lack a call).
+//!
+//! Public modules call these functions and add names, options and typed
+//! errors; they never call libc themselves.
+
+pub(crate) mod fd;
+pub(crate) mod pipe;
+pub(crate) mod posix_mq;
+pub(crate) mod pty;
+pub(crate) mod socket;
+pub(crate) mod sysv_mq;

@@ -1,0 +1,15 @@
+//! Integration tests: one module per facility, every one of them run between
+//! two real processes (see `util` for the harness).
+
+mod util;
+
+mod dgram;
+mod fifo;
+mod message_conformance;
+mod pipe;
+mod posix_mq;
+mod pty;
+mod seqpacket;
+mod sysv_mq;
+mod tcp;
+mod unix;
