@@ -30,6 +30,7 @@
 
 pub mod endpoint;
 mod error;
+pub mod facility;
 pub mod message;
 pub mod name;
 pub mod stream;

@@ -146,33 +146,40 @@ impl Peer {
 
     pub fn spawn(mut self) -> Running {
         let fds = self.fds.clone();
-        // SAFETY: between fork and exec the closure only calls dup2, which
-        // is async-signal-safe, allocates nothing and takes no lock. The
+        let hand_over = move || {
+            let base = FIRST_PASSED_FD + 64;
+            for (i, &fd) in fds.iter().enumerate() {
+                dup2_raw(fd, base + i as RawFd)?;
+            }
+            for i in 0..fds.len() {
+                dup2_raw(base + i as RawFd, FIRST_PASSED_FD + i as RawFd)?;
+                // SAFETY: `base + i` was made by the dup2 above and is owned by
+                // nothing else in the child; closing it twice cannot happen.
+                unsafe { libc::close(base + i as RawFd) };
+            }
+            Ok(())
+        };
+        // SAFETY: between fork and exec the closure only calls dup2 and close,
+        // which are async-signal-safe, allocate nothing and take no lock. The
         // sources are copied first so that a target number that equals a
         // later source does not clobber it.
-        unsafe {
-            self.command.pre_exec(move || {
-                let base = FIRST_PASSED_FD + 64;
-                for (i, &fd) in fds.iter().enumerate() {
-                    if libc::dup2(fd, base + i as RawFd) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                }
-                for i in 0..fds.len() {
-                    if libc::dup2(base + i as RawFd, FIRST_PASSED_FD + i as RawFd) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    libc::close(base + i as RawFd);
-                }
-                Ok(())
-            });
-        }
+        unsafe { self.command.pre_exec(hand_over) };
         let child = self.command.spawn().expect("spawn peer");
         Running {
             child,
             started: Instant::now(),
         }
     }
+}
+
+/// dup2 for the pre-exec hand-over.
+fn dup2_raw(from: RawFd, to: RawFd) -> std::io::Result<()> {
+    // SAFETY: dup2 takes plain descriptor numbers; a bad one fails with EBADF,
+    // reported as an error; it is async-signal-safe.
+    if unsafe { libc::dup2(from, to) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A running peer, killed if it outlives the watchdog.

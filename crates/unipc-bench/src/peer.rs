@@ -1,0 +1,179 @@
+//! The peer process: the bench re-executes its own binary with
+//! [`PEER_ARG`], and the peer joins the link and follows the parent's jobs
+//! read line by line from stdin, answering `ok` or `error ...` on stdout.
+//!
+//! # Safety
+//! The peer adopts the descriptors its parent left open for it, by the
+//! numbers given on its command line (`OwnedFd::from_raw_fd`).
+#![allow(unsafe_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use unipc::facility::{self, Facility, LinkOptions, Ticket};
+
+use crate::raw::RawWire;
+use crate::workload::{follow, Implementation, Job, LinkWire, Wire};
+
+/// The first argument that turns the binary into a bench peer.
+pub const PEER_ARG: &str = "__bench-peer";
+
+/// A running peer and the pipes that steer it.
+pub struct Peer {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl Peer {
+    /// Starts the peer for `facility` with `ticket`, pinned to `cpu`.
+    pub fn spawn(
+        facility: &Facility,
+        ticket: Ticket,
+        options: &LinkOptions,
+        cpu: Option<usize>,
+    ) -> std::io::Result<Peer> {
+        let exe = std::env::current_exe()?;
+        let mut command = Command::new(exe);
+        command
+            .arg(PEER_ARG)
+            .arg(facility.name)
+            .arg(&ticket.address)
+            .arg(options.max_message_size.to_string());
+        command.arg(cpu.map(|c| c.to_string()).unwrap_or_else(|| "-".into()));
+        for fd in &ticket.fds {
+            // The bench's process spawns no other children while it starts
+            // a peer, so clearing close-on-exec here hands these to the peer
+            // alone; the parent closes its copies right after the spawn.
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            command.arg(fd.as_raw_fd().to_string());
+        }
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = command.spawn()?;
+        drop(ticket);
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        Ok(Peer {
+            child,
+            stdin,
+            stdout,
+        })
+    }
+
+    /// Reads the peer's next status line: `Ok(())` for `ok`.
+    pub fn status(&mut self) -> Result<(), String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Err("the peer exited".to_owned()),
+            Ok(_) if line.trim() == "ok" => Ok(()),
+            Ok(_) => Err(line.trim().trim_start_matches("error ").to_owned()),
+            Err(e) => Err(format!("reading the peer's status: {e}")),
+        }
+    }
+
+    /// Tells the peer to run `job`.
+    pub fn start(&mut self, job: &Job) -> Result<(), String> {
+        writeln!(self.stdin, "{}", job.encode())
+            .map_err(|e| format!("the peer stopped listening: {e}"))
+    }
+
+    /// Ends the peer and reaps it.
+    pub fn finish(mut self) {
+        let _ = writeln!(self.stdin, "quit");
+        drop(self.stdin);
+        let _ = self.child.wait();
+    }
+
+    /// Kills the peer (on a failure that leaves it stuck).
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The peer's main: `args` are the arguments after [`PEER_ARG`]. Returns
+/// the process exit code.
+pub fn peer_main(args: &[String]) -> i32 {
+    let mut stdout = std::io::stdout();
+    match run_peer(args, &mut stdout) {
+        Ok(()) => 0,
+        Err(message) => {
+            let _ = writeln!(stdout, "error {message}");
+            let _ = stdout.flush();
+            1
+        }
+    }
+}
+
+fn run_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
+    let [name, address, max_size, cpu, fds @ ..] = args else {
+        return Err("usage: __bench-peer FACILITY ADDRESS MAX_SIZE CPU|- [FD...]".to_owned());
+    };
+    let facility = facility::find(name).ok_or_else(|| format!("no facility {name:?}"))?;
+    let max_message_size = max_size
+        .parse()
+        .map_err(|_| format!("bad size {max_size:?}"))?;
+    if cpu != "-" {
+        let cpu = cpu.parse().map_err(|_| format!("bad cpu {cpu:?}"))?;
+        crate::placement::pin_current_thread(cpu)
+            .map_err(|e| format!("pinning to CPU {cpu}: {e}"))?;
+    }
+    let mut owned = Vec::new();
+    for fd in fds {
+        let raw: RawFd = fd.parse().map_err(|_| format!("bad descriptor {fd:?}"))?;
+        rustix::io::fcntl_getfd(
+            // SAFETY: only probes whether `raw` is open; a closed number
+            // yields EBADF, which is reported.
+            unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) },
+        )
+        .map_err(|e| format!("descriptor {raw} was not passed: {e}"))?;
+        // SAFETY: the parent left `raw` open without close-on-exec for this
+        // process alone and named it once; nothing else here owns it.
+        owned.push(unsafe { OwnedFd::from_raw_fd(raw) });
+    }
+    let options = LinkOptions { max_message_size };
+    let ticket = Ticket {
+        address: address.clone(),
+        fds: owned,
+    };
+    let mut link = facility
+        .connector
+        .join(ticket, &options)
+        .map_err(|e| e.to_string())?;
+    writeln!(out, "ok")
+        .and_then(|()| out.flush())
+        .map_err(|e| e.to_string())?;
+
+    let stdin = std::io::stdin();
+    for line in stdin.lock().lines() {
+        let line = line.map_err(|e| e.to_string())?;
+        if line == "quit" {
+            return Ok(());
+        }
+        let job = Job::decode(&line).ok_or_else(|| format!("bad job {line:?}"))?;
+        link.set_nonblocking(job.nonblocking)
+            .map_err(|e| e.to_string())?;
+        let result = match job.implementation {
+            Implementation::Unipc => follow(&mut LinkWire(link.as_mut()), &job),
+            Implementation::Raw => {
+                let mut raw = RawWire::new(
+                    link.raw(),
+                    facility.properties.shape,
+                    job.nonblocking,
+                    max_message_size,
+                )
+                .map_err(|e| e.to_string())?;
+                follow(&mut raw as &mut dyn Wire, &job)
+            }
+        };
+        result.map_err(|e| format!("{}: {e}", job.encode()))?;
+        writeln!(out, "ok")
+            .and_then(|()| out.flush())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}

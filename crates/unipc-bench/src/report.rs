@@ -1,0 +1,232 @@
+//! The report: every figure of one run, serialisable as the `--json` file.
+//!
+//! Shape (schema `unipc-bench/1`):
+//!
+//! ```text
+//! { schema, started, machine: { cpu_model, cores, kernel, limits: [{ name, value, source }] },
+//!   settings: { quick, repetitions, cpus, latency_sizes, throughput_sizes, budget_ms },
+//!   results: [ { facility, wait, placement, workload, size, outcome } ],
+//!   compare: [ { name, summary, addressing, properties..., limits: [...] } ] }
+//! ```
+//!
+//! `outcome` is either `{ "measured": { unipc, raw, overhead, wide_spread } }`
+//! or `{ "skipped": "why" }`. `unipc` and `raw` hold, per workload:
+//! latency — `round_trip_ns` percentiles (`p50`, `p99`, `p999`, `max`), each a
+//! `{ median, min, max }` over the repetitions, and `samples`; throughput —
+//! `mib_per_s` and `messages_per_s`, each `{ median, min, max }`.
+//! `overhead` is unipc's time over the raw loop's (1.00 = no overhead).
+
+use serde::Serialize;
+
+/// Everything one `unipc bench` run measured.
+#[derive(Debug, Serialize)]
+pub struct Report {
+    /// Always `unipc-bench/1`.
+    pub schema: &'static str,
+    /// Seconds since the UNIX epoch when the run started.
+    pub started: u64,
+    /// The machine the figures come from.
+    pub machine: Machine,
+    /// How the run was set up.
+    pub settings: Settings,
+    /// One entry per facility, scenario, workload and size.
+    pub results: Vec<Measurement>,
+    /// The properties table (`unipc compare`).
+    pub compare: Vec<crate::compare::FacilityRow>,
+}
+
+/// The machine, as far as it matters to the figures.
+#[derive(Debug, Serialize)]
+pub struct Machine {
+    /// From /proc/cpuinfo.
+    pub cpu_model: String,
+    /// CPUs this process may run on.
+    pub cores: usize,
+    /// `uname -sr`.
+    pub kernel: String,
+    /// Limits that shape the figures.
+    pub limits: Vec<Limit>,
+}
+
+/// A system limit in force during the run.
+#[derive(Debug, Serialize)]
+pub struct Limit {
+    /// Its name.
+    pub name: String,
+    /// Its value.
+    pub value: String,
+    /// Where it is set.
+    pub source: String,
+}
+
+/// The run's settings.
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    /// `--quick`.
+    pub quick: bool,
+    /// Repetitions of every measurement.
+    pub repetitions: usize,
+    /// The CPUs used: the parent's and the peer's when placed apart.
+    pub cpus: Option<(usize, usize)>,
+    /// Message sizes for latency.
+    pub latency_sizes: Vec<usize>,
+    /// Message sizes for throughput.
+    pub throughput_sizes: Vec<usize>,
+    /// Time spent on each measured loop, in milliseconds.
+    pub budget_ms: u64,
+}
+
+/// How each side waits for data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WaitMode {
+    /// Sleep in the kernel until data arrives.
+    Blocking,
+    /// Spin on non-blocking calls.
+    BusyPoll,
+}
+
+/// Where the two processes run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// On two different CPUs.
+    CrossCpu,
+    /// Both on one CPU.
+    SameCpu,
+}
+
+/// What is measured.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    /// Ping-pong round trips.
+    Latency,
+    /// One-way transfer.
+    Throughput,
+}
+
+/// One facility, scenario, workload and size.
+#[derive(Debug, Serialize)]
+pub struct Measurement {
+    /// Facility name.
+    pub facility: &'static str,
+    /// How the sides wait.
+    pub wait: WaitMode,
+    /// Where they run.
+    pub placement: Placement,
+    /// Latency or throughput.
+    pub workload: Workload,
+    /// Message size in bytes.
+    pub size: usize,
+    /// The figures, or why there are none.
+    pub outcome: Outcome,
+}
+
+/// Figures, or the reason there are none.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// Measured through unipc and through the raw system calls.
+    Measured(Figures),
+    /// Not measured, and why.
+    Skipped(String),
+}
+
+/// The two sides of one measurement.
+#[derive(Debug, Serialize)]
+pub struct Figures {
+    /// Through unipc's API.
+    pub unipc: Sample,
+    /// Through the system calls alone.
+    pub raw: Sample,
+    /// unipc's time over the raw loop's (median against median).
+    pub overhead: f64,
+    /// Whether the repetitions disagree by more than 25 % of the median.
+    pub wide_spread: bool,
+}
+
+/// The figures of one implementation over all repetitions.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sample {
+    /// Round-trip times, in nanoseconds.
+    Latency {
+        /// Median round trip.
+        p50: Spread,
+        /// 99th percentile.
+        p99: Spread,
+        /// 99.9th percentile.
+        p999: Spread,
+        /// Slowest round trip.
+        max: Spread,
+        /// Round trips recorded, over all repetitions.
+        samples: u64,
+    },
+    /// Transfer rates.
+    Throughput {
+        /// Mebibytes per second.
+        mib_per_s: Spread,
+        /// Messages per second.
+        messages_per_s: Spread,
+    },
+}
+
+/// Median, minimum and maximum of one figure over the repetitions.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Spread {
+    /// Median.
+    pub median: f64,
+    /// Minimum.
+    pub min: f64,
+    /// Maximum.
+    pub max: f64,
+}
+
+impl Spread {
+    /// Summarises `values` (at least one).
+    pub fn of(values: &[f64]) -> Spread {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let mid = sorted.len() / 2;
+        let median = if sorted.len() % 2 == 1 {
+            sorted[mid]
+        } else {
+            (sorted[mid - 1] + sorted[mid]) / 2.0
+        };
+        Spread {
+            median,
+            min: sorted[0],
+            max: sorted[sorted.len() - 1],
+        }
+    }
+
+    /// Whether max and min differ by more than `fraction` of the median.
+    pub fn is_wide(&self, fraction: f64) -> bool {
+        self.median > 0.0 && (self.max - self.min) / self.median > fraction
+    }
+}
+
+impl Sample {
+    /// The figure that stands for the sample: p50 latency, or MiB/s.
+    pub fn headline(&self) -> Spread {
+        match self {
+            Sample::Latency { p50, .. } => *p50,
+            Sample::Throughput { mib_per_s, .. } => *mib_per_s,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_takes_the_middle() {
+        let s = Spread::of(&[3.0, 1.0, 2.0]);
+        assert_eq!((s.median, s.min, s.max), (2.0, 1.0, 3.0));
+        assert_eq!(Spread::of(&[1.0, 3.0]).median, 2.0);
+        assert!(Spread::of(&[1.0, 2.0, 10.0]).is_wide(0.25));
+        assert!(!Spread::of(&[100.0, 101.0, 102.0]).is_wide(0.25));
+    }
+}

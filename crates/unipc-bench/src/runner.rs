@@ -1,0 +1,351 @@
+//! The runner: for every selected facility and scenario, one peer process,
+//! one link, and every job of the plan through unipc and through the raw
+//! calls, interleaved so that drift affects both alike.
+//!
+//! The runner knows facilities only through `unipc::facility`: it holds no
+//! list of them and no case for any one of them.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use unipc::facility::{Facility, Link, LinkOptions};
+
+use crate::peer::Peer;
+use crate::raw::RawWire;
+use crate::report::{Figures, Measurement, Outcome, Placement, Sample, Spread, WaitMode, Workload};
+use crate::workload::{lead, Implementation, Job, LinkWire, RunResult, Wire};
+use crate::Config;
+
+/// How long the peer may take to join a link.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The scenarios, in report order, with the reason a scenario cannot run.
+pub fn scenarios(cpus: Option<(usize, usize)>) -> Vec<(WaitMode, Placement, Option<String>)> {
+    let cross = match cpus {
+        Some((a, b)) if a != b => None,
+        _ => Some("only one CPU is available, so the processes cannot be placed apart".to_owned()),
+    };
+    vec![
+        (WaitMode::Blocking, Placement::CrossCpu, cross.clone()),
+        (WaitMode::Blocking, Placement::SameCpu, None),
+        (WaitMode::BusyPoll, Placement::CrossCpu, cross),
+        (
+            WaitMode::BusyPoll,
+            Placement::SameCpu,
+            Some("busy-polling against a peer on the same CPU measures only the scheduler's time slice".to_owned()),
+        ),
+    ]
+}
+
+struct Plan<'a> {
+    config: &'a Config,
+    bar: ProgressBar,
+    results: Vec<Measurement>,
+}
+
+/// Runs the whole plan; returns one measurement per facility, scenario,
+/// workload and size.
+pub fn run(config: &Config, facilities: &[&'static Facility]) -> Vec<Measurement> {
+    let scenario_list = scenarios(config.cpus);
+    let runnable = scenario_list.iter().filter(|s| s.2.is_none()).count();
+    let jobs_per_scenario =
+        (config.latency_sizes.len() + config.throughput_sizes.len()) * config.repetitions * 2;
+    let bar = ProgressBar::new((facilities.len() * runnable * jobs_per_scenario) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut plan = Plan {
+        config,
+        bar,
+        results: Vec::new(),
+    };
+    for facility in facilities {
+        for (wait, placement, skip) in &scenario_list {
+            plan.scenario(facility, *wait, *placement, skip.clone());
+        }
+    }
+    plan.bar.finish_and_clear();
+    plan.results
+}
+
+impl Plan<'_> {
+    fn skip_all(
+        &mut self,
+        facility: &'static Facility,
+        wait: WaitMode,
+        placement: Placement,
+        why: &str,
+    ) {
+        for (workload, sizes) in self.workloads() {
+            for size in sizes {
+                self.results.push(Measurement {
+                    facility: facility.name,
+                    wait,
+                    placement,
+                    workload,
+                    size,
+                    outcome: Outcome::Skipped(why.to_owned()),
+                });
+            }
+        }
+    }
+
+    fn workloads(&self) -> [(Workload, Vec<usize>); 2] {
+        [
+            (Workload::Latency, self.config.latency_sizes.clone()),
+            (Workload::Throughput, self.config.throughput_sizes.clone()),
+        ]
+    }
+
+    fn scenario(
+        &mut self,
+        facility: &'static Facility,
+        wait: WaitMode,
+        placement: Placement,
+        skip: Option<String>,
+    ) {
+        if let Some(why) = skip {
+            return self.skip_all(facility, wait, placement, &why);
+        }
+        let jobs = (self.config.latency_sizes.len() + self.config.throughput_sizes.len())
+            * self.config.repetitions
+            * 2;
+        self.bar
+            .set_message(format!("{} {wait:?} {placement:?}", facility.name));
+        let cap = (facility.max_message)();
+        let largest = self
+            .workloads()
+            .iter()
+            .flat_map(|(_, s)| s.iter().copied())
+            .max()
+            .unwrap_or(64);
+        let link_size = match &cap {
+            Some(cap) => largest.min(cap.bytes),
+            None => largest,
+        };
+        let (parent_cpu, peer_cpu) = match (self.config.cpus, placement) {
+            (Some((a, _)), Placement::SameCpu) => (Some(a), Some(a)),
+            (Some((a, b)), Placement::CrossCpu) => (Some(a), Some(b)),
+            (None, _) => (None, None),
+        };
+        let options = LinkOptions {
+            max_message_size: link_size,
+        };
+        let connected = connect(facility, &options, peer_cpu);
+        let (mut link, mut peer, scratch) = match connected {
+            Ok(parts) => parts,
+            Err(why) => {
+                self.bar.inc(jobs as u64);
+                return self.skip_all(
+                    facility,
+                    wait,
+                    placement,
+                    &format!("setting up the link failed: {why}"),
+                );
+            }
+        };
+        let saved_mask = parent_cpu.and_then(|cpu| crate::placement::pin_current_thread(cpu).ok());
+        let nonblocking = wait == WaitMode::BusyPoll;
+        let mut broken: Option<String> = None;
+        for (workload, sizes) in self.workloads() {
+            for size in sizes {
+                let outcome = if let Some(why) = &broken {
+                    self.bar.inc((self.config.repetitions * 2) as u64);
+                    Outcome::Skipped(format!("an earlier job failed: {why}"))
+                } else if let Some(cap) = cap.as_ref().filter(|cap| size > cap.bytes) {
+                    self.bar.inc((self.config.repetitions * 2) as u64);
+                    Outcome::Skipped(format!(
+                        "carries at most {} bytes ({})",
+                        cap.bytes, cap.set_by
+                    ))
+                } else {
+                    match self.measure(
+                        facility,
+                        link.as_mut(),
+                        &mut peer,
+                        workload,
+                        size,
+                        nonblocking,
+                        link_size,
+                    ) {
+                        Ok(figures) => Outcome::Measured(figures),
+                        Err(why) => {
+                            broken = Some(why.clone());
+                            Outcome::Skipped(format!("failed: {why}"))
+                        }
+                    }
+                };
+                self.results.push(Measurement {
+                    facility: facility.name,
+                    wait,
+                    placement,
+                    workload,
+                    size,
+                    outcome,
+                });
+            }
+        }
+        if let Some(mask) = saved_mask {
+            crate::placement::restore(&mask);
+        }
+        if broken.is_some() {
+            peer.kill();
+        } else {
+            peer.finish();
+        }
+        drop(link);
+        let _ = std::fs::remove_dir_all(scratch);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn measure(
+        &mut self,
+        facility: &Facility,
+        link: &mut dyn Link,
+        peer: &mut Peer,
+        workload: Workload,
+        size: usize,
+        nonblocking: bool,
+        link_size: usize,
+    ) -> Result<Figures, String> {
+        let mut unipc_runs = Vec::new();
+        let mut raw_runs = Vec::new();
+        for _ in 0..self.config.repetitions {
+            for implementation in [Implementation::Unipc, Implementation::Raw] {
+                let job = Job {
+                    workload,
+                    implementation,
+                    size,
+                    nonblocking,
+                };
+                link.set_nonblocking(nonblocking)
+                    .map_err(|e| e.to_string())?;
+                peer.start(&job)?;
+                let result = match implementation {
+                    Implementation::Unipc => lead(&mut LinkWire(link), &job, self.config.budget),
+                    Implementation::Raw => {
+                        let mut raw = RawWire::new(
+                            link.raw(),
+                            facility.properties.shape,
+                            nonblocking,
+                            link_size,
+                        )
+                        .map_err(|e| e.to_string())?;
+                        lead(&mut raw as &mut dyn Wire, &job, self.config.budget)
+                    }
+                };
+                let result = result.map_err(|e| format!("{}: {e}", job.encode()))?;
+                peer.status()
+                    .map_err(|e| format!("{}: peer: {e}", job.encode()))?;
+                match implementation {
+                    Implementation::Unipc => unipc_runs.push(result),
+                    Implementation::Raw => raw_runs.push(result),
+                }
+                self.bar.inc(1);
+            }
+        }
+        let unipc = summarise(&unipc_runs, size);
+        let raw = summarise(&raw_runs, size);
+        let (u, r) = (unipc.headline(), raw.headline());
+        let overhead = match workload {
+            Workload::Latency => u.median / r.median,
+            Workload::Throughput => r.median / u.median,
+        };
+        let wide_spread = u.is_wide(0.25) || r.is_wide(0.25);
+        Ok(Figures {
+            unipc,
+            raw,
+            overhead,
+            wide_spread,
+        })
+    }
+}
+
+type Connected = (Box<dyn Link>, Peer, std::path::PathBuf);
+
+fn connect(
+    facility: &'static Facility,
+    options: &LinkOptions,
+    peer_cpu: Option<usize>,
+) -> Result<Connected, String> {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let scratch = std::env::temp_dir().join(format!("unipc-bench-{}-{n}", std::process::id()));
+    std::fs::create_dir(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let cleanup = |why: String| {
+        let _ = std::fs::remove_dir_all(&scratch);
+        why
+    };
+    let (pending, ticket) = facility
+        .connector
+        .prepare(&scratch, options)
+        .map_err(|e| cleanup(e.to_string()))?;
+    let mut peer = Peer::spawn(facility, ticket, options, peer_cpu)
+        .map_err(|e| cleanup(format!("starting the peer: {e}")))?;
+    // Establishing may block (accept, FIFO open) until the peer joins; a
+    // peer that fails to join must not hang the run, so wait on a thread.
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(pending.establish());
+    });
+    let link = match rx.recv_timeout(JOIN_TIMEOUT) {
+        Ok(Ok(link)) => link,
+        Ok(Err(e)) => {
+            peer.kill();
+            return Err(cleanup(e.to_string()));
+        }
+        Err(_) => {
+            peer.kill();
+            return Err(cleanup(format!(
+                "the peer did not join within {JOIN_TIMEOUT:?}"
+            )));
+        }
+    };
+    if let Err(why) = peer.status() {
+        peer.kill();
+        return Err(cleanup(format!("the peer could not join: {why}")));
+    }
+    Ok((link, peer, scratch))
+}
+
+fn summarise(runs: &[RunResult], size: usize) -> Sample {
+    let mut p50 = Vec::new();
+    let mut p99 = Vec::new();
+    let mut p999 = Vec::new();
+    let mut max = Vec::new();
+    let mut samples = 0;
+    let mut mib = Vec::new();
+    let mut messages = Vec::new();
+    for run in runs {
+        match run {
+            RunResult::Latency(h) => {
+                p50.push(h.value_at_quantile(0.5) as f64);
+                p99.push(h.value_at_quantile(0.99) as f64);
+                p999.push(h.value_at_quantile(0.999) as f64);
+                max.push(h.max() as f64);
+                samples += h.len();
+            }
+            RunResult::Throughput { units, elapsed } => {
+                let secs = elapsed.as_secs_f64().max(1e-9);
+                messages.push(*units as f64 / secs);
+                mib.push(*units as f64 * size as f64 / secs / (1024.0 * 1024.0));
+            }
+        }
+    }
+    if mib.is_empty() {
+        Sample::Latency {
+            p50: Spread::of(&p50),
+            p99: Spread::of(&p99),
+            p999: Spread::of(&p999),
+            max: Spread::of(&max),
+            samples,
+        }
+    } else {
+        Sample::Throughput {
+            mib_per_s: Spread::of(&mib),
+            messages_per_s: Spread::of(&messages),
+        }
+    }
+}

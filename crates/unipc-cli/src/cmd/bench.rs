@@ -1,0 +1,70 @@
+//! `unipc bench`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use unipc_bench::Config;
+
+use super::usage;
+use crate::cli::BenchArgs;
+
+pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
+    let mut config = if args.quick {
+        Config::quick()
+    } else {
+        Config::full()
+    };
+    config.facilities = args.facilities;
+    if !args.sizes.is_empty() {
+        let sizes: Vec<usize> = args.sizes.iter().map(|&s| s as usize).collect();
+        config = config.with_sizes(&sizes);
+    }
+    if let Some(n) = args.repetitions {
+        config.repetitions = n as usize;
+    }
+    if let Some(cpus) = &args.cpus {
+        config.cpus = Some(parse_cpus(cpus)?);
+    }
+    let report = unipc_bench::run(&config).map_err(|e| usage(e.to_string()))?;
+    if let Some(path) = &args.json {
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.html {
+        std::fs::write(path, unipc_bench::html::render(&report))
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(unipc_bench::text::render_report(&report).as_bytes())?;
+    stdout.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn parse_cpus(text: &str) -> anyhow::Result<(usize, usize)> {
+    let allowed = unipc_bench::allowed_cpus();
+    let parsed: Vec<usize> = text
+        .split(',')
+        .map(|c| c.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| {
+            usage(format!(
+                "--cpus {text:?}: expected two CPU numbers, as in --cpus 0,1"
+            ))
+        })?;
+    let [a, b] = parsed[..] else {
+        return Err(usage(format!(
+            "--cpus {text:?}: expected two CPU numbers, as in --cpus 0,1"
+        )));
+    };
+    for cpu in [a, b] {
+        if !allowed.contains(&cpu) {
+            return Err(usage(format!(
+                "--cpus {text:?}: CPU {cpu} is not available; this process may use {allowed:?}"
+            )));
+        }
+    }
+    Ok((a, b))
+}
