@@ -240,8 +240,9 @@ impl Pair {
     #[doc(alias = "posix_openpt")]
     #[doc(alias = "openpty")]
     pub fn open() -> Result<Pair> {
-        let (master, name) =
-            sys::pty::open_master().map_err(|e| Error::os(FACILITY, "posix_openpt", e))?;
+        let master = sys::pty::open_master().map_err(|e| Error::os(FACILITY, "posix_openpt", e))?;
+        sys::pty::unlock(master.as_fd()).map_err(|e| Error::os(FACILITY, "unlockpt", e))?;
+        let name = sys::pty::name(master.as_fd()).map_err(|e| Error::os(FACILITY, "ptsname", e))?;
         let path = PathBuf::from(OsString::from_vec(name.as_bytes().to_vec()));
         let object = format!("{FACILITY}:{}", path.display());
         let subsidiary = sys::pty::open_subsidiary(master.as_fd(), &name)

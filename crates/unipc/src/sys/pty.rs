@@ -23,15 +23,24 @@ use rustix::io::{self, Errno};
 use rustix::pty::OpenptFlags;
 use rustix::termios::{self, OptionalActions, Termios, Winsize};
 
-/// `posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)` + `grantpt` + `unlockpt`
-/// + `ptsname`: a new master and the path of its subsidiary.
-pub(crate) fn open_master() -> io::Result<(OwnedFd, CString)> {
+/// `posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC)` + `grantpt`: a new
+/// master, still locked.
+pub(crate) fn open_master() -> io::Result<OwnedFd> {
     let master =
         rustix::pty::openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    // A no-op on Linux, where devpts sets the owner; kept for the contract.
     rustix::pty::grantpt(&master)?;
-    rustix::pty::unlockpt(&master)?;
-    let name = rustix::pty::ptsname(&master, Vec::new())?;
-    Ok((master, name))
+    Ok(master)
+}
+
+/// `unlockpt(master)`: lets the subsidiary be opened.
+pub(crate) fn unlock(master: BorrowedFd<'_>) -> io::Result<()> {
+    rustix::pty::unlockpt(master)
+}
+
+/// `ptsname(master)`: the subsidiary's path.
+pub(crate) fn name(master: BorrowedFd<'_>) -> io::Result<CString> {
+    rustix::pty::ptsname(master, Vec::new())
 }
 
 /// Opens the subsidiary side of `master`, close-on-exec and without making
