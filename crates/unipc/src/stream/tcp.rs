@@ -38,7 +38,7 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
 use rustix::io::Errno;
@@ -196,9 +196,9 @@ impl Listener {
             object: self.object.clone(),
             timeout,
         };
-        let deadline = std::time::Instant::now().checked_add(timeout);
+        let deadline = Instant::now().checked_add(timeout);
         loop {
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let ready = sys::tcp::wait(self.fd.as_fd(), PollFlags::IN, left)
                 .map_err(|e| Error::os(&*self.object, "poll", e))?;
             if !ready {
