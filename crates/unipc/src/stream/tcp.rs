@@ -1,1 +1,555 @@
-//! Placeholder: filled in by the facility's change.
+//! TCP stream sockets (`tcp:HOST:PORT`), IPv4 and IPv6 behind one interface.
+//!
+//! The one byte stream in [`stream`](crate::stream) that reaches other
+//! hosts. A [`Listener`] binds a host and port and accepts connections; a
+//! [`Stream`] is one connection, made with [`Stream::connect`] or returned by
+//! [`Listener::accept`]. Host names are resolved with the system resolver
+//! when the endpoint is used; a numeric address is used as written.
+//!
+//! As everywhere in unipc, descriptors are close-on-exec and writes never
+//! raise SIGPIPE: writing to a peer that closed and reset the connection is
+//! an [`std::io::ErrorKind::BrokenPipe`] or
+//! [`std::io::ErrorKind::ConnectionReset`] error. Errors name the endpoint as
+//! `tcp:HOST:PORT` (`tcp:[::1]:80` for IPv6).
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use unipc::endpoint::HostPort;
+//! use unipc::stream::tcp;
+//!
+//! let listener = tcp::Listener::bind(&HostPort { host: "127.0.0.1".into(), port: 0 })?;
+//! let port = listener.local_addr()?.port();
+//!
+//! let mut client = tcp::Stream::connect(&HostPort { host: "127.0.0.1".into(), port })?;
+//! let (mut server, _peer) = listener.accept()?;
+//! client.write_all(b"ping")?;
+//! let mut got = [0; 4];
+//! server.read_exact(&mut got)?;
+//! assert_eq!(&got, b"ping");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # References
+//! [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html),
+//! [ip(7)](https://man7.org/linux/man-pages/man7/ip.7.html),
+//! [ipv6(7)](https://man7.org/linux/man-pages/man7/ipv6.7.html),
+//! [getaddrinfo(3)](https://man7.org/linux/man-pages/man3/getaddrinfo.3.html)
+
+use std::io::{self, Read, Write};
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use rustix::event::PollFlags;
+use rustix::io::Errno;
+
+use crate::endpoint::HostPort;
+use crate::sys;
+use crate::{Error, Result};
+
+/// `tcp:HOST:PORT`, as errors name an endpoint.
+fn object_of(addr: &HostPort) -> String {
+    format!("tcp:{addr}")
+}
+
+/// `tcp:IP:PORT` for an address already resolved (`[v6]:port` bracketed).
+fn object_of_addr(addr: &SocketAddr) -> String {
+    format!("tcp:{addr}")
+}
+
+/// Resolves `addr` to the addresses to try, in the resolver's order.
+///
+/// A numeric host is used as written, without asking the resolver.
+fn resolve(addr: &HostPort) -> Result<Vec<SocketAddr>> {
+    if let Ok(ip) = addr.host.parse::<IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, addr.port)]);
+    }
+    let found: Vec<SocketAddr> = (addr.host.as_str(), addr.port)
+        .to_socket_addrs()
+        .map_err(|err| Error::os(object_of(addr), "resolve", err))?
+        .collect();
+    if found.is_empty() {
+        return Err(no_address(addr));
+    }
+    Ok(found)
+}
+
+fn no_address(addr: &HostPort) -> Error {
+    Error::os(
+        object_of(addr),
+        "resolve",
+        io::Error::new(io::ErrorKind::NotFound, "the name has no address"),
+    )
+}
+
+/// A TCP listening socket: binds a host and port, accepts connections.
+///
+/// Created with `SO_REUSEADDR`, so a server can rebind its port while
+/// connections from an earlier run linger in TIME_WAIT. Dropping it closes
+/// the socket.
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use unipc::stream::tcp;
+///
+/// let listener = tcp::Listener::bind_addr("127.0.0.1:0".parse()?)?;
+/// // Nobody connects, so the accept gives up.
+/// let err = listener.accept_timeout(Duration::from_millis(10)).unwrap_err();
+/// assert!(matches!(err, unipc::Error::TimedOut { .. }));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # References
+/// [socket(2)](https://man7.org/linux/man-pages/man2/socket.2.html),
+/// [bind(2)](https://man7.org/linux/man-pages/man2/bind.2.html),
+/// [listen(2)](https://man7.org/linux/man-pages/man2/listen.2.html),
+/// [accept(2)](https://man7.org/linux/man-pages/man2/accept.2.html)
+#[derive(Debug)]
+pub struct Listener {
+    fd: OwnedFd,
+    object: String,
+}
+
+impl Listener {
+    /// `socket` + `SO_REUSEADDR` + `bind` + `listen` — binds the first of
+    /// `addr`'s resolved addresses that accepts the bind.
+    ///
+    /// Port 0 asks the kernel for any free port; read it back with
+    /// [`Listener::local_addr`].
+    ///
+    /// # Errors
+    /// The resolver's error; or, when no address could be bound, the error
+    /// of the last one tried, e.g. `EADDRINUSE` when another socket listens
+    /// on that port (`tcp:127.0.0.1:80: bind: address already in use:
+    /// another process listens there`).
+    ///
+    /// # Examples
+    /// ```
+    /// use unipc::endpoint::HostPort;
+    /// use unipc::stream::tcp;
+    ///
+    /// let listener = tcp::Listener::bind(&HostPort { host: "localhost".into(), port: 0 })?;
+    /// assert!(listener.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    #[doc(alias = "listen")]
+    pub fn bind(addr: &HostPort) -> Result<Listener> {
+        let mut last = None;
+        for candidate in resolve(addr)? {
+            match Self::bind_one(&candidate, &object_of(addr)) {
+                Ok(listener) => return Ok(listener),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| no_address(addr)))
+    }
+
+    /// `socket` + `SO_REUSEADDR` + `bind` + `listen` — binds one address.
+    ///
+    /// # Errors
+    /// As [`Listener::bind`].
+    pub fn bind_addr(addr: SocketAddr) -> Result<Listener> {
+        Self::bind_one(&addr, &object_of_addr(&addr))
+    }
+
+    fn bind_one(addr: &SocketAddr, object: &str) -> Result<Listener> {
+        let fd = sys::tcp::socket(addr, false).map_err(|e| Error::os(object, "socket", e))?;
+        sys::tcp::set_reuseaddr(fd.as_fd())
+            .map_err(|e| Error::os(object, "setsockopt SO_REUSEADDR", e))?;
+        sys::tcp::bind(fd.as_fd(), addr).map_err(|e| Error::os(object, "bind", e))?;
+        sys::tcp::listen(fd.as_fd()).map_err(|e| Error::os(object, "listen", e))?;
+        // From here on errors name the address actually bound (the port the
+        // kernel chose for port 0).
+        let object = sys::tcp::local_addr(fd.as_fd())
+            .map(|a| object_of_addr(&a))
+            .unwrap_or_else(|_| object.to_owned());
+        Ok(Listener { fd, object })
+    }
+
+    /// `accept4(SOCK_CLOEXEC)` — waits for a connection and returns it with
+    /// the peer's address.
+    ///
+    /// # Errors
+    /// An OS error; `EAGAIN` when the listener is non-blocking and nobody
+    /// is waiting.
+    #[doc(alias = "accept4")]
+    pub fn accept(&self) -> Result<(Stream, SocketAddr)> {
+        let (fd, peer) =
+            sys::tcp::accept(self.fd.as_fd()).map_err(|e| Error::os(&*self.object, "accept", e))?;
+        self.accepted(fd, peer)
+    }
+
+    /// `poll` + `accept4(SOCK_CLOEXEC)` — waits at most `timeout` for a
+    /// connection.
+    ///
+    /// When several processes accept on the same socket, another may take
+    /// the connection between the poll and the accept; on a blocking
+    /// listener the accept then waits for the next one. Make the listener
+    /// non-blocking to have the wait resume with the time left instead.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] when no connection came in time; an OS error.
+    pub fn accept_timeout(&self, timeout: Duration) -> Result<(Stream, SocketAddr)> {
+        let timed_out = || Error::TimedOut {
+            object: self.object.clone(),
+            timeout,
+        };
+        let deadline = Instant::now().checked_add(timeout);
+        loop {
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let ready = sys::tcp::wait(self.fd.as_fd(), PollFlags::IN, left)
+                .map_err(|e| Error::os(&*self.object, "poll", e))?;
+            if !ready {
+                return Err(timed_out());
+            }
+            match sys::tcp::accept(self.fd.as_fd()) {
+                Ok((fd, peer)) => return self.accepted(fd, peer),
+                Err(Errno::AGAIN | Errno::INTR) => continue,
+                Err(err) => return Err(Error::os(&*self.object, "accept", err)),
+            }
+        }
+    }
+
+    fn accepted(&self, fd: OwnedFd, peer: Option<SocketAddr>) -> Result<(Stream, SocketAddr)> {
+        let peer = match peer {
+            Some(peer) => peer,
+            None => sys::tcp::peer_addr(fd.as_fd())
+                .map_err(|e| Error::os(&*self.object, "getpeername", e))?,
+        };
+        let stream = Stream {
+            fd,
+            object: object_of_addr(&peer),
+        };
+        Ok((stream, peer))
+    }
+
+    /// `getsockname` — the address the listener is bound to, with the port
+    /// the kernel chose when port 0 was asked for.
+    ///
+    /// # Errors
+    /// An OS error.
+    #[doc(alias = "getsockname")]
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        sys::tcp::local_addr(self.fd.as_fd())
+            .map_err(|e| Error::os(&*self.object, "getsockname", e))
+    }
+
+    /// `fcntl(F_SETFL, O_NONBLOCK)` — makes [`Listener::accept`] return
+    /// `EAGAIN` instead of waiting.
+    ///
+    /// # Errors
+    /// An OS error.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        sys::fd::set_nonblocking(self.fd.as_fd(), nonblocking)
+            .map_err(|e| Error::os(&*self.object, "fcntl F_SETFL", e))
+    }
+
+    /// The endpoint errors name: `tcp:IP:PORT` of the bound address.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl From<Listener> for OwnedFd {
+    fn from(listener: Listener) -> OwnedFd {
+        listener.fd
+    }
+}
+
+impl From<OwnedFd> for Listener {
+    /// Adopts a listening TCP socket (inherited, or passed over a UNIX
+    /// socket). The descriptor is not checked; calls on anything else fail.
+    fn from(fd: OwnedFd) -> Listener {
+        let object = sys::tcp::local_addr(fd.as_fd())
+            .map(|a| object_of_addr(&a))
+            .unwrap_or_else(|_| "tcp".to_owned());
+        Listener { fd, object }
+    }
+}
+
+/// A TCP connection: a byte stream to a peer, possibly on another host.
+///
+/// Reads and writes go through [`Read`] and [`Write`] (also on `&Stream`,
+/// so one thread can read while another writes). Writes pass
+/// `MSG_NOSIGNAL`: a peer that reset the connection is an error, never a
+/// SIGPIPE. Dropping the stream closes it.
+///
+/// # Examples
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::net::Shutdown;
+/// use unipc::stream::tcp;
+///
+/// let listener = tcp::Listener::bind_addr("127.0.0.1:0".parse()?)?;
+/// let mut client = tcp::Stream::connect_addr(listener.local_addr()?)?;
+/// client.set_nodelay(true)?;
+/// let (mut server, peer) = listener.accept()?;
+/// assert_eq!(peer, client.local_addr()?);
+///
+/// client.write_all(b"request")?;
+/// client.shutdown(Shutdown::Write)?;
+/// let mut got = String::new();
+/// server.read_to_string(&mut got)?; // ends at the client's shutdown
+/// assert_eq!(got, "request");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # References
+/// [connect(2)](https://man7.org/linux/man-pages/man2/connect.2.html),
+/// [send(2)](https://man7.org/linux/man-pages/man2/send.2.html),
+/// [recv(2)](https://man7.org/linux/man-pages/man2/recv.2.html),
+/// [shutdown(2)](https://man7.org/linux/man-pages/man2/shutdown.2.html),
+/// [tcp(7)](https://man7.org/linux/man-pages/man7/tcp.7.html)
+#[derive(Debug)]
+pub struct Stream {
+    fd: OwnedFd,
+    object: String,
+}
+
+impl Stream {
+    /// `socket` + `connect` — connects to the first of `addr`'s resolved
+    /// addresses that accepts, trying each in the resolver's order.
+    ///
+    /// # Errors
+    /// The resolver's error; or the error of the last address tried, e.g.
+    /// `tcp:127.0.0.1:9: connect: connection refused: no process listens
+    /// there`.
+    pub fn connect(addr: &HostPort) -> Result<Stream> {
+        let object = object_of(addr);
+        let mut last = None;
+        for candidate in resolve(addr)? {
+            match Self::connect_one(&candidate, &object, None) {
+                Ok(stream) => return Ok(stream),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| no_address(addr)))
+    }
+
+    /// `socket` + `connect` — connects to one address.
+    ///
+    /// # Errors
+    /// As [`Stream::connect`].
+    pub fn connect_addr(addr: SocketAddr) -> Result<Stream> {
+        Self::connect_one(&addr, &object_of_addr(&addr), None)
+    }
+
+    /// `socket(SOCK_NONBLOCK)` + `connect` + `poll` — as
+    /// [`Stream::connect`], giving each resolved address at most `timeout`
+    /// to accept.
+    ///
+    /// The stream returned is blocking.
+    ///
+    /// # Errors
+    /// [`Error::TimedOut`] when the last address tried did not answer in
+    /// time; otherwise as [`Stream::connect`].
+    pub fn connect_timeout(addr: &HostPort, timeout: Duration) -> Result<Stream> {
+        let object = object_of(addr);
+        let mut last = None;
+        for candidate in resolve(addr)? {
+            match Self::connect_one(&candidate, &object, Some(timeout)) {
+                Ok(stream) => return Ok(stream),
+                Err(err) => last = Some(err),
+            }
+        }
+        Err(last.unwrap_or_else(|| no_address(addr)))
+    }
+
+    fn connect_one(addr: &SocketAddr, object: &str, timeout: Option<Duration>) -> Result<Stream> {
+        let os = |op| move |e| Error::os(object, op, e);
+        let fd = sys::tcp::socket(addr, timeout.is_some()).map_err(os("socket"))?;
+        match sys::tcp::connect(fd.as_fd(), addr) {
+            Ok(()) => {}
+            // Non-blocking, the handshake goes on in the kernel. Blocking
+            // and interrupted by a signal, the kernel goes on too: wait for
+            // the outcome, since connecting again would fail with EALREADY.
+            Err(Errno::INPROGRESS | Errno::INTR) => {
+                Self::finish_connect(fd.as_fd(), object, timeout)?
+            }
+            Err(err) => return Err(os("connect")(err)),
+        }
+        if timeout.is_some() {
+            sys::fd::set_nonblocking(fd.as_fd(), false).map_err(os("fcntl F_SETFL"))?;
+        }
+        Ok(Stream {
+            fd,
+            object: object.to_owned(),
+        })
+    }
+
+    /// Waits for a connect under way to end, and returns its outcome.
+    fn finish_connect(fd: BorrowedFd<'_>, object: &str, timeout: Option<Duration>) -> Result<()> {
+        let ready = sys::tcp::wait(fd, PollFlags::OUT, timeout)
+            .map_err(|e| Error::os(object, "poll", e))?;
+        if !ready {
+            return Err(Error::TimedOut {
+                object: object.to_owned(),
+                timeout: timeout.unwrap_or_default(),
+            });
+        }
+        match sys::tcp::take_error(fd) {
+            Ok(None) => Ok(()),
+            Ok(Some(err)) => Err(Error::os(object, "connect", err)),
+            Err(err) => Err(Error::os(object, "getsockopt SO_ERROR", err)),
+        }
+    }
+
+    /// `setsockopt(TCP_NODELAY)` — when true, small writes go out at once
+    /// instead of waiting to be coalesced (Nagle's algorithm).
+    ///
+    /// # Errors
+    /// An OS error.
+    #[doc(alias = "TCP_NODELAY")]
+    pub fn set_nodelay(&self, nodelay: bool) -> Result<()> {
+        sys::tcp::set_nodelay(self.fd.as_fd(), nodelay)
+            .map_err(|e| Error::os(&*self.object, "setsockopt TCP_NODELAY", e))
+    }
+
+    /// `getsockopt(TCP_NODELAY)` — whether Nagle's algorithm is off.
+    ///
+    /// # Errors
+    /// An OS error.
+    pub fn nodelay(&self) -> Result<bool> {
+        sys::tcp::nodelay(self.fd.as_fd())
+            .map_err(|e| Error::os(&*self.object, "getsockopt TCP_NODELAY", e))
+    }
+
+    /// `getpeername` — the address of the other end.
+    ///
+    /// # Errors
+    /// An OS error, `ENOTCONN` once the connection is gone.
+    #[doc(alias = "getpeername")]
+    pub fn peer_addr(&self) -> Result<SocketAddr> {
+        sys::tcp::peer_addr(self.fd.as_fd()).map_err(|e| Error::os(&*self.object, "getpeername", e))
+    }
+
+    /// `getsockname` — the address of this end.
+    ///
+    /// # Errors
+    /// An OS error.
+    #[doc(alias = "getsockname")]
+    pub fn local_addr(&self) -> Result<SocketAddr> {
+        sys::tcp::local_addr(self.fd.as_fd())
+            .map_err(|e| Error::os(&*self.object, "getsockname", e))
+    }
+
+    /// `shutdown` — ends reading, writing or both, for every process that
+    /// shares the connection; shutting down writing sends the peer EOF.
+    ///
+    /// # Errors
+    /// An OS error, `ENOTCONN` when the peer already went away.
+    pub fn shutdown(&self, how: std::net::Shutdown) -> Result<()> {
+        sys::tcp::shutdown(self.fd.as_fd(), how)
+            .map_err(|e| Error::os(&*self.object, "shutdown", e))
+    }
+
+    /// `fcntl(F_SETFL, O_NONBLOCK)` — makes reads and writes that would
+    /// wait fail with [`io::ErrorKind::WouldBlock`] instead.
+    ///
+    /// # Errors
+    /// An OS error.
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        sys::fd::set_nonblocking(self.fd.as_fd(), nonblocking)
+            .map_err(|e| Error::os(&*self.object, "fcntl F_SETFL", e))
+    }
+
+    /// The endpoint errors name: `tcp:HOST:PORT` as connected to, or the
+    /// peer's `tcp:IP:PORT` for an accepted stream.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+}
+
+impl Read for &Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        Ok(sys::tcp::recv(self.fd.as_fd(), buf)?)
+    }
+}
+
+impl Write for &Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        Ok(sys::tcp::send(self.fd.as_fd(), buf)?)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Nothing is buffered in user space; the kernel sends on its own.
+        Ok(())
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
+
+impl AsFd for Stream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl From<Stream> for OwnedFd {
+    fn from(stream: Stream) -> OwnedFd {
+        stream.fd
+    }
+}
+
+impl From<OwnedFd> for Stream {
+    /// Adopts a connected TCP socket (inherited, or passed over a UNIX
+    /// socket). The descriptor is not checked; calls on anything else fail.
+    fn from(fd: OwnedFd) -> Stream {
+        let object = sys::tcp::peer_addr(fd.as_fd())
+            .map(|a| object_of_addr(&a))
+            .unwrap_or_else(|_| "tcp".to_owned());
+        Stream { fd, object }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_bracket_ipv6() {
+        let v6 = HostPort {
+            host: "::1".into(),
+            port: 80,
+        };
+        assert_eq!(object_of(&v6), "tcp:[::1]:80");
+        assert_eq!(object_of_addr(&"[::1]:80".parse().unwrap()), "tcp:[::1]:80");
+        assert_eq!(
+            object_of_addr(&"10.0.0.1:7".parse().unwrap()),
+            "tcp:10.0.0.1:7"
+        );
+    }
+
+    #[test]
+    fn numeric_hosts_skip_the_resolver() {
+        let addrs = resolve(&HostPort {
+            host: "fe80::1".into(),
+            port: 9,
+        })
+        .unwrap();
+        assert_eq!(addrs, vec!["[fe80::1]:9".parse::<SocketAddr>().unwrap()]);
+    }
+}

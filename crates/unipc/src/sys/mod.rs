@@ -10,3 +10,4 @@ pub(crate) mod posix_mq;
 pub(crate) mod pty;
 pub(crate) mod socket;
 pub(crate) mod sysv_mq;
+pub(crate) mod tcp;
