@@ -169,3 +169,20 @@ where
         (self.raw)(&self.tx, &self.rx)
     }
 }
+
+/// A stream link over one two-way socket: the writing half is a
+/// close-on-exec duplicate of the same descriptor.
+pub(crate) fn socket_link<S>(object: impl Into<String>, socket: S) -> Result<Box<dyn Link>>
+where
+    S: Read + Write + AsFd + From<std::os::fd::OwnedFd> + Send + 'static,
+{
+    let object = object.into();
+    let copy = rustix::io::fcntl_dupfd_cloexec(socket.as_fd(), 0)
+        .map_err(|e| Error::os(&object, "dup", e))?;
+    Ok(Box::new(StreamLink::new(
+        object,
+        socket,
+        S::from(copy),
+        StreamCalls::SendRecv,
+    )))
+}

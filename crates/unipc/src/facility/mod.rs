@@ -30,7 +30,7 @@ use crate::Result;
 
 mod link;
 
-pub(crate) use link::{MessageLink, StreamLink};
+pub(crate) use link::{socket_link, MessageLink, StreamCalls, StreamLink};
 
 /// Byte stream or messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -307,8 +307,10 @@ pub enum RawIo<'a> {
 
 /// Every facility this build of unipc has, in taxonomy order.
 pub fn all() -> &'static [&'static Facility] {
-    &[]
+    REGISTRY
 }
+
+static REGISTRY: &[&Facility] = &[&crate::stream::tcp::FACILITY];
 
 /// The facility called `name`.
 pub fn find(name: &str) -> Option<&'static Facility> {

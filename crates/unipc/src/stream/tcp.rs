@@ -44,6 +44,10 @@ use rustix::event::PollFlags;
 use rustix::io::Errno;
 
 use crate::endpoint::HostPort;
+use crate::facility::{
+    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
+    Properties, Reach, Shape, Tags, Ticket,
+};
 use crate::sys;
 use crate::{Error, Result};
 
@@ -551,5 +555,83 @@ mod tests {
         })
         .unwrap();
         assert_eq!(addrs, vec!["[fe80::1]:9".parse::<SocketAddr>().unwrap()]);
+    }
+}
+
+/// TCP's entry in the facility registry (`unipc compare`, `unipc bench`).
+pub static FACILITY: Facility = Facility {
+    name: "tcp",
+    summary: "TCP stream socket (IPv4 or IPv6)",
+    addressing: "tcp:HOST:PORT, tcp:[IPv6]:PORT",
+    properties: Properties {
+        shape: Shape::ByteStream,
+        direction: Direction::TwoWay,
+        tags: Tags::None,
+        destructive_read: true,
+        peek: true,
+        naming: Naming::NetworkAddress,
+        reach: Reach::Network,
+        persistence: Persistence::Process,
+        permissions: "none on the socket; ports below 1024 need CAP_NET_BIND_SERVICE",
+        reliable: true,
+    },
+    limits: || {
+        vec![
+            LiveLimit::from_proc(
+                "tcp_wmem",
+                "/proc/sys/net/ipv4/tcp_wmem",
+                " bytes (min default max)",
+            ),
+            LiveLimit::from_proc(
+                "tcp_rmem",
+                "/proc/sys/net/ipv4/tcp_rmem",
+                " bytes (min default max)",
+            ),
+            LiveLimit::from_proc("somaxconn", "/proc/sys/net/core/somaxconn", " connections"),
+        ]
+    },
+    max_message: || None,
+    connector: &Connector,
+};
+
+/// Joins two processes over loopback TCP with Nagle off (so small
+/// messages are not held back, for unipc and the raw baseline alike).
+struct Connector;
+
+struct Pending(Listener);
+
+impl facility::Connector for Connector {
+    fn prepare(
+        &self,
+        _scratch: &std::path::Path,
+        _: &LinkOptions,
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let listener = Listener::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let address = listener.local_addr()?.to_string();
+        Ok((
+            Box::new(Pending(listener)),
+            Ticket {
+                address,
+                fds: Vec::new(),
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let addr: SocketAddr = ticket.address.parse().map_err(|_| Error::InvalidEndpoint {
+            input: ticket.address.clone(),
+            reason: "expected IP:PORT".to_owned(),
+        })?;
+        let stream = Stream::connect_addr(addr)?;
+        stream.set_nodelay(true)?;
+        facility::socket_link(stream.object().to_owned(), stream)
+    }
+}
+
+impl PendingLink for Pending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let (stream, _) = self.0.accept()?;
+        stream.set_nodelay(true)?;
+        facility::socket_link(stream.object().to_owned(), stream)
     }
 }
