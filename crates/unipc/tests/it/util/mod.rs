@@ -146,27 +146,33 @@ impl Peer {
 
     pub fn spawn(mut self) -> Running {
         let fds = self.fds.clone();
-        // SAFETY: between fork and exec the closure only calls dup2, which
-        // is async-signal-safe, allocates nothing and takes no lock. The
+        // Between fork and exec the closure only calls dup2 and close, which
+        // are async-signal-safe, allocate nothing and take no lock. The
         // sources are copied first so that a target number that equals a
         // later source does not clobber it.
-        unsafe {
-            self.command.pre_exec(move || {
-                let base = FIRST_PASSED_FD + 64;
-                for (i, &fd) in fds.iter().enumerate() {
-                    if libc::dup2(fd, base + i as RawFd) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
+        let hand_over = move || {
+            let base = FIRST_PASSED_FD + 64;
+            for (i, &fd) in fds.iter().enumerate() {
+                // SAFETY: dup2 has no memory preconditions; a bad number
+                // fails with EBADF, which is reported.
+                if unsafe { libc::dup2(fd, base + i as RawFd) } < 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                for i in 0..fds.len() {
-                    if libc::dup2(base + i as RawFd, FIRST_PASSED_FD + i as RawFd) < 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    libc::close(base + i as RawFd);
+            }
+            for i in 0..fds.len() {
+                // SAFETY: as above.
+                if unsafe { libc::dup2(base + i as RawFd, FIRST_PASSED_FD + i as RawFd) } < 0 {
+                    return Err(std::io::Error::last_os_error());
                 }
-                Ok(())
-            });
-        }
+                // SAFETY: closes the temporary copy made above, which
+                // nothing else in the child refers to.
+                unsafe { libc::close(base + i as RawFd) };
+            }
+            Ok(())
+        };
+        // SAFETY: `hand_over` is async-signal-safe (see above), as pre_exec
+        // requires of code run between fork and exec.
+        unsafe { self.command.pre_exec(hand_over) };
         let child = self.command.spawn().expect("spawn peer");
         Running {
             child,
