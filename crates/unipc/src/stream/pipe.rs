@@ -25,6 +25,22 @@
 //! Linux also moves data between pipes and other descriptors without
 //! copying it through user space: [`splice`], [`tee`] and [`vmsplice`].
 //!
+//! # SIGPIPE
+//!
+//! Pipes have no `MSG_NOSIGNAL`. When SIGPIPE is ignored (the default in
+//! Rust programs) a write is one plain `write(2)`; otherwise (a C host, or
+//! a program that reset it to SIG_DFL or installed a handler) each write
+//! blocks SIGPIPE in the calling thread, writes, takes back the SIGPIPE a
+//! failed write raised, and restores the thread's mask: three or four
+//! extra system calls. Which path to take is decided from SIGPIPE's
+//! disposition as read when a pipe or FIFO write end was last made or
+//! adopted (and after any EPIPE), not on every write, to keep the common
+//! path free of extra calls. So change SIGPIPE's disposition before making
+//! write ends: a program that sets SIG_DFL or a handler while write ends
+//! made under SIG_IGN are in use gets the signal on a broken pipe until it
+//! makes another write end. The same holds for [`crate::stream::fifo`]
+//! writers.
+//!
 //! # Examples
 //!
 //! ```

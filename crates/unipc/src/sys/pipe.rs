@@ -408,7 +408,7 @@ pub(crate) fn open_path_nofollow(path: &Path) -> io::Result<OwnedFd> {
 /// unlike an open, so a mode such as 0o200 works for its owner. Without a
 /// mounted /proc it falls back to opening `path` read-only, non-blocking,
 /// without following links, checking it is still the same inode, and
-/// `fchmod`.
+/// `fchmod`, which needs read permission (or privilege) on the FIFO.
 pub(crate) fn set_mode_exact(fd: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     let mode = Mode::from_bits_retain(mode);
