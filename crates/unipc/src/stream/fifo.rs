@@ -1,1 +1,604 @@
-//! Placeholder: filled in by the facility's change.
+//! FIFOs (named pipes): a one-way byte stream between any processes that
+//! can open a path, addressed as `fifo:PATH`.
+//!
+//! A FIFO is a pipe with a name in the filesystem. [`Fifo::create`] makes
+//! one with exactly the mode asked for and removes it on drop; [`Reader`]
+//! and [`Writer`] open an existing one's ends by path ([`OpenOptions`] for
+//! non-blocking opens). Once open, the ends behave as the ends of an
+//! anonymous pipe (see [`crate::stream::pipe`]): end of file when every
+//! writer has closed, atomic writes up to [`PIPE_BUF`](crate::stream::pipe::PIPE_BUF),
+//! and a write with no reader left is a
+//! [`std::io::ErrorKind::BrokenPipe`] error, never SIGPIPE.
+//!
+//! # Opening blocks until the other end is open
+//!
+//! From fifo(7):
+//!
+//! | open | another process has the other end open | nobody has it open |
+//! |---|---|---|
+//! | read end, blocking | returns | waits for a writer |
+//! | write end, blocking | returns | waits for a reader |
+//! | read end, non-blocking | returns | returns at once |
+//! | write end, non-blocking | returns | fails: ENXIO |
+//!
+//! A read end opened non-blocking before any writer came sees no end of
+//! file yet; [`Reader::wait_readable`] waits, with a deadline, for a writer
+//! to send data or to come and go. That is how to receive with a timeout.
+//!
+//! # Safety of the path
+//!
+//! Creation never follows a symbolic link or reuses an existing file: the
+//! FIFO is made with `mknodat` (EEXIST if anything is at the path), then
+//! held by an `O_PATH | O_NOFOLLOW` descriptor and checked to be a FIFO
+//! owned by this user before its mode is set through that descriptor.
+//! Opening checks the type before the open
+//! (`stat`) and again after (`fstat`), so a regular file is never written
+//! to, even if swapped in between.
+//!
+//! # Examples
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use unipc::stream::fifo::{Fifo, OpenOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let fifo = Fifo::create(dir.path().join("jobs"), 0o600)?;
+//! // Non-blocking opens so that one process can hold both ends here.
+//! let mut rx = OpenOptions::new().nonblocking(true).open_reader(fifo.path())?;
+//! let mut tx = OpenOptions::new().nonblocking(true).open_writer(fifo.path())?;
+//! tx.write_all(b"job 1")?;
+//! drop(tx);
+//! let mut got = String::new();
+//! rx.read_to_string(&mut got)?;
+//! assert_eq!(got, "job 1");
+//! drop(fifo); // removes the FIFO
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # References
+//! fifo(7), mkfifo(3), mknod(2), open(2), pipe(7)
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::time::Duration;
+
+use rustix::fs::FileType;
+
+use crate::name::FsPath;
+use crate::sys;
+use crate::sys::pipe::{FileInfo, OpenHow};
+use crate::{Endpoint, Error, Result};
+
+const EXPECTED: &str = "a FIFO";
+
+fn object_of(path: &FsPath) -> String {
+    Endpoint::Fifo(path.clone()).to_string()
+}
+
+fn wrong_type(object: &str, info: &FileInfo) -> Error {
+    Error::WrongType {
+        object: object.to_owned(),
+        expected: EXPECTED,
+        found: sys::fd::file_type_name(info.file_type),
+    }
+}
+
+/// A FIFO this process created, removed from the filesystem on drop unless
+/// [`Fifo::keep`] is called.
+///
+/// Dropping it only removes the name: ends already open keep working.
+///
+/// # Examples
+/// ```
+/// use unipc::stream::fifo::Fifo;
+///
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("f");
+/// let fifo = Fifo::create(&path, 0o640)?;
+/// assert_eq!(fifo.to_string(), format!("fifo:{}", path.display()));
+/// drop(fifo);
+/// assert!(!path.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Fifo {
+    path: FsPath,
+    object: String,
+    /// Identity of the FIFO made, so drop does not remove a file that has
+    /// replaced it (one of another type, or a FIFO with another inode).
+    dev: u64,
+    ino: u64,
+    keep: bool,
+}
+
+impl Fifo {
+    /// `mknodat(S_IFIFO)` + `chmod`—Creates a FIFO at `path` whose
+    /// permission bits are exactly `mode` (such as `0o600`), whatever the
+    /// process's umask.
+    ///
+    /// Fails if anything already exists at `path`, a symbolic link
+    /// included (which is never followed). A relative path is resolved
+    /// against the current directory at each use, drop included.
+    ///
+    /// # Errors
+    /// - [`Error::InvalidName`] for an empty path or one with a NUL byte.
+    /// - [`Error::Unsupported`] for a mode with bits beyond `0o777`.
+    /// - [`Error::Os`] from `mknodat` (EEXIST: something is there; ENOENT:
+    ///   no such directory; EACCES), or from the open and `chmod` that fix
+    ///   the mode (after a failed `chmod` the FIFO is removed again).
+    /// - [`Error::WrongType`] if the path was replaced by something that is
+    ///   not a FIFO between creating and opening it.
+    ///
+    /// # Examples
+    /// ```
+    /// use unipc::stream::fifo::Fifo;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let fifo = Fifo::create(dir.path().join("f"), 0o600)?;
+    /// let err = Fifo::create(fifo.path(), 0o600).unwrap_err();
+    /// assert!(err.to_string().ends_with("create: file exists: something already exists under that name"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # References
+    /// mknod(2), mkfifo(3), chmod(2), umask(2), open(2) (O_PATH)
+    #[doc(alias = "mkfifo")]
+    #[doc(alias = "mknod")]
+    pub fn create(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
+        let path = FsPath::new(path.as_ref())?;
+        let object = object_of(&path);
+        if mode & !0o777 != 0 {
+            return Err(Error::Unsupported {
+                object,
+                what: format!("mode {mode:#o}"),
+                reason: "a FIFO's mode takes permission bits only (at most 0o777)".into(),
+            });
+        }
+        sys::pipe::mkfifo(path.as_path(), mode)
+            .map_err(|err| Error::os(object.clone(), "create", err))?;
+
+        // The umask has cut bits from `mode`: set it exactly, on the file
+        // just made and not on something planted in its place meanwhile.
+        // An O_PATH handle taken without following links, checked to be a
+        // FIFO of this user, pins the inode the mode is then set on.
+        let fd = sys::pipe::open_path_nofollow(path.as_path())
+            .map_err(|err| Error::os(object.clone(), "open to set the mode", err))?;
+        let info =
+            sys::pipe::fstat(fd.as_fd()).map_err(|err| Error::os(object.clone(), "fstat", err))?;
+        if info.file_type != FileType::Fifo {
+            return Err(wrong_type(&object, &info));
+        }
+        if info.uid != sys::pipe::geteuid() {
+            return Err(
+                Error::os(object, "create", io::Error::from_raw_os_error(libc::EEXIST))
+                    .with_hint("another user's FIFO replaced the one just made"),
+            );
+        }
+        let fifo = Fifo {
+            path,
+            object,
+            dev: info.dev,
+            ino: info.ino,
+            keep: false,
+        };
+        if info.mode != mode {
+            // On failure `fifo` drops here and removes the FIFO it made.
+            sys::pipe::set_mode_exact(fd.as_fd(), fifo.path(), mode)
+                .map_err(|err| Error::os(fifo.object.clone(), "chmod", err))?;
+        }
+        Ok(fifo)
+    }
+
+    /// The FIFO's path.
+    pub fn path(&self) -> &Path {
+        self.path.as_path()
+    }
+
+    /// The FIFO as an endpoint, `fifo:PATH`.
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::Fifo(self.path.clone())
+    }
+
+    /// `open(O_RDONLY)`—Opens the read end, blocking until a writer opens
+    /// the FIFO (see the [module docs](self)).
+    ///
+    /// # Errors
+    /// As [`Reader::open`].
+    pub fn open_reader(&self) -> Result<Reader> {
+        OpenOptions::new().open_reader(self.path())
+    }
+
+    /// `open(O_WRONLY)`—Opens the write end, blocking until a reader opens
+    /// the FIFO (see the [module docs](self)).
+    ///
+    /// # Errors
+    /// As [`Writer::open`].
+    pub fn open_writer(&self) -> Result<Writer> {
+        OpenOptions::new().open_writer(self.path())
+    }
+
+    /// Leaves the FIFO in place when this handle drops.
+    pub fn keep(&mut self) {
+        self.keep = true;
+    }
+
+    /// `unlink`—Removes the FIFO now, reporting failure (drop ignores it).
+    /// A file that has replaced the FIFO at the path is left alone.
+    ///
+    /// # Errors
+    /// [`Error::Os`] when the path cannot be examined or unlinked.
+    ///
+    /// # References
+    /// unlink(2)
+    #[doc(alias = "unlink")]
+    pub fn remove(mut self) -> Result<()> {
+        self.keep = true;
+        self.unlink_if_ours()
+    }
+
+    fn unlink_if_ours(&self) -> Result<()> {
+        let info = sys::pipe::lstat(self.path())
+            .map_err(|err| Error::os(self.object.clone(), "remove", err))?;
+        // A freed inode number is reused at once, so a regular file put in
+        // the FIFO's place often has its number: the type tells them apart.
+        if info.file_type != FileType::Fifo || (info.dev, info.ino) != (self.dev, self.ino) {
+            return Ok(());
+        }
+        sys::pipe::unlink(self.path()).map_err(|err| Error::os(self.object.clone(), "remove", err))
+    }
+}
+
+impl Drop for Fifo {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = self.unlink_if_ours();
+        }
+    }
+}
+
+impl fmt::Display for Fifo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.object)
+    }
+}
+
+impl fmt::Debug for Fifo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fifo")
+            .field("path", &self.path)
+            .field("keep", &self.keep)
+            .finish()
+    }
+}
+
+/// How to open a FIFO's end: blocking or not, close-on-exec or not.
+///
+/// # Examples
+/// ```
+/// use unipc::stream::fifo::{Fifo, OpenOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let fifo = Fifo::create(dir.path().join("f"), 0o600)?;
+/// // No reader: a non-blocking write open fails at once instead of waiting.
+/// let err = OpenOptions::new().nonblocking(true).open_writer(fifo.path()).unwrap_err();
+/// assert_eq!(err.raw_os_error(), Some(libc::ENXIO));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions {
+    nonblocking: bool,
+    cloexec: bool,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions::new()
+    }
+}
+
+impl OpenOptions {
+    /// Blocking open and I/O, close-on-exec.
+    pub fn new() -> OpenOptions {
+        OpenOptions {
+            nonblocking: false,
+            cloexec: true,
+        }
+    }
+
+    /// `O_NONBLOCK`—Opens without waiting for the other end (see the
+    /// table in the [module docs](self)); the end then stays non-blocking
+    /// until [`Reader::set_nonblocking`] / [`Writer::set_nonblocking`].
+    pub fn nonblocking(&mut self, nonblocking: bool) -> &mut OpenOptions {
+        self.nonblocking = nonblocking;
+        self
+    }
+
+    /// `O_CLOEXEC`—Whether the end is closed when the process executes
+    /// another program (default: true).
+    pub fn cloexec(&mut self, cloexec: bool) -> &mut OpenOptions {
+        self.cloexec = cloexec;
+        self
+    }
+
+    /// `open(O_RDONLY)`—Opens the read end of the FIFO at `path`.
+    ///
+    /// # Errors
+    /// As [`Reader::open`].
+    pub fn open_reader(&self, path: impl AsRef<Path>) -> Result<Reader> {
+        let (fd, object) = self.open(path.as_ref(), false, "open for reading")?;
+        Ok(Reader { fd, object })
+    }
+
+    /// `open(O_WRONLY)`—Opens the write end of the FIFO at `path`.
+    ///
+    /// # Errors
+    /// As [`Writer::open`].
+    pub fn open_writer(&self, path: impl AsRef<Path>) -> Result<Writer> {
+        let (fd, object) = self.open(path.as_ref(), true, "open for writing")?;
+        sys::pipe::refresh_sigpipe();
+        Ok(Writer { fd, object })
+    }
+
+    fn open(&self, path: &Path, write: bool, op: &'static str) -> Result<(OwnedFd, String)> {
+        let path = FsPath::new(path)?;
+        let object = object_of(&path);
+        // Refuse a non-FIFO before opening it: opening has effects on some
+        // files (a device, a regular file's atime), and writing to a
+        // regular file by mistake would damage it.
+        let before =
+            sys::pipe::stat(path.as_path()).map_err(|err| Error::os(object.clone(), op, err))?;
+        if before.file_type != FileType::Fifo {
+            return Err(wrong_type(&object, &before));
+        }
+        let how = OpenHow {
+            write,
+            nonblocking: self.nonblocking,
+            cloexec: self.cloexec,
+            nofollow: false,
+        };
+        let fd = sys::pipe::open(path.as_path(), how)
+            .map_err(|err| Error::os(object.clone(), op, err))?;
+        // And again after: the path may have been swapped meanwhile.
+        let after =
+            sys::pipe::fstat(fd.as_fd()).map_err(|err| Error::os(object.clone(), "fstat", err))?;
+        if after.file_type != FileType::Fifo {
+            return Err(wrong_type(&object, &after));
+        }
+        Ok((fd, object))
+    }
+}
+
+/// The read end of a FIFO.
+///
+/// Implements [`Read`] (also on `&Reader`); a read returns 0 (end of file)
+/// once every writer has closed. The descriptor closes on drop.
+///
+/// # Examples
+/// ```
+/// use std::io::Read;
+/// use std::time::Duration;
+/// use unipc::stream::fifo::{Fifo, OpenOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let fifo = Fifo::create(dir.path().join("f"), 0o600)?;
+/// let rx = OpenOptions::new().nonblocking(true).open_reader(fifo.path())?;
+/// // No writer has come: nothing to read yet, and no end of file either.
+/// assert!(!rx.wait_readable(Some(Duration::from_millis(10)))?);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Reader {
+    fd: OwnedFd,
+    object: String,
+}
+
+/// The write end of a FIFO.
+///
+/// Implements [`Write`] (also on `&Writer`); a write with no reader left is
+/// a [`std::io::ErrorKind::BrokenPipe`] error and never raises SIGPIPE. The
+/// descriptor closes on drop.
+///
+/// # Examples
+/// ```
+/// use std::io::Write;
+/// use unipc::stream::fifo::{Fifo, OpenOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let fifo = Fifo::create(dir.path().join("f"), 0o600)?;
+/// let rx = OpenOptions::new().nonblocking(true).open_reader(fifo.path())?;
+/// let mut tx = OpenOptions::new().nonblocking(true).open_writer(fifo.path())?;
+/// drop(rx);
+/// let err = tx.write(b"x").unwrap_err();
+/// assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Writer {
+    fd: OwnedFd,
+    object: String,
+}
+
+macro_rules! common_end_methods {
+    () => {
+        /// `fcntl(F_SETFL, O_NONBLOCK)`—Switches this end between blocking
+        /// and non-blocking I/O.
+        ///
+        /// # Errors
+        /// [`Error::Os`] if fcntl fails (not expected on an open FIFO).
+        ///
+        /// # References
+        /// fcntl(2)
+        pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+            sys::fd::set_nonblocking(self.fd.as_fd(), nonblocking)
+                .map_err(|err| Error::os(self.object.clone(), "fcntl(F_SETFL)", err))
+        }
+
+        /// `fcntl(F_GETFL)`—Whether this end is in non-blocking mode.
+        ///
+        /// # Errors
+        /// [`Error::Os`] if fcntl fails (not expected on an open FIFO).
+        ///
+        /// # References
+        /// fcntl(2)
+        pub fn is_nonblocking(&self) -> Result<bool> {
+            sys::fd::is_nonblocking(self.fd.as_fd())
+                .map_err(|err| Error::os(self.object.clone(), "fcntl(F_GETFL)", err))
+        }
+
+        /// The FIFO's endpoint as errors name it, `fifo:PATH`.
+        pub fn object(&self) -> &str {
+            &self.object
+        }
+    };
+}
+
+impl Reader {
+    /// `open(O_RDONLY)`—Opens the read end of the FIFO at `path`, waiting
+    /// until some process opens it for writing.
+    ///
+    /// # Errors
+    /// - [`Error::WrongType`] when `path` is not a FIFO ("is a regular
+    ///   file, not a FIFO"); nothing was opened, or what was opened after a
+    ///   swap is closed unread.
+    /// - [`Error::Os`] "open for reading": ENOENT, EACCES (this user may
+    ///   not read it), ...
+    /// - [`Error::InvalidName`] for an empty path or one with a NUL byte.
+    ///
+    /// # Examples
+    /// ```
+    /// let dir = tempfile::tempdir()?;
+    /// let file = dir.path().join("plain");
+    /// std::fs::write(&file, b"data")?;
+    /// let err = unipc::stream::fifo::Reader::open(&file).unwrap_err();
+    /// assert!(err.to_string().ends_with("is a regular file, not a FIFO"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # References
+    /// open(2), fifo(7)
+    pub fn open(path: impl AsRef<Path>) -> Result<Reader> {
+        OpenOptions::new().open_reader(path)
+    }
+
+    common_end_methods!();
+
+    /// `poll(POLLIN)`—Waits until a read would not block: data is waiting,
+    /// or a writer came and every writer has gone (end of file). `None`
+    /// waits forever. Returns false when the timeout passed first.
+    ///
+    /// On a read end opened non-blocking before any writer, a plain read
+    /// would return 0 at once, indistinguishable from end of file; this
+    /// waits for a writer instead, which is what a receive with a timeout
+    /// needs: open non-blocking, `wait_readable(Some(timeout))`, then read.
+    ///
+    /// # Errors
+    /// [`Error::Os`] if poll fails.
+    ///
+    /// # References
+    /// poll(2), fifo(7)
+    #[doc(alias = "poll")]
+    pub fn wait_readable(&self, timeout: Option<Duration>) -> Result<bool> {
+        sys::pipe::wait_readable(self.fd.as_fd(), timeout)
+            .map_err(|err| Error::os(self.object.clone(), "poll", err))
+    }
+}
+
+impl Writer {
+    /// `open(O_WRONLY)`—Opens the write end of the FIFO at `path`, waiting
+    /// until some process opens it for reading.
+    ///
+    /// # Errors
+    /// - [`Error::WrongType`] when `path` is not a FIFO; a regular file is
+    ///   never opened for writing.
+    /// - [`Error::Os`] "open for writing": ENOENT, EACCES, and, for a
+    ///   non-blocking open ([`OpenOptions::nonblocking`]), ENXIO when no
+    ///   process has it open for reading.
+    /// - [`Error::InvalidName`] for an empty path or one with a NUL byte.
+    ///
+    /// # References
+    /// open(2), fifo(7)
+    pub fn open(path: impl AsRef<Path>) -> Result<Writer> {
+        OpenOptions::new().open_writer(path)
+    }
+
+    common_end_methods!();
+}
+
+impl Read for Reader {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        (&*self).read_vectored(bufs)
+    }
+}
+
+impl Read for &Reader {
+    #[inline]
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        sys::pipe::read(self.fd.as_fd(), buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        sys::pipe::readv(self.fd.as_fd(), bufs)
+    }
+}
+
+impl Write for Writer {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &Writer {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        sys::pipe::write(self.fd.as_fd(), buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        sys::pipe::writev(self.fd.as_fd(), bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+macro_rules! fd_conversions {
+    ($end:ident) => {
+        impl AsFd for $end {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.fd.as_fd()
+            }
+        }
+
+        impl From<$end> for OwnedFd {
+            fn from(end: $end) -> OwnedFd {
+                end.fd
+            }
+        }
+
+        impl fmt::Debug for $end {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($end))
+                    .field("object", &self.object)
+                    .field("fd", &self.fd)
+                    .finish()
+            }
+        }
+    };
+}
+
+fd_conversions!(Reader);
+fd_conversions!(Writer);
