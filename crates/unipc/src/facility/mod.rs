@@ -310,7 +310,11 @@ pub fn all() -> &'static [&'static Facility] {
     REGISTRY
 }
 
-static REGISTRY: &[&Facility] = &[&crate::stream::tcp::FACILITY];
+static REGISTRY: &[&Facility] = &[
+    &crate::stream::pipe::FACILITY,
+    &crate::stream::fifo::FACILITY,
+    &crate::stream::tcp::FACILITY,
+];
 
 /// The facility called `name`.
 pub fn find(name: &str) -> Option<&'static Facility> {

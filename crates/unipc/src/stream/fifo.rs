@@ -66,6 +66,10 @@ use std::time::Duration;
 
 use rustix::fs::FileType;
 
+use crate::facility::{
+    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
+    Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
+};
 use crate::name::FsPath;
 use crate::sys;
 use crate::sys::pipe::{FileInfo, OpenHow};
@@ -602,3 +606,93 @@ macro_rules! fd_conversions {
 
 fd_conversions!(Reader);
 fd_conversions!(Writer);
+
+/// The FIFO's entry in the facility registry (`unipc compare`, `unipc bench`).
+pub static FACILITY: Facility = Facility {
+    name: "fifo",
+    summary: "named pipe: one-way byte stream found by a filesystem path",
+    addressing: "fifo:PATH",
+    properties: Properties {
+        shape: Shape::ByteStream,
+        direction: Direction::OneWay,
+        tags: Tags::None,
+        destructive_read: true,
+        peek: false,
+        naming: Naming::FilesystemPath,
+        reach: Reach::Host,
+        persistence: Persistence::Filesystem,
+        permissions: "file mode and owner of the FIFO",
+        reliable: true,
+    },
+    limits: || {
+        vec![
+            LiveLimit {
+                name: "PIPE_BUF",
+                value: format!("{} bytes (atomic write)", crate::stream::pipe::PIPE_BUF),
+                source: "limits.h",
+            },
+            LiveLimit::from_proc(
+                "pipe-max-size",
+                "/proc/sys/fs/pipe-max-size",
+                " bytes (F_SETPIPE_SZ, unprivileged)",
+            ),
+        ]
+    },
+    max_message: || None,
+    connector: &Connector,
+};
+
+/// Joins two processes through two FIFOs in the scratch directory, one
+/// each way. Both sides open them in the same order, so the blocking opens
+/// pair up instead of deadlocking; the FIFOs are unlinked once open.
+struct Connector;
+
+struct Pending(Fifo, Fifo);
+
+const TO_PEER: &str = "to-peer";
+const FROM_PEER: &str = "from-peer";
+
+impl facility::Connector for Connector {
+    fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let to_peer = Fifo::create(scratch.join(TO_PEER), 0o600)?;
+        let from_peer = Fifo::create(scratch.join(FROM_PEER), 0o600)?;
+        let address = scratch.to_string_lossy().into_owned();
+        Ok((
+            Box::new(Pending(to_peer, from_peer)),
+            Ticket {
+                address,
+                fds: Vec::new(),
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let dir = Path::new(&ticket.address);
+        let reader = Reader::open(dir.join(TO_PEER))?;
+        let writer = Writer::open(dir.join(FROM_PEER))?;
+        let object = reader.object().to_owned();
+        Ok(Box::new(StreamLink::new(
+            object,
+            reader,
+            writer,
+            StreamCalls::ReadWrite,
+        )))
+    }
+}
+
+impl PendingLink for Pending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let Pending(to_peer, from_peer) = *self;
+        let writer = to_peer.open_writer()?;
+        let reader = from_peer.open_reader()?;
+        let object = writer.object().to_owned();
+        to_peer.remove()?;
+        from_peer.remove()?;
+        Ok(Box::new(StreamLink::new(
+            object,
+            reader,
+            writer,
+            StreamCalls::ReadWrite,
+        )))
+    }
+}

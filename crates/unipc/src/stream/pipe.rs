@@ -66,6 +66,10 @@ use std::ops::{BitOr, BitOrAssign};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+use crate::facility::{
+    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
+    Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
+};
 use crate::sys;
 use crate::{Error, Result};
 
@@ -682,5 +686,95 @@ mod tests {
         assert_eq!(err.raw_os_error(), Some(libc::EPERM));
         let err = capacity_error(usize::MAX, io::Error::from_raw_os_error(libc::EPERM));
         assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
+    }
+}
+
+/// The pipe's entry in the facility registry (`unipc compare`, `unipc bench`).
+pub static FACILITY: Facility = Facility {
+    name: "pipe",
+    summary: "anonymous pipe: one-way byte stream between related processes",
+    addressing: "none: the descriptors are inherited or passed",
+    properties: Properties {
+        shape: Shape::ByteStream,
+        direction: Direction::OneWay,
+        tags: Tags::None,
+        destructive_read: true,
+        peek: false,
+        naming: Naming::None,
+        reach: Reach::RelatedProcesses,
+        persistence: Persistence::Process,
+        permissions: "whoever holds a descriptor",
+        reliable: true,
+    },
+    limits: || {
+        vec![
+            LiveLimit {
+                name: "PIPE_BUF",
+                value: format!("{PIPE_BUF} bytes (atomic write)"),
+                source: "limits.h",
+            },
+            LiveLimit::from_proc(
+                "pipe-max-size",
+                "/proc/sys/fs/pipe-max-size",
+                " bytes (F_SETPIPE_SZ, unprivileged)",
+            ),
+            LiveLimit::from_proc(
+                "pipe-user-pages-soft",
+                "/proc/sys/fs/pipe-user-pages-soft",
+                " pages per user",
+            ),
+        ]
+    },
+    max_message: || None,
+    connector: &Connector,
+};
+
+/// Joins two processes with two pipes, one each way.
+struct Connector;
+
+struct Pending(Receiver, Sender);
+
+impl facility::Connector for Connector {
+    fn prepare(
+        &self,
+        _scratch: &std::path::Path,
+        _: &LinkOptions,
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let (to_peer, peer_reads) = new()?;
+        let (peer_writes, from_peer) = new()?;
+        let ticket = Ticket {
+            address: String::new(),
+            fds: vec![peer_reads.into(), peer_writes.into()],
+        };
+        Ok((Box::new(Pending(from_peer, to_peer)), ticket))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let Ok::<[OwnedFd; 2], _>([reads, writes]) = ticket.fds.try_into() else {
+            return Err(Error::Unsupported {
+                object: "pipe".to_owned(),
+                what: "a ticket without exactly two descriptors".to_owned(),
+                reason: "the pipe link passes a read end and a write end".to_owned(),
+            });
+        };
+        let link = StreamLink::new(
+            "pipe",
+            Receiver::from(reads),
+            Sender::from(writes),
+            StreamCalls::ReadWrite,
+        );
+        Ok(Box::new(link))
+    }
+}
+
+impl PendingLink for Pending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let Pending(reader, writer) = *self;
+        Ok(Box::new(StreamLink::new(
+            "pipe",
+            reader,
+            writer,
+            StreamCalls::ReadWrite,
+        )))
     }
 }
