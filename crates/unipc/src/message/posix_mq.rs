@@ -14,10 +14,11 @@
 //! # Limits
 //!
 //! The kernel bounds each queue by `/proc/sys/fs/mqueue/msg_max` messages of
-//! at most `/proc/sys/fs/mqueue/msgsize_max` bytes (root may go beyond
-//! both, up to 65536 messages and 16 MiB), the number of queues by
-//! `/proc/sys/fs/mqueue/queues_max`, and the bytes all of one user's queues
-//! may take by `RLIMIT_MSGQUEUE`. A creation refused by one of them is an
+//! at most `/proc/sys/fs/mqueue/msgsize_max` bytes, and the number of queues
+//! by `/proc/sys/fs/mqueue/queues_max`; a process with CAP_SYS_RESOURCE
+//! (usually root, though not in every container) may go beyond all three,
+//! up to 65536 messages of 16 MiB. The bytes all of one user's queues may
+//! take are bounded by `RLIMIT_MSGQUEUE`, for everyone. A creation refused by one of them is an
 //! [`Error::LimitExceeded`] that names the limit and where it is set; the
 //! values are read when the error happens, not cached.
 //!
@@ -732,7 +733,8 @@ impl Queue {
     /// mq_notify(3), sigevent(7)
     #[doc(alias = "mq_notify")]
     pub fn notify_signal(&self, signal: i32, value: isize) -> Result<()> {
-        if !(1..=libc::SIGRTMAX()).contains(&signal) {
+        let max = sys::signal_max();
+        if !(1..=max).contains(&signal) {
             return Err(Error::Unsupported {
                 object: self.object.clone(),
                 what: format!("notification by signal {signal}"),

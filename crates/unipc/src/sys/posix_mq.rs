@@ -236,6 +236,11 @@ pub(crate) fn notify_signal(mqd: &Mqd, signal: i32, value: isize) -> io::Result<
     notify(mqd, Some(&event))
 }
 
+/// The highest signal number (SIGRTMAX), as the C library reserves them.
+pub(crate) fn signal_max() -> i32 {
+    libc::SIGRTMAX()
+}
+
 /// `mq_notify(NULL)`: removes this process's registration, if it has one.
 pub(crate) fn notify_cancel(mqd: &Mqd) -> io::Result<()> {
     notify(mqd, None)

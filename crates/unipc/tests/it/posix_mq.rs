@@ -1052,3 +1052,40 @@ fn no_loss_no_duplication() {
         started.elapsed()
     );
 }
+
+#[test]
+fn queue_count_limit_names_queues_max() {
+    if let Some(_role) = util::role() {
+        // A private IPC namespace has its own queues and its own limits, so
+        // this test can lower queues_max without touching anyone else; its
+        // queues vanish with the namespace when this process exits. The
+        // namespace belongs to this thread, which makes every call below.
+        if let Err(err) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWIPC) {
+            println!("skipped: cannot make a private IPC namespace here ({err})");
+            return;
+        }
+        std::fs::write("/proc/sys/fs/mqueue/queues_max", "2").unwrap();
+        // CAP_SYS_RESOURCE would bypass queues_max: give up root.
+        // SAFETY: setgid takes a plain id; glibc applies it to every thread.
+        assert_eq!(unsafe { libc::setgid(util::NOBODY.1) }, 0);
+        // SAFETY: as above, for the user id.
+        assert_eq!(unsafe { libc::setuid(util::NOBODY.0) }, 0);
+
+        let names: Vec<PosixName> = (0..3).map(|_| fresh_name()).collect();
+        let options = QueueOptions::new().max_messages(1).max_message_size(1);
+        let _first = options.create(&names[0]).unwrap();
+        let _second = options.create(&names[1]).unwrap();
+        let err = options.create(&names[2]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{}: number of queues 3 exceeds the system limit of 2 (set in /proc/sys/fs/mqueue/queues_max)",
+                object(&names[2])
+            )
+        );
+        return;
+    }
+    let mut peer = util::Peer::new("posix_mq::queue_count_limit_names_queues_max", "isolated");
+    peer.command().stdout(std::process::Stdio::inherit());
+    peer.spawn().wait_success();
+}
