@@ -1,1 +1,1110 @@
-//! Placeholder: filled in by the facility's change.
+//! POSIX message queues (`posix-mq:/NAME`): named queues of whole messages
+//! held by the kernel, received highest priority first and in sending order
+//! within one priority.
+//!
+//! A [`Queue`] is a [`Messenger`] whose tag is [`Tag::Priority`]. On Linux
+//! the queue descriptor is a file descriptor, so a [`Queue`] implements
+//! [`AsFd`]: `poll`/`epoll` report it readable while a message is waiting
+//! and writable while there is room.
+//!
+//! A queue lives until it is unlinked and its last descriptor is closed. The
+//! handle that created it unlinks it on drop (unless told to
+//! [`keep`](Queue::keep) it); handles that opened it never do.
+//!
+//! # Limits
+//!
+//! The kernel bounds each queue by `/proc/sys/fs/mqueue/msg_max` messages of
+//! at most `/proc/sys/fs/mqueue/msgsize_max` bytes, and the number of queues
+//! by `/proc/sys/fs/mqueue/queues_max`; a process with CAP_SYS_RESOURCE
+//! (usually root, though not in every container) may go beyond all three,
+//! up to 65536 messages of 16 MiB. The bytes all of one user's queues may
+//! take are bounded by `RLIMIT_MSGQUEUE`, for everyone. A creation refused by one of them is an
+//! [`Error::LimitExceeded`] that names the limit and where it is set; the
+//! values are read when the error happens, not cached.
+//!
+//! # Notification
+//!
+//! One process at a time may ask to be told when a message arrives in the
+//! empty queue (`mq_notify`), by a signal ([`Queue::notify_signal`]) or by
+//! a closure run on a thread ([`Queue::notify_thread`]). The registration
+//! is one-shot, and the kernel removes it when the process closes any
+//! descriptor of the queue.
+//!
+//! # References
+//! mq_overview(7), mq_open(3), mq_send(3), mq_receive(3), mq_notify(3),
+//! mq_getattr(3), mq_unlink(3).
+
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rustix::time::Timespec;
+
+use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::name::PosixName;
+use crate::sys::posix_mq as sys;
+use crate::{Error, Result};
+
+/// The highest priority a message may carry (`MQ_PRIO_MAX - 1` on Linux).
+pub const PRIORITY_MAX: u32 = 32767;
+
+/// Longest queue the kernel allows anyone, root included (HARD_MSGMAX).
+const HARD_MSGMAX: u64 = 65536;
+/// Largest message size the kernel allows anyone (HARD_MSGSIZEMAX).
+const HARD_MSGSIZEMAX: u64 = 16 * 1024 * 1024;
+/// Latest deadline the kernel accepts (KTIME_SEC_MAX, in 2262).
+const LATEST_DEADLINE_SECS: i64 = 9_223_372_035;
+
+const MSG_MAX_FILE: &str = "/proc/sys/fs/mqueue/msg_max";
+const MSGSIZE_MAX_FILE: &str = "/proc/sys/fs/mqueue/msgsize_max";
+const QUEUES_MAX_FILE: &str = "/proc/sys/fs/mqueue/queues_max";
+
+fn object_of(name: &PosixName) -> String {
+    format!("posix-mq:{name}")
+}
+
+/// Which way a handle may move messages: the access mode of `mq_open`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Receive only (`O_RDONLY`).
+    Read,
+    /// Send only (`O_WRONLY`).
+    Write,
+    /// Send and receive (`O_RDWR`).
+    #[default]
+    ReadWrite,
+}
+
+/// How to create or open a queue: `mq_open` with its flags, mode and
+/// attributes.
+///
+/// Defaults: read-write, the kernel's default sizes
+/// (`/proc/sys/fs/mqueue/msg_default` and `msgsize_default`), mode `0o600`,
+/// not exclusive, blocking.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::posix_mq::{Access, QueueOptions};
+/// use unipc::name::PosixName;
+///
+/// let name: PosixName = format!("/unipc-doc-options-{}", std::process::id()).parse()?;
+/// let owner = QueueOptions::new()
+///     .max_messages(4)
+///     .max_message_size(128)
+///     .mode(0o600)
+///     .exclusive(true)
+///     .create(&name)?;
+/// let reader = QueueOptions::new().access(Access::Read).open(&name)?;
+/// assert_eq!(reader.attributes()?.max_messages, 4);
+/// drop(owner); // the creator unlinks the name
+/// # Ok::<(), unipc::Error>(())
+/// ```
+///
+/// # References
+/// mq_open(3), mq_overview(7)
+#[derive(Clone, Debug)]
+pub struct QueueOptions {
+    access: Access,
+    max_messages: Option<usize>,
+    max_message_size: Option<usize>,
+    mode: u32,
+    exclusive: bool,
+    nonblocking: bool,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions::new()
+    }
+}
+
+impl QueueOptions {
+    /// The defaults listed on [`QueueOptions`].
+    pub fn new() -> Self {
+        QueueOptions {
+            access: Access::ReadWrite,
+            max_messages: None,
+            max_message_size: None,
+            mode: 0o600,
+            exclusive: false,
+            nonblocking: false,
+        }
+    }
+
+    /// Which way the handle moves messages.
+    pub fn access(mut self, access: Access) -> Self {
+        self.access = access;
+        self
+    }
+
+    /// How many messages the queue holds before a send waits (`mq_maxmsg`);
+    /// used only when the queue is created.
+    pub fn max_messages(mut self, n: usize) -> Self {
+        self.max_messages = Some(n);
+        self
+    }
+
+    /// The largest message the queue accepts, in bytes (`mq_msgsize`); used
+    /// only when the queue is created. Every receive buffer must be at least
+    /// this large.
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = Some(bytes);
+        self
+    }
+
+    /// The permission bits of a queue this call creates. They are set
+    /// exactly, whatever the umask: the queue is `fchmod`ed after creation.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Whether [`create`](Self::create) fails when the name is taken
+    /// (`O_EXCL`) instead of opening the queue there.
+    pub fn exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
+        self
+    }
+
+    /// Whether the descriptor is non-blocking (`O_NONBLOCK`): every send and
+    /// receive then returns [`Error::Full`] or [`Error::Empty`] at once,
+    /// whatever [`Wait`] it was given. Meant for poll/epoll loops.
+    pub fn nonblocking(mut self, nonblocking: bool) -> Self {
+        self.nonblocking = nonblocking;
+        self
+    }
+
+    fn flags(&self, create: bool, exclusive: bool) -> sys::OpenFlags {
+        sys::OpenFlags {
+            read: self.access != Access::Write,
+            write: self.access != Access::Read,
+            create,
+            exclusive,
+            nonblocking: self.nonblocking,
+        }
+    }
+
+    /// `mq_open(name, O_CREAT ...)` - creates the queue, or opens the one
+    /// already there unless [`exclusive`](Self::exclusive).
+    ///
+    /// The handle unlinks the name on drop only if this call created the
+    /// queue ([`Queue::created`]). An existing queue keeps its own sizes and
+    /// mode; read them with [`Queue::attributes`].
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] when the sizes, the number of queues or the
+    /// user's queue bytes break a system limit; [`Error::Unsupported`] for a
+    /// size of zero or a mode with bits beyond `0o777`; [`Error::Os`] with
+    /// EEXIST when exclusive and the name is taken, EACCES when this user may
+    /// not open the existing queue, and other failures of `mq_open`.
+    ///
+    /// # Examples
+    /// See [`QueueOptions`].
+    ///
+    /// # References
+    /// mq_open(3)
+    #[doc(alias = "mq_open")]
+    pub fn create(&self, name: &PosixName) -> Result<Queue> {
+        let object = object_of(name);
+        if self.mode & !0o777 != 0 {
+            return Err(Error::Unsupported {
+                object,
+                what: format!("mode {:#o}", self.mode),
+                reason: "a queue's mode holds permission bits only (at most 0o777)".into(),
+            });
+        }
+        let attr = self.requested_attr(&object)?;
+        let kernel_attr = attr.map(|(n, size)| (to_long(n), to_long(size)));
+        // O_CREAT alone cannot tell whether this call made the queue, and
+        // only the maker should unlink it: try O_EXCL first, then open.
+        const ATTEMPTS: usize = 64;
+        for _ in 0..ATTEMPTS {
+            let made = sys::open(
+                name.as_str(),
+                &self.flags(true, true),
+                self.mode,
+                kernel_attr,
+            );
+            match made {
+                Ok(mqd) => return Queue::new(mqd, name, object, true, Some(self.mode)),
+                Err(err) if err.raw_os_error() == Some(libc::EEXIST) && !self.exclusive => {
+                    match sys::open(name.as_str(), &self.flags(false, false), 0, None) {
+                        Ok(mqd) => return Queue::new(mqd, name, object, false, None),
+                        // Unlinked in between: try to create it again.
+                        Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
+                        Err(err) => return Err(open_error(object, err)),
+                    }
+                }
+                Err(err) => return Err(create_error(object, err, attr)),
+            }
+        }
+        Err(Error::os(
+            object,
+            "mq_open",
+            io::Error::from_raw_os_error(libc::EEXIST),
+        )
+        .with_hint("the name was unlinked and recreated by others on every attempt"))
+    }
+
+    /// `mq_open(name)` - opens an existing queue; the sizes and mode options
+    /// are ignored. The handle never unlinks the name.
+    ///
+    /// # Errors
+    /// [`Error::Os`] with ENOENT when no queue has that name, EACCES when
+    /// this user may not open it for the access asked, and other failures
+    /// of `mq_open`.
+    ///
+    /// # Examples
+    /// See [`QueueOptions`].
+    ///
+    /// # References
+    /// mq_open(3)
+    #[doc(alias = "mq_open")]
+    pub fn open(&self, name: &PosixName) -> Result<Queue> {
+        let object = object_of(name);
+        match sys::open(name.as_str(), &self.flags(false, false), 0, None) {
+            Ok(mqd) => Queue::new(mqd, name, object, false, None),
+            Err(err) => Err(open_error(object, err)),
+        }
+    }
+
+    /// The (max messages, message size) to pass to `mq_open`, with the
+    /// kernel's default for the one not given; `None` when neither was.
+    fn requested_attr(&self, object: &str) -> Result<Option<(u64, u64)>> {
+        if self.max_messages == Some(0) || self.max_message_size == Some(0) {
+            return Err(Error::Unsupported {
+                object: object.to_owned(),
+                what: "a queue of zero messages or zero-byte messages".into(),
+                reason: "max messages and max message size must be at least 1".into(),
+            });
+        }
+        Ok(match (self.max_messages, self.max_message_size) {
+            (None, None) => None,
+            (n, size) => Some((
+                n.map_or_else(default_max_messages, |n| n as u64),
+                size.map_or_else(default_message_size, |s| s as u64),
+            )),
+        })
+    }
+}
+
+fn default_max_messages() -> u64 {
+    sys::proc_limit("msg_default").unwrap_or(10)
+}
+
+fn default_message_size() -> u64 {
+    sys::proc_limit("msgsize_default").unwrap_or(8192)
+}
+
+fn to_long(n: u64) -> i64 {
+    // Larger values are above every limit; the kernel refuses them and the
+    // error is explained from the value asked for, not this one.
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A limit that explains an EINVAL from `mq_open(O_CREAT)`.
+#[derive(Debug, PartialEq, Eq)]
+struct Broken {
+    what: &'static str,
+    requested: u64,
+    limit: u64,
+    set_in: &'static str,
+}
+
+/// Which limit refused `max_messages` x `size`, following the kernel's
+/// `mq_attr_ok`: the hard limits for a process with CAP_SYS_RESOURCE, the
+/// /proc limits for others.
+fn broken_attr_limit(
+    max_messages: u64,
+    size: u64,
+    privileged: bool,
+    msg_max: Option<u64>,
+    msgsize_max: Option<u64>,
+) -> Option<Broken> {
+    let (msg_limit, msg_set_in, size_limit, size_set_in) = if privileged {
+        (
+            Some(HARD_MSGMAX),
+            "the kernel (HARD_MSGMAX; fixed, even for root)",
+            Some(HARD_MSGSIZEMAX),
+            "the kernel (HARD_MSGSIZEMAX; fixed, even for root)",
+        )
+    } else {
+        (msg_max, MSG_MAX_FILE, msgsize_max, MSGSIZE_MAX_FILE)
+    };
+    if let Some(limit) = msg_limit.filter(|&limit| max_messages > limit) {
+        return Some(Broken {
+            what: "max messages",
+            requested: max_messages,
+            limit,
+            set_in: msg_set_in,
+        });
+    }
+    if let Some(limit) = size_limit.filter(|&limit| size > limit) {
+        return Some(Broken {
+            what: "max message size in bytes",
+            requested: size,
+            limit,
+            set_in: size_set_in,
+        });
+    }
+    None
+}
+
+const QUEUE_BYTES: &str =
+    "queue bytes (max messages x message size, plus kernel overhead and this user's other queues)";
+
+/// The error for a failed `mq_open(O_CREAT)`, naming the limit broken.
+fn create_error(object: String, err: io::Error, attr: Option<(u64, u64)>) -> Error {
+    let limit = |b: Broken, object: String| Error::LimitExceeded {
+        object,
+        what: b.what,
+        requested: b.requested,
+        limit: b.limit,
+        set_in: b.set_in,
+    };
+    match err.raw_os_error() {
+        Some(libc::EINVAL) => {
+            let found = attr.and_then(|(n, size)| {
+                broken_attr_limit(
+                    n,
+                    size,
+                    sys::has_cap_sys_resource(),
+                    sys::proc_limit("msg_max"),
+                    sys::proc_limit("msgsize_max"),
+                )
+            });
+            match found {
+                Some(broken) => limit(broken, object),
+                None => Error::os(object, "mq_open", err),
+            }
+        }
+        Some(libc::ENOSPC) => match sys::proc_limit("queues_max") {
+            // The kernel refuses when the count already equals the limit:
+            // this queue would have been one more.
+            Some(max) => limit(
+                Broken {
+                    what: "number of queues",
+                    requested: max + 1,
+                    limit: max,
+                    set_in: QUEUES_MAX_FILE,
+                },
+                object,
+            ),
+            None => Error::os(object, "mq_open", err),
+        },
+        Some(libc::EMFILE) if !sys::at_descriptor_limit() => match sys::msgqueue_rlimit() {
+            Some(rlimit) => {
+                let (n, size) =
+                    attr.unwrap_or_else(|| (default_max_messages(), default_message_size()));
+                limit(
+                    Broken {
+                        what: QUEUE_BYTES,
+                        requested: n.saturating_mul(size),
+                        limit: rlimit,
+                        set_in: "RLIMIT_MSGQUEUE (ulimit -q)",
+                    },
+                    object,
+                )
+            }
+            None => Error::os(object, "mq_open", err),
+        },
+        Some(libc::EEXIST) => Error::os(object, "mq_open", err)
+            .with_hint("a queue by that name already exists; open it, or remove it first with posix_mq::unlink"),
+        _ => open_error(object, err),
+    }
+}
+
+/// The error for a failed `mq_open` of an existing queue.
+fn open_error(object: String, err: io::Error) -> Error {
+    match err.raw_os_error() {
+        Some(libc::ENOENT) => {
+            Error::os(object, "mq_open", err).with_hint("no queue has that name; create it first")
+        }
+        Some(libc::EMFILE) => Error::os(object, "mq_open", err)
+            .with_hint("this process has as many descriptors open as RLIMIT_NOFILE allows"),
+        _ => Error::os(object, "mq_open", err),
+    }
+}
+
+/// `mq_unlink(name)` - removes the name; the queue lives on until every
+/// descriptor of it is closed, and a new queue may be created under the
+/// name at once.
+///
+/// # Errors
+/// [`Error::Os`] with ENOENT when no queue has that name, EACCES when this
+/// user may not remove it.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::posix_mq::{self, QueueOptions};
+/// use unipc::name::PosixName;
+///
+/// let name: PosixName = format!("/unipc-doc-unlink-{}", std::process::id()).parse()?;
+/// let queue = QueueOptions::new().max_messages(1).max_message_size(8).create(&name)?.keep();
+/// posix_mq::unlink(&name)?;
+/// assert!(QueueOptions::new().open(&name).is_err());
+/// drop(queue);
+/// # Ok::<(), unipc::Error>(())
+/// ```
+///
+/// # References
+/// mq_unlink(3)
+#[doc(alias = "mq_unlink")]
+pub fn unlink(name: &PosixName) -> Result<()> {
+    sys::unlink(name.as_str()).map_err(|err| {
+        let not_found = err.raw_os_error() == Some(libc::ENOENT);
+        let err = Error::os(object_of(name), "mq_unlink", err);
+        if not_found {
+            err.with_hint("no queue has that name")
+        } else {
+            err
+        }
+    })
+}
+
+/// A queue's attributes, as `mq_getattr` reports them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Attributes {
+    /// Messages waiting now (`mq_curmsgs`).
+    pub messages: usize,
+    /// Messages the queue holds before a send waits (`mq_maxmsg`).
+    pub max_messages: usize,
+    /// The largest message, in bytes (`mq_msgsize`).
+    pub max_message_size: usize,
+    /// Whether this descriptor is non-blocking (`O_NONBLOCK` in `mq_flags`).
+    pub nonblocking: bool,
+}
+
+/// An open POSIX message queue: `mq_close` on drop, and `mq_unlink` too
+/// when this handle created the queue (unless [`keep`](Self::keep) was
+/// called).
+///
+/// Send and receive through [`Messenger`] with [`Tag::Priority`] (and
+/// [`Tag::None`] for priority 0), or with [`send_priority`](Self::send_priority)
+/// and [`recv_priority`](Self::recv_priority). A queue may be shared between
+/// threads.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::posix_mq::QueueOptions;
+/// use unipc::message::{Messenger, Tag, Wait};
+/// use unipc::name::PosixName;
+///
+/// let name: PosixName = format!("/unipc-doc-queue-{}", std::process::id()).parse()?;
+/// let queue = QueueOptions::new().max_messages(4).max_message_size(64).create(&name)?;
+/// queue.send_tagged(b"low", Tag::Priority(1), Wait::Forever)?;
+/// queue.send_tagged(b"high", Tag::Priority(9), Wait::Forever)?;
+/// assert_eq!(queue.recv_vec(Wait::Never)?, (b"high".to_vec(), Tag::Priority(9)));
+/// assert_eq!(queue.recv()?, b"low");
+/// assert!(matches!(queue.try_recv(), Err(unipc::Error::Empty { .. })));
+/// # Ok::<(), unipc::Error>(())
+/// ```
+///
+/// # References
+/// mq_overview(7), mq_close(3)
+#[doc(alias = "mqd_t", alias = "mq_close")]
+#[derive(Debug)]
+pub struct Queue {
+    mqd: sys::Mqd,
+    name: PosixName,
+    object: String,
+    max_messages: usize,
+    max_message_size: usize,
+    created: bool,
+    unlink_on_drop: bool,
+}
+
+impl Queue {
+    /// Finishes an open: sets the mode asked (on a queue this call
+    /// created) and reads the sizes, which never change afterwards.
+    fn new(
+        mqd: sys::Mqd,
+        name: &PosixName,
+        object: String,
+        created: bool,
+        mode: Option<u32>,
+    ) -> Result<Queue> {
+        let undo = |err: Error| {
+            if created {
+                let _ = sys::unlink(name.as_str());
+            }
+            err
+        };
+        if let Some(mode) = mode {
+            sys::set_mode(&mqd, mode).map_err(|e| undo(Error::os(&*object, "fchmod", e)))?;
+        }
+        let attr = sys::attributes(&mqd).map_err(|e| undo(Error::os(&*object, "mq_getattr", e)))?;
+        Ok(Queue {
+            mqd,
+            name: name.clone(),
+            object,
+            max_messages: attr.max_messages as usize,
+            max_message_size: attr.message_size as usize,
+            created,
+            unlink_on_drop: created,
+        })
+    }
+
+    /// `mq_open(name, O_CREAT | O_RDWR)` - [`QueueOptions::create`] with the
+    /// defaults.
+    ///
+    /// # Errors
+    /// As [`QueueOptions::create`].
+    #[doc(alias = "mq_open")]
+    pub fn create(name: &PosixName) -> Result<Queue> {
+        QueueOptions::new().create(name)
+    }
+
+    /// `mq_open(name, O_RDWR)` - [`QueueOptions::open`] with the defaults.
+    ///
+    /// # Errors
+    /// As [`QueueOptions::open`].
+    #[doc(alias = "mq_open")]
+    pub fn open(name: &PosixName) -> Result<Queue> {
+        QueueOptions::new().open(name)
+    }
+
+    /// The queue's name.
+    pub fn name(&self) -> &PosixName {
+        &self.name
+    }
+
+    /// Whether this handle created the queue (and so unlinks it on drop,
+    /// unless kept).
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    /// Leaves the name in place when this handle is dropped.
+    pub fn keep(mut self) -> Self {
+        self.unlink_on_drop = false;
+        self
+    }
+
+    /// `mq_getattr` - the queue's sizes, how many messages wait now, and
+    /// whether this descriptor is non-blocking.
+    ///
+    /// # Errors
+    /// [`Error::Os`] when `mq_getattr` fails.
+    ///
+    /// # References
+    /// mq_getattr(3)
+    #[doc(alias = "mq_getattr")]
+    pub fn attributes(&self) -> Result<Attributes> {
+        let attr = sys::attributes(&self.mqd).map_err(|e| self.os("mq_getattr", e))?;
+        Ok(Attributes {
+            messages: attr.current as usize,
+            max_messages: attr.max_messages as usize,
+            max_message_size: attr.message_size as usize,
+            nonblocking: attr.nonblocking,
+        })
+    }
+
+    /// `mq_setattr` - makes this descriptor non-blocking or blocking. The
+    /// flag belongs to the open descriptor, shared by every thread using
+    /// this handle.
+    ///
+    /// # Errors
+    /// [`Error::Os`] when `mq_setattr` fails.
+    ///
+    /// # References
+    /// mq_setattr(3)
+    #[doc(alias = "mq_setattr")]
+    pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
+        sys::set_nonblocking(&self.mqd, nonblocking).map_err(|e| self.os("mq_setattr", e))
+    }
+
+    /// `fstat` - the queue's permission bits.
+    ///
+    /// # Errors
+    /// [`Error::Os`] when `fstat` fails.
+    pub fn mode(&self) -> Result<u32> {
+        sys::mode(&self.mqd).map_err(|e| self.os("fstat", e))
+    }
+
+    /// `mq_send`/`mq_timedsend` - sends `message` with `priority`, waiting
+    /// for room as `wait` says.
+    ///
+    /// A timed wait uses an absolute CLOCK_REALTIME deadline, as the call
+    /// does: setting the clock moves it. [`Wait::Never`] passes a deadline
+    /// already past, so it never waits even on a blocking descriptor.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] when `message` is longer than the queue's
+    /// message size (checked before the call); [`Error::LimitExceeded`] for
+    /// a priority above [`PRIORITY_MAX`]; [`Error::Full`] when the queue is
+    /// full and `wait` is [`Wait::Never`] or the descriptor is non-blocking;
+    /// [`Error::TimedOut`]; [`Error::Os`] (EBADF when the handle was opened
+    /// for reading only).
+    ///
+    /// # Examples
+    /// See [`Queue`].
+    ///
+    /// # References
+    /// mq_send(3)
+    #[doc(alias = "mq_send", alias = "mq_timedsend")]
+    pub fn send_priority(&self, message: &[u8], priority: u32, wait: Wait) -> Result<()> {
+        if message.len() > self.max_message_size {
+            return Err(Error::MessageTooLarge {
+                object: self.object.clone(),
+                size: message.len(),
+                limit: self.max_message_size,
+            });
+        }
+        if priority > PRIORITY_MAX {
+            return Err(Error::LimitExceeded {
+                object: self.object.clone(),
+                what: "priority",
+                requested: priority.into(),
+                limit: PRIORITY_MAX.into(),
+                set_in: "the kernel (MQ_PRIO_MAX = 32768)",
+            });
+        }
+        let deadline = deadline(wait);
+        loop {
+            match sys::send(&self.mqd, message, priority, deadline) {
+                Ok(()) => return Ok(()),
+                Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(err) => return Err(self.transfer_error("mq_send", err, wait, true)),
+            }
+        }
+    }
+
+    /// `mq_receive`/`mq_timedreceive` - receives the oldest message of the
+    /// highest priority into `buf`, waiting as `wait` says. Returns its
+    /// length and priority.
+    ///
+    /// `buf` must hold the queue's message size (see [`Queue::attributes`]),
+    /// however short the message waiting: the kernel refuses smaller buffers
+    /// and leaves the message queued.
+    ///
+    /// # Errors
+    /// [`Error::BufferTooSmall`] with `needed` = the queue's message size;
+    /// [`Error::Empty`] when nothing waits and `wait` is [`Wait::Never`] or
+    /// the descriptor is non-blocking; [`Error::TimedOut`]; [`Error::Os`]
+    /// (EBADF when the handle was opened for writing only).
+    ///
+    /// # Examples
+    /// See [`Queue`].
+    ///
+    /// # References
+    /// mq_receive(3)
+    #[doc(alias = "mq_receive", alias = "mq_timedreceive")]
+    pub fn recv_priority(&self, buf: &mut [u8], wait: Wait) -> Result<(usize, u32)> {
+        let deadline = deadline(wait);
+        loop {
+            match sys::receive(&self.mqd, buf, deadline) {
+                Ok(got) => return Ok(got),
+                Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(err) if err.raw_os_error() == Some(libc::EMSGSIZE) => {
+                    return Err(Error::BufferTooSmall {
+                        object: self.object.clone(),
+                        buffer: buf.len(),
+                        needed: Some(self.max_message_size),
+                    })
+                }
+                Err(err) => return Err(self.transfer_error("mq_receive", err, wait, false)),
+            }
+        }
+    }
+
+    /// `mq_notify(SIGEV_SIGNAL)` - asks the kernel to send `signal` to this
+    /// process, with `value` in `si_value` and `si_code` = `SI_MESGQ`, when a
+    /// message arrives in the empty queue.
+    ///
+    /// One-shot: the registration ends with the signal. It is not sent if a
+    /// receiver was already waiting in `mq_receive` (that receiver gets the
+    /// message instead). The caller handles the signal (a handler,
+    /// `signalfd` or `sigwaitinfo`); a realtime signal (`SIGRTMIN()` and
+    /// up) is queued rather than merged with others.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for a number that is not a signal;
+    /// [`Error::Os`] with EBUSY when a process (maybe this one) is already
+    /// registered on this queue.
+    ///
+    /// # References
+    /// mq_notify(3), sigevent(7)
+    #[doc(alias = "mq_notify")]
+    pub fn notify_signal(&self, signal: i32, value: isize) -> Result<()> {
+        let max = sys::signal_max();
+        if !(1..=max).contains(&signal) {
+            return Err(Error::Unsupported {
+                object: self.object.clone(),
+                what: format!("notification by signal {signal}"),
+                reason: format!(
+                    "signal numbers run from 1 to SIGRTMAX ({})",
+                    libc::SIGRTMAX()
+                ),
+            });
+        }
+        sys::notify_signal(&self.mqd, signal, value).map_err(|e| self.notify_error(e))
+    }
+
+    /// `mq_notify(SIGEV_THREAD)` - runs `on_arrival` on a new thread when a
+    /// message arrives in the empty queue.
+    ///
+    /// This is what glibc's `SIGEV_THREAD` is made of, without its C
+    /// function pointer: the kernel writes a cookie to a netlink socket when
+    /// a message arrives (or when the registration is removed), and a
+    /// thread that waits on that socket runs the closure. No signal is
+    /// involved, so no signal disposition changes. The thread starts now
+    /// and ends when the registration does; [`Notifier::join`] tells how.
+    ///
+    /// One-shot, like every `mq_notify` registration: call again from the
+    /// closure (on another handle) to keep being told. The kernel removes the
+    /// registration, and the closure does not run, when this process calls
+    /// [`cancel_notify`](Self::cancel_notify) or closes any descriptor of
+    /// the queue, this handle's included. Dropping the [`Notifier`] leaves the
+    /// registration in place.
+    ///
+    /// # Errors
+    /// [`Error::Os`] with EBUSY when a process (maybe this one) is already
+    /// registered on this queue; failures to make the socket or the thread.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use unipc::message::posix_mq::{Notice, QueueOptions};
+    /// use unipc::message::Messenger;
+    /// use unipc::name::PosixName;
+    ///
+    /// let name: PosixName = format!("/unipc-doc-notify-{}", std::process::id()).parse()?;
+    /// let queue = QueueOptions::new().max_messages(2).max_message_size(16).create(&name)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// let notifier = queue.notify_thread(move || tx.send("arrived").unwrap())?;
+    /// queue.send(b"hello")?; // another process would do this
+    /// assert_eq!(notifier.join()?, Notice::MessageArrived);
+    /// assert_eq!(rx.recv().unwrap(), "arrived");
+    /// assert_eq!(queue.recv()?, b"hello");
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    /// mq_notify(3), ipc/mqueue.c in the kernel (SIGEV_THREAD and
+    /// NOTIFY_COOKIE_LEN)
+    #[doc(alias = "mq_notify", alias = "SIGEV_THREAD")]
+    pub fn notify_thread<F>(&self, on_arrival: F) -> Result<Notifier>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        static NEXT_TOKEN: AtomicU64 = AtomicU64::new(1);
+        let token = NEXT_TOKEN.fetch_add(1, Ordering::Relaxed).to_ne_bytes();
+        let mut cookie = [0; sys::COOKIE_LEN];
+        cookie[..token.len()].copy_from_slice(&token);
+
+        let socket = sys::notification_socket().map_err(|e| self.os("socket", e))?;
+        sys::notify_socket(&self.mqd, socket.as_fd(), &cookie).map_err(|e| self.notify_error(e))?;
+
+        let object = self.object.clone();
+        let spawned = std::thread::Builder::new()
+            .name("unipc-mq-notify".into())
+            .spawn(move || {
+                let (len, got) = sys::recv_cookie(socket.as_fd())
+                    .map_err(|e| Error::os(&*object, "recv notification", e))?;
+                match read_cookie(&got[..len.min(got.len())], &token) {
+                    Some(Notice::MessageArrived) => {
+                        on_arrival();
+                        Ok(Notice::MessageArrived)
+                    }
+                    Some(Notice::Removed) => Ok(Notice::Removed),
+                    None => Err(Error::os(
+                        object,
+                        "recv notification",
+                        io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "unexpected data on the notification socket",
+                        ),
+                    )),
+                }
+            });
+        match spawned {
+            Ok(thread) => Ok(Notifier {
+                object: self.object.clone(),
+                thread,
+            }),
+            Err(err) => {
+                let _ = sys::notify_cancel(&self.mqd);
+                Err(self.os("spawn notification thread", err))
+            }
+        }
+    }
+
+    /// `mq_notify(NULL)` - removes this process's registration, if it has
+    /// one; a [`Notifier`] then ends with [`Notice::Removed`].
+    ///
+    /// # Errors
+    /// [`Error::Os`] when `mq_notify` fails.
+    ///
+    /// # References
+    /// mq_notify(3)
+    #[doc(alias = "mq_notify")]
+    pub fn cancel_notify(&self) -> Result<()> {
+        sys::notify_cancel(&self.mqd).map_err(|e| self.os("mq_notify", e))
+    }
+
+    fn os(&self, op: &'static str, err: impl Into<io::Error>) -> Error {
+        Error::os(&*self.object, op, err)
+    }
+
+    fn notify_error(&self, err: io::Error) -> Error {
+        let busy = err.raw_os_error() == Some(libc::EBUSY);
+        let err = self.os("mq_notify", err);
+        if busy {
+            err.with_hint(
+                "a process (maybe this one) is already registered for notification on this queue; only one may be at a time",
+            )
+        } else {
+            err
+        }
+    }
+
+    fn transfer_error(&self, op: &'static str, err: io::Error, wait: Wait, sending: bool) -> Error {
+        let would_block = || {
+            let object = self.object.clone();
+            if sending {
+                Error::Full { object }
+            } else {
+                Error::Empty { object }
+            }
+        };
+        match (err.raw_os_error(), wait) {
+            (Some(libc::EAGAIN), _) => would_block(),
+            (Some(libc::ETIMEDOUT), Wait::For(timeout)) => Error::TimedOut {
+                object: self.object.clone(),
+                timeout,
+            },
+            (Some(libc::ETIMEDOUT), _) => would_block(),
+            (Some(libc::EBADF), _) => self.os(op, err).with_hint(if sending {
+                "this handle was opened for receiving only (see QueueOptions::access)"
+            } else {
+                "this handle was opened for sending only (see QueueOptions::access)"
+            }),
+            _ => self.os(op, err),
+        }
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        if self.unlink_on_drop {
+            // Already unlinked by someone else is fine: the name is gone
+            // either way, and drop has no one to report to.
+            let _ = sys::unlink(self.name.as_str());
+        }
+    }
+}
+
+impl AsFd for Queue {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.mqd.as_fd()
+    }
+}
+
+impl Messenger for Queue {
+    fn object(&self) -> String {
+        self.object.clone()
+    }
+
+    /// The sizes read when the queue was opened; they never change.
+    fn limits(&self) -> Result<Limits> {
+        Ok(Limits {
+            max_message_size: self.max_message_size,
+            max_messages: Some(self.max_messages),
+        })
+    }
+
+    /// [`Queue::send_priority`]; [`Tag::None`] is priority 0, and
+    /// [`Tag::Type`] is [`Error::Unsupported`].
+    fn send_tagged(&self, message: &[u8], tag: Tag, wait: Wait) -> Result<()> {
+        let priority = match tag {
+            Tag::None => 0,
+            Tag::Priority(priority) => priority,
+            Tag::Type(_) => {
+                return Err(unsupported_tag(
+                    self.object.clone(),
+                    tag,
+                    "a priority (Tag::Priority), not a type",
+                ))
+            }
+        };
+        self.send_priority(message, priority, wait)
+    }
+
+    /// [`Queue::recv_priority`]; the tag is always [`Tag::Priority`], 0
+    /// included.
+    fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        let (len, priority) = self.recv_priority(buf, wait)?;
+        Ok(Received {
+            len,
+            tag: Tag::Priority(priority),
+        })
+    }
+}
+
+/// How a [`Queue::notify_thread`] registration ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    /// A message arrived in the empty queue, and the closure ran.
+    MessageArrived,
+    /// The registration was removed (cancelled, or a descriptor of the
+    /// queue was closed in this process) before any message arrived; the
+    /// closure did not run.
+    Removed,
+}
+
+/// The thread of a [`Queue::notify_thread`] registration. Dropping it
+/// detaches the thread, which still runs the closure if a message arrives.
+#[derive(Debug)]
+pub struct Notifier {
+    object: String,
+    thread: JoinHandle<Result<Notice>>,
+}
+
+impl Notifier {
+    /// Waits for the registration to end: a message arrived and the closure
+    /// returned, or the registration was removed.
+    ///
+    /// # Errors
+    /// [`Error::Os`] when reading the notification failed. A panic in the
+    /// closure is resumed here.
+    pub fn join(self) -> Result<Notice> {
+        match self.thread.join() {
+            Ok(outcome) => outcome,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Whether the registration has ended (and the closure, if it ran, has
+    /// returned).
+    pub fn is_finished(&self) -> bool {
+        self.thread.is_finished()
+    }
+
+    /// The queue the registration is on, as errors name it.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+}
+
+/// What a cookie from the kernel says, if it is ours and whole.
+fn read_cookie(got: &[u8], token: &[u8]) -> Option<Notice> {
+    if got.len() != sys::COOKIE_LEN || !got.starts_with(token) {
+        return None;
+    }
+    match got[sys::COOKIE_LEN - 1] {
+        sys::NOTIFY_WOKENUP => Some(Notice::MessageArrived),
+        sys::NOTIFY_REMOVED => Some(Notice::Removed),
+        _ => None,
+    }
+}
+
+/// The absolute CLOCK_REALTIME deadline for `wait`: none to wait forever,
+/// the epoch (long past) not to wait.
+fn deadline(wait: Wait) -> Option<Timespec> {
+    match wait {
+        Wait::Forever => None,
+        Wait::Never => Some(Timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        }),
+        Wait::For(timeout) => Some(add(sys::realtime_now(), timeout)),
+    }
+}
+
+/// `now + timeout`, normalized, and clamped to the latest deadline the
+/// kernel accepts.
+fn add(now: Timespec, timeout: Duration) -> Timespec {
+    let secs = i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX);
+    let mut tv_sec = now.tv_sec.saturating_add(secs);
+    let mut tv_nsec = now.tv_nsec + i64::from(timeout.subsec_nanos());
+    if tv_nsec >= 1_000_000_000 {
+        tv_nsec -= 1_000_000_000;
+        tv_sec = tv_sec.saturating_add(1);
+    }
+    if tv_sec > LATEST_DEADLINE_SECS {
+        tv_sec = LATEST_DEADLINE_SECS;
+        tv_nsec = 0;
+    }
+    Timespec { tv_sec, tv_nsec }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(tv_sec: i64, tv_nsec: i64) -> Timespec {
+        Timespec { tv_sec, tv_nsec }
+    }
+
+    #[test]
+    fn deadlines_carry_nanoseconds_and_clamp() {
+        let got = add(ts(10, 999_999_999), Duration::new(1, 2));
+        assert_eq!((got.tv_sec, got.tv_nsec), (12, 1));
+        let got = add(ts(10, 0), Duration::from_millis(250));
+        assert_eq!((got.tv_sec, got.tv_nsec), (10, 250_000_000));
+        let got = add(ts(1_700_000_000, 5), Duration::MAX);
+        assert_eq!((got.tv_sec, got.tv_nsec), (LATEST_DEADLINE_SECS, 0));
+        let never = deadline(Wait::Never).unwrap();
+        assert_eq!((never.tv_sec, never.tv_nsec), (0, 0));
+        assert!(deadline(Wait::Forever).is_none());
+    }
+
+    #[test]
+    fn einval_is_explained_by_the_limit_that_applies() {
+        // Unprivileged: the /proc limits.
+        assert_eq!(
+            broken_attr_limit(11, 100, false, Some(10), Some(8192)),
+            Some(Broken {
+                what: "max messages",
+                requested: 11,
+                limit: 10,
+                set_in: MSG_MAX_FILE
+            })
+        );
+        assert_eq!(
+            broken_attr_limit(10, 8193, false, Some(10), Some(8192)).map(|b| (b.limit, b.set_in)),
+            Some((8192, MSGSIZE_MAX_FILE))
+        );
+        // Privileged: only the hard limits.
+        assert_eq!(broken_attr_limit(11, 100, true, Some(10), Some(8192)), None);
+        assert_eq!(
+            broken_attr_limit(HARD_MSGMAX + 1, 1, true, Some(10), Some(8192)).map(|b| b.limit),
+            Some(HARD_MSGMAX)
+        );
+        assert_eq!(
+            broken_attr_limit(1, HARD_MSGSIZEMAX + 1, true, None, None).map(|b| b.limit),
+            Some(HARD_MSGSIZEMAX)
+        );
+        // Within every limit: EINVAL has another cause.
+        assert_eq!(
+            broken_attr_limit(10, 8192, false, Some(10), Some(8192)),
+            None
+        );
+        // Unreadable /proc: no guess.
+        assert_eq!(broken_attr_limit(11, 100, false, None, None), None);
+    }
+
+    #[test]
+    fn cookies_are_checked_before_trusting_them() {
+        let token = 7u64.to_ne_bytes();
+        let mut cookie = [0; sys::COOKIE_LEN];
+        cookie[..8].copy_from_slice(&token);
+        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_WOKENUP;
+        assert_eq!(read_cookie(&cookie, &token), Some(Notice::MessageArrived));
+        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_REMOVED;
+        assert_eq!(read_cookie(&cookie, &token), Some(Notice::Removed));
+        cookie[sys::COOKIE_LEN - 1] = 9;
+        assert_eq!(read_cookie(&cookie, &token), None);
+        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_WOKENUP;
+        assert_eq!(read_cookie(&cookie, &8u64.to_ne_bytes()), None);
+        assert_eq!(read_cookie(&cookie[..31], &token), None);
+    }
+}
