@@ -21,9 +21,10 @@
 //! System V has no timed send or receive. [`Wait::For`] is implemented by
 //! polling with `IPC_NOWAIT`, pausing 50 µs at first and doubling up to
 //! 2 ms between attempts: a message that arrives during a pause waits up to
-//! 2 ms to be seen, and a long wait costs about 500 system calls a second.
-//! [`Wait::Forever`] and [`Wait::Never`] make one plain call and cost nothing
-//! extra.
+//! 2 ms to be seen, and a long wait makes about 500 attempts a second.
+//! [`Wait::Forever`] blocks in the kernel and wakes as soon as it can go
+//! on; whatever the wait, a send that finds room and a receive that finds a
+//! message are one system call.
 //!
 //! # Examples
 //!
@@ -116,8 +117,8 @@ pub fn ftok(path: impl AsRef<Path>, id: u8) -> Result<SysvKey> {
             reason: "must be 1 to 255; ftok leaves 0 unspecified".into(),
         });
     }
-    let key = sys::ftok(path.as_path(), id)
-        .map_err(|err| Error::os(format!("ftok:{path}"), "stat", err))?;
+    let key =
+        sys::ftok(path.as_path(), id).map_err(|err| Error::os(path.to_string(), "ftok", err))?;
     // The id occupies the top byte, so the key is never 0 (IPC_PRIVATE).
     Ok(SysvKey::Key(key))
 }
@@ -495,7 +496,10 @@ pub struct Stat {
     pub max_bytes: u64,
     /// The process that sent last (`msg_lspid`), if any has.
     pub last_sender: Option<u32>,
-    /// The process that received last (`msg_lrpid`), if any has.
+    /// The process that received last (`msg_lrpid`), if any has. When a
+    /// send hands its message straight to a receiver already waiting, Linux
+    /// records the receiving *thread's* id here, which differs from the
+    /// process id in any thread but the main one.
     pub last_receiver: Option<u32>,
     /// When a message was last sent (`msg_stime`), if ever.
     pub last_send: Option<SystemTime>,
@@ -1190,7 +1194,13 @@ mod tests {
     }
 
     #[test]
-    fn options_default_to_a_private_removable_queue() {
+    fn handles_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Queue>();
+    }
+
+    #[test]
+    fn options_default_to_a_removable_owner_only_queue() {
         let options = QueueOptions::default();
         assert_eq!(options.mode, 0o600);
         assert!(!options.exclusive && !options.keep);
