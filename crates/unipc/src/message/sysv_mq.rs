@@ -1,1 +1,1212 @@
-//! Placeholder: filled in by the facility's change.
+//! System V message queues (`sysv-mq:KEY`): kernel-held queues of typed
+//! messages, found by a numeric key and bounded in bytes.
+//!
+//! A message facility of the [`message`](crate::message) taxonomy. Every
+//! message carries a positive *type*, and a receive chooses by type
+//! ([`Select`]): the first of any type, of one type, of the lowest type up to
+//! a bound, or of any type but one. A queue outlives the processes that use
+//! it until someone removes it ([`Queue::remove`], `ipcrm`), so the handle
+//! that created a queue removes it on drop unless told to
+//! [`keep`](QueueOptions::keep) it.
+//!
+//! The message layout is the system's own `struct msgbuf` (a C `long` type,
+//! then the bytes), so C programs and any other language using the same key
+//! exchange messages with this module unchanged.
+//!
+//! Bounds: a message holds at most `msgmax` bytes
+//! (`/proc/sys/kernel/msgmax`) and a queue at most its `msg_qbytes`
+//! (initially `/proc/sys/kernel/msgmnb`); both are checked before sending,
+//! because the kernel would block forever on a message that can never fit.
+//!
+//! System V has no timed send or receive. [`Wait::For`] is implemented by
+//! polling with `IPC_NOWAIT`, pausing 50 µs at first and doubling up to
+//! 2 ms between attempts: a message that arrives during a pause waits up to
+//! 2 ms to be seen, and a long wait makes about 500 attempts a second.
+//! [`Wait::Forever`] blocks in the kernel and wakes as soon as it can go
+//! on; whatever the wait, a send that finds room and a receive that finds a
+//! message are one system call.
+//!
+//! # Examples
+//!
+//! ```
+//! use unipc::message::sysv_mq::{QueueOptions, Select};
+//! use unipc::message::{Tag, Wait};
+//! use unipc::name::SysvKey;
+//!
+//! // A private queue; the creating handle removes it when dropped.
+//! let queue = QueueOptions::new().mode(0o600).create(SysvKey::Private)?;
+//! queue.send_typed(2, b"second", Wait::Never)?;
+//! queue.send_typed(1, b"first", Wait::Never)?;
+//!
+//! let mut buf = [0; 64];
+//! let got = queue.recv_select(Select::AtMost(1), &mut buf, Wait::Never)?;
+//! assert_eq!(&buf[..got.len], b"first");
+//! assert_eq!(got.tag, Tag::Type(1));
+//! # Ok::<(), unipc::Error>(())
+//! ```
+//!
+//! # References
+//!
+//! msgget(2), msgsnd(2), msgrcv(2), msgctl(2), ftok(3), sysvipc(7).
+
+use std::fmt;
+use std::io;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime};
+
+use libc::{c_int, c_long};
+use rustix::io::Errno;
+
+use crate::endpoint::Endpoint;
+use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::name::{FsPath, SysvKey};
+use crate::sys::sysv_mq as sys;
+use crate::{Error, Result};
+
+/// The type [`Tag::None`] sends with.
+pub const DEFAULT_TYPE: i64 = 1;
+
+/// The first pause of a timed call between two `IPC_NOWAIT` attempts.
+const FIRST_PAUSE: Duration = Duration::from_micros(50);
+/// The longest pause of a timed call: the worst extra latency it adds.
+const MAX_PAUSE: Duration = Duration::from_millis(2);
+/// How often `create` retries when a queue it found vanishes before it can
+/// open it.
+const CREATE_ATTEMPTS: usize = 100;
+
+fn errno(err: &io::Error) -> Option<Errno> {
+    err.raw_os_error().map(Errno::from_raw_os_error)
+}
+
+/// `ftok(path, id)` — a System V key derived from an existing file and a
+/// one-byte project id, so unrelated programs can agree on a key by naming
+/// the same file.
+///
+/// The key mixes the id with the file's device and inode numbers, exactly
+/// as the C library's `ftok` does, so a C program calling `ftok` on the same
+/// file and id gets the same key. Two files can map to the same key; the
+/// file must exist and stay the same file (not be replaced) while in use.
+///
+/// # Errors
+///
+/// [`Error::InvalidName`] when the path is empty, contains a NUL, or `id`
+/// is 0 (which `ftok` leaves unspecified); [`Error::Os`] when the file
+/// cannot be `stat`ed.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::sysv_mq::ftok;
+///
+/// let key = ftok("/", b'q')?;
+/// assert_eq!(key, ftok("/", b'q')?);
+/// assert_ne!(key, ftok("/", b'r')?);
+/// # Ok::<(), unipc::Error>(())
+/// ```
+///
+/// # References
+///
+/// ftok(3).
+pub fn ftok(path: impl AsRef<Path>, id: u8) -> Result<SysvKey> {
+    let path = FsPath::new(path.as_ref())?;
+    if id == 0 {
+        return Err(Error::InvalidName {
+            kind: "ftok project id",
+            input: "0".into(),
+            reason: "must be 1 to 255; ftok leaves 0 unspecified".into(),
+        });
+    }
+    let key =
+        sys::ftok(path.as_path(), id).map_err(|err| Error::os(path.to_string(), "ftok", err))?;
+    // The id occupies the top byte, so the key is never 0 (IPC_PRIVATE).
+    Ok(SysvKey::Key(key))
+}
+
+/// Which message a receive takes, by type.
+///
+/// Within the messages a selection matches, the oldest is taken, except
+/// for [`Select::AtMost`], which takes the lowest type first.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::sysv_mq::{QueueOptions, Select};
+/// use unipc::message::Wait;
+/// use unipc::name::SysvKey;
+///
+/// let queue = QueueOptions::new().create(SysvKey::Private)?;
+/// for (ty, text) in [(3, "c"), (1, "a"), (2, "b")] {
+///     queue.send_typed(ty, text.as_bytes(), Wait::Never)?;
+/// }
+/// let mut buf = [0; 8];
+/// let mut next = |select| -> unipc::Result<String> {
+///     let got = queue.recv_select(select, &mut buf, Wait::Never)?;
+///     Ok(String::from_utf8_lossy(&buf[..got.len]).into_owned())
+/// };
+/// assert_eq!(next(Select::Except(3))?, "a");
+/// assert_eq!(next(Select::Exactly(3))?, "c");
+/// assert_eq!(next(Select::Any)?, "b");
+/// # Ok::<(), unipc::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Select {
+    /// The oldest message, whatever its type (`msgtyp` 0).
+    #[default]
+    Any,
+    /// The oldest message of exactly this type (`msgtyp` n).
+    Exactly(i64),
+    /// The oldest message of the lowest type up to and including n
+    /// (`msgtyp` -n): a priority queue where low types go first.
+    AtMost(i64),
+    /// The oldest message of any type but n (`msgtyp` n with `MSG_EXCEPT`).
+    Except(i64),
+}
+
+/// How [`Queue::recv_with`] receives: which message, how long to wait, and
+/// whether a message longer than the buffer may be cut.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::sysv_mq::{QueueOptions, RecvOptions, Select};
+/// use unipc::message::Wait;
+/// use unipc::name::SysvKey;
+///
+/// let queue = QueueOptions::new().create(SysvKey::Private)?;
+/// queue.send_typed(4, b"a long message", Wait::Never)?;
+/// let mut buf = [0; 6];
+/// let options = RecvOptions::new()
+///     .select(Select::Exactly(4))
+///     .wait(Wait::Never)
+///     .truncate(true);
+/// let got = queue.recv_with(&mut buf, options)?;
+/// assert_eq!(&buf[..got.len], b"a long");
+/// # Ok::<(), unipc::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecvOptions {
+    select: Select,
+    wait: Wait,
+    truncate: bool,
+}
+
+impl Default for RecvOptions {
+    fn default() -> Self {
+        RecvOptions::new()
+    }
+}
+
+impl RecvOptions {
+    /// Any type, waiting forever, refusing to truncate.
+    pub fn new() -> Self {
+        RecvOptions {
+            select: Select::Any,
+            wait: Wait::Forever,
+            truncate: false,
+        }
+    }
+
+    /// Which message to take.
+    pub fn select(mut self, select: Select) -> Self {
+        self.select = select;
+        self
+    }
+
+    /// How long to wait for a matching message.
+    pub fn wait(mut self, wait: Wait) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// `MSG_NOERROR` — when true, a message longer than the buffer is cut to
+    /// fit and its tail is lost; when false (the default) the receive fails
+    /// with [`Error::BufferTooSmall`] and the message stays queued.
+    #[doc(alias = "MSG_NOERROR")]
+    pub fn truncate(mut self, truncate: bool) -> Self {
+        self.truncate = truncate;
+        self
+    }
+}
+
+/// How to create or open a System V message queue.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::sysv_mq::QueueOptions;
+/// use unipc::name::SysvKey;
+///
+/// let queue = QueueOptions::new()
+///     .mode(0o640)
+///     .max_bytes(4096)
+///     .create(SysvKey::Private)?;
+/// let stat = queue.stat()?;
+/// assert_eq!(stat.mode, 0o640);
+/// assert_eq!(stat.max_bytes, 4096);
+/// # Ok::<(), unipc::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QueueOptions {
+    mode: u32,
+    exclusive: bool,
+    keep: bool,
+    max_bytes: Option<usize>,
+}
+
+impl Default for QueueOptions {
+    fn default() -> Self {
+        QueueOptions::new()
+    }
+}
+
+impl QueueOptions {
+    /// Mode 0o600, not exclusive, removed when the creating handle drops,
+    /// the system's default size.
+    pub fn new() -> Self {
+        QueueOptions {
+            mode: 0o600,
+            exclusive: false,
+            keep: false,
+            max_bytes: None,
+        }
+    }
+
+    /// The permission bits of a queue this call creates (at most 0o777).
+    ///
+    /// No umask applies to System V objects: the mode asked is the mode set.
+    /// The kernel checks it on every send (write) and receive (read).
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// `IPC_EXCL` — when true, [`create`](Self::create) fails if the key
+    /// already has a queue; when false it opens that queue instead (and the
+    /// handle is then an opener: see [`Queue::created`]).
+    #[doc(alias = "IPC_EXCL")]
+    pub fn exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
+        self
+    }
+
+    /// Keep the queue when the creating handle drops, for other processes to
+    /// use later. Remove it with [`Queue::remove`] or `ipcrm -q ID`.
+    pub fn keep(mut self) -> Self {
+        self.keep = true;
+        self
+    }
+
+    /// `msg_qbytes` of a queue this call creates: the most bytes of text it
+    /// holds at once (the kernel also caps the number of messages at the
+    /// same value). Raising it above `/proc/sys/kernel/msgmnb` needs
+    /// `CAP_SYS_RESOURCE`.
+    pub fn max_bytes(mut self, bytes: usize) -> Self {
+        self.max_bytes = Some(bytes);
+        self
+    }
+
+    /// `msgget(key, IPC_CREAT | mode)` — creates a queue under `key`, or
+    /// opens the one there unless [`exclusive`](Self::exclusive).
+    /// [`SysvKey::Private`] always creates a new queue that only this process
+    /// and those it tells the [identifier](Queue::id) can use.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for a mode beyond 0o777; [`Error::Os`] with
+    /// `EEXIST` for an exclusive create on a taken key, `ENOSPC` when the
+    /// system's queue limit (`/proc/sys/kernel/msgmni`) is reached;
+    /// [`Error::LimitExceeded`] for a [`max_bytes`](Self::max_bytes) above
+    /// `msgmnb` without the privilege (the new queue is removed again).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::message::sysv_mq::QueueOptions;
+    /// use unipc::name::SysvKey;
+    ///
+    /// let key = SysvKey::Key(0x7e57_0000 | (std::process::id() as i32 & 0xffff));
+    /// let queue = QueueOptions::new().exclusive(true).create(key)?;
+    /// assert!(queue.created());
+    /// let err = QueueOptions::new().exclusive(true).create(key).unwrap_err();
+    /// assert!(err.to_string().contains("already exists"), "{err}");
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msgget(2).
+    #[doc(alias = "msgget")]
+    pub fn create(&self, key: SysvKey) -> Result<Queue> {
+        let object = Endpoint::SysvMq(key).to_string();
+        let mode = check_mode(&object, self.mode)?;
+        let create_error = |err: io::Error| {
+            let hint = match errno(&err) {
+                Some(Errno::EXIST) => Some("a queue with this key already exists"),
+                Some(Errno::NOSPC) => {
+                    Some("the system's queue limit is reached (/proc/sys/kernel/msgmni)")
+                }
+                _ => None,
+            };
+            let err = Error::os(object.clone(), "create", err);
+            match hint {
+                Some(hint) => err.with_hint(hint),
+                None => err,
+            }
+        };
+        let (id, created) = match key {
+            SysvKey::Private => (
+                sys::get(key.raw(), sys::CREATE | mode).map_err(create_error)?,
+                true,
+            ),
+            SysvKey::Key(raw) => {
+                // Exclusive first, so the handle knows whether it created the
+                // queue (and so whether it may remove it).
+                let mut found = None;
+                for _ in 0..CREATE_ATTEMPTS {
+                    match sys::get(raw, sys::CREATE | sys::EXCLUSIVE | mode) {
+                        Ok(id) => {
+                            found = Some((id, true));
+                            break;
+                        }
+                        Err(err) if errno(&err) == Some(Errno::EXIST) && !self.exclusive => {
+                            match sys::get(raw, 0) {
+                                Ok(id) => {
+                                    found = Some((id, false));
+                                    break;
+                                }
+                                // Removed between the two calls: try again.
+                                Err(err) if errno(&err) == Some(Errno::NOENT) => continue,
+                                Err(err) => return Err(open_error(&object, err)),
+                            }
+                        }
+                        Err(err) => return Err(create_error(err)),
+                    }
+                }
+                found.ok_or_else(|| {
+                    create_error(io::Error::other(
+                        "the key's queue kept being removed and recreated by others",
+                    ))
+                })?
+            }
+        };
+        // Until set up completely, a queue this call created is removed if
+        // anything below fails.
+        let mut queue = Queue::new(id, key, object, created)?;
+        if created {
+            if let Some(bytes) = self.max_bytes {
+                queue.set_max_bytes(bytes)?;
+            }
+        }
+        queue.remove_on_drop = created && !self.keep;
+        Ok(queue)
+    }
+
+    /// `msgget(key, 0)` — opens the queue under `key`. The options do not
+    /// apply; an opening handle never removes the queue.
+    ///
+    /// Opening checks no permission: the kernel checks read permission on
+    /// each receive and [`stat`](Queue::stat), write permission on each send.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for [`SysvKey::Private`] (a private queue has
+    /// no key to find it by: use [`Queue::open_id`]); [`Error::Os`] with
+    /// `ENOENT` when no queue has the key.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::message::sysv_mq::QueueOptions;
+    /// use unipc::name::SysvKey;
+    ///
+    /// let key = SysvKey::Key(0x7e58_0000 | (std::process::id() as i32 & 0xffff));
+    /// let err = QueueOptions::new().open(key).unwrap_err();
+    /// assert!(err.to_string().starts_with("sysv-mq:0x7e58"), "{err}");
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msgget(2).
+    #[doc(alias = "msgget")]
+    pub fn open(&self, key: SysvKey) -> Result<Queue> {
+        let object = Endpoint::SysvMq(key).to_string();
+        let SysvKey::Key(raw) = key else {
+            return Err(Error::Unsupported {
+                object,
+                what: "opening by key".into(),
+                reason: "a private queue has no key to find it by; open it with Queue::open_id"
+                    .into(),
+            });
+        };
+        let id = sys::get(raw, 0).map_err(|err| open_error(&object, err))?;
+        Queue::new(id, key, object, false)
+    }
+}
+
+fn open_error(object: &str, err: io::Error) -> Error {
+    let no_queue = errno(&err) == Some(Errno::NOENT);
+    let err = Error::os(object, "open", err);
+    if no_queue {
+        err.with_hint("no queue has this key")
+    } else {
+        err
+    }
+}
+
+fn check_mode(object: &str, mode: u32) -> Result<c_int> {
+    if mode & !0o777 != 0 {
+        return Err(Error::Unsupported {
+            object: object.to_owned(),
+            what: format!("mode {mode:#o}"),
+            reason: "a System V queue's mode holds only the permission bits 0o777".into(),
+        });
+    }
+    Ok(mode as c_int)
+}
+
+/// What `msgctl(IPC_STAT)` reports about a queue.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::sysv_mq::QueueOptions;
+/// use unipc::message::Wait;
+/// use unipc::name::SysvKey;
+///
+/// let queue = QueueOptions::new().create(SysvKey::Private)?;
+/// queue.send_typed(1, b"12345", Wait::Never)?;
+/// let stat = queue.stat()?;
+/// assert_eq!((stat.messages, stat.bytes), (1, 5));
+/// assert_eq!(stat.last_sender, Some(std::process::id()));
+/// assert_eq!(stat.last_receiver, None);
+/// # Ok::<(), unipc::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stat {
+    /// The queue's key ([`SysvKey::Private`] for a private queue).
+    pub key: SysvKey,
+    /// Messages queued (`msg_qnum`).
+    pub messages: u64,
+    /// Bytes of text queued (`msg_cbytes`).
+    pub bytes: u64,
+    /// The most bytes of text the queue holds (`msg_qbytes`).
+    pub max_bytes: u64,
+    /// The process that sent last (`msg_lspid`), if any has.
+    pub last_sender: Option<u32>,
+    /// The process that received last (`msg_lrpid`), if any has. When a
+    /// send hands its message straight to a receiver already waiting, Linux
+    /// records the receiving *thread's* id here, which differs from the
+    /// process id in any thread but the main one.
+    pub last_receiver: Option<u32>,
+    /// When a message was last sent (`msg_stime`), if ever.
+    pub last_send: Option<SystemTime>,
+    /// When a message was last received (`msg_rtime`), if ever.
+    pub last_receive: Option<SystemTime>,
+    /// When the queue was created or last changed by `IPC_SET` (`msg_ctime`).
+    pub changed: SystemTime,
+    /// The owner's user id.
+    pub uid: u32,
+    /// The owner's group id.
+    pub gid: u32,
+    /// The creator's user id.
+    pub creator_uid: u32,
+    /// The creator's group id.
+    pub creator_gid: u32,
+    /// The permission bits.
+    pub mode: u32,
+}
+
+// c_long is i64 on 64-bit Linux and i32 elsewhere.
+#[allow(clippy::useless_conversion)]
+fn type_value(ty: c_long) -> i64 {
+    i64::from(ty)
+}
+
+fn pid(raw: i32) -> Option<u32> {
+    u32::try_from(raw).ok().filter(|&p| p != 0)
+}
+
+fn time(raw: i64) -> Option<SystemTime> {
+    let secs = u64::try_from(raw).ok().filter(|&s| s != 0)?;
+    SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+impl From<&sys::QueueStat> for Stat {
+    fn from(ds: &sys::QueueStat) -> Self {
+        Stat {
+            key: match ds.key {
+                0 => SysvKey::Private,
+                key => SysvKey::Key(key),
+            },
+            messages: ds.messages,
+            bytes: ds.bytes,
+            max_bytes: ds.max_bytes,
+            last_sender: pid(ds.last_sender),
+            last_receiver: pid(ds.last_receiver),
+            last_send: time(ds.last_send),
+            last_receive: time(ds.last_receive),
+            changed: time(ds.changed).unwrap_or(SystemTime::UNIX_EPOCH),
+            uid: ds.uid,
+            gid: ds.gid,
+            creator_uid: ds.cuid,
+            creator_gid: ds.cgid,
+            mode: ds.mode,
+        }
+    }
+}
+
+/// A System V message queue (`sysv-mq:KEY`).
+///
+/// Created or opened with [`QueueOptions`]. The handle that created the
+/// queue removes it when dropped (unless [kept](QueueOptions::keep));
+/// handles that opened it never do. The handle is `Send` and `Sync`: the
+/// kernel serializes every operation on the queue.
+///
+/// # Examples
+///
+/// ```
+/// use unipc::message::sysv_mq::QueueOptions;
+/// use unipc::message::Messenger;
+/// use unipc::name::SysvKey;
+///
+/// let queue = QueueOptions::new().create(SysvKey::Private)?;
+/// queue.send(b"hello")?;
+/// assert_eq!(queue.recv()?, b"hello");
+/// queue.remove()?;
+/// # Ok::<(), unipc::Error>(())
+/// ```
+pub struct Queue {
+    id: c_int,
+    key: SysvKey,
+    object: String,
+    created: bool,
+    remove_on_drop: bool,
+    removed: AtomicBool,
+    /// The last known `msgmax`; refreshed when a message seems to break it.
+    msgmax: AtomicUsize,
+}
+
+impl fmt::Debug for Queue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Queue")
+            .field("object", &self.object)
+            .field("id", &self.id)
+            .field("created", &self.created)
+            .field("remove_on_drop", &self.remove_on_drop)
+            .finish()
+    }
+}
+
+impl Queue {
+    fn new(id: c_int, key: SysvKey, object: String, created: bool) -> Result<Queue> {
+        let queue = Queue {
+            id,
+            key,
+            object,
+            created,
+            // Set properly by the caller once set up; until then a queue
+            // this handle created is removed on any failure.
+            remove_on_drop: created,
+            removed: AtomicBool::new(false),
+            msgmax: AtomicUsize::new(0),
+        };
+        queue.refresh_msgmax()?;
+        Ok(queue)
+    }
+
+    /// Opens the queue with identifier `id`, as [`Queue::id`] returned in
+    /// another process; the only way to reach a [`SysvKey::Private`] queue.
+    /// The handle never removes the queue on drop.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidName`] for a negative id; [`Error::Os`] (`EINVAL`)
+    /// when no queue has this identifier, or `EACCES` when this user may
+    /// not read the queue (the check reads the queue's key).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::message::sysv_mq::{Queue, QueueOptions};
+    /// use unipc::message::Messenger;
+    /// use unipc::name::SysvKey;
+    ///
+    /// let queue = QueueOptions::new().create(SysvKey::Private)?;
+    /// let other = Queue::open_id(queue.id())?;
+    /// other.send(b"via the id")?;
+    /// assert_eq!(queue.recv()?, b"via the id");
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msgctl(2).
+    pub fn open_id(id: i32) -> Result<Queue> {
+        if id < 0 {
+            return Err(Error::InvalidName {
+                kind: "System V queue identifier",
+                input: id.to_string(),
+                reason: "must not be negative".into(),
+            });
+        }
+        let ds = sys::stat(id).map_err(|err| {
+            let missing = errno(&err) == Some(Errno::INVAL);
+            let err = Error::os(format!("sysv-mq id {id}"), "open", err);
+            if missing {
+                err.with_hint("no queue has this identifier")
+            } else {
+                err
+            }
+        })?;
+        let key = Stat::from(&ds).key;
+        Queue::new(id, key, Endpoint::SysvMq(key).to_string(), false)
+    }
+
+    /// The queue's identifier (`msqid`), valid in every process until the
+    /// queue is removed.
+    pub fn id(&self) -> i32 {
+        self.id
+    }
+
+    /// The key the queue was created or opened with.
+    pub fn key(&self) -> SysvKey {
+        self.key
+    }
+
+    /// Whether this handle created the queue (rather than opening an existing
+    /// one); only a creating handle removes the queue on drop.
+    pub fn created(&self) -> bool {
+        self.created
+    }
+
+    fn msgmax(&self) -> usize {
+        self.msgmax.load(Ordering::Relaxed)
+    }
+
+    fn refresh_msgmax(&self) -> Result<usize> {
+        let info = sys::info().map_err(|err| Error::os(self.object.clone(), "IPC_INFO", err))?;
+        self.msgmax.store(info.msgmax, Ordering::Relaxed);
+        Ok(info.msgmax)
+    }
+
+    fn too_large(&self, size: usize, limit: usize) -> Error {
+        Error::MessageTooLarge {
+            object: self.object.clone(),
+            size,
+            limit,
+        }
+    }
+
+    /// An OS error of a send or receive; the queue having gone (EIDRM while
+    /// blocked, EINVAL for an identifier that no longer exists) is
+    /// [`Error::Removed`].
+    fn fail(&self, op: &'static str, err: io::Error) -> Error {
+        match errno(&err) {
+            Some(Errno::IDRM | Errno::INVAL) => Error::Removed {
+                object: self.object.clone(),
+            },
+            _ => Error::os(self.object.clone(), op, err),
+        }
+    }
+
+    // c_long is 32 bits on 32-bit targets, so the conversion can fail there.
+    #[allow(clippy::unnecessary_fallible_conversions)]
+    fn check_type(&self, ty: i64, role: &str) -> Result<c_long> {
+        match c_long::try_from(ty) {
+            Ok(value) if value > 0 => Ok(value),
+            _ => Err(Error::Unsupported {
+                object: self.object.clone(),
+                what: format!("{role} {ty}"),
+                reason: format!("System V message types run from 1 to {}", c_long::MAX),
+            }),
+        }
+    }
+
+    /// Refuses a message above `msgmax` before the call: the kernel would
+    /// only say EINVAL.
+    fn check_msgmax(&self, size: usize) -> Result<()> {
+        if size > self.msgmax() {
+            // The limit may have been raised since it was read.
+            let msgmax = self.refresh_msgmax()?;
+            if size > msgmax {
+                return Err(self.too_large(size, msgmax));
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a message above `msg_qbytes`: the kernel would block on it
+    /// forever (or say EAGAIN forever). Only called once a send found the
+    /// queue full, so a send with room costs no extra call.
+    fn check_fits(&self, size: usize) -> Result<()> {
+        let ds = match sys::stat(self.id) {
+            Ok(ds) => ds,
+            // A write-only user cannot read msg_qbytes; the send proceeds as
+            // it would in C.
+            Err(err) if errno(&err) == Some(Errno::ACCESS) => return Ok(()),
+            Err(err) => return Err(self.fail("stat", err)),
+        };
+        let qbytes = usize::try_from(ds.max_bytes).unwrap_or(usize::MAX);
+        // A queue also holds at most msg_qbytes messages: with 0 nothing fits.
+        if size > qbytes || qbytes == 0 {
+            return Err(self.too_large(size, qbytes.min(self.msgmax())));
+        }
+        Ok(())
+    }
+
+    /// `msgsnd` — sends `message` with type `ty` (positive), waiting for
+    /// room as `wait` says.
+    ///
+    /// [`Wait::For`] polls (see the [module docs](self) for its cost).
+    /// A blocking send interrupted by a signal handler fails with `EINTR`
+    /// ([`io::ErrorKind::Interrupted`]); System V calls never restart.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for a type below 1, before any call;
+    /// [`Error::MessageTooLarge`] for a message above `msgmax` or the
+    /// queue's `msg_qbytes`, naming the size and the limit;
+    /// [`Error::Full`] ([`Wait::Never`]) or [`Error::TimedOut`]
+    /// ([`Wait::For`]) when there is no room, and nothing was sent;
+    /// [`Error::Removed`] when the queue is removed (also while waiting);
+    /// [`Error::Os`] with `EACCES` when this user may not write to it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::message::sysv_mq::QueueOptions;
+    /// use unipc::message::Wait;
+    /// use unipc::name::SysvKey;
+    ///
+    /// let queue = QueueOptions::new().max_bytes(4).create(SysvKey::Private)?;
+    /// queue.send_typed(7, b"1234", Wait::Never)?;
+    /// let full = queue.send_typed(7, b"5", Wait::Never).unwrap_err();
+    /// assert!(matches!(full, unipc::Error::Full { .. }));
+    /// let big = queue.send_typed(7, b"12345", Wait::Never).unwrap_err();
+    /// assert!(big.to_string().contains("limit of 4 bytes"), "{big}");
+    /// assert!(queue.send_typed(0, b"", Wait::Never).is_err());
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msgsnd(2).
+    #[doc(alias = "msgsnd")]
+    pub fn send_typed(&self, ty: i64, message: &[u8], wait: Wait) -> Result<()> {
+        let mtype = self.check_type(ty, "message type")?;
+        self.check_msgmax(message.len())?;
+        let mut checked_fit = false;
+        let mut attempt = || -> Result<Option<()>> {
+            match sys::send(self.id, mtype, message, sys::NOWAIT) {
+                Ok(()) => Ok(Some(())),
+                Err(err) if errno(&err) == Some(Errno::AGAIN) => {
+                    if !checked_fit {
+                        self.check_fits(message.len())?;
+                        checked_fit = true;
+                    }
+                    Ok(None)
+                }
+                Err(err) => Err(self.send_error(err, message.len())),
+            }
+        };
+        match wait {
+            Wait::Never => attempt()?.ok_or_else(|| Error::Full {
+                object: self.object.clone(),
+            }),
+            Wait::For(timeout) => self.poll(timeout, attempt),
+            Wait::Forever => {
+                if attempt()?.is_some() {
+                    return Ok(());
+                }
+                sys::send(self.id, mtype, message, 0)
+                    .map_err(|err| self.send_error(err, message.len()))
+            }
+        }
+    }
+
+    fn send_error(&self, err: io::Error, size: usize) -> Error {
+        if errno(&err) == Some(Errno::INVAL) {
+            // EINVAL is also msgmax lowered since the check.
+            match self.refresh_msgmax() {
+                Ok(msgmax) if size > msgmax => return self.too_large(size, msgmax),
+                _ => {}
+            }
+        }
+        self.fail("send", err)
+    }
+
+    /// `msgrcv` — receives the message `select` chooses into `buf`, waiting
+    /// as `wait` says; a message longer than `buf` is refused and stays
+    /// queued. The [`Received`] tag is the message's [`Tag::Type`].
+    ///
+    /// # Errors
+    ///
+    /// As [`recv_with`](Self::recv_with).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::message::sysv_mq::{QueueOptions, Select};
+    /// use unipc::message::Wait;
+    /// use unipc::name::SysvKey;
+    ///
+    /// let queue = QueueOptions::new().create(SysvKey::Private)?;
+    /// queue.send_typed(9, b"nine", Wait::Never)?;
+    /// let mut buf = [0; 16];
+    /// let none = queue.recv_select(Select::Exactly(8), &mut buf, Wait::Never);
+    /// assert!(matches!(none, Err(unipc::Error::Empty { .. })));
+    /// let got = queue.recv_select(Select::Exactly(9), &mut buf, Wait::Never)?;
+    /// assert_eq!(&buf[..got.len], b"nine");
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msgrcv(2).
+    #[doc(alias = "msgrcv")]
+    pub fn recv_select(&self, select: Select, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        self.recv_with(buf, RecvOptions::new().select(select).wait(wait))
+    }
+
+    /// `msgrcv` — receives one message into `buf` as `options` say.
+    ///
+    /// [`Wait::For`] polls (see the [module docs](self) for its cost).
+    /// A blocking receive interrupted by a signal handler fails with `EINTR`
+    /// ([`io::ErrorKind::Interrupted`]); System V calls never restart.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for a selection naming a type below 1, before
+    /// any call; [`Error::BufferTooSmall`] when the message is longer than
+    /// `buf` and truncation was not asked (the message stays queued);
+    /// [`Error::Empty`] ([`Wait::Never`]) or [`Error::TimedOut`]
+    /// ([`Wait::For`]) when no message matches; [`Error::Removed`] when the
+    /// queue is removed (also while waiting); [`Error::Os`] with `EACCES`
+    /// when this user may not read it.
+    ///
+    /// # Examples
+    ///
+    /// See [`RecvOptions`].
+    ///
+    /// # References
+    ///
+    /// msgrcv(2).
+    #[doc(alias = "msgrcv")]
+    pub fn recv_with(&self, buf: &mut [u8], options: RecvOptions) -> Result<Received> {
+        let (msgtyp, mut flags) = match options.select {
+            Select::Any => (0, 0),
+            Select::Exactly(ty) => (self.check_type(ty, "Select::Exactly type")?, 0),
+            Select::AtMost(ty) => (-self.check_type(ty, "Select::AtMost type")?, 0),
+            Select::Except(ty) => (self.check_type(ty, "Select::Except type")?, sys::EXCEPT),
+        };
+        if options.truncate {
+            flags |= sys::TRUNCATE;
+        }
+        let received = |(len, ty): (usize, c_long)| Received {
+            len,
+            tag: Tag::Type(type_value(ty)),
+        };
+        let buffer = buf.len();
+        let recv_error = |err: io::Error| {
+            if errno(&err) == Some(Errno::TOOBIG) {
+                Error::BufferTooSmall {
+                    object: self.object.clone(),
+                    buffer,
+                    needed: None,
+                }
+            } else {
+                self.fail("receive", err)
+            }
+        };
+        let mut attempt = || -> Result<Option<Received>> {
+            match sys::recv(self.id, buf, msgtyp, flags | sys::NOWAIT) {
+                Ok(got) => Ok(Some(received(got))),
+                Err(err) if errno(&err) == Some(Errno::NOMSG) => Ok(None),
+                Err(err) => Err(recv_error(err)),
+            }
+        };
+        match options.wait {
+            Wait::Never => attempt()?.ok_or_else(|| Error::Empty {
+                object: self.object.clone(),
+            }),
+            Wait::For(timeout) => self.poll(timeout, attempt),
+            Wait::Forever => sys::recv(self.id, buf, msgtyp, flags)
+                .map(received)
+                .map_err(recv_error),
+        }
+    }
+
+    /// Repeats a non-blocking `attempt` with a growing pause until it
+    /// succeeds or `timeout` has passed.
+    fn poll<T>(
+        &self,
+        timeout: Duration,
+        mut attempt: impl FnMut() -> Result<Option<T>>,
+    ) -> Result<T> {
+        let deadline = Instant::now().checked_add(timeout);
+        let mut pause = FIRST_PAUSE;
+        loop {
+            if let Some(done) = attempt()? {
+                return Ok(done);
+            }
+            // A timeout too large for Instant is forever.
+            let left = match deadline {
+                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
+                None => MAX_PAUSE,
+            };
+            if left.is_zero() {
+                return Err(Error::TimedOut {
+                    object: self.object.clone(),
+                    timeout,
+                });
+            }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    }
+
+    /// `msgctl(IPC_STAT)` — the queue's counts, limits, last users, times,
+    /// owner and mode.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] with `EACCES` when this user may not read the queue;
+    /// [`Error::Removed`] when it is gone.
+    ///
+    /// # Examples
+    ///
+    /// See [`Stat`].
+    ///
+    /// # References
+    ///
+    /// msgctl(2).
+    #[doc(alias = "msgctl")]
+    #[doc(alias = "IPC_STAT")]
+    pub fn stat(&self) -> Result<Stat> {
+        Ok(Stat::from(&self.raw_stat()?))
+    }
+
+    fn raw_stat(&self) -> Result<sys::QueueStat> {
+        sys::stat(self.id).map_err(|err| self.fail("stat", err))
+    }
+
+    /// `msgctl(IPC_SET)` — changes the permission bits (at most 0o777).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Unsupported`] for a mode beyond 0o777; [`Error::Os`] with
+    /// `EPERM` unless this user owns or created the queue (or is
+    /// privileged); [`Error::Removed`] when it is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::message::sysv_mq::QueueOptions;
+    /// use unipc::name::SysvKey;
+    ///
+    /// let queue = QueueOptions::new().create(SysvKey::Private)?;
+    /// queue.set_mode(0o604)?;
+    /// assert_eq!(queue.stat()?.mode, 0o604);
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msgctl(2).
+    #[doc(alias = "IPC_SET")]
+    pub fn set_mode(&self, mode: u32) -> Result<()> {
+        check_mode(&self.object, mode)?;
+        sys::set_mode(self.id, mode).map_err(|err| self.fail("set", err))
+    }
+
+    /// `msgctl(IPC_SET)` — changes `msg_qbytes`, the most bytes of text the
+    /// queue holds (and the most messages). Senders waiting for room
+    /// are woken to try again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::LimitExceeded`] when the owner asks for more than
+    /// `/proc/sys/kernel/msgmnb` without `CAP_SYS_RESOURCE`; [`Error::Os`]
+    /// with `EPERM` unless this user owns or created the queue;
+    /// [`Error::Removed`] when it is gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::message::sysv_mq::QueueOptions;
+    /// use unipc::name::SysvKey;
+    ///
+    /// let queue = QueueOptions::new().create(SysvKey::Private)?;
+    /// queue.set_max_bytes(1000)?;
+    /// assert_eq!(queue.stat()?.max_bytes, 1000);
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msgctl(2).
+    #[doc(alias = "IPC_SET")]
+    pub fn set_max_bytes(&self, bytes: usize) -> Result<()> {
+        let err = match sys::set_max_bytes(self.id, bytes as u64) {
+            Ok(()) => return Ok(()),
+            Err(err) => err,
+        };
+        if errno(&err) == Some(Errno::PERM) {
+            // EPERM is either a stranger or an owner above msgmnb.
+            let euid = sys::euid();
+            let owner = sys::stat(self.id).is_ok_and(|ds| euid == ds.uid || euid == ds.cuid);
+            if let Ok(info) = sys::info() {
+                if owner && bytes > info.msgmnb {
+                    return Err(Error::LimitExceeded {
+                        object: self.object.clone(),
+                        what: "max bytes",
+                        requested: bytes as u64,
+                        limit: info.msgmnb as u64,
+                        set_in: "/proc/sys/kernel/msgmnb; CAP_SYS_RESOURCE may exceed it",
+                    });
+                }
+            }
+        }
+        Err(self.fail("set", err))
+    }
+
+    /// `msgctl(IPC_RMID)` — removes the queue now: waiting senders and
+    /// receivers in every process fail with [`Error::Removed`], queued
+    /// messages are lost, and the key is free again. Any handle may call it
+    /// (the kernel allows the owner, the creator and privileged users).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] with `EPERM` when this user may not remove the queue;
+    /// [`Error::Removed`] when it is already gone.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::message::sysv_mq::QueueOptions;
+    /// use unipc::name::SysvKey;
+    ///
+    /// let queue = QueueOptions::new().keep().create(SysvKey::Private)?;
+    /// queue.remove()?;
+    /// assert!(matches!(queue.stat(), Err(unipc::Error::Removed { .. })));
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msgctl(2), ipcrm(1).
+    #[doc(alias = "IPC_RMID")]
+    pub fn remove(&self) -> Result<()> {
+        sys::remove(self.id).map_err(|err| self.fail("remove", err))?;
+        self.removed.store(true, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        if self.remove_on_drop && !self.removed.load(Ordering::Relaxed) {
+            // Nothing useful to do on failure: someone removed it already.
+            let _ = sys::remove(self.id);
+        }
+    }
+}
+
+impl Messenger for Queue {
+    fn object(&self) -> String {
+        self.object.clone()
+    }
+
+    /// The largest message is the smaller of `msgmax` and the queue's
+    /// `msg_qbytes`; there is no message count (the queue is bounded in
+    /// bytes).
+    fn limits(&self) -> Result<Limits> {
+        let qbytes = usize::try_from(self.raw_stat()?.max_bytes).unwrap_or(usize::MAX);
+        Ok(Limits {
+            max_message_size: self.refresh_msgmax()?.min(qbytes),
+            max_messages: None,
+        })
+    }
+
+    /// [`Tag::None`] sends type [`DEFAULT_TYPE`] (1), [`Tag::Type`] its
+    /// type; [`Tag::Priority`] is [`Error::Unsupported`].
+    fn send_tagged(&self, message: &[u8], tag: Tag, wait: Wait) -> Result<()> {
+        let ty = match tag {
+            Tag::None => DEFAULT_TYPE,
+            Tag::Type(ty) => ty,
+            Tag::Priority(_) => {
+                return Err(unsupported_tag(
+                    self.object.clone(),
+                    tag,
+                    "message types (Tag::Type), not priorities",
+                ))
+            }
+        };
+        self.send_typed(ty, message, wait)
+    }
+
+    /// Takes the oldest message of any type ([`Select::Any`]).
+    fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        self.recv_with(buf, RecvOptions::new().wait(wait))
+    }
+
+    /// Sizes the buffer at `msgmax`, which every message fits, without
+    /// asking the kernel for the queue's limits first.
+    fn recv_vec(&self, wait: Wait) -> Result<(Vec<u8>, Tag)> {
+        let mut buf = vec![0; self.msgmax()];
+        let got = match self.recv_into(&mut buf, wait) {
+            // msgmax was raised after this handle read it.
+            Err(Error::BufferTooSmall { .. }) => {
+                buf.resize(self.refresh_msgmax()?, 0);
+                self.recv_into(&mut buf, wait)?
+            }
+            other => other?,
+        };
+        buf.truncate(got.len);
+        Ok((buf, got.tag))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_beyond_permission_bits_are_refused() {
+        assert_eq!(check_mode("sysv-mq:0x1", 0o777).unwrap(), 0o777);
+        let err = check_mode("sysv-mq:0x1", 0o1600).unwrap_err().to_string();
+        assert!(err.contains("mode 0o1600"), "{err}");
+        assert!(err.contains("0o777"), "{err}");
+    }
+
+    #[test]
+    fn stat_maps_zero_to_none() {
+        assert_eq!(pid(0), None);
+        assert_eq!(pid(42), Some(42));
+        assert_eq!(time(0), None);
+        assert_eq!(
+            time(10),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn handles_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Queue>();
+    }
+
+    #[test]
+    fn options_default_to_a_removable_owner_only_queue() {
+        let options = QueueOptions::default();
+        assert_eq!(options.mode, 0o600);
+        assert!(!options.exclusive && !options.keep);
+        let recv = RecvOptions::default();
+        assert_eq!(recv.select, Select::Any);
+        assert_eq!(recv.wait, Wait::Forever);
+        assert!(!recv.truncate);
+    }
+}
