@@ -108,6 +108,10 @@ pub(crate) struct MessageLink<T, U> {
     rx: U,
     wait: Wait,
     raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>,
+    /// Room for the largest message `rx` holds: some facilities (POSIX
+    /// queues) refuse a receive buffer smaller than their message size
+    /// limit, whatever the size of the message waiting.
+    scratch: Vec<u8>,
 }
 
 impl<T, U> MessageLink<T, U>
@@ -115,13 +119,15 @@ where
     T: Messenger + Send,
     U: Messenger + Send,
 {
-    pub(crate) fn new(tx: T, rx: U, raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>) -> Self {
-        MessageLink {
+    pub(crate) fn new(tx: T, rx: U, raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>) -> Result<Self> {
+        let scratch = vec![0; rx.limits()?.max_message_size];
+        Ok(MessageLink {
             tx,
             rx,
             wait: Wait::Forever,
             raw,
-        }
+            scratch,
+        })
     }
 }
 
@@ -140,12 +146,20 @@ where
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<()> {
+        let room = if buf.len() < self.scratch.len() {
+            &mut self.scratch[..]
+        } else {
+            &mut buf[..]
+        };
         let got = loop {
-            match self.rx.recv_into(buf, self.wait) {
+            match self.rx.recv_into(room, self.wait) {
                 Err(Error::Empty { .. }) => std::hint::spin_loop(),
                 other => break other?,
             }
         };
+        if got.len == buf.len() && buf.len() < self.scratch.len() {
+            buf.copy_from_slice(&self.scratch[..got.len]);
+        }
         if got.len != buf.len() {
             let wrong = io::Error::new(
                 io::ErrorKind::InvalidData,

@@ -314,6 +314,8 @@ static REGISTRY: &[&Facility] = &[
     &crate::stream::pipe::FACILITY,
     &crate::stream::fifo::FACILITY,
     &crate::stream::tcp::FACILITY,
+    &crate::message::posix_mq::FACILITY,
+    &crate::message::sysv_mq::FACILITY,
 ];
 
 /// The facility called `name`.

@@ -43,6 +43,10 @@ use std::time::Duration;
 use rustix::time::Timespec;
 
 use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::facility::{
+    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
+    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+};
 use crate::name::PosixName;
 use crate::sys::posix_mq as sys;
 use crate::{Error, Result};
@@ -1106,5 +1110,125 @@ mod tests {
         cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_WOKENUP;
         assert_eq!(read_cookie(&cookie, &8u64.to_ne_bytes()), None);
         assert_eq!(read_cookie(&cookie[..31], &token), None);
+    }
+}
+
+fn proc_limit(path: &str) -> Option<usize> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The POSIX message queue's entry in the facility registry.
+pub static FACILITY: Facility = Facility {
+    name: "posix-mq",
+    summary: "POSIX message queue: whole messages with priorities, found by an IPC name",
+    addressing: "posix-mq:/NAME",
+    properties: Properties {
+        shape: Shape::Messages,
+        direction: Direction::TwoWay,
+        tags: Tags::Priority,
+        destructive_read: true,
+        peek: false,
+        naming: Naming::IpcName,
+        reach: Reach::Host,
+        persistence: Persistence::Kernel,
+        permissions: "mode and owner of the queue, like a file",
+        reliable: true,
+    },
+    limits: || {
+        let memlock = rustix::process::getrlimit(rustix::process::Resource::Msgqueue);
+        vec![
+            LiveLimit::from_proc(
+                "msg_max",
+                "/proc/sys/fs/mqueue/msg_max",
+                " messages per queue",
+            ),
+            LiveLimit::from_proc(
+                "msgsize_max",
+                "/proc/sys/fs/mqueue/msgsize_max",
+                " bytes per message",
+            ),
+            LiveLimit::from_proc("queues_max", "/proc/sys/fs/mqueue/queues_max", " queues"),
+            LiveLimit {
+                name: "RLIMIT_MSGQUEUE",
+                value: match memlock.current {
+                    Some(bytes) => format!("{bytes} bytes per user"),
+                    None => "unlimited".to_owned(),
+                },
+                source: "setrlimit(RLIMIT_MSGQUEUE)",
+            },
+        ]
+    },
+    max_message: || {
+        proc_limit("/proc/sys/fs/mqueue/msgsize_max").map(|bytes| MessageCap {
+            bytes,
+            set_by: "msgsize_max in /proc/sys/fs/mqueue/msgsize_max".to_owned(),
+        })
+    },
+    connector: &Connector,
+};
+
+/// Joins two processes with two queues, one each way, named after the
+/// parent's pid; the parent's handles unlink them when the link ends.
+struct Connector;
+
+struct Pending(Queue, Queue);
+
+fn link_names(base: &str) -> Result<(PosixName, PosixName)> {
+    Ok((
+        PosixName::new(&format!("{base}-to-peer"))?,
+        PosixName::new(&format!("{base}-from-peer"))?,
+    ))
+}
+
+fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
+    RawIo::PosixMq {
+        read: rx.as_fd(),
+        write: tx.as_fd(),
+    }
+}
+
+impl facility::Connector for Connector {
+    fn prepare(
+        &self,
+        _scratch: &std::path::Path,
+        options: &LinkOptions,
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = format!(
+            "/unipc-link-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let (to_peer, from_peer) = link_names(&base)?;
+        let depth = proc_limit("/proc/sys/fs/mqueue/msg_max")
+            .unwrap_or(10)
+            .min(10);
+        let options = QueueOptions::new()
+            .max_messages(depth)
+            .max_message_size(options.max_message_size)
+            .exclusive(true);
+        let to_peer = options.create(&to_peer)?;
+        let from_peer = options.create(&from_peer)?;
+        Ok((
+            Box::new(Pending(to_peer, from_peer)),
+            Ticket {
+                address: base,
+                fds: Vec::new(),
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let (to_peer, from_peer) = link_names(&ticket.address)?;
+        let rx = QueueOptions::new().access(Access::Read).open(&to_peer)?;
+        let tx = QueueOptions::new().access(Access::Write).open(&from_peer)?;
+        Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
+    }
+}
+
+impl PendingLink for Pending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let Pending(tx, rx) = *self;
+        Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
     }
 }

@@ -59,6 +59,10 @@ use libc::{c_int, c_long};
 use rustix::io::Errno;
 
 use crate::endpoint::Endpoint;
+use crate::facility::{
+    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
+    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+};
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::{FsPath, SysvKey};
 use crate::sys::sysv_mq as sys;
@@ -1208,5 +1212,99 @@ mod tests {
         assert_eq!(recv.select, Select::Any);
         assert_eq!(recv.wait, Wait::Forever);
         assert!(!recv.truncate);
+    }
+}
+
+/// The System V message queue's entry in the facility registry.
+pub static FACILITY: Facility = Facility {
+    name: "sysv-mq",
+    summary: "System V message queue: whole messages with types, found by a numeric key",
+    addressing: "sysv-mq:KEY (decimal, 0x-hex, or private)",
+    properties: Properties {
+        shape: Shape::Messages,
+        direction: Direction::TwoWay,
+        tags: Tags::Type,
+        destructive_read: true,
+        peek: false,
+        naming: Naming::SysvKey,
+        reach: Reach::Host,
+        persistence: Persistence::Kernel,
+        permissions: "IPC permission bits and owner (ipcs -q)",
+        reliable: true,
+    },
+    limits: || {
+        vec![
+            LiveLimit::from_proc("msgmax", "/proc/sys/kernel/msgmax", " bytes per message"),
+            LiveLimit::from_proc(
+                "msgmnb",
+                "/proc/sys/kernel/msgmnb",
+                " bytes per queue (default)",
+            ),
+            LiveLimit::from_proc("msgmni", "/proc/sys/kernel/msgmni", " queues"),
+        ]
+    },
+    max_message: || {
+        let bytes = std::fs::read_to_string("/proc/sys/kernel/msgmax")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        Some(MessageCap {
+            bytes,
+            set_by: "msgmax in /proc/sys/kernel/msgmax".to_owned(),
+        })
+    },
+    connector: &Connector,
+};
+
+/// Joins two processes with two private queues, one each way; the peer
+/// finds them by identifier, and the parent's handles remove them.
+struct Connector;
+
+struct Pending(Queue, Queue);
+
+fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
+    RawIo::SysvMsg {
+        read_id: rx.id(),
+        write_id: tx.id(),
+    }
+}
+
+impl facility::Connector for Connector {
+    fn prepare(&self, _scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let to_peer = QueueOptions::new().create(SysvKey::Private)?;
+        let from_peer = QueueOptions::new().create(SysvKey::Private)?;
+        let address = format!("{},{}", to_peer.id(), from_peer.id());
+        Ok((
+            Box::new(Pending(to_peer, from_peer)),
+            Ticket {
+                address,
+                fds: Vec::new(),
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let ids: Vec<i32> = ticket
+            .address
+            .split(',')
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        let [to_peer, from_peer] = ids[..] else {
+            return Err(Error::InvalidEndpoint {
+                input: ticket.address.clone(),
+                reason: "expected two queue identifiers, as in 5,6".to_owned(),
+            });
+        };
+        let rx = Queue::open_id(to_peer)?;
+        let tx = Queue::open_id(from_peer)?;
+        Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
+    }
+}
+
+impl PendingLink for Pending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let Pending(tx, rx) = *self;
+        Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
     }
 }
