@@ -163,7 +163,8 @@ impl Listener {
         self.inner.addr()
     }
 
-    /// Makes [`accept`](Self::accept) return at once when nobody waits.
+    /// Makes [`accept`](Self::accept) return at once when nobody waits
+    /// (no system call; see [`unix::Listener::set_nonblocking`]).
     pub fn set_nonblocking(&self, nonblocking: bool) {
         self.inner.set_nonblocking(nonblocking);
     }

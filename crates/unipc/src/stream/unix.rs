@@ -479,7 +479,6 @@ struct SocketFile {
 /// non-blocking; blocking accepts wait in `poll`.
 pub(crate) struct Bound {
     fd: OwnedFd,
-    kind: Kind,
     addr: UnixAddr,
     object: Arc<str>,
     file: Option<SocketFile>,
@@ -539,7 +538,6 @@ impl Bound {
         }
         let mut bound = Bound {
             fd,
-            kind,
             addr: addr.clone(),
             object,
             file: None,
@@ -580,7 +578,6 @@ impl Bound {
     }
 
     fn accepted(&self, fd: OwnedFd) -> Socket {
-        debug_assert!(matches!(self.kind, Kind::Stream | Kind::Seqpacket));
         Socket {
             fd,
             object: self.object.clone(),
@@ -845,6 +842,8 @@ impl Listener {
     }
 
     /// Makes [`accept`](Self::accept) return at once when nobody waits.
+    /// No system call: the descriptor is always non-blocking, and this only
+    /// says whether `accept` waits in `poll`.
     pub fn set_nonblocking(&self, nonblocking: bool) {
         self.inner.set_nonblocking(nonblocking);
     }

@@ -130,9 +130,25 @@ fn echo_over_abstract_name() {
     let peer = util::Peer::new("unix::echo_over_abstract_name", "client").arg("addr", &name);
     echo_server(&listener, peer);
     drop(listener);
-    // The name went with the socket: nobody answers any more.
-    let err = Stream::connect(&addr).unwrap_err();
-    assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED), "{err}");
+    // The name goes with the socket: nobody answers any more. Not at once:
+    // a child another test thread is forking holds a copy of every
+    // descriptor until it execs.
+    let started = Instant::now();
+    loop {
+        match Stream::connect(&addr) {
+            Err(err) => {
+                assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED), "{err}");
+                break;
+            }
+            Ok(_) => {
+                assert!(
+                    started.elapsed() < GUARD,
+                    "the abstract name was never released"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
 }
 
 #[test]
@@ -623,6 +639,12 @@ fn the_mode_on_disk_is_the_mode_asked_whatever_the_umask() {
             .unwrap_err();
         assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
         assert!(!dir.join("bad.sock").exists());
+        // An abstract socket has no file to carry a mode.
+        let err = ListenerOptions::new()
+            .mode(0o600)
+            .bind(&format!("@{}", util::unique("mode")).parse().unwrap())
+            .unwrap_err();
+        assert!(err.to_string().contains("no permission bits"), "{err}");
         let ready = util::passed_fd(0);
         let go = util::passed_fd(1);
         tell(&ready, "bound");
