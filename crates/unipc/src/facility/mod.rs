@@ -313,6 +313,9 @@ pub fn all() -> &'static [&'static Facility] {
 static REGISTRY: &[&Facility] = &[
     &crate::stream::pipe::FACILITY,
     &crate::stream::fifo::FACILITY,
+    &crate::stream::unix::FACILITY,
+    &crate::stream::unix::PAIR_FACILITY,
+    &crate::stream::seqpacket::FACILITY,
     &crate::stream::tcp::FACILITY,
     &crate::message::posix_mq::FACILITY,
     &crate::message::sysv_mq::FACILITY,

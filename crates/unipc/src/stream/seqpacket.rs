@@ -36,6 +36,10 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+use crate::facility::{
+    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
+    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+};
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
 use crate::stream::unix::{self, peer_closed, Bound, Credentials, Pace, Socket};
@@ -415,5 +419,101 @@ impl From<OwnedFd> for Conn {
 impl From<Conn> for OwnedFd {
     fn from(conn: Conn) -> OwnedFd {
         conn.inner.into_fd()
+    }
+}
+
+/// The UNIX seqpacket socket's entry in the facility registry.
+pub static FACILITY: Facility = Facility {
+    name: "unix-seqpacket",
+    summary: "UNIX seqpacket socket: connected, reliable, ordered messages",
+    addressing: "unix-seqpacket:PATH, unix-seqpacket:@NAME",
+    properties: Properties {
+        shape: Shape::Messages,
+        direction: Direction::TwoWay,
+        tags: Tags::None,
+        destructive_read: true,
+        peek: true,
+        naming: Naming::PathOrAbstract,
+        reach: Reach::Host,
+        persistence: Persistence::Process,
+        permissions: "socket file mode (path); none (abstract); peer credentials",
+        reliable: true,
+    },
+    limits: || {
+        vec![
+            LiveLimit::from_proc(
+                "wmem_default",
+                "/proc/sys/net/core/wmem_default",
+                " bytes (send buffer)",
+            ),
+            LiveLimit::from_proc(
+                "wmem_max",
+                "/proc/sys/net/core/wmem_max",
+                " bytes (largest send buffer)",
+            ),
+        ]
+    },
+    max_message: || {
+        let sndbuf: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_default")
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        // The kernel keeps 32 bytes of each send buffer for bookkeeping.
+        Some(MessageCap {
+            bytes: sndbuf.saturating_sub(32),
+            set_by: "the send buffer, wmem_default in /proc/sys/net/core/wmem_default, less 32"
+                .to_owned(),
+        })
+    },
+    connector: &Connector,
+};
+
+/// Joins two processes through a listener at `seqpacket` in the scratch
+/// directory.
+struct Connector;
+
+struct Pending(Listener);
+
+fn raw_io<'a>(tx: &'a Conn, rx: &'a Conn) -> RawIo<'a> {
+    RawIo::SendRecv {
+        read: rx.as_fd(),
+        write: tx.as_fd(),
+    }
+}
+
+fn message_link(conn: Conn) -> Result<Box<dyn Link>> {
+    let object = Messenger::object(&conn);
+    let copy = rustix::io::fcntl_dupfd_cloexec(conn.as_fd(), 0)
+        .map_err(|e| Error::os(object, "dup", e))?;
+    Ok(Box::new(MessageLink::new(Conn::from(copy), conn, raw_io)?))
+}
+
+impl facility::Connector for Connector {
+    fn prepare(
+        &self,
+        scratch: &std::path::Path,
+        _: &LinkOptions,
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let addr = UnixAddr::path(scratch.join("seqpacket"))?;
+        let listener = Listener::bind(&addr)?;
+        let address = addr.to_string();
+        Ok((
+            Box::new(Pending(listener)),
+            Ticket {
+                address,
+                fds: Vec::new(),
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        message_link(Conn::connect(&ticket.address.parse()?)?)
+    }
+}
+
+impl PendingLink for Pending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        message_link(self.0.accept()?)
     }
 }

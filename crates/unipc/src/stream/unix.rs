@@ -39,6 +39,10 @@ use rustix::io::Errno;
 use rustix::net::SocketAddrUnix;
 
 use crate::endpoint::Endpoint;
+use crate::facility::{
+    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
+    Properties, Reach, Shape, Tags, Ticket,
+};
 use crate::message::Wait;
 use crate::name::UnixAddr;
 use crate::sys::fd::{file_type_name, set_nonblocking};
@@ -1063,5 +1067,138 @@ impl From<OwnedFd> for Stream {
 impl From<Stream> for OwnedFd {
     fn from(stream: Stream) -> OwnedFd {
         stream.inner.into_fd()
+    }
+}
+
+fn unix_limits() -> Vec<LiveLimit> {
+    vec![
+        LiveLimit::from_proc(
+            "wmem_default",
+            "/proc/sys/net/core/wmem_default",
+            " bytes (socket send buffer)",
+        ),
+        LiveLimit::from_proc(
+            "somaxconn",
+            "/proc/sys/net/core/somaxconn",
+            " connections (listen backlog)",
+        ),
+        LiveLimit {
+            name: "SCM_MAX_FD",
+            value: format!("{SCM_MAX_FD} descriptors per message"),
+            source: "kernel",
+        },
+        LiveLimit {
+            name: "sun_path",
+            value: "107 bytes".to_owned(),
+            source: "sockaddr_un",
+        },
+    ]
+}
+
+const UNIX_PROPERTIES: Properties = Properties {
+    shape: Shape::ByteStream,
+    direction: Direction::TwoWay,
+    tags: Tags::None,
+    destructive_read: true,
+    peek: true,
+    naming: Naming::PathOrAbstract,
+    reach: Reach::Host,
+    persistence: Persistence::Process,
+    permissions: "socket file mode (path); none (abstract); peer credentials",
+    reliable: true,
+};
+
+/// The UNIX stream socket's entry in the facility registry.
+pub static FACILITY: Facility = Facility {
+    name: "unix",
+    summary: "UNIX stream socket: two-way byte stream, passes descriptors and credentials",
+    addressing: "unix:PATH, unix:@NAME (abstract)",
+    properties: UNIX_PROPERTIES,
+    limits: unix_limits,
+    max_message: || None,
+    connector: &PathConnector,
+};
+
+/// The socketpair's entry in the facility registry.
+pub static PAIR_FACILITY: Facility = Facility {
+    name: "socketpair",
+    summary: "connected pair of UNIX stream sockets for related processes",
+    addressing: "none: one end is inherited or passed",
+    properties: Properties {
+        naming: Naming::None,
+        reach: Reach::RelatedProcesses,
+        permissions: "whoever holds a descriptor",
+        ..UNIX_PROPERTIES
+    },
+    limits: unix_limits,
+    max_message: || None,
+    connector: &PairConnector,
+};
+
+/// Joins two processes through a listener at `sock` in the scratch directory.
+struct PathConnector;
+
+struct PendingAccept(Listener);
+
+impl facility::Connector for PathConnector {
+    fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let addr = UnixAddr::path(scratch.join("sock"))?;
+        let listener = Listener::bind(&addr)?;
+        let address = addr.to_string();
+        Ok((
+            Box::new(PendingAccept(listener)),
+            Ticket {
+                address,
+                fds: Vec::new(),
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let addr: UnixAddr = ticket.address.parse()?;
+        let stream = Stream::connect(&addr)?;
+        facility::socket_link(Endpoint::Unix(addr).to_string(), stream)
+    }
+}
+
+impl PendingLink for PendingAccept {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let stream = self.0.accept()?;
+        facility::socket_link("unix", stream)
+    }
+}
+
+/// Joins two processes through a socketpair; the peer inherits one end.
+struct PairConnector;
+
+struct PendingPair(Stream);
+
+impl facility::Connector for PairConnector {
+    fn prepare(&self, _scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let (ours, theirs) = pair()?;
+        Ok((
+            Box::new(PendingPair(ours)),
+            Ticket {
+                address: String::new(),
+                fds: vec![theirs.into()],
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let Some(fd) = ticket.fds.into_iter().next() else {
+            return Err(Error::Unsupported {
+                object: "socketpair".to_owned(),
+                what: "a ticket without a descriptor".to_owned(),
+                reason: "the peer inherits one end of the pair".to_owned(),
+            });
+        };
+        facility::socket_link("socketpair", Stream::from(fd))
+    }
+}
+
+impl PendingLink for PendingPair {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        facility::socket_link("socketpair", self.0)
     }
 }
