@@ -25,8 +25,8 @@
 //! if another receiver takes the peeked datagram between the peek and the
 //! receive, and the next datagram is larger than the buffer, that next
 //! datagram is consumed and lost; the error still reports its size. Give
-//! such receivers buffers of [`Messenger::limits`] size, or use
-//! [`Messenger::recv_vec`], which sizes its buffer from the peek.
+//! such receivers buffers as large as the largest datagram their senders
+//! send (for UDP, [`UDP_V6_MAX`] bytes closes the race entirely).
 //!
 //! # Waiting
 //!
@@ -37,6 +37,14 @@
 //! is not connected cannot poll for room in another socket's queue, so a
 //! timed [`UnixDatagram::send_to`] to a full receiver retries at growing
 //! intervals (up to 10 ms) instead.
+//!
+//! # No end of file
+//!
+//! A datagram socket has no end-of-file. When the peer of a connected UNIX
+//! datagram socket closes, the next send fails with ECONNREFUSED (and later
+//! ones with ENOTCONN, as the kernel forgets the peer), while a receive
+//! simply waits: use a timed [`Wait`] or a message of your own to end a
+//! conversation.
 //!
 //! Every socket is close-on-exec, and sends never raise `SIGPIPE`
 //! (`MSG_NOSIGNAL`).
@@ -280,6 +288,9 @@ fn send_error(stop: Stop, object: impl Into<String>, op: &'static str) -> Error 
         Stop::Os(errno) => {
             let err = Error::os(object, op, errno);
             match errno {
+                Errno::CONNREFUSED if op == "send" => {
+                    err.with_hint("the connected peer has closed its socket")
+                }
                 Errno::CONNREFUSED => err.with_hint("no socket is bound there"),
                 Errno::NOENT => err.with_hint("no socket file there"),
                 Errno::PERM => err.with_hint(
@@ -420,7 +431,9 @@ impl UnixOptions {
     /// Whether a socket file left by a process that died without removing
     /// it is removed and the path bound anew (default: yes). A file is
     /// stale only when it is a socket and connecting to it is refused;
-    /// a live socket and any other kind of file are left alone.
+    /// a live socket and any other kind of file are left alone. Between
+    /// the probe and the removal another process could bind the path:
+    /// give each service its own path rather than racing for one.
     pub fn reclaim_stale(mut self, reclaim: bool) -> Self {
         self.reclaim_stale = reclaim;
         self
@@ -573,7 +586,8 @@ fn reclaim_stale(addr: &UnixAddr, object: &str) -> Result<()> {
 /// assert_eq!(b.recv()?, b"");
 /// assert!(matches!(b.try_recv(), Err(unipc::Error::Empty { .. })));
 ///
-/// let server = UnixDatagram::bind(&"@unipc-doc-dgram".parse()?)?;
+/// let name = format!("@unipc-doc-dgram-{}", std::process::id());
+/// let server = UnixDatagram::bind(&name.parse()?)?;
 /// let client = UnixDatagram::unbound()?;
 /// client.send_to(b"hi", server.local_addr().unwrap(), Wait::Forever)?;
 /// let mut buf = [0; 16];

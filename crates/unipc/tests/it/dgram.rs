@@ -457,6 +457,11 @@ fn wait_modes(kind: Kind, test: &str) {
         .arg("TO", &object)
         .spawn();
 
+    let flags = rustix::io::fcntl_getfd(me_fd(&parent)).unwrap();
+    assert!(
+        flags.contains(rustix::io::FdFlags::CLOEXEC),
+        "opened close-on-exec"
+    );
     let (ready, from) = parent.recv_msg(PATIENCE);
     assert_eq!(ready, b"ready");
     let mut buf = [0u8; 16];
@@ -749,6 +754,124 @@ fn unix_socket_file_removed_on_drop() {
     assert_eq!(adopted.local_addr(), Some(&addr));
     drop(adopted);
     assert!(dir.join("kept.sock").exists());
+}
+
+/// A send to a full queue: Full without waiting, TimedOut after a timed
+/// wait, and a timed send completes as soon as the receiver in another
+/// process makes room; connected (poll) and unconnected (retry) alike.
+/// Nothing refused is delivered, nothing accepted is lost.
+#[test]
+fn unix_full_queue_send_modes() {
+    if util::role().is_some() {
+        let ctl = peer_ctl();
+        let to = UnixAddr::path(util::arg("TO")).unwrap();
+        let mut conn = UnixDatagram::unbound().unwrap();
+        conn.connect(&to).unwrap();
+        let mut sent = 0u32;
+        let err = loop {
+            match conn.try_send(format!("m{sent}").as_bytes()) {
+                Ok(()) => sent += 1,
+                Err(err) => break err,
+            }
+            assert!(sent < 100_000, "the queue never filled");
+        };
+        assert!(matches!(err, Error::Full { .. }), "{err:?}");
+        assert_eq!(
+            err.to_string(),
+            format!("unix-dgram:{to}: full; the message was not sent")
+        );
+        let timeout = Duration::from_millis(200);
+        for sender in ["connected", "unconnected"] {
+            let started = Instant::now();
+            let err = if sender == "connected" {
+                conn.send_tagged(b"refused", Default::default(), Wait::For(timeout))
+            } else {
+                let loose = UnixDatagram::unbound().unwrap();
+                assert!(matches!(
+                    loose.send_to(b"refused", &to, Wait::Never),
+                    Err(Error::Full { .. })
+                ));
+                loose.send_to(b"refused", &to, Wait::For(timeout))
+            }
+            .unwrap_err();
+            let waited = started.elapsed();
+            assert!(matches!(err, Error::TimedOut { .. }), "{sender}: {err:?}");
+            assert!(waited >= timeout, "{sender}: gave up after {waited:?}");
+            assert!(
+                waited < Duration::from_secs(10),
+                "{sender}: hung {waited:?}"
+            );
+        }
+        ctl_send(&ctl, &format!("full after {sent}"));
+        conn.send_tagged(b"after room", Default::default(), PATIENCE)
+            .unwrap();
+        ctl_send(&ctl, "sent connected");
+        UnixDatagram::unbound()
+            .unwrap()
+            .send_to(b"loose after room", &to, PATIENCE)
+            .unwrap();
+        ctl_send(&ctl, "sent unconnected");
+        return;
+    }
+    let dir = util::TempDir::new();
+    let path = dir.join("slow.sock");
+    let slow = UnixDatagram::bind(&UnixAddr::path(&path).unwrap()).unwrap();
+    let (ctl, ctl_peer) = control_pair();
+    let peer = util::Peer::new("dgram::unix_full_queue_send_modes", "sender")
+        .arg("TO", &path)
+        .fd(ctl_peer.as_fd())
+        .spawn();
+    let full = ctl_recv(&ctl);
+    let sent: u32 = full.strip_prefix("full after ").unwrap().parse().unwrap();
+    assert!(sent >= 1);
+    let mut expected: Vec<Vec<u8>> = (0..sent).map(|i| format!("m{i}").into_bytes()).collect();
+    expected.push(b"after room".to_vec());
+    expected.push(b"loose after room".to_vec());
+    let mut got = Vec::new();
+    let mut take_one = || {
+        let (bytes, _) = slow.recv_vec(PATIENCE).unwrap();
+        got.push(bytes);
+    };
+    take_one(); // room for the connected sender
+    assert_eq!(ctl_recv(&ctl), "sent connected");
+    take_one(); // room for the unconnected one
+    assert_eq!(ctl_recv(&ctl), "sent unconnected");
+    for _ in 2..expected.len() {
+        take_one();
+    }
+    assert_eq!(got, expected);
+    assert!(matches!(slow.try_recv(), Err(Error::Empty { .. })));
+    peer.wait_success();
+}
+
+/// A socketpair shared with a child: when the child's end closes, the next
+/// send says the peer has gone, and a receive finds no end-of-file but
+/// simply times out.
+#[test]
+fn unix_pair_peer_gone() {
+    if util::role().is_some() {
+        let mine = UnixDatagram::try_from(util::passed_fd(0)).unwrap();
+        assert_eq!(mine.recv().unwrap(), b"hello");
+        mine.send(b"bye").unwrap();
+        return;
+    }
+    let (parent, child) = UnixDatagram::pair().unwrap();
+    let peer = util::Peer::new("dgram::unix_pair_peer_gone", "child")
+        .fd(child.as_fd())
+        .spawn();
+    drop(child);
+    parent.send(b"hello").unwrap();
+    assert_eq!(parent.recv_vec(PATIENCE).unwrap().0, b"bye");
+    peer.wait_success();
+
+    let err = parent.send(b"anyone?").unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ECONNREFUSED), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "unix-dgram: send: connection refused: the connected peer has closed its socket"
+    );
+    let late = parent.recv_vec(Wait::For(Duration::from_millis(100)));
+    assert!(matches!(late, Err(Error::TimedOut { .. })), "{late:?}");
 }
 
 /// `nobody` may send to a socket file with mode 0666 but not to one with
