@@ -4,6 +4,7 @@
 //! Public modules call these functions and add names, options and typed
 //! errors; they never call libc themselves.
 
+pub(crate) mod dgram;
 pub(crate) mod fd;
 pub(crate) mod pipe;
 pub(crate) mod posix_mq;
