@@ -17,6 +17,10 @@ use crate::report::{Figures, Measurement, Outcome, Placement, Sample, Spread, Wa
 use crate::workload::{lead, Implementation, Job, LinkWire, RunResult, Wire};
 use crate::Config;
 
+/// Why an unreliable facility has no throughput figures.
+const UNRELIABLE: &str =
+    "delivery is not guaranteed: a sender without flow control overruns the receiver, so this would measure loss";
+
 /// How long the peer may take to join a link.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -154,6 +158,9 @@ impl Plan<'_> {
                 let outcome = if let Some(why) = &broken {
                     self.bar.inc((self.config.repetitions * 2) as u64);
                     Outcome::Skipped(format!("an earlier job failed: {why}"))
+                } else if workload == Workload::Throughput && !facility.properties.reliable {
+                    self.bar.inc((self.config.repetitions * 2) as u64);
+                    Outcome::Skipped(UNRELIABLE.to_owned())
                 } else if let Some(cap) = cap.as_ref().filter(|cap| size > cap.bytes) {
                     self.bar.inc((self.config.repetitions * 2) as u64);
                     Outcome::Skipped(format!(

@@ -319,6 +319,8 @@ static REGISTRY: &[&Facility] = &[
     &crate::stream::tcp::FACILITY,
     &crate::message::posix_mq::FACILITY,
     &crate::message::sysv_mq::FACILITY,
+    &crate::message::dgram::UNIX_FACILITY,
+    &crate::message::dgram::UDP_FACILITY,
 ];
 
 /// The facility called `name`.

@@ -66,6 +66,10 @@ use rustix::net::SocketAddrAny;
 
 use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::endpoint::HostPort;
+use crate::facility::{
+    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
+    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+};
 use crate::name::UnixAddr;
 use crate::sys::dgram::{self as sys, Family, FileId, Ready};
 use crate::sys::fd::file_type_name;
@@ -1681,5 +1685,212 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("IPv4 socket"), "{err}");
+    }
+}
+
+/// A link over one connected datagram socket: the sending half is a
+/// close-on-exec duplicate of the same descriptor.
+fn dgram_link<S>(socket: S) -> Result<Box<dyn Link>>
+where
+    S: Messenger + AsFd + TryFrom<OwnedFd, Error = Error> + Send + 'static,
+{
+    let copy = rustix::io::fcntl_dupfd_cloexec(socket.as_fd(), 0)
+        .map_err(|e| Error::os(socket.object(), "dup", e))?;
+    let tx = S::try_from(copy)?;
+    Ok(Box::new(MessageLink::new(tx, socket, |tx, rx| {
+        RawIo::SendRecv {
+            read: rx.as_fd(),
+            write: tx.as_fd(),
+        }
+    })?))
+}
+
+fn sndbuf_cap() -> Option<MessageCap> {
+    let sndbuf: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_default")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(MessageCap {
+        bytes: sndbuf.saturating_sub(32),
+        set_by: "the send buffer, wmem_default in /proc/sys/net/core/wmem_default, less 32"
+            .to_owned(),
+    })
+}
+
+/// The UNIX datagram socket's entry in the facility registry.
+pub static UNIX_FACILITY: Facility = Facility {
+    name: "unix-dgram",
+    summary: "UNIX datagram socket: reliable messages on this host, sender address on each",
+    addressing: "unix-dgram:PATH, unix-dgram:@NAME",
+    properties: Properties {
+        shape: Shape::Messages,
+        direction: Direction::TwoWay,
+        tags: Tags::None,
+        destructive_read: true,
+        peek: true,
+        naming: Naming::PathOrAbstract,
+        reach: Reach::Host,
+        persistence: Persistence::Process,
+        permissions: "socket file mode (path); none (abstract)",
+        reliable: true,
+    },
+    limits: || {
+        vec![
+            LiveLimit::from_proc(
+                "max_dgram_qlen",
+                "/proc/sys/net/unix/max_dgram_qlen",
+                " datagrams queued",
+            ),
+            LiveLimit::from_proc(
+                "wmem_default",
+                "/proc/sys/net/core/wmem_default",
+                " bytes (send buffer)",
+            ),
+        ]
+    },
+    max_message: sndbuf_cap,
+    connector: &UnixConnector,
+};
+
+/// Joins two processes through two bound sockets in the scratch
+/// directory, each connected to the other.
+struct UnixConnector;
+
+struct UnixPending(UnixDatagram, PathBuf);
+
+const PARENT_SOCKET: &str = "dgram-parent";
+const PEER_SOCKET: &str = "dgram-peer";
+
+impl facility::Connector for UnixConnector {
+    fn prepare(
+        &self,
+        scratch: &std::path::Path,
+        _: &LinkOptions,
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let socket = UnixDatagram::bind(&UnixAddr::path(scratch.join(PARENT_SOCKET))?)?;
+        let address = scratch.to_string_lossy().into_owned();
+        Ok((
+            Box::new(UnixPending(socket, scratch.join(PEER_SOCKET))),
+            Ticket {
+                address,
+                fds: Vec::new(),
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let dir = std::path::Path::new(&ticket.address);
+        let mut socket = UnixDatagram::bind(&UnixAddr::path(dir.join(PEER_SOCKET))?)?;
+        socket.connect(&UnixAddr::path(dir.join(PARENT_SOCKET))?)?;
+        dgram_link(socket)
+    }
+}
+
+impl PendingLink for UnixPending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let UnixPending(mut socket, peer) = *self;
+        let peer = UnixAddr::path(peer)?;
+        // The peer binds its socket when it starts; until then connecting
+        // finds no file. The caller bounds how long this may take.
+        loop {
+            match socket.connect(&peer) {
+                Err(err) if err.raw_os_error() == Some(Errno::NOENT.raw_os_error()) => {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                other => break other?,
+            }
+        }
+        dgram_link(socket)
+    }
+}
+
+/// The UDP socket's entry in the facility registry.
+pub static UDP_FACILITY: Facility = Facility {
+    name: "udp",
+    summary: "UDP datagram socket: unreliable messages across hosts, multicast",
+    addressing: "udp:HOST:PORT, udp:[IPv6]:PORT",
+    properties: Properties {
+        shape: Shape::Messages,
+        direction: Direction::TwoWay,
+        tags: Tags::None,
+        destructive_read: true,
+        peek: true,
+        naming: Naming::NetworkAddress,
+        reach: Reach::Network,
+        persistence: Persistence::Process,
+        permissions: "none on the socket; ports below 1024 need CAP_NET_BIND_SERVICE",
+        reliable: false,
+    },
+    limits: || {
+        vec![
+            LiveLimit::from_proc(
+                "rmem_default",
+                "/proc/sys/net/core/rmem_default",
+                " bytes (receive buffer)",
+            ),
+            LiveLimit::from_proc(
+                "rmem_max",
+                "/proc/sys/net/core/rmem_max",
+                " bytes (largest receive buffer)",
+            ),
+            LiveLimit {
+                name: "datagram",
+                value: format!("{UDP_V4_MAX} bytes (IPv4)"),
+                source: "IP header",
+            },
+        ]
+    },
+    max_message: || {
+        Some(MessageCap {
+            bytes: UDP_V4_MAX,
+            set_by: "the IPv4 datagram size".to_owned(),
+        })
+    },
+    connector: &UdpConnector,
+};
+
+/// Joins two processes over loopback UDP: the peer connects to the
+/// parent's port and greets it, which tells the parent the peer's port.
+struct UdpConnector;
+
+struct UdpPending(UdpSocket);
+
+impl facility::Connector for UdpConnector {
+    fn prepare(
+        &self,
+        _scratch: &std::path::Path,
+        _: &LinkOptions,
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        let socket = UdpSocket::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let address = socket.local_addr().to_string();
+        Ok((
+            Box::new(UdpPending(socket)),
+            Ticket {
+                address,
+                fds: Vec::new(),
+            },
+        ))
+    }
+
+    fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
+        let parent: SocketAddr = ticket.address.parse().map_err(|_| Error::InvalidEndpoint {
+            input: ticket.address.clone(),
+            reason: "expected IP:PORT".to_owned(),
+        })?;
+        let mut socket = UdpSocket::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        socket.connect_addr(parent)?;
+        socket.send(b"hello")?;
+        dgram_link(socket)
+    }
+}
+
+impl PendingLink for UdpPending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let UdpPending(mut socket) = *self;
+        let mut greeting = [0u8; 16];
+        let (_, peer) = socket.recv_from(&mut greeting, Wait::Forever)?;
+        socket.connect_addr(peer)?;
+        dgram_link(socket)
     }
 }
