@@ -3,12 +3,17 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
+use unipc::Endpoint;
 
 /// unipc — every UNIX IPC facility behind one tool: send and receive through
 /// any of them, inspect them, and measure them side by side.
 ///
-/// Endpoints name an object and its facility: fifo:PATH, unix:PATH, unix:@NAME,
-/// unix-seqpacket:PATH, tcp:HOST:PORT, tcp:[::1]:PORT.
+/// Endpoints name an object and its facility:
+///   byte streams  fifo:PATH  unix:PATH  unix:@NAME  tcp:HOST:PORT  tcp:[::1]:PORT
+///   messages      posix-mq:/NAME  sysv-mq:KEY  unix-seqpacket:PATH  unix-dgram:PATH
+///                 unix-dgram:@NAME  udp:HOST:PORT
+///
+/// Exit status: 0 success, 1 runtime error, 2 usage error.
 #[derive(Debug, Parser)]
 #[command(name = "unipc", version, propagate_version = true)]
 pub struct Cli {
@@ -33,6 +38,190 @@ pub enum Command {
     ///
     /// Example: unipc compare --json
     Compare(CompareArgs),
+
+    /// Send DATA (or all of stdin) to an endpoint.
+    ///
+    /// A byte stream (FIFO opened for writing, socket connected) gets the bytes; a
+    /// message endpoint gets them as one message. A reader that goes away is an
+    /// error (exit 1), never a death by SIGPIPE.
+    ///
+    /// Examples: unipc send unix:/run/app.sock hello;
+    ///           echo job | unipc send posix-mq:/jobs --priority 5;
+    ///           unipc send sysv-mq:0x1234 --type 2 hi
+    Send(SendArgs),
+
+    /// Receive from an endpoint and write it to stdout.
+    ///
+    /// A byte stream (FIFO opened for reading; socket bound, listening, one peer
+    /// accepted) is copied until end of file. A message endpoint gives --count
+    /// messages, each followed by a newline (or --raw, or --json).
+    ///
+    /// Examples: unipc recv fifo:/tmp/f; unipc recv posix-mq:/jobs --count 3 --json;
+    ///           unipc recv sysv-mq:0x1234 --type -5
+    Recv(RecvArgs),
+
+    /// Create a named object that outlives the command (queue or FIFO).
+    ///
+    /// Example: unipc create posix-mq:/jobs --max-messages 8 --max-size 1024 --mode 600
+    Create(CreateArgs),
+
+    /// Show a message queue's attributes and counts.
+    ///
+    /// Example: unipc stat sysv-mq:0x1234 --json
+    Stat(StatArgs),
+
+    /// Remove a named object (queue or FIFO).
+    ///
+    /// Example: unipc rm posix-mq:/jobs
+    Rm(EndpointArg),
+
+    /// FIFO operations.
+    Fifo {
+        /// What to do with the FIFO.
+        #[command(subcommand)]
+        command: FifoCommand,
+    },
+
+    /// Run a command on a pseudoterminal, relay it, and exit with its status.
+    ///
+    /// Example: unipc pty -- /bin/sh -c 'tty; exit 3'
+    Pty(PtyArgs),
+}
+
+/// `unipc fifo ...`.
+#[derive(Debug, Subcommand)]
+pub enum FifoCommand {
+    /// Create a FIFO whose mode on disk is exactly --mode, whatever the umask.
+    ///
+    /// Refuses to create over an existing file or symlink.
+    /// Example: unipc fifo create /tmp/app.fifo --mode 660
+    Create(FifoCreateArgs),
+}
+
+fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
+    text.parse::<Endpoint>().map_err(|e| e.to_string())
+}
+
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(s) if s.is_finite() && s >= 0.0 && s <= 1e9 => Ok(s),
+        _ => Err(format!("{text:?} is not a number of seconds (as in 2.5)")),
+    }
+}
+
+/// `unipc send`.
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// Where to send: fifo:PATH, unix:PATH, tcp:HOST:PORT, posix-mq:/NAME, sysv-mq:KEY, ...
+    #[arg(value_parser = parse_endpoint)]
+    pub endpoint: Endpoint,
+    /// The data; stdin when absent. Example: hello
+    pub data: Option<String>,
+    /// Wait at most SECS for a peer (a reader, a listener) or for room in a queue.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub timeout: Option<f64>,
+    /// POSIX queue priority (higher is received first). Example: --priority 5
+    #[arg(long, value_name = "N")]
+    pub priority: Option<u32>,
+    /// System V message type (a positive number). Example: --type 2
+    #[arg(long = "type", value_name = "N", allow_negative_numbers = true)]
+    pub type_: Option<i64>,
+    /// Fail at once (exit 1) instead of waiting when a queue is full.
+    #[arg(long)]
+    pub nonblock: bool,
+}
+
+/// `unipc recv`.
+#[derive(Debug, Args)]
+pub struct RecvArgs {
+    /// Where to receive: fifo:PATH, unix:PATH, tcp:HOST:PORT, posix-mq:/NAME, sysv-mq:KEY, ...
+    #[arg(value_parser = parse_endpoint)]
+    pub endpoint: Endpoint,
+    /// Wait at most SECS for a peer or a message.
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub timeout: Option<f64>,
+    /// How many messages to receive (message endpoints). Example: --count 10
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: u64,
+    /// Write each message's bytes alone, with no newline after it.
+    #[arg(long)]
+    pub raw: bool,
+    /// Write one JSON object per message: {"len", "data" or "data_hex", "priority" or "type"}.
+    #[arg(long)]
+    pub json: bool,
+    /// System V selection as msgrcv reads it: 0 any, N the first of type N,
+    /// -N the lowest type up to N. Example: --type -5
+    #[arg(long = "type", value_name = "N", allow_negative_numbers = true)]
+    pub type_: Option<i64>,
+    /// System V: the first message of any type but N (MSG_EXCEPT).
+    #[arg(long, value_name = "N")]
+    pub except: Option<i64>,
+    /// Fail at once (exit 1) when no message is waiting.
+    #[arg(long)]
+    pub nonblock: bool,
+}
+
+/// `unipc create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// What to create: posix-mq:/NAME, sysv-mq:KEY or fifo:PATH.
+    #[arg(value_parser = parse_endpoint)]
+    pub endpoint: Endpoint,
+    /// POSIX queue: how many messages it holds. Example: --max-messages 8
+    #[arg(long, value_name = "N")]
+    pub max_messages: Option<usize>,
+    /// POSIX queue: largest message in bytes; System V: bytes the queue holds.
+    #[arg(long, value_name = "BYTES")]
+    pub max_size: Option<usize>,
+    /// Permission bits in octal, applied whatever the umask (default 600).
+    #[arg(long, value_name = "OCTAL", value_parser = crate::cmd::parse_mode)]
+    pub mode: Option<u32>,
+    /// Fail if the object already exists.
+    #[arg(long)]
+    pub exclusive: bool,
+}
+
+/// `unipc stat`.
+#[derive(Debug, Args)]
+pub struct StatArgs {
+    /// The queue: posix-mq:/NAME or sysv-mq:KEY.
+    #[arg(value_parser = parse_endpoint)]
+    pub endpoint: Endpoint,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An endpoint alone.
+#[derive(Debug, Args)]
+pub struct EndpointArg {
+    /// The object: posix-mq:/NAME, sysv-mq:KEY or fifo:PATH.
+    #[arg(value_parser = parse_endpoint)]
+    pub endpoint: Endpoint,
+}
+
+/// `unipc fifo create`.
+#[derive(Debug, Args)]
+pub struct FifoCreateArgs {
+    /// Where to create it. Example: /tmp/app.fifo
+    pub path: PathBuf,
+    /// Permission bits in octal. Example: --mode 660
+    #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = crate::cmd::parse_mode)]
+    pub mode: u32,
+}
+
+/// `unipc pty`.
+#[derive(Debug, Args)]
+pub struct PtyArgs {
+    /// Terminal rows (default: this terminal's, or 24).
+    #[arg(long)]
+    pub rows: Option<u16>,
+    /// Terminal columns (default: this terminal's, or 80).
+    #[arg(long)]
+    pub cols: Option<u16>,
+    /// The command and its arguments, after `--`. Example: -- /bin/sh -c 'tty'
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 /// `unipc bench`.

@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Err(err) if out::is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             let usage = err.downcast_ref::<cmd::UsageError>().is_some();
-            eprintln!("unipc: {err:#}");
+            eprintln!("unipc: {}", out::one_line(&err));
             ExitCode::from(if usage { 2 } else { 1 })
         }
     }

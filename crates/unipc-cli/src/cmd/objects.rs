@@ -1,0 +1,188 @@
+//! `unipc create`, `unipc stat`, `unipc rm`, `unipc fifo create`: named
+//! objects that outlive the command.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde_json::json;
+use unipc::message::{posix_mq, sysv_mq};
+use unipc::stream::fifo;
+use unipc::Endpoint;
+
+use super::usage;
+use crate::cli::{CreateArgs, EndpointArg, FifoCreateArgs, StatArgs};
+
+/// Reads an octal mode such as `600` or `0o640`.
+pub fn parse_mode(text: &str) -> Result<u32, String> {
+    let digits = text.trim_start_matches("0o");
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!(
+            "{text:?} is not an octal mode from 000 to 777 (as in 600)"
+        )),
+    }
+}
+
+fn not_for(endpoint: &Endpoint, what: &str, instead: &str) -> anyhow::Error {
+    usage(format!(
+        "{endpoint}: {what} does not apply to {} endpoints; {instead}",
+        endpoint.scheme()
+    ))
+}
+
+/// `unipc create`.
+pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
+    let mode = args.mode.unwrap_or(0o600);
+    match &args.endpoint {
+        Endpoint::PosixMq(name) => {
+            let mut options = posix_mq::QueueOptions::new()
+                .mode(mode)
+                .exclusive(args.exclusive);
+            if let Some(n) = args.max_messages {
+                options = options.max_messages(n);
+            }
+            if let Some(n) = args.max_size {
+                options = options.max_message_size(n);
+            }
+            let queue = options.create(name)?.keep();
+            let attrs = queue.attributes()?;
+            println!(
+                "{}: {} (max {} messages of {} bytes, mode {:o})",
+                args.endpoint,
+                if queue.created() {
+                    "created"
+                } else {
+                    "already existed"
+                },
+                attrs.max_messages,
+                attrs.max_message_size,
+                queue.mode()?
+            );
+        }
+        Endpoint::SysvMq(key) => {
+            if args.max_messages.is_some() {
+                return Err(usage(
+                    "--max-messages: a System V queue is bounded in bytes; use --max-size BYTES",
+                ));
+            }
+            let mut options = sysv_mq::QueueOptions::new()
+                .mode(mode)
+                .exclusive(args.exclusive)
+                .keep();
+            if let Some(bytes) = args.max_size {
+                options = options.max_bytes(bytes);
+            }
+            let queue = options.create(*key)?;
+            println!(
+                "{}: {} (id {})",
+                args.endpoint,
+                if queue.created() {
+                    "created"
+                } else {
+                    "already existed"
+                },
+                queue.id()
+            );
+        }
+        Endpoint::Fifo(path) => {
+            if args.max_messages.is_some() || args.max_size.is_some() {
+                return Err(usage(
+                    "--max-messages and --max-size apply to message queues, not FIFOs",
+                ));
+            }
+            fifo::Fifo::create(path.as_path(), mode)?.keep();
+            println!("{}: created (mode {mode:o})", args.endpoint);
+        }
+        other => {
+            return Err(not_for(
+                other,
+                "create",
+                "a socket exists while a process listens (unipc recv)",
+            ))
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `unipc fifo create`.
+pub fn fifo_create(args: FifoCreateArgs) -> anyhow::Result<ExitCode> {
+    fifo::Fifo::create(&args.path, args.mode)?.keep();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `unipc stat`.
+pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
+    let value = match &args.endpoint {
+        Endpoint::PosixMq(name) => {
+            let queue = posix_mq::QueueOptions::new()
+                .access(posix_mq::Access::Read)
+                .open(name)?;
+            let a = queue.attributes()?;
+            json!({
+                "endpoint": args.endpoint.to_string(),
+                "messages": a.messages,
+                "max_messages": a.max_messages,
+                "max_message_size": a.max_message_size,
+                "mode": format!("{:o}", queue.mode()?),
+            })
+        }
+        Endpoint::SysvMq(key) => {
+            let queue = sysv_mq::QueueOptions::new().open(*key)?;
+            let s = queue.stat()?;
+            json!({
+                "endpoint": args.endpoint.to_string(),
+                "id": queue.id(),
+                "messages": s.messages,
+                "bytes": s.bytes,
+                "max_bytes": s.max_bytes,
+                "last_sender_pid": s.last_sender,
+                "last_receiver_pid": s.last_receiver,
+                "uid": s.uid,
+                "gid": s.gid,
+                "mode": format!("{:o}", s.mode),
+            })
+        }
+        other => return Err(not_for(other, "stat", "stat reads message queues")),
+    };
+    let mut stdout = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer(&mut stdout, &value)?;
+        writeln!(stdout)?;
+    } else if let Some(fields) = value.as_object() {
+        for (key, field) in fields {
+            let shown = match field {
+                serde_json::Value::String(s) => s.clone(),
+                serde_json::Value::Null => "-".to_owned(),
+                other => other.to_string(),
+            };
+            writeln!(stdout, "{key:<18} {shown}")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `unipc rm`.
+pub fn rm(args: EndpointArg) -> anyhow::Result<ExitCode> {
+    match &args.endpoint {
+        Endpoint::PosixMq(name) => posix_mq::unlink(name)?,
+        Endpoint::SysvMq(key) => sysv_mq::QueueOptions::new().open(*key)?.remove()?,
+        Endpoint::Fifo(path) => {
+            let meta = std::fs::symlink_metadata(path.as_path())
+                .map_err(|e| anyhow::Error::new(e).context(format!("{}: stat", args.endpoint)))?;
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_fifo() {
+                anyhow::bail!("{}: is not a FIFO; not removed", args.endpoint);
+            }
+            std::fs::remove_file(path.as_path())
+                .map_err(|e| anyhow::Error::new(e).context(format!("{}: remove", args.endpoint)))?;
+        }
+        other => {
+            return Err(not_for(
+                other,
+                "rm",
+                "a socket file goes when its listener closes",
+            ))
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
