@@ -107,6 +107,9 @@ pub fn rows() -> Vec<FacilityRow> {
     facility::all().iter().map(|f| FacilityRow::of(f)).collect()
 }
 
+/// A property's label and how to read it from a row.
+type Property = (&'static str, fn(&FacilityRow) -> String);
+
 fn yes_no(b: bool) -> &'static str {
     if b {
         "yes"
@@ -118,24 +121,20 @@ fn yes_no(b: bool) -> &'static str {
 /// The properties as a text table: one column per facility, one row per
 /// property (facilities outnumber properties less than they are wide).
 pub fn render_text(rows: &[FacilityRow]) -> String {
-    let props: Vec<(&str, Box<dyn Fn(&FacilityRow) -> String>)> = vec![
-        ("shape", Box::new(|r| r.shape.to_owned())),
-        ("boundaries", Box::new(|r| yes_no(r.boundaries).to_owned())),
-        ("direction", Box::new(|r| r.direction.to_owned())),
-        ("priorities/types", Box::new(|r| r.tags.to_owned())),
-        (
-            "destructive read",
-            Box::new(|r| yes_no(r.destructive_read).to_owned()),
-        ),
-        ("peek", Box::new(|r| yes_no(r.peek).to_owned())),
-        ("naming", Box::new(|r| r.naming.to_owned())),
-        ("reach", Box::new(|r| r.reach.to_owned())),
-        ("persistence", Box::new(|r| r.persistence.to_owned())),
-        ("permissions", Box::new(|r| r.permissions.to_owned())),
-        (
-            "reliable delivery",
-            Box::new(|r| yes_no(r.reliable).to_owned()),
-        ),
+    let props: [Property; 11] = [
+        ("shape", |r| r.shape.to_owned()),
+        ("boundaries", |r| yes_no(r.boundaries).to_owned()),
+        ("direction", |r| r.direction.to_owned()),
+        ("priorities/types", |r| r.tags.to_owned()),
+        ("destructive read", |r| {
+            yes_no(r.destructive_read).to_owned()
+        }),
+        ("peek", |r| yes_no(r.peek).to_owned()),
+        ("naming", |r| r.naming.to_owned()),
+        ("reach", |r| r.reach.to_owned()),
+        ("persistence", |r| r.persistence.to_owned()),
+        ("permissions", |r| r.permissions.to_owned()),
+        ("reliable delivery", |r| yes_no(r.reliable).to_owned()),
     ];
     let mut out = String::new();
     for row in rows {

@@ -128,7 +128,7 @@ pub struct Measurement {
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     /// Measured through unipc and through the raw system calls.
-    Measured(Figures),
+    Measured(Box<Figures>),
     /// Not measured, and why.
     Skipped(String),
 }

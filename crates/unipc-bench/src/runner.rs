@@ -177,7 +177,7 @@ impl Plan<'_> {
                         nonblocking,
                         link_size,
                     ) {
-                        Ok(figures) => Outcome::Measured(figures),
+                        Ok(figures) => Outcome::Measured(Box::new(figures)),
                         Err(why) => {
                             broken = Some(why.clone());
                             Outcome::Skipped(format!("failed: {why}"))

@@ -1,5 +1,7 @@
 //! Plain-text rendering: aligned grids and human units.
 
+use crate::report::{Measurement, Outcome, Placement, Report, Sample, WaitMode, Workload};
+
 /// Aligns `rows` (the first is the header) into columns separated by two
 /// spaces, with a rule under the header.
 pub fn grid(rows: &[Vec<String>]) -> String {
@@ -63,31 +65,6 @@ pub fn rate(value: f64) -> String {
         format!("{value:.2}")
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn units_read_naturally() {
-        assert_eq!(bytes(64), "64 B");
-        assert_eq!(bytes(4096), "4 KiB");
-        assert_eq!(bytes(1 << 20), "1 MiB");
-        assert_eq!(nanos(950.0), "950 ns");
-        assert_eq!(nanos(34_200.0), "34.200 µs");
-    }
-
-    #[test]
-    fn grid_aligns_columns() {
-        let g = grid(&[
-            vec!["a".into(), "bb".into()],
-            vec!["ccc".into(), "d".into()],
-        ]);
-        assert_eq!(g, "a    bb\n---  --\nccc  d\n");
-    }
-}
-
-use crate::report::{Measurement, Outcome, Placement, Report, Sample, WaitMode, Workload};
 
 /// What each scenario shows, for the reader of the report.
 pub const SCENARIO_NOTES: &str = "\
@@ -230,4 +207,27 @@ pub fn render_report(report: &Report) -> String {
     out.push_str(SCENARIO_NOTES);
     out.push('\n');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_read_naturally() {
+        assert_eq!(bytes(64), "64 B");
+        assert_eq!(bytes(4096), "4 KiB");
+        assert_eq!(bytes(1 << 20), "1 MiB");
+        assert_eq!(nanos(950.0), "950 ns");
+        assert_eq!(nanos(34_200.0), "34.200 µs");
+    }
+
+    #[test]
+    fn grid_aligns_columns() {
+        let g = grid(&[
+            vec!["a".into(), "bb".into()],
+            vec!["ccc".into(), "d".into()],
+        ]);
+        assert_eq!(g, "a    bb\n---  --\nccc  d\n");
+    }
 }

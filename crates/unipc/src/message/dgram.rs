@@ -1646,48 +1646,6 @@ impl fmt::Display for UnixDatagram {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn udp_limits_follow_the_destination_family() {
-        let v6 = UdpSocket::bind_addr("[::1]:0".parse().unwrap());
-        let Ok(v6) = v6 else {
-            eprintln!("skipped: no IPv6 loopback here");
-            return;
-        };
-        assert_eq!(v6.limit_for(None), UDP_V6_MAX);
-        let mapped = v6.to_family("127.0.0.1:9".parse().unwrap());
-        assert_eq!(v6.limit_for(Some(mapped)), UDP_V4_MAX);
-        assert_eq!(v6.limit_for(Some("[::1]:9".parse().unwrap())), UDP_V6_MAX);
-    }
-
-    #[test]
-    fn until_far_future_is_forever() {
-        assert!(matches!(
-            Until::from(Wait::For(Duration::MAX)),
-            Until::Forever
-        ));
-        assert!(matches!(Until::from(Wait::Never), Until::Now));
-    }
-
-    #[test]
-    fn non_multicast_group_is_refused_by_name() {
-        let sock = UdpSocket::bind_addr("127.0.0.1:0".parse().unwrap()).unwrap();
-        let err = sock
-            .join_multicast("10.0.0.1".parse().unwrap(), &Interface::Default)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not a multicast address"), "{err}");
-        let err = sock
-            .join_multicast("ff01::1".parse().unwrap(), &Interface::Default)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("IPv4 socket"), "{err}");
-    }
-}
-
 /// A link over one connected datagram socket: the sending half is a
 /// close-on-exec duplicate of the same descriptor.
 fn dgram_link<S>(socket: S) -> Result<Box<dyn Link>>
@@ -1892,5 +1850,47 @@ impl PendingLink for UdpPending {
         let (_, peer) = socket.recv_from(&mut greeting, Wait::Forever)?;
         socket.connect_addr(peer)?;
         dgram_link(socket)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn udp_limits_follow_the_destination_family() {
+        let v6 = UdpSocket::bind_addr("[::1]:0".parse().unwrap());
+        let Ok(v6) = v6 else {
+            eprintln!("skipped: no IPv6 loopback here");
+            return;
+        };
+        assert_eq!(v6.limit_for(None), UDP_V6_MAX);
+        let mapped = v6.to_family("127.0.0.1:9".parse().unwrap());
+        assert_eq!(v6.limit_for(Some(mapped)), UDP_V4_MAX);
+        assert_eq!(v6.limit_for(Some("[::1]:9".parse().unwrap())), UDP_V6_MAX);
+    }
+
+    #[test]
+    fn until_far_future_is_forever() {
+        assert!(matches!(
+            Until::from(Wait::For(Duration::MAX)),
+            Until::Forever
+        ));
+        assert!(matches!(Until::from(Wait::Never), Until::Now));
+    }
+
+    #[test]
+    fn non_multicast_group_is_refused_by_name() {
+        let sock = UdpSocket::bind_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+        let err = sock
+            .join_multicast("10.0.0.1".parse().unwrap(), &Interface::Default)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a multicast address"), "{err}");
+        let err = sock
+            .join_multicast("ff01::1".parse().unwrap(), &Interface::Default)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("IPv4 socket"), "{err}");
     }
 }

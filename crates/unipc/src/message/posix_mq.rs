@@ -1040,79 +1040,6 @@ fn add(now: Timespec, timeout: Duration) -> Timespec {
     Timespec { tv_sec, tv_nsec }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ts(tv_sec: i64, tv_nsec: i64) -> Timespec {
-        Timespec { tv_sec, tv_nsec }
-    }
-
-    #[test]
-    fn deadlines_carry_nanoseconds_and_clamp() {
-        let got = add(ts(10, 999_999_999), Duration::new(1, 2));
-        assert_eq!((got.tv_sec, got.tv_nsec), (12, 1));
-        let got = add(ts(10, 0), Duration::from_millis(250));
-        assert_eq!((got.tv_sec, got.tv_nsec), (10, 250_000_000));
-        let got = add(ts(1_700_000_000, 5), Duration::MAX);
-        assert_eq!((got.tv_sec, got.tv_nsec), (LATEST_DEADLINE_SECS, 0));
-        let never = deadline(Wait::Never).unwrap();
-        assert_eq!((never.tv_sec, never.tv_nsec), (0, 0));
-        assert!(deadline(Wait::Forever).is_none());
-    }
-
-    #[test]
-    fn einval_is_explained_by_the_limit_that_applies() {
-        // Unprivileged: the /proc limits.
-        assert_eq!(
-            broken_attr_limit(11, 100, false, Some(10), Some(8192)),
-            Some(Broken {
-                what: "max messages",
-                requested: 11,
-                limit: 10,
-                set_in: MSG_MAX_FILE
-            })
-        );
-        assert_eq!(
-            broken_attr_limit(10, 8193, false, Some(10), Some(8192)).map(|b| (b.limit, b.set_in)),
-            Some((8192, MSGSIZE_MAX_FILE))
-        );
-        // Privileged: only the hard limits.
-        assert_eq!(broken_attr_limit(11, 100, true, Some(10), Some(8192)), None);
-        assert_eq!(
-            broken_attr_limit(HARD_MSGMAX + 1, 1, true, Some(10), Some(8192)).map(|b| b.limit),
-            Some(HARD_MSGMAX)
-        );
-        assert_eq!(
-            broken_attr_limit(1, HARD_MSGSIZEMAX + 1, true, None, None).map(|b| b.limit),
-            Some(HARD_MSGSIZEMAX)
-        );
-        // Within every limit: EINVAL has another cause.
-        assert_eq!(
-            broken_attr_limit(10, 8192, false, Some(10), Some(8192)),
-            None
-        );
-        // Unreadable /proc: no guess.
-        assert_eq!(broken_attr_limit(11, 100, false, None, None), None);
-    }
-
-    #[test]
-    fn cookies_are_checked_before_trusting_them() {
-        let token = 7u64.to_ne_bytes();
-        let mut cookie = [0; sys::COOKIE_LEN];
-        cookie[..8].copy_from_slice(&token);
-        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_WOKENUP;
-        assert_eq!(read_cookie(&cookie, &token), Some(Notice::MessageArrived));
-        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_REMOVED;
-        assert_eq!(read_cookie(&cookie, &token), Some(Notice::Removed));
-        cookie[sys::COOKIE_LEN - 1] = 9;
-        assert_eq!(read_cookie(&cookie, &token), None);
-        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_WOKENUP;
-        assert_eq!(read_cookie(&cookie, &8u64.to_ne_bytes()), None);
-        assert_eq!(read_cookie(&cookie[..31], &token), None);
-    }
-}
-
 fn proc_limit(path: &str) -> Option<usize> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
 }
@@ -1230,5 +1157,78 @@ impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;
         Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(tv_sec: i64, tv_nsec: i64) -> Timespec {
+        Timespec { tv_sec, tv_nsec }
+    }
+
+    #[test]
+    fn deadlines_carry_nanoseconds_and_clamp() {
+        let got = add(ts(10, 999_999_999), Duration::new(1, 2));
+        assert_eq!((got.tv_sec, got.tv_nsec), (12, 1));
+        let got = add(ts(10, 0), Duration::from_millis(250));
+        assert_eq!((got.tv_sec, got.tv_nsec), (10, 250_000_000));
+        let got = add(ts(1_700_000_000, 5), Duration::MAX);
+        assert_eq!((got.tv_sec, got.tv_nsec), (LATEST_DEADLINE_SECS, 0));
+        let never = deadline(Wait::Never).unwrap();
+        assert_eq!((never.tv_sec, never.tv_nsec), (0, 0));
+        assert!(deadline(Wait::Forever).is_none());
+    }
+
+    #[test]
+    fn einval_is_explained_by_the_limit_that_applies() {
+        // Unprivileged: the /proc limits.
+        assert_eq!(
+            broken_attr_limit(11, 100, false, Some(10), Some(8192)),
+            Some(Broken {
+                what: "max messages",
+                requested: 11,
+                limit: 10,
+                set_in: MSG_MAX_FILE
+            })
+        );
+        assert_eq!(
+            broken_attr_limit(10, 8193, false, Some(10), Some(8192)).map(|b| (b.limit, b.set_in)),
+            Some((8192, MSGSIZE_MAX_FILE))
+        );
+        // Privileged: only the hard limits.
+        assert_eq!(broken_attr_limit(11, 100, true, Some(10), Some(8192)), None);
+        assert_eq!(
+            broken_attr_limit(HARD_MSGMAX + 1, 1, true, Some(10), Some(8192)).map(|b| b.limit),
+            Some(HARD_MSGMAX)
+        );
+        assert_eq!(
+            broken_attr_limit(1, HARD_MSGSIZEMAX + 1, true, None, None).map(|b| b.limit),
+            Some(HARD_MSGSIZEMAX)
+        );
+        // Within every limit: EINVAL has another cause.
+        assert_eq!(
+            broken_attr_limit(10, 8192, false, Some(10), Some(8192)),
+            None
+        );
+        // Unreadable /proc: no guess.
+        assert_eq!(broken_attr_limit(11, 100, false, None, None), None);
+    }
+
+    #[test]
+    fn cookies_are_checked_before_trusting_them() {
+        let token = 7u64.to_ne_bytes();
+        let mut cookie = [0; sys::COOKIE_LEN];
+        cookie[..8].copy_from_slice(&token);
+        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_WOKENUP;
+        assert_eq!(read_cookie(&cookie, &token), Some(Notice::MessageArrived));
+        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_REMOVED;
+        assert_eq!(read_cookie(&cookie, &token), Some(Notice::Removed));
+        cookie[sys::COOKIE_LEN - 1] = 9;
+        assert_eq!(read_cookie(&cookie, &token), None);
+        cookie[sys::COOKIE_LEN - 1] = sys::NOTIFY_WOKENUP;
+        assert_eq!(read_cookie(&cookie, &8u64.to_ne_bytes()), None);
+        assert_eq!(read_cookie(&cookie[..31], &token), None);
     }
 }

@@ -1174,47 +1174,6 @@ impl Messenger for Queue {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_beyond_permission_bits_are_refused() {
-        assert_eq!(check_mode("sysv-mq:0x1", 0o777).unwrap(), 0o777);
-        let err = check_mode("sysv-mq:0x1", 0o1600).unwrap_err().to_string();
-        assert!(err.contains("mode 0o1600"), "{err}");
-        assert!(err.contains("0o777"), "{err}");
-    }
-
-    #[test]
-    fn stat_maps_zero_to_none() {
-        assert_eq!(pid(0), None);
-        assert_eq!(pid(42), Some(42));
-        assert_eq!(time(0), None);
-        assert_eq!(
-            time(10),
-            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(10))
-        );
-    }
-
-    #[test]
-    fn handles_can_be_shared_between_threads() {
-        fn send_sync<T: Send + Sync>() {}
-        send_sync::<Queue>();
-    }
-
-    #[test]
-    fn options_default_to_a_removable_owner_only_queue() {
-        let options = QueueOptions::default();
-        assert_eq!(options.mode, 0o600);
-        assert!(!options.exclusive && !options.keep);
-        let recv = RecvOptions::default();
-        assert_eq!(recv.select, Select::Any);
-        assert_eq!(recv.wait, Wait::Forever);
-        assert!(!recv.truncate);
-    }
-}
-
 /// The System V message queue's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "sysv-mq",
@@ -1306,5 +1265,46 @@ impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;
         Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_beyond_permission_bits_are_refused() {
+        assert_eq!(check_mode("sysv-mq:0x1", 0o777).unwrap(), 0o777);
+        let err = check_mode("sysv-mq:0x1", 0o1600).unwrap_err().to_string();
+        assert!(err.contains("mode 0o1600"), "{err}");
+        assert!(err.contains("0o777"), "{err}");
+    }
+
+    #[test]
+    fn stat_maps_zero_to_none() {
+        assert_eq!(pid(0), None);
+        assert_eq!(pid(42), Some(42));
+        assert_eq!(time(0), None);
+        assert_eq!(
+            time(10),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(10))
+        );
+    }
+
+    #[test]
+    fn handles_can_be_shared_between_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Queue>();
+    }
+
+    #[test]
+    fn options_default_to_a_removable_owner_only_queue() {
+        let options = QueueOptions::default();
+        assert_eq!(options.mode, 0o600);
+        assert!(!options.exclusive && !options.keep);
+        let recv = RecvOptions::default();
+        assert_eq!(recv.select, Select::Any);
+        assert_eq!(recv.wait, Wait::Forever);
+        assert!(!recv.truncate);
     }
 }

@@ -641,54 +641,6 @@ pub fn vmsplice(to: impl AsFd, bufs: &[IoSlice<'_>], flags: SpliceFlags) -> Resu
         .map_err(|err| Error::os(OBJECT, "vmsplice", err))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn splice_flags_combine_and_map_to_the_kernel_values() {
-        let mut flags = SpliceFlags::empty();
-        assert!(flags.contains(SpliceFlags::empty()));
-        flags |= SpliceFlags::MOVE;
-        let flags = flags | SpliceFlags::MORE;
-        assert!(flags.contains(SpliceFlags::MOVE | SpliceFlags::MORE));
-        assert!(!flags.contains(SpliceFlags::NONBLOCK));
-        assert_eq!(
-            flags.to_rustix(),
-            rustix::pipe::SpliceFlags::MOVE | rustix::pipe::SpliceFlags::MORE
-        );
-        assert_eq!(
-            (
-                SpliceFlags::MOVE.0,
-                SpliceFlags::NONBLOCK.0,
-                SpliceFlags::MORE.0
-            ),
-            (1, 2, 4)
-        );
-    }
-
-    #[test]
-    fn capacity_refusals_over_the_limit_name_the_proc_file() {
-        let Some(limit) = sys::pipe::pipe_max_size() else {
-            eprintln!("skipped: {} is not readable", sys::pipe::PIPE_MAX_SIZE_FILE);
-            return;
-        };
-        let asked = (limit + 1) as usize;
-        let err = capacity_error(asked, io::Error::from_raw_os_error(libc::EPERM));
-        assert_eq!(
-            err.to_string(),
-            format!(
-                "pipe: capacity {asked} exceeds the system limit of {limit} (set in /proc/sys/fs/pipe-max-size)"
-            )
-        );
-        // Under the limit, EPERM is the per-user page limit: keep the errno.
-        let err = capacity_error(4096, io::Error::from_raw_os_error(libc::EPERM));
-        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
-        let err = capacity_error(usize::MAX, io::Error::from_raw_os_error(libc::EPERM));
-        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
-    }
-}
-
 /// The pipe's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {
     name: "pipe",
@@ -776,5 +728,53 @@ impl PendingLink for Pending {
             writer,
             StreamCalls::ReadWrite,
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splice_flags_combine_and_map_to_the_kernel_values() {
+        let mut flags = SpliceFlags::empty();
+        assert!(flags.contains(SpliceFlags::empty()));
+        flags |= SpliceFlags::MOVE;
+        let flags = flags | SpliceFlags::MORE;
+        assert!(flags.contains(SpliceFlags::MOVE | SpliceFlags::MORE));
+        assert!(!flags.contains(SpliceFlags::NONBLOCK));
+        assert_eq!(
+            flags.to_rustix(),
+            rustix::pipe::SpliceFlags::MOVE | rustix::pipe::SpliceFlags::MORE
+        );
+        assert_eq!(
+            (
+                SpliceFlags::MOVE.0,
+                SpliceFlags::NONBLOCK.0,
+                SpliceFlags::MORE.0
+            ),
+            (1, 2, 4)
+        );
+    }
+
+    #[test]
+    fn capacity_refusals_over_the_limit_name_the_proc_file() {
+        let Some(limit) = sys::pipe::pipe_max_size() else {
+            eprintln!("skipped: {} is not readable", sys::pipe::PIPE_MAX_SIZE_FILE);
+            return;
+        };
+        let asked = (limit + 1) as usize;
+        let err = capacity_error(asked, io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "pipe: capacity {asked} exceeds the system limit of {limit} (set in /proc/sys/fs/pipe-max-size)"
+            )
+        );
+        // Under the limit, EPERM is the per-user page limit: keep the errno.
+        let err = capacity_error(4096, io::Error::from_raw_os_error(libc::EPERM));
+        assert_eq!(err.raw_os_error(), Some(libc::EPERM));
+        let err = capacity_error(usize::MAX, io::Error::from_raw_os_error(libc::EPERM));
+        assert!(matches!(err, Error::LimitExceeded { .. }), "{err}");
     }
 }

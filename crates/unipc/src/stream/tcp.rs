@@ -529,35 +529,6 @@ impl From<OwnedFd> for Stream {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn objects_bracket_ipv6() {
-        let v6 = HostPort {
-            host: "::1".into(),
-            port: 80,
-        };
-        assert_eq!(object_of(&v6), "tcp:[::1]:80");
-        assert_eq!(object_of_addr(&"[::1]:80".parse().unwrap()), "tcp:[::1]:80");
-        assert_eq!(
-            object_of_addr(&"10.0.0.1:7".parse().unwrap()),
-            "tcp:10.0.0.1:7"
-        );
-    }
-
-    #[test]
-    fn numeric_hosts_skip_the_resolver() {
-        let addrs = resolve(&HostPort {
-            host: "fe80::1".into(),
-            port: 9,
-        })
-        .unwrap();
-        assert_eq!(addrs, vec!["[fe80::1]:9".parse::<SocketAddr>().unwrap()]);
-    }
-}
-
 /// TCP's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {
     name: "tcp",
@@ -633,5 +604,34 @@ impl PendingLink for Pending {
         let (stream, _) = self.0.accept()?;
         stream.set_nodelay(true)?;
         facility::socket_link(stream.object().to_owned(), stream)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_bracket_ipv6() {
+        let v6 = HostPort {
+            host: "::1".into(),
+            port: 80,
+        };
+        assert_eq!(object_of(&v6), "tcp:[::1]:80");
+        assert_eq!(object_of_addr(&"[::1]:80".parse().unwrap()), "tcp:[::1]:80");
+        assert_eq!(
+            object_of_addr(&"10.0.0.1:7".parse().unwrap()),
+            "tcp:10.0.0.1:7"
+        );
+    }
+
+    #[test]
+    fn numeric_hosts_skip_the_resolver() {
+        let addrs = resolve(&HostPort {
+            host: "fe80::1".into(),
+            port: 9,
+        })
+        .unwrap();
+        assert_eq!(addrs, vec!["[fe80::1]:9".parse::<SocketAddr>().unwrap()]);
     }
 }
