@@ -112,7 +112,9 @@ impl Peer {
         command
             .args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
             .env(ROLE_VAR, role);
-        command.stdin(Stdio::null());
+        // A peer's own libtest report would mix into the parent's output;
+        // tests that use the peer's stdout as a channel ask for it.
+        command.stdin(Stdio::null()).stdout(Stdio::null());
         Peer {
             command,
             fds: Vec::new(),
