@@ -6,7 +6,10 @@
 //! - [`stream`]: byte streams (pipes, FIFOs, UNIX and TCP stream sockets,
 //!   socketpairs, pseudoterminals). Every stream implements
 //!   [`std::io::Read`], [`std::io::Write`] and [`std::os::fd::AsFd`].
-//! - [`message`]: facilities that keep message boundaries.
+//! - [`message`]: facilities that keep message boundaries, all behind one
+//!   interface, [`message::Messenger`].
+//! - [`facility`]: what each facility is (the properties `unipc compare`
+//!   shows) and how two processes join through it (what `unipc bench` uses).
 //!
 //! Shared pieces sit beside them: validated names ([`name`]), the endpoint
 //! grammar every facility is addressed by ([`endpoint`]) and the error type
@@ -37,4 +40,9 @@ pub mod stream;
 mod sys;
 
 pub use endpoint::Endpoint;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeExamples;
 pub use error::{Error, Result};
