@@ -665,6 +665,14 @@ pub static FACILITY: Facility = Facility {
                 value: format!("{PIPE_BUF} bytes (atomic write)"),
                 source: "limits.h",
             },
+            LiveLimit {
+                name: "capacity",
+                value: match new().and_then(|(tx, _)| tx.capacity()) {
+                    Ok(bytes) => format!("{bytes} bytes (a new pipe)"),
+                    Err(e) => format!("unreadable: {e}"),
+                },
+                source: "F_GETPIPE_SZ",
+            },
             LiveLimit::from_proc(
                 "pipe-max-size",
                 "/proc/sys/fs/pipe-max-size",
