@@ -80,7 +80,7 @@ fn latency_chart(report: &Report) -> String {
     let x = |v: f64| left + (v.log10() - lo) / (hi - lo) * width;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{}" height="{height}" font-family="sans-serif" font-size="11">"#,
-        left + width + 20.0
+        left + width + 50.0
     );
     for decade in (lo as i32)..=(hi as i32) {
         let v = 10f64.powi(decade);
@@ -89,7 +89,7 @@ fn latency_chart(report: &Report) -> String {
             r##"<line x1="{0}" x2="{0}" y1="20" y2="{1}" stroke="#ddd"/><text x="{0}" y="14" text-anchor="middle">{2}</text>"##,
             x(v),
             height - 30.0,
-            nanos(v)
+            decade_label(v)
         );
     }
     for (gi, name) in names.iter().enumerate() {
@@ -141,6 +141,16 @@ fn latency_chart(report: &Report) -> String {
         "<h2>Latency per facility ({} messages, p50 round trip, log scale)</h2>{svg}",
         bytes(size)
     )
+}
+
+/// A decade tick: 100 ns, 1 µs, 10 µs, 1 ms.
+fn decade_label(ns: f64) -> String {
+    match ns {
+        n if n < 1e3 => format!("{n:.0} ns"),
+        n if n < 1e6 => format!("{:.0} µs", n / 1e3),
+        n if n < 1e9 => format!("{:.0} ms", n / 1e6),
+        n => format!("{:.0} s", n / 1e9),
+    }
 }
 
 fn log_bounds(values: &[f64]) -> (f64, f64) {
@@ -374,4 +384,17 @@ pub fn render(report: &Report) -> String {
     page.push_str(&compare_table(report));
     page.push_str("</body></html>\n");
     page
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_and_text_are_safe_and_short() {
+        assert_eq!(decade_label(100.0), "100 ns");
+        assert_eq!(decade_label(10_000.0), "10 µs");
+        assert_eq!(decade_label(1e6), "1 ms");
+        assert_eq!(esc("<a & \"b\">"), "&lt;a &amp; &quot;b&quot;&gt;");
+    }
 }
