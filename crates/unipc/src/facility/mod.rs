@@ -210,6 +210,29 @@ pub struct Ticket {
     pub fds: Vec<OwnedFd>,
 }
 
+impl Ticket {
+    /// A ticket that is an address alone.
+    pub fn address(address: impl Into<String>) -> Ticket {
+        Ticket {
+            address: address.into(),
+            fds: Vec::new(),
+        }
+    }
+
+    /// The address read as `IP:PORT`, for facilities on the network.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidEndpoint`] when it is not one.
+    pub fn socket_addr(&self) -> Result<std::net::SocketAddr> {
+        self.address
+            .parse()
+            .map_err(|_| crate::Error::InvalidEndpoint {
+                input: self.address.clone(),
+                reason: "expected IP:PORT".to_owned(),
+            })
+    }
+}
+
 /// Sets up links through one facility.
 pub trait Connector: Sync {
     /// In the parent: creates the objects under `scratch` (a private

@@ -1730,10 +1730,7 @@ impl facility::Connector for UnixConnector {
         let address = scratch.to_string_lossy().into_owned();
         Ok((
             Box::new(UnixPending(socket, scratch.join(PEER_SOCKET))),
-            Ticket {
-                address,
-                fds: Vec::new(),
-            },
+            Ticket::address(address),
         ))
     }
 
@@ -1822,20 +1819,11 @@ impl facility::Connector for UdpConnector {
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let socket = UdpSocket::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let address = socket.local_addr().to_string();
-        Ok((
-            Box::new(UdpPending(socket)),
-            Ticket {
-                address,
-                fds: Vec::new(),
-            },
-        ))
+        Ok((Box::new(UdpPending(socket)), Ticket::address(address)))
     }
 
     fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
-        let parent: SocketAddr = ticket.address.parse().map_err(|_| Error::InvalidEndpoint {
-            input: ticket.address.clone(),
-            reason: "expected IP:PORT".to_owned(),
-        })?;
+        let parent = ticket.socket_addr()?;
         let mut socket = UdpSocket::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         socket.connect_addr(parent)?;
         socket.send(b"hello")?;

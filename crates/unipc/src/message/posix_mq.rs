@@ -1136,13 +1136,7 @@ impl facility::Connector for Connector {
             .exclusive(true);
         let to_peer = options.create(&to_peer)?;
         let from_peer = options.create(&from_peer)?;
-        Ok((
-            Box::new(Pending(to_peer, from_peer)),
-            Ticket {
-                address: base,
-                fds: Vec::new(),
-            },
-        ))
+        Ok((Box::new(Pending(to_peer, from_peer)), Ticket::address(base)))
     }
 
     fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {

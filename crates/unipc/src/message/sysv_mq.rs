@@ -1236,10 +1236,7 @@ impl facility::Connector for Connector {
         let address = format!("{},{}", to_peer.id(), from_peer.id());
         Ok((
             Box::new(Pending(to_peer, from_peer)),
-            Ticket {
-                address,
-                fds: Vec::new(),
-            },
+            Ticket::address(address),
         ))
     }
 

@@ -659,10 +659,7 @@ impl facility::Connector for Connector {
         let address = scratch.to_string_lossy().into_owned();
         Ok((
             Box::new(Pending(to_peer, from_peer)),
-            Ticket {
-                address,
-                fds: Vec::new(),
-            },
+            Ticket::address(address),
         ))
     }
 

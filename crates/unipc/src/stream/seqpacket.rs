@@ -498,13 +498,7 @@ impl facility::Connector for Connector {
         let addr = UnixAddr::path(scratch.join("seqpacket"))?;
         let listener = Listener::bind(&addr)?;
         let address = addr.to_string();
-        Ok((
-            Box::new(Pending(listener)),
-            Ticket {
-                address,
-                fds: Vec::new(),
-            },
-        ))
+        Ok((Box::new(Pending(listener)), Ticket::address(address)))
     }
 
     fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {

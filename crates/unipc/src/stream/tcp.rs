@@ -579,20 +579,11 @@ impl facility::Connector for Connector {
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let listener = Listener::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let address = listener.local_addr()?.to_string();
-        Ok((
-            Box::new(Pending(listener)),
-            Ticket {
-                address,
-                fds: Vec::new(),
-            },
-        ))
+        Ok((Box::new(Pending(listener)), Ticket::address(address)))
     }
 
     fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
-        let addr: SocketAddr = ticket.address.parse().map_err(|_| Error::InvalidEndpoint {
-            input: ticket.address.clone(),
-            reason: "expected IP:PORT".to_owned(),
-        })?;
+        let addr = ticket.socket_addr()?;
         let stream = Stream::connect_addr(addr)?;
         stream.set_nodelay(true)?;
         facility::socket_link(stream.object().to_owned(), stream)

@@ -1145,13 +1145,7 @@ impl facility::Connector for PathConnector {
         let addr = UnixAddr::path(scratch.join("sock"))?;
         let listener = Listener::bind(&addr)?;
         let address = addr.to_string();
-        Ok((
-            Box::new(PendingAccept(listener)),
-            Ticket {
-                address,
-                fds: Vec::new(),
-            },
-        ))
+        Ok((Box::new(PendingAccept(listener)), Ticket::address(address)))
     }
 
     fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
