@@ -24,6 +24,14 @@ impl Opened {
     }
 }
 
+/// Whether `endpoint` moves whole messages (rather than a byte stream).
+pub fn is_message_endpoint(endpoint: &Endpoint) -> bool {
+    !matches!(
+        endpoint,
+        Endpoint::Fifo(_) | Endpoint::Unix(_) | Endpoint::Tcp(_)
+    )
+}
+
 /// Opens `endpoint` to send to it; `None` when it is not a message endpoint.
 pub fn open_sending(endpoint: &Endpoint) -> Option<unipc::Result<Opened>> {
     Some(match endpoint {
