@@ -89,7 +89,11 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         None => io::copy(&mut io::stdin().lock(), &mut writer).and_then(|_| writer.flush()),
     };
     result.map_err(|err| {
-        if err.kind() == io::ErrorKind::BrokenPipe {
+        // EPIPE, or ECONNRESET when the reader closed with our data unread.
+        if matches!(
+            err.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        ) {
             anyhow::anyhow!("{endpoint}: write: the reader went away before all the data was sent")
         } else {
             anyhow::Error::new(err).context(format!("{endpoint}: write"))
