@@ -6,6 +6,8 @@ use unipc::message::{posix_mq, Messenger};
 use unipc::stream::seqpacket;
 use unipc::Endpoint;
 
+use super::streams::{retry, ECONNREFUSED, ENOENT};
+
 /// A message endpoint opened for sending or receiving.
 pub enum Opened {
     /// Any facility behind the common interface.
@@ -32,18 +34,22 @@ pub fn is_message_endpoint(endpoint: &Endpoint) -> bool {
     )
 }
 
-/// Opens `endpoint` to send to it; `None` when it is not a message endpoint.
-pub fn open_sending(endpoint: &Endpoint) -> Option<unipc::Result<Opened>> {
+/// Opens `endpoint` to send to it, waiting at most `timeout` for a socket's
+/// listener or receiver to appear; `None` when it is not a message endpoint.
+pub fn open_sending(
+    endpoint: &Endpoint,
+    timeout: Option<std::time::Duration>,
+) -> Option<unipc::Result<Opened>> {
     Some(match endpoint {
         Endpoint::PosixMq(name) => posix_mq::QueueOptions::new()
             .access(posix_mq::Access::Write)
             .open(name)
             .map(|q| Opened::Generic(Box::new(q))),
         Endpoint::SysvMq(key) => sysv_mq::QueueOptions::new().open(*key).map(Opened::Sysv),
-        Endpoint::UnixSeqpacket(addr) => {
+        Endpoint::UnixSeqpacket(addr) => retry(endpoint, timeout, &[ECONNREFUSED, ENOENT], || {
             seqpacket::Conn::connect(addr).map(|c| Opened::Generic(Box::new(c)))
-        }
-        _ => return crate::cmd::dgram::open_sending(endpoint),
+        }),
+        _ => return crate::cmd::dgram::open_sending(endpoint, timeout),
     })
 }
 

@@ -70,7 +70,7 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
     let timeout = args.timeout.map(Duration::from_secs_f64);
     let tag = tag_of(endpoint, args.priority, args.type_)?;
-    if let Some(opened) = messages::open_sending(endpoint) {
+    if let Some(opened) = messages::open_sending(endpoint, timeout) {
         let opened = opened?;
         let data = payload(args.data.as_deref())?;
         opened
