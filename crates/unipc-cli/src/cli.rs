@@ -54,7 +54,8 @@ pub enum Command {
     ///
     /// A byte stream (FIFO opened for reading; socket bound, listening, one peer
     /// accepted) is copied until end of file. A message endpoint gives --count
-    /// messages, each followed by a newline (or --raw, or --json).
+    /// messages, each followed by a newline (or --raw, or --json); on
+    /// unix-seqpacket they come from one peer after another.
     ///
     /// Examples: unipc recv fifo:/tmp/f; unipc recv posix-mq:/jobs --count 3 --json;
     ///           unipc recv sysv-mq:0x1234 --type -5

@@ -140,15 +140,16 @@ pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn recv_messages(args: &RecvArgs, opened: Opened, wait: Wait) -> anyhow::Result<ExitCode> {
+fn recv_messages(args: &RecvArgs, mut opened: Opened, wait: Wait) -> anyhow::Result<ExitCode> {
     let mut buf = vec![0u8; opened.messenger().limits()?.max_message_size.max(1)];
     let mut stdout = io::stdout().lock();
     for _ in 0..args.count {
-        let got = match &opened {
+        let got = match &mut opened {
             Opened::Sysv(queue) => {
                 queue.recv_select(messages::selection(args.type_, args.except), &mut buf, wait)?
             }
             Opened::Generic(m) => m.recv_into(&mut buf, wait)?,
+            Opened::Seqpacket(link) => link.recv_into(&mut buf, wait)?,
         };
         let data = &buf[..got.len];
         if args.json {
