@@ -77,6 +77,8 @@ pub enum Command {
     Rm(EndpointArg),
 
     /// FIFO operations.
+    ///
+    /// Example: unipc fifo create /tmp/app.fifo --mode 660
     Fifo {
         /// What to do with the FIFO.
         #[command(subcommand)]
