@@ -15,7 +15,12 @@ use unipc::Endpoint;
 ///
 /// Exit status: 0 success, 1 runtime error, 2 usage error.
 #[derive(Debug, Parser)]
-#[command(name = "unipc", version, propagate_version = true)]
+#[command(
+    name = "unipc",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
