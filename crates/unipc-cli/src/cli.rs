@@ -15,7 +15,12 @@ use unipc::Endpoint;
 ///
 /// Exit status: 0 success, 1 runtime error, 2 usage error.
 #[derive(Debug, Parser)]
-#[command(name = "unipc", version, propagate_version = true)]
+#[command(
+    name = "unipc",
+    version,
+    propagate_version = true,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     /// What to do.
     #[command(subcommand)]
@@ -54,7 +59,8 @@ pub enum Command {
     ///
     /// A byte stream (FIFO opened for reading; socket bound, listening, one peer
     /// accepted) is copied until end of file. A message endpoint gives --count
-    /// messages, each followed by a newline (or --raw, or --json).
+    /// messages, each followed by a newline (or --raw, or --json); on
+    /// unix-seqpacket they come from one peer after another.
     ///
     /// Examples: unipc recv fifo:/tmp/f; unipc recv posix-mq:/jobs --count 3 --json;
     ///           unipc recv sysv-mq:0x1234 --type -5
@@ -76,6 +82,8 @@ pub enum Command {
     Rm(EndpointArg),
 
     /// FIFO operations.
+    ///
+    /// Example: unipc fifo create /tmp/app.fifo --mode 660
     Fifo {
         /// What to do with the FIFO.
         #[command(subcommand)]

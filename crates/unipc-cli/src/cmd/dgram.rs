@@ -1,17 +1,26 @@
 //! Datagram endpoints for `send` and `recv`: `unix-dgram:` and `udp:`.
 
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
 
 use unipc::message::dgram::{UdpSocket, UnixDatagram};
 use unipc::Endpoint;
 
 use super::messages::Opened;
+use super::streams::{retry, ECONNREFUSED, ENOENT};
 
-/// A socket connected to the endpoint, to send to it.
-pub fn open_sending(endpoint: &Endpoint) -> Option<unipc::Result<Opened>> {
+/// A socket connected to the endpoint, to send to it; a UNIX one waits at
+/// most `timeout` for the receiver to bind. (UDP cannot tell: a datagram to
+/// a port nobody has bound is lost.)
+pub fn open_sending(
+    endpoint: &Endpoint,
+    timeout: Option<Duration>,
+) -> Option<unipc::Result<Opened>> {
     Some(match endpoint {
         Endpoint::UnixDgram(addr) => UnixDatagram::unbound().and_then(|mut socket| {
-            socket.connect(addr)?;
+            retry(endpoint, timeout, &[ECONNREFUSED, ENOENT], || {
+                socket.connect(addr)
+            })?;
             Ok(Opened::Generic(Box::new(socket)))
         }),
         Endpoint::Udp(host_port) => resolve(endpoint, host_port).and_then(|target| {

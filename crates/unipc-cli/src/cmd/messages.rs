@@ -1,10 +1,15 @@
 //! Opening message endpoints for `send` and `recv`: each facility behind
 //! the library's `Messenger` interface.
 
+use std::io;
+use std::time::Duration;
+
 use unipc::message::sysv_mq::{self, Select};
-use unipc::message::{posix_mq, Messenger};
+use unipc::message::{posix_mq, Messenger, Received, Wait};
 use unipc::stream::seqpacket;
 use unipc::Endpoint;
+
+use super::streams::{retry, ECONNREFUSED, ENOENT};
 
 /// A message endpoint opened for sending or receiving.
 pub enum Opened {
@@ -12,6 +17,41 @@ pub enum Opened {
     Generic(Box<dyn Messenger>),
     /// A System V queue, kept concrete for its type selection on receive.
     Sysv(sysv_mq::Queue),
+    /// A seqpacket connection accepted to receive, with its listener.
+    Seqpacket(SeqpacketLink),
+}
+
+/// The receiving side of `unix-seqpacket:`: one connection at a time, and
+/// when its peer hangs up the next one is accepted, so `recv --count N`
+/// takes the messages of N successive `send`s (each one connection).
+pub struct SeqpacketLink {
+    listener: seqpacket::Listener,
+    conn: seqpacket::Conn,
+    timeout: Option<Duration>,
+}
+
+impl SeqpacketLink {
+    fn accept(
+        listener: &seqpacket::Listener,
+        timeout: Option<Duration>,
+    ) -> unipc::Result<seqpacket::Conn> {
+        match timeout {
+            Some(t) => listener.accept_timeout(t),
+            None => listener.accept(),
+        }
+    }
+
+    /// The next message, from this peer or, once it has hung up, the next.
+    pub fn recv_into(&mut self, buf: &mut [u8], wait: Wait) -> unipc::Result<Received> {
+        loop {
+            match self.conn.recv_into(buf, wait) {
+                Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                    self.conn = Self::accept(&self.listener, self.timeout)?;
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 impl Opened {
@@ -20,22 +60,35 @@ impl Opened {
         match self {
             Opened::Generic(m) => m.as_ref(),
             Opened::Sysv(q) => q,
+            Opened::Seqpacket(link) => &link.conn,
         }
     }
 }
 
-/// Opens `endpoint` to send to it; `None` when it is not a message endpoint.
-pub fn open_sending(endpoint: &Endpoint) -> Option<unipc::Result<Opened>> {
+/// Whether `endpoint` moves whole messages (rather than a byte stream).
+pub fn is_message_endpoint(endpoint: &Endpoint) -> bool {
+    !matches!(
+        endpoint,
+        Endpoint::Fifo(_) | Endpoint::Unix(_) | Endpoint::Tcp(_)
+    )
+}
+
+/// Opens `endpoint` to send to it, waiting at most `timeout` for a socket's
+/// listener or receiver to appear; `None` when it is not a message endpoint.
+pub fn open_sending(
+    endpoint: &Endpoint,
+    timeout: Option<Duration>,
+) -> Option<unipc::Result<Opened>> {
     Some(match endpoint {
         Endpoint::PosixMq(name) => posix_mq::QueueOptions::new()
             .access(posix_mq::Access::Write)
             .open(name)
             .map(|q| Opened::Generic(Box::new(q))),
         Endpoint::SysvMq(key) => sysv_mq::QueueOptions::new().open(*key).map(Opened::Sysv),
-        Endpoint::UnixSeqpacket(addr) => {
+        Endpoint::UnixSeqpacket(addr) => retry(endpoint, timeout, &[ECONNREFUSED, ENOENT], || {
             seqpacket::Conn::connect(addr).map(|c| Opened::Generic(Box::new(c)))
-        }
-        _ => return crate::cmd::dgram::open_sending(endpoint),
+        }),
+        _ => return crate::cmd::dgram::open_sending(endpoint, timeout),
     })
 }
 
@@ -44,7 +97,7 @@ pub fn open_sending(endpoint: &Endpoint) -> Option<unipc::Result<Opened>> {
 /// is not a message endpoint.
 pub fn open_receiving(
     endpoint: &Endpoint,
-    timeout: Option<std::time::Duration>,
+    timeout: Option<Duration>,
 ) -> Option<unipc::Result<Opened>> {
     Some(match endpoint {
         Endpoint::PosixMq(name) => posix_mq::QueueOptions::new()
@@ -53,11 +106,12 @@ pub fn open_receiving(
             .map(|q| Opened::Generic(Box::new(q))),
         Endpoint::SysvMq(key) => sysv_mq::QueueOptions::new().open(*key).map(Opened::Sysv),
         Endpoint::UnixSeqpacket(addr) => seqpacket::Listener::bind(addr).and_then(|listener| {
-            let conn = match timeout {
-                Some(t) => listener.accept_timeout(t)?,
-                None => listener.accept()?,
-            };
-            Ok(Opened::Generic(Box::new(conn)))
+            let conn = SeqpacketLink::accept(&listener, timeout)?;
+            Ok(Opened::Seqpacket(SeqpacketLink {
+                listener,
+                conn,
+                timeout,
+            }))
         }),
         _ => return crate::cmd::dgram::open_receiving(endpoint),
     })

@@ -25,7 +25,7 @@ fn timed_out(endpoint: &Endpoint, timeout: Duration) -> unipc::Error {
 
 /// Retries `attempt` while it fails with an errno in `absent` (the peer is
 /// not there yet) until `timeout`; without a timeout, tries once.
-fn retry<T>(
+pub fn retry<T>(
     endpoint: &Endpoint,
     timeout: Option<Duration>,
     absent: &[i32],
@@ -122,6 +122,8 @@ pub fn open_writing(
     })
 }
 
-const ECONNREFUSED: i32 = rustix::io::Errno::CONNREFUSED.raw_os_error();
-const ENOENT: i32 = rustix::io::Errno::NOENT.raw_os_error();
+/// A socket address with nobody listening (or bound) there yet.
+pub const ECONNREFUSED: i32 = rustix::io::Errno::CONNREFUSED.raw_os_error();
+/// A socket path not bound yet.
+pub const ENOENT: i32 = rustix::io::Errno::NOENT.raw_os_error();
 const ENXIO: i32 = rustix::io::Errno::NXIO.raw_os_error();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use unipc::message::{Tag, Wait};
+use unipc::Endpoint;
 
 use super::messages::{self, Opened};
 use super::streams;
@@ -36,15 +37,31 @@ fn payload(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
     }
 }
 
-fn tag_of(priority: Option<u32>, type_: Option<i64>) -> anyhow::Result<Tag> {
-    match (priority, type_) {
-        (Some(_), Some(_)) => Err(usage("--priority and --type cannot be given together")),
-        (Some(p), None) => Ok(Tag::Priority(p)),
-        (None, Some(t)) if t < 1 => Err(usage(format!(
-            "--type {t}: a System V message type is a positive number (at least 1)"
+/// The tag `--priority` / `--type` ask for, refused (a usage error) before
+/// anything is opened when the endpoint carries no such tag.
+fn tag_of(endpoint: &Endpoint, priority: Option<u32>, type_: Option<i64>) -> anyhow::Result<Tag> {
+    let tag = match (priority, type_) {
+        (Some(_), Some(_)) => return Err(usage("--priority and --type cannot be given together")),
+        (Some(p), None) => Tag::Priority(p),
+        (None, Some(t)) if t < 1 => {
+            return Err(usage(format!(
+                "--type {t}: a System V message type is a positive number (at least 1)"
+            )))
+        }
+        (None, Some(t)) => Tag::Type(t),
+        (None, None) => return Ok(Tag::None),
+    };
+    match (endpoint, tag) {
+        (Endpoint::PosixMq(_), Tag::Priority(_)) | (Endpoint::SysvMq(_), Tag::Type(_)) => Ok(tag),
+        (_, _) if !messages::is_message_endpoint(endpoint) => Err(usage(format!(
+            "{endpoint} is a byte stream: --priority and --type apply to message queues"
         ))),
-        (None, Some(t)) => Ok(Tag::Type(t)),
-        (None, None) => Ok(Tag::None),
+        (_, Tag::Priority(_)) => Err(usage(format!(
+            "{endpoint}: --priority applies to POSIX queues (posix-mq:/NAME)"
+        ))),
+        _ => Err(usage(format!(
+            "{endpoint}: --type applies to System V queues (sysv-mq:KEY)"
+        ))),
     }
 }
 
@@ -52,19 +69,14 @@ fn tag_of(priority: Option<u32>, type_: Option<i64>) -> anyhow::Result<Tag> {
 pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
     let timeout = args.timeout.map(Duration::from_secs_f64);
-    if let Some(opened) = messages::open_sending(endpoint) {
+    let tag = tag_of(endpoint, args.priority, args.type_)?;
+    if let Some(opened) = messages::open_sending(endpoint, timeout) {
         let opened = opened?;
-        let tag = tag_of(args.priority, args.type_)?;
         let data = payload(args.data.as_deref())?;
         opened
             .messenger()
             .send_tagged(&data, tag, wait_of(args.nonblock, timeout))?;
         return Ok(ExitCode::SUCCESS);
-    }
-    if args.priority.is_some() || args.type_.is_some() {
-        return Err(usage(format!(
-            "{endpoint} is a byte stream: --priority and --type apply to message queues"
-        )));
     }
     let Some(writer) = streams::open_writing(endpoint, timeout) else {
         return Err(usage(format!("{endpoint}: cannot send to this endpoint")));
@@ -77,7 +89,11 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         None => io::copy(&mut io::stdin().lock(), &mut writer).and_then(|_| writer.flush()),
     };
     result.map_err(|err| {
-        if err.kind() == io::ErrorKind::BrokenPipe {
+        // EPIPE, or ECONNRESET when the reader closed with our data unread.
+        if matches!(
+            err.kind(),
+            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+        ) {
             anyhow::anyhow!("{endpoint}: write: the reader went away before all the data was sent")
         } else {
             anyhow::Error::new(err).context(format!("{endpoint}: write"))
@@ -93,13 +109,15 @@ pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
     if args.raw && args.json {
         return Err(usage("--raw and --json cannot be given together"));
     }
+    if (args.type_.is_some() || args.except.is_some()) && !matches!(endpoint, Endpoint::SysvMq(_)) {
+        return Err(usage(if messages::is_message_endpoint(endpoint) {
+            format!("{endpoint}: --type and --except select System V message types")
+        } else {
+            format!("{endpoint} is a byte stream: --type and --except apply to System V queues")
+        }));
+    }
     if let Some(opened) = messages::open_receiving(endpoint, timeout) {
         return recv_messages(&args, opened?, wait_of(args.nonblock, timeout));
-    }
-    if args.type_.is_some() || args.except.is_some() {
-        return Err(usage(format!(
-            "{endpoint} is a byte stream: --type and --except apply to System V queues"
-        )));
     }
     let Some(reader) = streams::open_reading(endpoint, timeout) else {
         return Err(usage(format!(
@@ -122,22 +140,16 @@ pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn recv_messages(args: &RecvArgs, opened: Opened, wait: Wait) -> anyhow::Result<ExitCode> {
-    let messenger = opened.messenger();
-    if (args.type_.is_some() || args.except.is_some()) && !matches!(opened, Opened::Sysv(_)) {
-        return Err(usage(format!(
-            "{}: --type and --except select System V message types",
-            args.endpoint
-        )));
-    }
-    let mut buf = vec![0u8; messenger.limits()?.max_message_size.max(1)];
+fn recv_messages(args: &RecvArgs, mut opened: Opened, wait: Wait) -> anyhow::Result<ExitCode> {
+    let mut buf = vec![0u8; opened.messenger().limits()?.max_message_size.max(1)];
     let mut stdout = io::stdout().lock();
     for _ in 0..args.count {
-        let got = match &opened {
+        let got = match &mut opened {
             Opened::Sysv(queue) => {
                 queue.recv_select(messages::selection(args.type_, args.except), &mut buf, wait)?
             }
             Opened::Generic(m) => m.recv_into(&mut buf, wait)?,
+            Opened::Seqpacket(link) => link.recv_into(&mut buf, wait)?,
         };
         let data = &buf[..got.len];
         if args.json {

@@ -1,0 +1,1191 @@
+//! `unipc` run as a user would: the built binary, real processes on both
+//! sides (one `unipc recv`, one `unipc send`, or a shell), exit statuses and
+//! the exact bytes that crossed.
+//!
+//! Every child runs under a deadline ([`DEADLINE`]) and is killed when a
+//! test ends early; every named object has a guard that removes it; every
+//! file lives in a `unipc-test-*` temporary directory.
+
+use std::collections::HashSet;
+use std::io::{Read, Write};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long any child may run before it is killed and the test fails.
+const DEADLINE: Duration = Duration::from_secs(10);
+/// How often a wait looks again.
+const POLL: Duration = Duration::from_millis(5);
+
+fn unipc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_unipc"))
+}
+
+/// A unique name for this test process: `unipc-test-PID-N`.
+fn unique() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "unipc-test-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("unipc-test-")
+        .tempdir()
+        .expect("create a unipc-test-* directory")
+}
+
+/// Bytes that show any loss, duplication or reordering (no period short
+/// enough to hide a dropped block).
+fn pattern(len: usize) -> Vec<u8> {
+    let mut x: u32 = 0x9e37_79b9;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// Children under a deadline
+
+/// What a finished child left.
+#[derive(Debug)]
+struct Finished {
+    what: String,
+    status: ExitStatus,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Finished {
+    fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+
+    /// Asserts exit status 0 and returns stdout as text.
+    fn ok(&self) -> String {
+        assert!(
+            self.status.success(),
+            "{} failed ({:?}): {}",
+            self.what,
+            self.status,
+            self.stderr
+        );
+        assert!(!self.stderr.contains("panicked"), "{}", self.stderr);
+        self.stdout_text()
+    }
+
+    /// Asserts a runtime failure: exit 1, not a signal, exactly one line
+    /// on stderr that names `object`; returns that line.
+    fn runtime_error(&self, object: &str) -> String {
+        self.exits(1);
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{}: stderr is not one line: {:?}",
+            self.what,
+            self.stderr
+        );
+        assert!(
+            lines[0].contains(object),
+            "{}: the error does not name {object}: {}",
+            self.what,
+            lines[0]
+        );
+        lines[0].to_owned()
+    }
+
+    /// Asserts a usage error (exit 2); returns stderr.
+    fn usage_error(&self) -> String {
+        self.exits(2);
+        self.stderr.clone()
+    }
+
+    fn exits(&self, code: i32) {
+        assert_eq!(
+            self.status.signal(),
+            None,
+            "{} was killed by a signal: {}",
+            self.what,
+            self.stderr
+        );
+        assert_eq!(
+            self.status.code(),
+            Some(code),
+            "{} (stdout {:?}, stderr {:?})",
+            self.what,
+            self.stdout_text(),
+            self.stderr
+        );
+        assert!(
+            !self.stderr.contains("panicked"),
+            "{}: {}",
+            self.what,
+            self.stderr
+        );
+    }
+}
+
+/// A running child: killed on drop if still running.
+struct Running {
+    what: String,
+    child: Child,
+    stdout: Option<JoinHandle<Vec<u8>>>,
+    stderr: Option<JoinHandle<Vec<u8>>>,
+    stdin: Option<JoinHandle<()>>,
+}
+
+/// What a child reads on stdin.
+enum Input {
+    Nothing,
+    Bytes(Vec<u8>),
+}
+
+fn drain(mut from: impl Read + Send + 'static) -> JoinHandle<Vec<u8>> {
+    thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = from.read_to_end(&mut all);
+        all
+    })
+}
+
+fn describe(cmd: &Command) -> String {
+    let mut what = cmd.get_program().to_string_lossy().into_owned();
+    if what.ends_with("/unipc") {
+        what = "unipc".to_owned();
+    }
+    for arg in cmd.get_args() {
+        what.push(' ');
+        what.push_str(&arg.to_string_lossy());
+    }
+    what
+}
+
+/// Starts `cmd` with `input` on stdin and stderr collected; stdout is
+/// collected too unless `take_stdout` (then the caller reads it).
+fn spawn(mut cmd: Command, input: Input, take_stdout: bool) -> (Running, Option<ChildStdout>) {
+    let what = describe(&cmd);
+    cmd.stdin(match input {
+        Input::Nothing => Stdio::null(),
+        Input::Bytes(_) => Stdio::piped(),
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+    let stdin = match input {
+        Input::Nothing => None,
+        Input::Bytes(data) => {
+            let mut pipe = child.stdin.take().unwrap();
+            // A child that stops reading (the point of some tests) makes
+            // this write fail; that is not the test's failure.
+            Some(thread::spawn(move || {
+                let _ = pipe.write_all(&data);
+            }))
+        }
+    };
+    let out = child.stdout.take().unwrap();
+    let (stdout, taken) = if take_stdout {
+        (None, Some(out))
+    } else {
+        (Some(drain(out)), None)
+    };
+    let stderr = Some(drain(child.stderr.take().unwrap()));
+    (
+        Running {
+            what,
+            child,
+            stdout,
+            stderr,
+            stdin,
+        },
+        taken,
+    )
+}
+
+fn start(cmd: Command, input: Input) -> Running {
+    spawn(cmd, input, false).0
+}
+
+/// Runs `cmd` to the end (bounded by [`DEADLINE`]).
+fn run(cmd: Command, input: Input) -> Finished {
+    start(cmd, input).finish()
+}
+
+fn recv_cmd(endpoint: &str) -> Command {
+    let mut c = unipc();
+    c.args(["recv", endpoint]);
+    c
+}
+
+/// `unipc ARGS` to the end, nothing on stdin.
+fn unipc_run(args: &[&str]) -> Finished {
+    let mut cmd = unipc();
+    cmd.args(args);
+    run(cmd, Input::Nothing)
+}
+
+impl Running {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn is_running(&mut self) -> bool {
+        self.child.try_wait().expect("waitpid").is_none()
+    }
+
+    /// Waits for the end, at most [`DEADLINE`]; a child still running then
+    /// is killed and the test fails.
+    fn finish(mut self) -> Finished {
+        let deadline = Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("waitpid") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("{} still running after {DEADLINE:?}; killed", self.what);
+            }
+            thread::sleep(POLL);
+        };
+        if let Some(writer) = self.stdin.take() {
+            writer.join().unwrap();
+        }
+        let stdout = self
+            .stdout
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default();
+        let stderr = self.stderr.take().unwrap().join().unwrap();
+        Finished {
+            what: self.what.clone(),
+            status,
+            stdout,
+            stderr: String::from_utf8_lossy(&stderr).into_owned(),
+        }
+    }
+
+    /// SIGKILL, then the end.
+    fn kill(mut self) -> Finished {
+        let _ = self.child.kill();
+        self.finish()
+    }
+
+    /// Waits until `ready(pid)` holds. False when the child exited first.
+    fn wait_until(&mut self, ready: impl Fn(u32) -> bool) -> bool {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            if ready(self.pid()) {
+                return true;
+            }
+            if !self.is_running() {
+                return false;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} not ready after {DEADLINE:?}",
+                self.what
+            );
+            thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Readiness: the receiving process itself holds the bound socket
+
+fn socket_inodes(pid: u32) -> HashSet<u64> {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return HashSet::new();
+    };
+    dir.filter_map(|entry| {
+        let link = std::fs::read_link(entry.ok()?.path()).ok()?;
+        let link = link.to_str()?;
+        link.strip_prefix("socket:[")?
+            .strip_suffix(']')?
+            .parse()
+            .ok()
+    })
+    .collect()
+}
+
+/// Whether `pid` has a UNIX socket bound to `name` (a path, or `@name`),
+/// listening when `listening`.
+fn unix_bound(pid: u32, name: &str, listening: bool) -> bool {
+    const ACCEPTCON: u32 = 0x10000;
+    let ours = socket_inodes(pid);
+    let table = std::fs::read_to_string("/proc/net/unix").unwrap();
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() >= 8
+            && f[7] == name
+            && f[6].parse().is_ok_and(|inode: u64| ours.contains(&inode))
+            && (!listening || u32::from_str_radix(f[3], 16).is_ok_and(|fl| fl & ACCEPTCON != 0))
+    })
+}
+
+/// Whether `pid` has a `proto` ("tcp" listening, or "udp") socket on
+/// 127.0.0.1:`port`.
+fn inet_bound(pid: u32, proto: &str, port: u16) -> bool {
+    let ours = socket_inodes(pid);
+    let table = std::fs::read_to_string(format!("/proc/net/{proto}")).unwrap();
+    let local = format!("0100007F:{port:04X}");
+    table.lines().skip(1).any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() >= 10
+            && f[1] == local
+            && (proto != "tcp" || f[3] == "0A")
+            && f[9].parse().is_ok_and(|inode: u64| ours.contains(&inode))
+    })
+}
+
+/// A port nobody used a moment ago.
+fn free_port(proto: &str) -> u16 {
+    match proto {
+        "tcp" => std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+        _ => std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port(),
+    }
+}
+
+/// `unipc recv PROTO:127.0.0.1:PORT EXTRA..` on a free port, returned once
+/// it is bound; another port when someone took this one meanwhile.
+fn receiver_on_free_port(
+    proto: &str,
+    extra: &[&str],
+    take_stdout: bool,
+) -> (Running, Option<ChildStdout>, String) {
+    for _ in 0..5 {
+        let port = free_port(proto);
+        let endpoint = format!("{proto}:127.0.0.1:{port}");
+        let mut cmd = unipc();
+        cmd.arg("recv").arg(&endpoint).args(extra);
+        let (mut recv, stdout) = spawn(cmd, Input::Nothing, take_stdout);
+        if recv.wait_until(|pid| inet_bound(pid, proto, port)) {
+            return (recv, stdout, endpoint);
+        }
+        let out = recv.finish();
+        assert!(
+            out.stderr.contains("in use"),
+            "recv {endpoint} failed: {}",
+            out.stderr
+        );
+    }
+    panic!("no free {proto} port in five tries");
+}
+
+/// `unipc recv ENDPOINT EXTRA..` on a UNIX socket, returned once bound.
+fn unix_receiver(endpoint: &str, extra: &[&str], listening: bool) -> Running {
+    let name = endpoint.split_once(':').unwrap().1;
+    let mut cmd = unipc();
+    cmd.arg("recv").arg(endpoint).args(extra);
+    let mut recv = start(cmd, Input::Nothing);
+    if !recv.wait_until(|pid| unix_bound(pid, name, listening)) {
+        panic!("{:?}", recv.finish());
+    }
+    recv
+}
+
+// ---------------------------------------------------------------------------
+// Named objects
+
+/// Removes a named object (`unipc rm ENDPOINT`) when dropped, so a failed
+/// assertion leaves no queue behind.
+struct Removed(String);
+
+impl Drop for Removed {
+    fn drop(&mut self) {
+        let _ = unipc()
+            .args(["rm", &self.0])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs `cmd` in a shell with umask 077, so a mode the umask would narrow
+/// shows on disk.
+fn under_umask_077(args: &[&str]) -> Finished {
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(r#"umask 077; exec "$@""#)
+        .arg("sh")
+        .arg(env!("CARGO_BIN_EXE_unipc"))
+        .args(args);
+    run(cmd, Input::Nothing)
+}
+
+fn mode_of(path: &Path) -> u32 {
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}
+
+/// Makes `cmd` start with SIGPIPE at its default action (death).
+///
+/// The Rust runtime of `unipc` sets SIG_IGN again before `main`, so this
+/// proves the binary survives whatever it inherits; the library's own
+/// SIG_DFL path is proved in `crates/unipc/tests/it/{pipe,fifo}.rs`.
+fn with_default_sigpipe(cmd: &mut Command) -> &mut Command {
+    let reset = || {
+        // SAFETY: SIGPIPE is a valid signal number and SIG_DFL installs no
+        // handler code; signal(2) is async-signal-safe.
+        if unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) } == libc::SIG_ERR {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(())
+    };
+    // SAFETY: the hook runs in the forked child before exec and only calls
+    // signal(2) (async-signal-safe), allocating nothing and taking no lock.
+    unsafe { cmd.pre_exec(reset) }
+}
+
+// ===========================================================================
+// Exit statuses
+
+#[test]
+fn usage_errors_exit_2() {
+    let out = unipc_run(&["send", "carrier-pigeon:coop", "hi"]);
+    let err = out.usage_error();
+    assert!(err.contains("carrier-pigeon"), "{err}");
+    for scheme in [
+        "fifo",
+        "unix",
+        "unix-seqpacket",
+        "tcp",
+        "posix-mq",
+        "sysv-mq",
+        "unix-dgram",
+        "udp",
+    ] {
+        assert!(
+            err.contains(scheme),
+            "the schemes listed lack {scheme}: {err}"
+        );
+    }
+
+    let err = unipc_run(&["send", "tcp:host", "hi"]).usage_error();
+    assert!(err.contains("HOST:PORT"), "{err}");
+    let err = unipc_run(&["recv", "posix-mq:jobs"]).usage_error();
+    assert!(err.contains("'/'"), "{err}");
+    let err = unipc_run(&["recv", "sysv-mq:nothex"]).usage_error();
+    assert!(err.contains("nothex"), "{err}");
+
+    let queue = format!("posix-mq:/{}", unique());
+    let err = unipc_run(&["recv", &queue, "--raw", "--json"]).usage_error();
+    assert!(err.contains("--raw") && err.contains("--json"), "{err}");
+
+    let dir = temp_dir();
+    let fifo = format!("fifo:{}", dir.path().join("f").display());
+    let err = unipc_run(&["send", &fifo, "--priority", "3", "hi"]).usage_error();
+    assert!(err.contains("byte stream") && err.contains(&fifo), "{err}");
+    let err = unipc_run(&["recv", &fifo, "--type", "3"]).usage_error();
+    assert!(err.contains("byte stream"), "{err}");
+    assert!(
+        !dir.path().join("f").exists(),
+        "a usage error created the FIFO"
+    );
+
+    // Refused before the queue is even looked for: it does not exist.
+    let sysv = format!("sysv-mq:{:#x}", sysv_key(0xff));
+    let err = unipc_run(&["send", &sysv, "--type", "0", "hi"]).usage_error();
+    assert!(err.contains("--type 0"), "{err}");
+    let err = unipc_run(&["send", &queue, "--type", "2", "hi"]).usage_error();
+    assert!(err.contains("--type"), "{err}");
+    let err = unipc_run(&["send", &sysv, "--priority", "2", "hi"]).usage_error();
+    assert!(err.contains("--priority"), "{err}");
+    let err = unipc_run(&["recv", &queue, "--except", "2"]).usage_error();
+    assert!(err.contains("--except"), "{err}");
+    let err =
+        unipc_run(&["send", "unix-dgram:@nobody-there", "--priority", "1", "x"]).usage_error();
+    assert!(err.contains("--priority"), "{err}");
+
+    unipc_run(&["recv", &queue, "--count", "0"]).usage_error();
+    unipc_run(&["recv", &queue, "--timeout", "-1"]).usage_error();
+    unipc_run(&["create", &queue, "--mode", "999"]).usage_error();
+    unipc_run(&["create", "unix:@sock"]).usage_error();
+    unipc_run(&["stat", &fifo]).usage_error();
+    unipc_run(&["frobnicate"]).usage_error();
+    unipc_run(&["pty"]).usage_error();
+}
+
+#[test]
+fn runtime_errors_exit_1_with_one_line_naming_the_endpoint() {
+    let queue = format!("posix-mq:/{}", unique());
+    let line = unipc_run(&["recv", &queue]).runtime_error(&queue);
+    assert!(line.contains("no queue"), "{line}");
+    unipc_run(&["send", &queue, "hi"]).runtime_error(&queue);
+    unipc_run(&["stat", &queue]).runtime_error(&queue);
+    unipc_run(&["rm", &queue]).runtime_error(&queue);
+
+    let sysv = format!("sysv-mq:{:#x}", sysv_key(0xfe));
+    let line = unipc_run(&["recv", &sysv]).runtime_error(&sysv);
+    assert!(line.contains("no queue"), "{line}");
+
+    let tcp = format!("tcp:127.0.0.1:{}", free_port("tcp"));
+    let line = unipc_run(&["send", &tcp, "hi"]).runtime_error(&tcp);
+    assert!(line.contains("no process listens there"), "{line}");
+
+    let abstract_name = format!("unix:@{}", unique());
+    let line = unipc_run(&["send", &abstract_name, "hi"]).runtime_error(&abstract_name);
+    assert!(line.contains("no process listens there"), "{line}");
+
+    let dir = temp_dir();
+    for scheme in ["unix", "unix-seqpacket", "unix-dgram"] {
+        let endpoint = format!("{scheme}:{}", dir.path().join("nothing.sock").display());
+        let line = unipc_run(&["send", &endpoint, "hi"]).runtime_error(&endpoint);
+        assert!(line.contains("no socket file there"), "{line}");
+    }
+
+    let fifo = format!("fifo:{}", dir.path().join("nothing.fifo").display());
+    unipc_run(&["send", &fifo, "hi"]).runtime_error(&fifo);
+    unipc_run(&["recv", &fifo]).runtime_error(&fifo);
+
+    // A regular file is not a FIFO, and `rm` leaves it be.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, "keep").unwrap();
+    let plain = format!("fifo:{}", file.display());
+    unipc_run(&["send", &plain, "hi"]).runtime_error(&plain);
+    let line = unipc_run(&["rm", &plain]).runtime_error(&plain);
+    assert!(line.contains("not a FIFO"), "{line}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "keep");
+
+    unipc_run(&["pty", "--", "/nonexistent/unipc-test-command"]).runtime_error("/nonexistent");
+}
+
+#[test]
+fn help_of_every_subcommand_has_an_example() {
+    for command in [
+        &["send"][..],
+        &["recv"],
+        &["create"],
+        &["stat"],
+        &["rm"],
+        &["fifo"],
+        &["fifo", "create"],
+        &["pty"],
+        &["bench"],
+        &["compare"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let out = unipc_run(&args);
+        let text = out.ok();
+        assert!(
+            text.contains("Example"),
+            "unipc {} --help has no example:\n{text}",
+            command.join(" ")
+        );
+    }
+    // The endpoint table keeps its lines.
+    let text = unipc_run(&["--help"]).ok();
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("byte streams") && l.contains("fifo:PATH")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("messages") && l.contains("posix-mq:/NAME")),
+        "{text}"
+    );
+}
+
+// ===========================================================================
+// Byte streams
+
+/// `recv` (already started) in one process, `send` in another, DATA as an
+/// argument or on stdin; recv must print exactly DATA.
+fn stream_round_trip(recv: Running, endpoint: &str, data: &[u8], via_stdin: bool) {
+    let mut cmd = unipc();
+    cmd.args(["send", endpoint, "--timeout", "5"]);
+    let input = if via_stdin {
+        Input::Bytes(data.to_vec())
+    } else {
+        cmd.arg(std::str::from_utf8(data).unwrap());
+        Input::Nothing
+    };
+    run(cmd, input).ok();
+    let out = recv.finish();
+    out.ok();
+    assert!(
+        out.stdout == data,
+        "recv {endpoint} printed {} bytes, not the {} sent (first difference at {:?})",
+        out.stdout.len(),
+        data.len(),
+        out.stdout.iter().zip(data).position(|(a, b)| a != b)
+    );
+}
+
+#[test]
+fn fifo_carries_bytes_between_two_processes() {
+    let dir = temp_dir();
+    let path = dir.path().join("f");
+    let endpoint = format!("fifo:{}", path.display());
+    let path_arg = path.to_str().unwrap();
+
+    // The mode on disk is the one asked for, whatever the umask.
+    under_umask_077(&["fifo", "create", path_arg, "--mode", "660"]).ok();
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_fifo());
+    assert_eq!(mode_of(&path), 0o660);
+
+    let recv = start(recv_cmd(&endpoint), Input::Nothing);
+    stream_round_trip(recv, &endpoint, b"hello, fifo", false);
+
+    let recv = start(recv_cmd(&endpoint), Input::Nothing);
+    stream_round_trip(recv, &endpoint, &pattern(1 << 20), true);
+
+    // Without --mode: 600. And the FIFO outlives every command that used it.
+    let other = dir.path().join("g");
+    under_umask_077(&["fifo", "create", other.to_str().unwrap()]).ok();
+    assert_eq!(mode_of(&other), 0o600);
+    assert!(std::fs::symlink_metadata(&path)
+        .unwrap()
+        .file_type()
+        .is_fifo());
+
+    unipc_run(&["rm", &endpoint]).ok();
+    assert!(!path.exists());
+}
+
+#[test]
+fn unix_stream_by_path_and_abstract_name() {
+    let dir = temp_dir();
+    let sock = dir.path().join("s.sock");
+    let endpoint = format!("unix:{}", sock.display());
+    let recv = unix_receiver(&endpoint, &[], true);
+    stream_round_trip(recv, &endpoint, b"hello, unix", false);
+    assert!(!sock.exists(), "recv left its socket file behind");
+
+    let recv = unix_receiver(&endpoint, &[], true);
+    stream_round_trip(recv, &endpoint, &pattern(1 << 20), true);
+
+    let endpoint = format!("unix:@{}", unique());
+    let recv = unix_receiver(&endpoint, &[], true);
+    stream_round_trip(recv, &endpoint, b"hello, abstract", false);
+    let recv = unix_receiver(&endpoint, &[], true);
+    stream_round_trip(recv, &endpoint, &pattern(1 << 20), true);
+}
+
+#[test]
+fn tcp_loopback_carries_bytes() {
+    let (recv, _, endpoint) = receiver_on_free_port("tcp", &[], false);
+    stream_round_trip(recv, &endpoint, b"hello, tcp", false);
+    let (recv, _, endpoint) = receiver_on_free_port("tcp", &[], false);
+    stream_round_trip(recv, &endpoint, &pattern(1 << 20), true);
+}
+
+#[test]
+fn recv_timeout_without_a_sender_exits_1() {
+    let dir = temp_dir();
+    let fifo_path = dir.path().join("f");
+    unipc_run(&["fifo", "create", fifo_path.to_str().unwrap()]).ok();
+    let endpoints = [
+        format!("fifo:{}", fifo_path.display()),
+        format!("unix:{}", dir.path().join("s").display()),
+        format!("unix:@{}", unique()),
+        format!("tcp:127.0.0.1:{}", free_port("tcp")),
+        format!("unix-seqpacket:{}", dir.path().join("p").display()),
+        format!("unix-dgram:{}", dir.path().join("d").display()),
+        format!("udp:127.0.0.1:{}", free_port("udp")),
+    ];
+    let began = Instant::now();
+    let waiting: Vec<Running> = endpoints
+        .iter()
+        .map(|e| {
+            let mut c = recv_cmd(e);
+            c.args(["--timeout", "0.3"]);
+            start(c, Input::Nothing)
+        })
+        .collect();
+    for (endpoint, recv) in endpoints.iter().zip(waiting) {
+        let line = recv.finish().runtime_error(endpoint);
+        assert!(line.contains("timed out"), "{line}");
+    }
+    assert!(began.elapsed() >= Duration::from_millis(300));
+    // Every socket file went with its receiver.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, vec![std::ffi::OsString::from("f")]);
+
+    // And send, with nobody ever coming.
+    let endpoint = format!("unix:@{}", unique());
+    let began = Instant::now();
+    let line = unipc_run(&["send", &endpoint, "--timeout", "0.3", "hi"]).runtime_error(&endpoint);
+    assert!(line.contains("timed out"), "{line}");
+    assert!(began.elapsed() >= Duration::from_millis(300));
+}
+
+#[test]
+fn send_timeout_waits_for_a_late_receiver() {
+    let dir = temp_dir();
+    let fifo_path = dir.path().join("f");
+    unipc_run(&["fifo", "create", fifo_path.to_str().unwrap()]).ok();
+    let endpoints = [
+        format!("fifo:{}", fifo_path.display()),
+        format!("unix:{}", dir.path().join("s").display()),
+        format!("unix:@{}", unique()),
+        format!("unix-seqpacket:{}", dir.path().join("p").display()),
+        format!("unix-dgram:{}", dir.path().join("d").display()),
+        format!("unix-dgram:@{}", unique()),
+    ];
+    let mut senders: Vec<Running> = endpoints
+        .iter()
+        .map(|e| {
+            let mut c = unipc();
+            c.args(["send", e, "--timeout", "8", "late but here"]);
+            start(c, Input::Nothing)
+        })
+        .collect();
+    thread::sleep(Duration::from_millis(300));
+    for (endpoint, send) in endpoints.iter().zip(&mut senders) {
+        assert!(send.is_running(), "send {endpoint} did not wait");
+    }
+    let receivers: Vec<Running> = endpoints
+        .iter()
+        .map(|e| start(recv_cmd(e), Input::Nothing))
+        .collect();
+    for (send, recv) in senders.into_iter().zip(receivers) {
+        send.finish().ok();
+        let out = recv.finish();
+        let text = out.ok();
+        // A message comes with a newline after it.
+        let expected = if out.what.contains("seqpacket") || out.what.contains("dgram") {
+            "late but here\n"
+        } else {
+            "late but here"
+        };
+        assert_eq!(text, expected, "{}", out.what);
+    }
+}
+
+/// The sender must fail (exit 1, one line) when its reader goes away, not
+/// die of SIGPIPE, even when started with SIGPIPE at its default action.
+fn assert_reader_gone(out: &Finished, endpoint: &str) {
+    let line = out.runtime_error(endpoint);
+    assert!(line.contains("went away"), "{line}");
+}
+
+#[test]
+fn send_to_a_fifo_reader_that_reads_once_and_exits_fails_without_sigpipe() {
+    let dir = temp_dir();
+    let path = dir.path().join("f");
+    unipc_run(&["fifo", "create", path.to_str().unwrap()]).ok();
+    let endpoint = format!("fifo:{}", path.display());
+    for default_sigpipe in [false, true] {
+        // One read of at most 4 KiB, then gone; 1 MiB cannot fit in the
+        // 64 KiB pipe meanwhile.
+        let mut reader = Command::new("/bin/sh");
+        reader
+            .arg("-c")
+            .arg(r#"exec dd if="$1" of=/dev/null bs=4096 count=1 2>/dev/null"#)
+            .arg("sh")
+            .arg(&path);
+        let reader = start(reader, Input::Nothing);
+        let mut send = unipc();
+        send.args(["send", &endpoint]);
+        if default_sigpipe {
+            with_default_sigpipe(&mut send);
+        }
+        let out = run(send, Input::Bytes(pattern(1 << 20)));
+        assert_reader_gone(&out, &endpoint);
+        reader.finish().ok();
+    }
+}
+
+#[test]
+fn send_to_a_receiver_killed_mid_stream_fails_without_sigpipe() {
+    let dir = temp_dir();
+    // More than the receiver's stdout pipe and both socket buffers hold,
+    // so the sender is still writing when the receiver dies.
+    let data = pattern(16 << 20);
+    for (i, scheme) in ["unix", "tcp"].into_iter().enumerate() {
+        let (recv, stdout, endpoint) = if scheme == "tcp" {
+            receiver_on_free_port("tcp", &[], true)
+        } else {
+            let endpoint = format!("unix:{}", dir.path().join(format!("s{i}")).display());
+            let (mut recv, stdout) = spawn(recv_cmd(&endpoint), Input::Nothing, true);
+            let name = endpoint.split_once(':').unwrap().1.to_owned();
+            assert!(recv.wait_until(|pid| unix_bound(pid, &name, true)));
+            (recv, stdout, endpoint)
+        };
+        let mut send = unipc();
+        send.args(["send", &endpoint]);
+        with_default_sigpipe(&mut send);
+        let send = start(send, Input::Bytes(data.clone()));
+        // The stream flows: the first byte came through. Then the receiver
+        // stops reading (nobody drains its stdout) and is killed.
+        let mut stdout = stdout.unwrap();
+        let mut first = [0u8; 1];
+        stdout.read_exact(&mut first).unwrap();
+        assert_eq!(first[0], data[0]);
+        let killed = recv.kill();
+        assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{killed:?}");
+        assert_reader_gone(&send.finish(), &endpoint);
+        drop(stdout);
+    }
+}
+
+// ===========================================================================
+// Messages
+
+/// A System V key derived from this process's id, distinct per `n`.
+fn sysv_key(n: u32) -> u32 {
+    0x5000_0000 | ((std::process::id() & 0xf_ffff) << 8) | (n & 0xff)
+}
+
+#[test]
+fn posix_queue_create_stat_priorities_raw_json_nonblock_rm() {
+    let endpoint = format!("posix-mq:/{}", unique());
+    let _guard = Removed(endpoint.clone());
+    let created = under_umask_077(&[
+        "create",
+        &endpoint,
+        "--max-messages",
+        "4",
+        "--max-size",
+        "64",
+        "--mode",
+        "640",
+        "--exclusive",
+    ])
+    .ok();
+    assert!(
+        created.contains("created") && created.contains("640"),
+        "{created}"
+    );
+    // Created once: a second exclusive create fails, a plain one opens it.
+    unipc_run(&["create", &endpoint, "--exclusive"]).runtime_error(&endpoint);
+    let again = unipc_run(&["create", &endpoint]).ok();
+    assert!(again.contains("already existed"), "{again}");
+
+    // A receiver waiting in another process before anything is sent.
+    let mut early = recv_cmd(&endpoint);
+    early.arg("--json");
+    let mut early = start(early, Input::Nothing);
+    thread::sleep(Duration::from_millis(100));
+    assert!(early.is_running(), "recv did not wait for a message");
+    unipc_run(&["send", &endpoint, "first"]).ok();
+    let got: serde_json::Value = serde_json::from_str(&early.finish().ok()).unwrap();
+    assert_eq!(got["data"], "first");
+    assert_eq!(got["priority"], 0);
+
+    for (priority, data) in [("1", "low"), ("9", "high"), ("5", "mid")] {
+        unipc_run(&["send", &endpoint, "--priority", priority, data]).ok();
+    }
+    let text = unipc_run(&["stat", &endpoint]).ok();
+    let fields: Vec<(String, String)> = text
+        .lines()
+        .map(|l| {
+            let (k, v) = l.split_once(char::is_whitespace).unwrap();
+            (k.to_owned(), v.trim().to_owned())
+        })
+        .collect();
+    for (key, value) in [
+        ("messages", "3"),
+        ("max_messages", "4"),
+        ("max_message_size", "64"),
+        ("mode", "640"),
+    ] {
+        assert!(
+            fields.iter().any(|(k, v)| k == key && v == value),
+            "stat lacks {key} {value}:\n{text}"
+        );
+    }
+    let stat: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["stat", &endpoint, "--json"]).ok()).unwrap();
+    assert_eq!(stat["endpoint"], endpoint.as_str());
+    assert_eq!(stat["messages"], 3);
+    assert_eq!(stat["max_messages"], 4);
+    assert_eq!(stat["max_message_size"], 64);
+    assert_eq!(stat["mode"], "640");
+
+    let json = unipc_run(&["recv", &endpoint, "--count", "2", "--json"]).ok();
+    let got: Vec<serde_json::Value> = json
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), 2, "{json}");
+    assert_eq!(got[0]["data"], "high");
+    assert_eq!(got[0]["priority"], 9);
+    assert_eq!(got[0]["len"], 4);
+    assert_eq!(got[1]["data"], "mid");
+    assert_eq!(got[1]["priority"], 5);
+
+    let out = unipc_run(&["recv", &endpoint, "--raw"]);
+    assert_eq!(out.ok(), "low");
+
+    // Bytes that are not UTF-8, from stdin, come back as hex.
+    let mut send = unipc();
+    send.args(["send", &endpoint]);
+    run(send, Input::Bytes(vec![0xff, 0x00, 0x0a])).ok();
+    let got: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["recv", &endpoint, "--json"]).ok()).unwrap();
+    assert_eq!(got["data_hex"], "ff000a");
+    assert_eq!(got["len"], 3);
+
+    let line = unipc_run(&["recv", &endpoint, "--nonblock"]).runtime_error(&endpoint);
+    assert!(line.contains("empty"), "{line}");
+
+    let oversize = "x".repeat(65);
+    let line = unipc_run(&["send", &endpoint, &oversize]).runtime_error(&endpoint);
+    assert!(line.contains("65") && line.contains("64"), "{line}");
+
+    for i in 0..4 {
+        unipc_run(&["send", &endpoint, &format!("fill {i}")]).ok();
+    }
+    let line = unipc_run(&["send", &endpoint, "--nonblock", "one more"]).runtime_error(&endpoint);
+    assert!(line.contains("full"), "{line}");
+
+    unipc_run(&["rm", &endpoint]).ok();
+    let line = unipc_run(&["recv", &endpoint]).runtime_error(&endpoint);
+    assert!(line.contains("no queue"), "{line}");
+}
+
+#[test]
+fn sysv_queue_type_selection_stat_rm() {
+    let mut endpoint = String::new();
+    let mut guard = None;
+    for n in 0..16 {
+        let candidate = format!("sysv-mq:{:#x}", sysv_key(n));
+        let out = under_umask_077(&["create", &candidate, "--mode", "640", "--exclusive"]);
+        if out.status.success() {
+            guard = Some(Removed(candidate.clone()));
+            endpoint = candidate;
+            break;
+        }
+        assert!(out.stderr.contains("already exists"), "{}", out.stderr);
+    }
+    let _guard = guard.expect("a free System V key among 16");
+
+    let mut last_sender = 0;
+    for (ty, data) in [("3", "three"), ("1", "one"), ("5", "five"), ("2", "two")] {
+        let mut send = unipc();
+        send.args(["send", &endpoint, "--type", ty, data]);
+        let send = start(send, Input::Nothing);
+        last_sender = send.pid();
+        send.finish().ok();
+    }
+    let text = unipc_run(&["stat", &endpoint]).ok();
+    assert!(
+        text.lines()
+            .any(|l| l.split_whitespace().eq(["messages", "4"])),
+        "{text}"
+    );
+    let stat: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["stat", &endpoint, "--json"]).ok()).unwrap();
+    assert_eq!(stat["endpoint"], endpoint.as_str());
+    assert_eq!(stat["messages"], 4);
+    assert_eq!(stat["bytes"], 15);
+    assert_eq!(stat["mode"], "640");
+    assert_eq!(stat["last_sender_pid"], last_sender);
+    assert!(stat["last_receiver_pid"].is_null(), "{stat}");
+    assert!(stat["id"].is_number() && stat["max_bytes"].is_number());
+
+    let pick = |args: &[&str]| -> serde_json::Value {
+        let mut all = vec!["recv", endpoint.as_str(), "--json"];
+        all.extend_from_slice(args);
+        serde_json::from_str(&unipc_run(&all).ok()).unwrap()
+    };
+    let got = pick(&["--type", "5"]);
+    assert_eq!(
+        (got["data"].as_str(), got["type"].as_i64()),
+        (Some("five"), Some(5))
+    );
+    let got = pick(&["--type", "-2"]);
+    assert_eq!(
+        (got["data"].as_str(), got["type"].as_i64()),
+        (Some("one"), Some(1))
+    );
+    let got = pick(&["--except", "3"]);
+    assert_eq!(
+        (got["data"].as_str(), got["type"].as_i64()),
+        (Some("two"), Some(2))
+    );
+    let line = unipc_run(&[
+        "recv",
+        &endpoint,
+        "--type",
+        "3",
+        "--except",
+        "3",
+        "--nonblock",
+    ])
+    .runtime_error(&endpoint);
+    assert!(line.contains("empty"), "{line}");
+    let got = pick(&[]);
+    assert_eq!(
+        (got["data"].as_str(), got["type"].as_i64()),
+        (Some("three"), Some(3))
+    );
+
+    // Plain output: the message and a newline; a type-less send is type 1.
+    unipc_run(&["send", &endpoint, "plain"]).ok();
+    assert_eq!(
+        unipc_run(&["recv", &endpoint, "--type", "1"]).ok(),
+        "plain\n"
+    );
+
+    unipc_run(&["rm", &endpoint]).ok();
+    let line = unipc_run(&["stat", &endpoint]).runtime_error(&endpoint);
+    assert!(line.contains("no queue"), "{line}");
+}
+
+/// `recv --count 3 --json` in one process, three `send` processes: three
+/// messages, each whole, one carrying a newline inside.
+fn three_messages(recv: Running, endpoint: &str) {
+    for data in ["one", "two", "three\nlines"] {
+        let mut send = unipc();
+        send.args(["send", endpoint, "--timeout", "5"]);
+        run(send, Input::Bytes(data.as_bytes().to_vec())).ok();
+    }
+    let out = recv.finish();
+    let text = out.ok();
+    let got: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let data: Vec<&str> = got.iter().map(|m| m["data"].as_str().unwrap()).collect();
+    assert_eq!(data, ["one", "two", "three\nlines"], "{}", out.what);
+    assert_eq!(got[2]["len"], 11);
+}
+
+#[test]
+fn datagram_and_seqpacket_sockets_keep_message_boundaries() {
+    let dir = temp_dir();
+    let args = ["--count", "3", "--json", "--timeout", "8"];
+    for (endpoint, listening) in [
+        (
+            format!("unix-dgram:{}", dir.path().join("d").display()),
+            false,
+        ),
+        (format!("unix-dgram:@{}", unique()), false),
+        (
+            format!("unix-seqpacket:{}", dir.path().join("p").display()),
+            true,
+        ),
+    ] {
+        let recv = unix_receiver(&endpoint, &args, listening);
+        three_messages(recv, &endpoint);
+    }
+    let (recv, _, endpoint) = receiver_on_free_port("udp", &args, false);
+    three_messages(recv, &endpoint);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+// ===========================================================================
+// FIFO creation over what exists
+
+#[test]
+fn fifo_create_refuses_existing_files_and_symlinks() {
+    let dir = temp_dir();
+    let file = dir.path().join("file");
+    std::fs::write(&file, "precious").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o640)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&file, &link).unwrap();
+    let dangling = dir.path().join("dangling");
+    let nowhere = dir.path().join("nowhere");
+    std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+    let fifo = dir.path().join("fifo");
+    unipc_run(&["fifo", "create", fifo.to_str().unwrap(), "--mode", "644"]).ok();
+
+    for (path, also_create) in [
+        (&file, false),
+        (&link, false),
+        (&dangling, false),
+        (&fifo, true),
+    ] {
+        let shown = path.display().to_string();
+        let line = unipc_run(&["fifo", "create", &shown, "--mode", "666"]).runtime_error(&shown);
+        assert!(line.contains("exists"), "{line}");
+        if also_create {
+            let endpoint = format!("fifo:{shown}");
+            unipc_run(&["create", &endpoint, "--mode", "666"]).runtime_error(&shown);
+        }
+    }
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+    assert_eq!(mode_of(&file), 0o640);
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(std::fs::read_link(&link).unwrap(), file);
+    assert!(std::fs::symlink_metadata(&dangling)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert!(!nowhere.exists(), "created through a dangling symlink");
+    assert_eq!(mode_of(&fifo), 0o644);
+}
+
+// ===========================================================================
+// Pseudoterminals
+
+#[test]
+fn pty_runs_the_command_on_a_terminal_and_exits_with_its_status() {
+    let mut cmd = unipc();
+    cmd.args(["pty", "--", "/bin/sh", "-c", "tty; exit 3"]);
+    let out = run(cmd, Input::Nothing);
+    out.exits(3);
+    let text = out.stdout_text();
+    let number = text
+        .trim_end()
+        .strip_prefix("/dev/pts/")
+        .unwrap_or_else(|| panic!("not a pty: {text:?}"));
+    assert!(number.parse::<u32>().is_ok(), "{text:?}");
+
+    let mut cmd = unipc();
+    cmd.args(["pty", "--", "/bin/sh", "-c", "read l; echo got:$l"]);
+    let out = run(cmd, Input::Bytes(b"hello\n".to_vec()));
+    let text = out.ok();
+    assert!(text.contains("got:hello\r\n"), "{text:?}");
+
+    let mut cmd = unipc();
+    cmd.args([
+        "pty",
+        "--rows",
+        "33",
+        "--cols",
+        "101",
+        "--",
+        "/bin/sh",
+        "-c",
+        "stty size",
+    ]);
+    let text = run(cmd, Input::Nothing).ok();
+    assert_eq!(text.trim_end(), "33 101");
+}
