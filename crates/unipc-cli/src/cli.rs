@@ -235,7 +235,7 @@ pub struct PtyArgs {
 /// `unipc bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// A short run (one size per workload, one repetition; about 10 s).
+    /// A short run: 64 B latency, 4 KiB and 64 KiB throughput, one repetition (a few seconds).
     #[arg(long)]
     pub quick: bool,
     /// Measure only this facility (repeatable). Example: --facility pipe
@@ -247,7 +247,7 @@ pub struct BenchArgs {
     /// Run the parent on CPU A and the peer on CPU B. Example: --cpus 0,1
     #[arg(long, value_name = "A,B")]
     pub cpus: Option<String>,
-    /// Repetitions of every figure (min / median / max are reported).
+    /// Repetitions of every figure; min / median / max are reported (default 3). Example: --repetitions 5
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100))]
     pub repetitions: Option<u64>,
     /// Write every figure as JSON to FILE. Example: --json bench.json
