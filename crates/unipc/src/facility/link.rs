@@ -108,9 +108,11 @@ pub(crate) struct MessageLink<T, U> {
     rx: U,
     wait: Wait,
     raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>,
-    /// Room for the largest message `rx` holds: some facilities (POSIX
-    /// queues) refuse a receive buffer smaller than their message size
-    /// limit, whatever the size of the message waiting.
+    /// Room for any message `rx` can deliver
+    /// ([`Messenger::recv_buffer_hint`]): some facilities (POSIX queues)
+    /// refuse a receive buffer smaller than their message size limit,
+    /// whatever the size of the message waiting, and UNIX sockets receive
+    /// into a buffer this large in one call instead of peeking first.
     scratch: Vec<u8>,
 }
 
@@ -120,7 +122,7 @@ where
     U: Messenger + Send,
 {
     pub(crate) fn new(tx: T, rx: U, raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>) -> Result<Self> {
-        let scratch = vec![0; rx.limits()?.max_message_size];
+        let scratch = vec![0; rx.recv_buffer_hint()?];
         Ok(MessageLink {
             tx,
             rx,

@@ -95,6 +95,21 @@ pub trait Messenger {
     /// When the limits cannot be read from the kernel.
     fn limits(&self) -> Result<Limits>;
 
+    /// The size of a receive buffer that takes any message that can arrive
+    /// in one call, which is what [`Messenger::recv_vec`] allocates.
+    ///
+    /// The provided method returns [`Limits::max_message_size`]. Sockets
+    /// override it, since what they receive is bounded by their peer's
+    /// limit, not their own: a buffer this large lets a UNIX datagram or
+    /// seqpacket socket receive without first peeking at the message's
+    /// size (see [`dgram`] and [`crate::stream::seqpacket`]).
+    ///
+    /// # Errors
+    /// When the limits cannot be read from the kernel.
+    fn recv_buffer_hint(&self) -> Result<usize> {
+        Ok(self.limits()?.max_message_size)
+    }
+
     /// Sends one message with `tag`, waiting as `wait` says.
     ///
     /// # Errors
@@ -125,12 +140,13 @@ pub trait Messenger {
         self.send_tagged(message, Tag::None, Wait::Never)
     }
 
-    /// Receives one message into a new `Vec` sized from the object's limits.
+    /// Receives one message into a new `Vec` of
+    /// [`Messenger::recv_buffer_hint`] bytes, cut to the message.
     ///
     /// # Errors
     /// As [`Messenger::recv_into`].
     fn recv_vec(&self, wait: Wait) -> Result<(Vec<u8>, Tag)> {
-        let mut buf = vec![0; self.limits()?.max_message_size];
+        let mut buf = vec![0; self.recv_buffer_hint()?];
         let got = self.recv_into(&mut buf, wait)?;
         buf.truncate(got.len);
         Ok((buf, got.tag))
