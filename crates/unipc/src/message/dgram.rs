@@ -31,6 +31,10 @@
 //!   is then **consumed** and reported as [`Error::BufferTooSmall`] with
 //!   its real size.
 //!
+//! A reader that knows how long its peers' datagrams are can have one call
+//! with any buffer: [`Messenger::recv_into_or_discard`] discards (and
+//! reports) a datagram that does not fit instead of keeping it.
+//!
 //! One race remains when several processes receive from the same socket
 //! with smaller buffers: if another receiver takes the peeked datagram
 //! between the peek and the receive, and the next datagram is larger than
@@ -228,21 +232,33 @@ impl From<Stop> for RecvStop {
     }
 }
 
-/// Receives (or, with `peek`, copies without consuming) one whole datagram;
-/// the sender's address only when `want_from` (skipping it spares the
-/// kernel a copy).
-///
-/// `fits` is the size of a buffer that holds any datagram that can arrive;
-/// a buffer at least that large needs no size check first (see the module
-/// docs for the approach).
+/// How [`recv_datagram`] receives.
+#[derive(Clone, Copy, Debug)]
+struct How {
+    /// Copy the datagram without consuming it (`MSG_PEEK`).
+    peek: bool,
+    /// Return the sender's address (skipping it spares the kernel a copy).
+    want_from: bool,
+    /// The size of a buffer that holds any datagram that can arrive: a
+    /// buffer at least that large needs no size check first (see the module
+    /// docs for the approach). `Some(0)` never checks: a datagram that does
+    /// not fit is consumed.
+    fits: Option<usize>,
+}
+
+/// Receives (or copies without consuming) one whole datagram, as `how`
+/// says.
 fn recv_datagram(
     fd: BorrowedFd<'_>,
     buf: &mut impl RecvBuf,
     wait: Wait,
-    peek: bool,
-    want_from: bool,
-    fits: Option<usize>,
+    how: How,
 ) -> std::result::Result<(usize, Option<SocketAddrAny>), RecvStop> {
+    let How {
+        peek,
+        want_from,
+        fits,
+    } = how;
     let call = |room: &mut [u8], peek: bool, dont_wait: bool| {
         if want_from {
             sys::recv_from(fd, room, peek, dont_wait)
@@ -777,9 +793,11 @@ impl UnixDatagram {
             self.fd.as_fd(),
             &mut &mut *buf,
             wait,
-            false,
-            true,
-            unix_fits(),
+            How {
+                peek: false,
+                want_from: true,
+                fits: unix_fits(),
+            },
         )
         .map_err(|stop| recv_error(stop, self.object(), "recvfrom"))?;
         Ok((len, from.and_then(sys::unix_addr_from)))
@@ -792,8 +810,17 @@ impl UnixDatagram {
     /// As [`UnixDatagram::recv_from`]; nothing is consumed in any case.
     #[doc(alias = "MSG_PEEK")]
     pub fn peek_from(&self, buf: &mut [u8], wait: Wait) -> Result<(usize, Option<UnixAddr>)> {
-        let (len, from) = recv_datagram(self.fd.as_fd(), &mut &mut *buf, wait, true, true, None)
-            .map_err(|stop| recv_error(stop, self.object(), "recvfrom MSG_PEEK"))?;
+        let (len, from) = recv_datagram(
+            self.fd.as_fd(),
+            &mut &mut *buf,
+            wait,
+            How {
+                peek: true,
+                want_from: true,
+                fits: None,
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recvfrom MSG_PEEK"))?;
         Ok((len, from.and_then(sys::unix_addr_from)))
     }
 
@@ -934,9 +961,32 @@ impl Messenger for UnixDatagram {
             self.fd.as_fd(),
             &mut &mut *buf,
             wait,
-            false,
-            false,
-            unix_fits(),
+            How {
+                peek: false,
+                want_from: false,
+                fits: unix_fits(),
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
+        Ok(Received {
+            len,
+            tag: Tag::None,
+        })
+    }
+
+    /// One `recv(MSG_TRUNC)` whatever the size of `buf`: a datagram longer
+    /// than `buf` is consumed and reported as [`Error::BufferTooSmall`]
+    /// with its real size.
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        let (len, _) = recv_datagram(
+            self.fd.as_fd(),
+            &mut &mut *buf,
+            wait,
+            How {
+                peek: false,
+                want_from: false,
+                fits: Some(0),
+            },
         )
         .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
         Ok(Received {
@@ -949,8 +999,17 @@ impl Messenger for UnixDatagram {
     /// send buffer than this socket's is received whole.
     fn recv_vec(&self, wait: Wait) -> Result<(Vec<u8>, Tag)> {
         let mut buf = Vec::new();
-        let (len, _) = recv_datagram(self.fd.as_fd(), &mut buf, wait, false, false, None)
-            .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
+        let (len, _) = recv_datagram(
+            self.fd.as_fd(),
+            &mut buf,
+            wait,
+            How {
+                peek: false,
+                want_from: false,
+                fits: None,
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
         buf.truncate(len);
         Ok((buf, Tag::None))
     }
@@ -1417,9 +1476,11 @@ impl UdpSocket {
             self.fd.as_fd(),
             &mut &mut *buf,
             wait,
-            peek,
-            true,
-            Some(self.fits()),
+            How {
+                peek,
+                want_from: true,
+                fits: Some(self.fits()),
+            },
         )
         .map_err(|stop| recv_error(stop, self.object(), op))?;
         let from = from
@@ -1665,9 +1726,32 @@ impl Messenger for UdpSocket {
             self.fd.as_fd(),
             &mut &mut *buf,
             wait,
-            false,
-            false,
-            Some(self.fits()),
+            How {
+                peek: false,
+                want_from: false,
+                fits: Some(self.fits()),
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
+        Ok(Received {
+            len,
+            tag: Tag::None,
+        })
+    }
+
+    /// One `recv(MSG_TRUNC)` whatever the size of `buf`: a datagram longer
+    /// than `buf` is consumed and reported as [`Error::BufferTooSmall`]
+    /// with its real size.
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        let (len, _) = recv_datagram(
+            self.fd.as_fd(),
+            &mut &mut *buf,
+            wait,
+            How {
+                peek: false,
+                want_from: false,
+                fits: Some(0),
+            },
         )
         .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
         Ok(Received {
@@ -1740,12 +1824,12 @@ where
     let copy = rustix::io::fcntl_dupfd_cloexec(socket.as_fd(), 0)
         .map_err(|e| Error::os(socket.object(), "dup", e))?;
     let tx = S::try_from(copy)?;
-    Ok(Box::new(MessageLink::new(tx, socket, |tx, rx| {
+    Ok(Box::new(MessageLink::direct(tx, socket, |tx, rx| {
         RawIo::SendRecv {
             read: rx.as_fd(),
             write: tx.as_fd(),
         }
-    })?))
+    })))
 }
 
 fn sndbuf_cap() -> Option<MessageCap> {

@@ -124,6 +124,27 @@ pub trait Messenger {
     /// allows), [`Error::Empty`], [`Error::TimedOut`], or an OS error.
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received>;
 
+    /// Receives one message into `buf` in a single call where the facility
+    /// can, whatever the size of `buf`, waiting as `wait` says.
+    ///
+    /// For a reader that knows how long its peers' messages are and wants
+    /// the raw call's cost. Unlike [`Messenger::recv_into`], a message
+    /// longer than `buf` may be **discarded**: consumed, and reported as
+    /// [`Error::BufferTooSmall`] with its size (never handed over cut).
+    ///
+    /// The provided method is [`Messenger::recv_into`], which already takes
+    /// one call and never discards; the socket facilities, whose
+    /// [`Messenger::recv_into`] peeks at the size first when `buf` is
+    /// smaller than [`Messenger::recv_buffer_hint`], override it with one
+    /// `recv(MSG_TRUNC)`.
+    ///
+    /// # Errors
+    /// As [`Messenger::recv_into`]; after [`Error::BufferTooSmall`] the
+    /// message may be gone.
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        self.recv_into(buf, wait)
+    }
+
     /// Sends one message with the facility's default tag, blocking.
     ///
     /// # Errors

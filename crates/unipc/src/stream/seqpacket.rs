@@ -37,6 +37,9 @@
 //!   arrive; it is then consumed, and still reported as
 //!   [`Error::BufferTooSmall`], never silently cut.
 //!
+//! A reader that knows how long its peer's messages are can have one call
+//! with any buffer: [`Messenger::recv_into_or_discard`] discards (and
+//! reports) a message that does not fit instead of keeping it.
 //! [`Conn::recv_with_fds`] always peeks first, so that a message too long
 //! for its buffer never loses the descriptors it carries.
 //!
@@ -374,6 +377,20 @@ impl Messenger for Conn {
         }
     }
 
+    /// One `recv(MSG_TRUNC)` whatever the size of `buf`: a message longer
+    /// than `buf` is consumed and reported as [`Error::BufferTooSmall`]
+    /// with its real size. The end of the connection is as for
+    /// [`Messenger::recv_into`].
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        match self.inner.recv_message_or_discard(buf, Pace::Wait(wait))? {
+            Some(len) => Ok(Received {
+                len,
+                tag: Tag::None,
+            }),
+            None => Err(peer_closed(self.inner.object())),
+        }
+    }
+
     /// Sized from the waiting message itself rather than from the limits.
     fn recv_vec(&self, wait: Wait) -> Result<(Vec<u8>, Tag)> {
         loop {
@@ -517,7 +534,11 @@ fn message_link(conn: Conn) -> Result<Box<dyn Link>> {
     let object = Messenger::object(&conn);
     let copy = rustix::io::fcntl_dupfd_cloexec(conn.as_fd(), 0)
         .map_err(|e| Error::os(object, "dup", e))?;
-    Ok(Box::new(MessageLink::new(Conn::from(copy), conn, raw_io)?))
+    Ok(Box::new(MessageLink::direct(
+        Conn::from(copy),
+        conn,
+        raw_io,
+    )))
 }
 
 impl facility::Connector for Connector {

@@ -412,22 +412,13 @@ impl Socket {
     ///
     /// A buffer of at least [`sys::unprivileged_message_ceiling`] bytes
     /// holds any message an unprivileged peer can send, so the message is
-    /// received in one call without a peek; one longer still (a privileged
-    /// peer's) is consumed and reported as [`Error::BufferTooSmall`] with
-    /// its real length. A smaller buffer peeks first, and a message longer
-    /// than it stays queued: [`Error::BufferTooSmall`].
+    /// received in one call without a peek
+    /// ([`Socket::recv_message_or_discard`]). A smaller buffer peeks first,
+    /// and a message longer than it stays queued:
+    /// [`Error::BufferTooSmall`].
     pub(crate) fn recv_message(&self, buf: &mut [u8], pace: Pace) -> Result<Option<usize>> {
         if sys::unprivileged_message_ceiling().is_some_and(|most| buf.len() >= most) {
-            let real = self.with_wait(
-                READABLE,
-                pace,
-                |dontwait| sys::recv_message(self.fd(), buf, dontwait),
-                |err| self.os("recv", err),
-            )?;
-            if real > buf.len() {
-                return Err(self.too_small(buf, real));
-            }
-            return self.message_or_end(real);
+            return self.recv_message_or_discard(buf, pace);
         }
         loop {
             let Some(len) = self.peek_len(pace)? else {
@@ -443,6 +434,26 @@ impl Socket {
                 Err(err) => return Err(self.os("recv", err)),
             }
         }
+    }
+
+    /// Receives one whole message into `buf` in one `recv(MSG_TRUNC)`;
+    /// `None` when the peer closed. A message longer than `buf` is consumed
+    /// and reported as [`Error::BufferTooSmall`] with its real length.
+    pub(crate) fn recv_message_or_discard(
+        &self,
+        buf: &mut [u8],
+        pace: Pace,
+    ) -> Result<Option<usize>> {
+        let real = self.with_wait(
+            READABLE,
+            pace,
+            |dontwait| sys::recv_message(self.fd(), buf, dontwait),
+            |err| self.os("recv", err),
+        )?;
+        if real > buf.len() {
+            return Err(self.too_small(buf, real));
+        }
+        self.message_or_end(real)
     }
 
     /// Sends one whole message.
