@@ -136,9 +136,9 @@ where
 
     /// A link that receives each unit straight into the caller's buffer
     /// with [`Messenger::recv_into_or_discard`], for a facility whose
-    /// receive takes a buffer of any size in one call (sockets). A unit
-    /// longer than expected is discarded and reported: the link fails
-    /// either way.
+    /// receive takes a buffer of any size in one call (sockets, System V
+    /// queues). A unit longer than expected is reported (and, on a socket,
+    /// discarded): the link fails either way.
     pub(crate) fn direct(tx: T, rx: U, raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>) -> Self {
         MessageLink {
             tx,

@@ -172,6 +172,7 @@ pub(crate) fn get(key: c_int, flags: c_int) -> io::Result<c_int> {
 }
 
 /// `msgsnd(id, {mtype, text}, text.len(), flags)`.
+#[inline]
 pub(crate) fn send(id: c_int, mtype: c_long, text: &[u8], flags: c_int) -> io::Result<()> {
     with_msgbuf(text.len(), |msg| {
         msg[0] = mtype;
@@ -187,6 +188,7 @@ pub(crate) fn send(id: c_int, mtype: c_long, text: &[u8], flags: c_int) -> io::R
 
 /// `msgrcv(id, buf, text.len(), msgtyp, flags)`: copies the text of the
 /// message taken into `text` and returns its length and type.
+#[inline]
 pub(crate) fn recv(
     id: c_int,
     text: &mut [u8],
