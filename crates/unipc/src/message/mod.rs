@@ -119,9 +119,15 @@ pub trait Messenger {
 
     /// Receives one message into `buf`, waiting as `wait` says.
     ///
+    /// A buffer of [`Messenger::recv_buffer_hint`] bytes or more takes one
+    /// call (on a UNIX socket, once `/proc/sys/net/core` could be read).
+    ///
     /// # Errors
     /// [`Error::BufferTooSmall`] (the message stays queued where the facility
-    /// allows), [`Error::Empty`], [`Error::TimedOut`], or an OS error.
+    /// allows: a UNIX socket given at least [`Messenger::recv_buffer_hint`]
+    /// bytes consumes a message longer still, which only a sender with
+    /// `CAP_NET_ADMIN` can send), [`Error::Empty`], [`Error::TimedOut`], or
+    /// an OS error.
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received>;
 
     /// Receives one message into `buf` in a single call where the facility
