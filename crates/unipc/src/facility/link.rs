@@ -108,9 +108,11 @@ pub(crate) struct MessageLink<T, U> {
     rx: U,
     wait: Wait,
     raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>,
-    /// Room for the largest message `rx` holds: some facilities (POSIX
-    /// queues) refuse a receive buffer smaller than their message size
-    /// limit, whatever the size of the message waiting.
+    /// Room for any message `rx` can deliver
+    /// ([`Messenger::recv_buffer_hint`]), for a facility that refuses a
+    /// smaller receive buffer whatever the size of the message waiting
+    /// (POSIX queues); empty when `rx` receives straight into the caller's
+    /// buffer ([`MessageLink::direct`]).
     scratch: Vec<u8>,
 }
 
@@ -119,8 +121,10 @@ where
     T: Messenger + Send,
     U: Messenger + Send,
 {
+    /// A link that receives into room for any message `rx` can deliver,
+    /// then copies the message out, as the raw loop does for queues.
     pub(crate) fn new(tx: T, rx: U, raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>) -> Result<Self> {
-        let scratch = vec![0; rx.limits()?.max_message_size];
+        let scratch = vec![0; rx.recv_buffer_hint()?];
         Ok(MessageLink {
             tx,
             rx,
@@ -128,6 +132,21 @@ where
             raw,
             scratch,
         })
+    }
+
+    /// A link that receives each unit straight into the caller's buffer
+    /// with [`Messenger::recv_into_or_discard`], for a facility whose
+    /// receive takes a buffer of any size in one call (sockets, System V
+    /// queues). A unit longer than expected is reported (and, on a socket,
+    /// discarded): the link fails either way.
+    pub(crate) fn direct(tx: T, rx: U, raw: for<'a> fn(&'a T, &'a U) -> RawIo<'a>) -> Self {
+        MessageLink {
+            tx,
+            rx,
+            wait: Wait::Forever,
+            raw,
+            scratch: Vec::new(),
+        }
     }
 }
 
@@ -146,26 +165,29 @@ where
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<()> {
-        let room = if buf.len() < self.scratch.len() {
-            &mut self.scratch[..]
-        } else {
-            &mut buf[..]
-        };
+        let via_scratch = buf.len() < self.scratch.len();
         let got = loop {
-            match self.rx.recv_into(room, self.wait) {
+            let got = if via_scratch {
+                self.rx.recv_into(&mut self.scratch, self.wait)
+            } else if self.scratch.is_empty() {
+                self.rx.recv_into_or_discard(buf, self.wait)
+            } else {
+                self.rx.recv_into(buf, self.wait)
+            };
+            match got {
                 Err(Error::Empty { .. }) => std::hint::spin_loop(),
                 other => break other?,
             }
         };
-        if got.len == buf.len() && buf.len() < self.scratch.len() {
-            buf.copy_from_slice(&self.scratch[..got.len]);
-        }
         if got.len != buf.len() {
             let wrong = io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!("expected a message of {} bytes, got {}", buf.len(), got.len),
             );
             return Err(Error::os(self.rx.object(), "receive", wrong));
+        }
+        if via_scratch {
+            buf.copy_from_slice(&self.scratch[..got.len]);
         }
         Ok(())
     }

@@ -14,19 +14,33 @@
 //! of that size returns it whole. To know the size without consuming
 //! anything, a receive first asks the kernel with
 //! `recv(MSG_PEEK | MSG_TRUNC)` on an empty buffer (no bytes are copied),
-//! then receives for real with `MSG_TRUNC` and checks the length again. The
-//! peek is skipped when the buffer can hold the largest datagram that can
-//! arrive (a UDP buffer of at least 65,507 bytes for IPv4 or 65,527 for
-//! IPv6): then one call is enough. A UNIX datagram has no such fixed
-//! ceiling (it is bounded by the sender's `SO_SNDBUF`), so a UNIX receive
-//! always peeks first.
+//! then receives for real with `MSG_TRUNC` and checks the length again.
 //!
-//! One race remains when several processes receive from the same socket:
-//! if another receiver takes the peeked datagram between the peek and the
-//! receive, and the next datagram is larger than the buffer, that next
-//! datagram is consumed and lost; the error still reports its size. Give
-//! such receivers buffers as large as the largest datagram their senders
-//! send (for UDP, [`UDP_V6_MAX`] bytes closes the race entirely).
+//! The peek is skipped, and a receive is one call as cheap as the raw one,
+//! when the buffer holds [`Messenger::recv_buffer_hint`] bytes, enough for
+//! the largest datagram that can arrive:
+//!
+//! - UDP: 65,507 bytes on an IPv4 socket, 65,527 on an IPv6 one
+//!   ([`UDP_V4_MAX`], [`UDP_V6_MAX`]). Nothing larger can arrive.
+//! - UNIX: `2 * net.core.wmem_max - 32` bytes (or `wmem_default - 32` if
+//!   that is larger), read once from `/proc`. A UNIX datagram is bounded by
+//!   its sender's `SO_SNDBUF` less 32, and `SO_SNDBUF` is capped at twice
+//!   `wmem_max`. Only a sender that forced its buffer with
+//!   `SO_SNDBUFFORCE` (which needs `CAP_NET_ADMIN`), or one sending after
+//!   an administrator raised those limits, can exceed it: such a datagram
+//!   is then **consumed** and reported as [`Error::BufferTooSmall`] with
+//!   its real size.
+//!
+//! A reader that knows how long its peers' datagrams are can have one call
+//! with any buffer: [`Messenger::recv_into_or_discard`] discards (and
+//! reports) a datagram that does not fit instead of keeping it.
+//!
+//! One race remains when several processes receive from the same socket
+//! with smaller buffers: if another receiver takes the peeked datagram
+//! between the peek and the receive, and the next datagram is larger than
+//! the buffer, that next datagram is consumed and lost; the error still
+//! reports its size. Give such receivers buffers of
+//! [`Messenger::recv_buffer_hint`] bytes, which closes the race.
 //!
 //! # Waiting
 //!
@@ -87,6 +101,12 @@ pub const UDP_V6_MAX: usize = 65_527;
 /// What a UNIX datagram send may carry: `SO_SNDBUF` less this (the kernel
 /// refuses `len > sk_sndbuf - 32` in `unix_dgram_sendmsg`).
 const UNIX_SNDBUF_OVERHEAD: usize = 32;
+
+/// The size of a buffer that holds any UNIX datagram an unprivileged sender
+/// can send; `None` when it cannot be known.
+fn unix_fits() -> Option<usize> {
+    crate::sys::socket::unprivileged_message_ceiling()
+}
 
 // ---------------------------------------------------------------------------
 // Waiting, shared by both socket types.
@@ -212,23 +232,45 @@ impl From<Stop> for RecvStop {
     }
 }
 
-/// Receives (or, with `peek`, copies without consuming) one whole datagram.
-///
-/// `fits` is the size of a buffer that holds any datagram that can arrive;
-/// a buffer at least that large needs no size check first (see the module
-/// docs for the approach).
+/// How [`recv_datagram`] receives.
+#[derive(Clone, Copy, Debug)]
+struct How {
+    /// Copy the datagram without consuming it (`MSG_PEEK`).
+    peek: bool,
+    /// Return the sender's address (skipping it spares the kernel a copy).
+    want_from: bool,
+    /// The size of a buffer that holds any datagram that can arrive: a
+    /// buffer at least that large needs no size check first (see the module
+    /// docs for the approach). `Some(0)` never checks: a datagram that does
+    /// not fit is consumed.
+    fits: Option<usize>,
+}
+
+/// Receives (or copies without consuming) one whole datagram, as `how`
+/// says.
 fn recv_datagram(
     fd: BorrowedFd<'_>,
     buf: &mut impl RecvBuf,
     wait: Wait,
-    peek: bool,
-    fits: Option<usize>,
+    how: How,
 ) -> std::result::Result<(usize, Option<SocketAddrAny>), RecvStop> {
+    let How {
+        peek,
+        want_from,
+        fits,
+    } = how;
+    let call = |room: &mut [u8], peek: bool, dont_wait: bool| {
+        if want_from {
+            sys::recv_from(fd, room, peek, dont_wait)
+        } else {
+            sys::recv(fd, room, peek, dont_wait).map(|len| (len, None))
+        }
+    };
     let until = Until::from(wait);
     let one_call = |room: &mut [u8]| {
         let buffer = room.len();
         let (len, from) = with_wait(fd, Ready::Read, until, |dont_wait| {
-            sys::recv_from(fd, room, peek, dont_wait)
+            call(room, peek, dont_wait)
         })?;
         if len > buffer {
             return Err(RecvStop::TooSmall {
@@ -258,7 +300,7 @@ fn recv_datagram(
         }
         // The datagram is known to be there: never block here. If another
         // process took it meanwhile, go back to waiting.
-        match sys::recv_from(fd, room, false, true) {
+        match call(room, false, true) {
             Ok((len, from)) if len <= buffer => return Ok((len, from)),
             Ok((len, _)) => {
                 return Err(RecvStop::TooSmall {
@@ -511,6 +553,16 @@ fn unix_object(addr: &UnixAddr) -> String {
     format!("unix-dgram:{addr}")
 }
 
+/// A UNIX datagram socket's name in errors: its bound address, else its
+/// peer's, else the facility's.
+fn object_of(local: Option<&UnixAddr>, peer: Option<&UnixAddr>) -> String {
+    match (local, peer) {
+        (Some(local), _) => unix_object(local),
+        (None, Some(peer)) => unix_object(peer),
+        (None, None) => "unix-dgram".to_owned(),
+    }
+}
+
 fn bind_error(object: &str, errno: Errno, is_path: bool) -> Error {
     let err = Error::os(object, "bind", errno);
     match (errno, is_path) {
@@ -608,6 +660,9 @@ pub struct UnixDatagram {
     fd: OwnedFd,
     local: Option<UnixAddr>,
     peer: Option<UnixAddr>,
+    /// [`Messenger::object`], kept formatted: every error names it, and a
+    /// busy-polling receiver meets [`Error::Empty`] on every attempt.
+    object: String,
     /// The largest datagram a send may carry, as last read from SO_SNDBUF.
     send_limit: AtomicUsize,
     file: Option<SocketFile>,
@@ -620,10 +675,12 @@ impl UnixDatagram {
         peer: Option<UnixAddr>,
         file: Option<SocketFile>,
     ) -> UnixDatagram {
+        let object = object_of(local.as_ref(), peer.as_ref());
         let sock = UnixDatagram {
             fd,
             local,
             peer,
+            object,
             send_limit: AtomicUsize::new(0),
             file,
         };
@@ -680,6 +737,7 @@ impl UnixDatagram {
         match sys::connect(self.fd.as_fd(), &sockaddr) {
             Ok(()) => {
                 self.peer = Some(addr.clone());
+                self.object = object_of(self.local.as_ref(), self.peer.as_ref());
                 Ok(())
             }
             Err(Errno::PERM) => Err(Error::os(object, "connect", Errno::PERM).with_hint(
@@ -713,23 +771,35 @@ impl UnixDatagram {
     #[doc(alias = "sendto")]
     pub fn send_to(&self, message: &[u8], to: &UnixAddr, wait: Wait) -> Result<()> {
         self.check_size(message.len())?;
-        let object = unix_object(to);
-        let sockaddr = sys::unix_sockaddr(to).map_err(|e| Error::os(&object, "sendto", e))?;
-        self.send_raw(message, Some(&sockaddr), wait, object, "sendto")
+        let sockaddr =
+            sys::unix_sockaddr(to).map_err(|e| Error::os(unix_object(to), "sendto", e))?;
+        self.send_raw(message, Some(&sockaddr), wait, || unix_object(to), "sendto")
     }
 
     /// `recvfrom` — receives one datagram into `buf`, waiting as `wait`
     /// says; returns its length and the sender's address (`None` when the
     /// sender is unbound or one end of a pair).
     ///
+    /// One call when `buf` holds [`Messenger::recv_buffer_hint`] bytes,
+    /// else a peek at the size first (see the module docs).
+    ///
     /// # Errors
     /// [`Error::BufferTooSmall`] with the datagram's size when it does not
-    /// fit (it stays queued; see the module docs); [`Error::Empty`];
-    /// [`Error::TimedOut`]; [`Error::Os`].
+    /// fit (it stays queued, unless `buf` held the hint's size: see the
+    /// module docs); [`Error::Empty`]; [`Error::TimedOut`]; [`Error::Os`].
     #[doc(alias = "recvfrom")]
     pub fn recv_from(&self, buf: &mut [u8], wait: Wait) -> Result<(usize, Option<UnixAddr>)> {
-        let (len, from) = recv_datagram(self.fd.as_fd(), &mut &mut *buf, wait, false, None)
-            .map_err(|stop| recv_error(stop, self.object(), "recvfrom"))?;
+        let (len, from) = recv_datagram(
+            self.fd.as_fd(),
+            &mut &mut *buf,
+            wait,
+            How {
+                peek: false,
+                want_from: true,
+                fits: unix_fits(),
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recvfrom"))?;
         Ok((len, from.and_then(sys::unix_addr_from)))
     }
 
@@ -740,8 +810,17 @@ impl UnixDatagram {
     /// As [`UnixDatagram::recv_from`]; nothing is consumed in any case.
     #[doc(alias = "MSG_PEEK")]
     pub fn peek_from(&self, buf: &mut [u8], wait: Wait) -> Result<(usize, Option<UnixAddr>)> {
-        let (len, from) = recv_datagram(self.fd.as_fd(), &mut &mut *buf, wait, true, None)
-            .map_err(|stop| recv_error(stop, self.object(), "recvfrom MSG_PEEK"))?;
+        let (len, from) = recv_datagram(
+            self.fd.as_fd(),
+            &mut &mut *buf,
+            wait,
+            How {
+                peek: true,
+                want_from: true,
+                fits: None,
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recvfrom MSG_PEEK"))?;
         Ok((len, from.and_then(sys::unix_addr_from)))
     }
 
@@ -796,12 +875,14 @@ impl UnixDatagram {
         Ok(())
     }
 
+    /// Sends one datagram; `object` names the destination in an error, and
+    /// is only called to build one.
     fn send_raw(
         &self,
         message: &[u8],
         to: Option<&impl SocketAddrArg>,
         wait: Wait,
-        object: String,
+        object: impl FnOnce() -> String,
         op: &'static str,
     ) -> Result<()> {
         let fd = self.fd.as_fd();
@@ -820,7 +901,7 @@ impl UnixDatagram {
                     limit,
                 })
             }
-            Err(stop) => Err(send_error(stop, object, op)),
+            Err(stop) => Err(send_error(stop, object(), op)),
         }
     }
 
@@ -837,11 +918,7 @@ impl Messenger for UnixDatagram {
     /// The bound address (`unix-dgram:/run/app.sock`), else the connected
     /// peer's, else `unix-dgram`.
     fn object(&self) -> String {
-        match (&self.local, &self.peer) {
-            (Some(local), _) => unix_object(local),
-            (None, Some(peer)) => unix_object(peer),
-            (None, None) => "unix-dgram".to_owned(),
-        }
+        self.object.clone()
     }
 
     /// The largest datagram this socket can send: `SO_SNDBUF` less 32.
@@ -850,6 +927,17 @@ impl Messenger for UnixDatagram {
             max_message_size: self.refresh_send_limit()?,
             max_messages: None,
         })
+    }
+
+    /// The largest datagram an unprivileged sender can send
+    /// (`max(2 * wmem_max, wmem_default) - 32`): a buffer this large is
+    /// received in one call (see the module docs). When
+    /// `/proc/sys/net/core` cannot be read, this socket's own limit.
+    fn recv_buffer_hint(&self) -> Result<usize> {
+        match unix_fits() {
+            Some(most) => Ok(most),
+            None => self.refresh_send_limit(),
+        }
     }
 
     fn send_tagged(&self, message: &[u8], tag: Tag, wait: Wait) -> Result<()> {
@@ -861,14 +949,46 @@ impl Messenger for UnixDatagram {
             message,
             None::<&SocketAddrAny>,
             wait,
-            self.peer_object(),
+            || self.peer_object(),
             "send",
         )
     }
 
+    /// One call when `buf` holds [`Messenger::recv_buffer_hint`] bytes,
+    /// else a peek at the size first (see the module docs).
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
-        let (len, _) = recv_datagram(self.fd.as_fd(), &mut &mut *buf, wait, false, None)
-            .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
+        let (len, _) = recv_datagram(
+            self.fd.as_fd(),
+            &mut &mut *buf,
+            wait,
+            How {
+                peek: false,
+                want_from: false,
+                fits: unix_fits(),
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
+        Ok(Received {
+            len,
+            tag: Tag::None,
+        })
+    }
+
+    /// One `recv(MSG_TRUNC)` whatever the size of `buf`: a datagram longer
+    /// than `buf` is consumed and reported as [`Error::BufferTooSmall`]
+    /// with its real size.
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        let (len, _) = recv_datagram(
+            self.fd.as_fd(),
+            &mut &mut *buf,
+            wait,
+            How {
+                peek: false,
+                want_from: false,
+                fits: Some(0),
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
         Ok(Received {
             len,
             tag: Tag::None,
@@ -879,8 +999,17 @@ impl Messenger for UnixDatagram {
     /// send buffer than this socket's is received whole.
     fn recv_vec(&self, wait: Wait) -> Result<(Vec<u8>, Tag)> {
         let mut buf = Vec::new();
-        let (len, _) = recv_datagram(self.fd.as_fd(), &mut buf, wait, false, None)
-            .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
+        let (len, _) = recv_datagram(
+            self.fd.as_fd(),
+            &mut buf,
+            wait,
+            How {
+                peek: false,
+                want_from: false,
+                fits: None,
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
         buf.truncate(len);
         Ok((buf, Tag::None))
     }
@@ -1137,6 +1266,8 @@ pub struct UdpSocket {
     v6: bool,
     local: SocketAddr,
     peer: Option<SocketAddr>,
+    /// [`Messenger::object`], kept formatted (see [`UnixDatagram`]'s).
+    object: String,
 }
 
 impl UdpSocket {
@@ -1154,6 +1285,7 @@ impl UdpSocket {
             v6: family == Family::V6,
             local,
             peer,
+            object: format!("udp:{local}"),
         })
     }
 
@@ -1212,6 +1344,7 @@ impl UdpSocket {
         // Connecting a socket bound to a wildcard address fixes its source.
         if let Ok(local) = sys::local_addr(self.fd.as_fd()).and_then(sys::inet_addr_from) {
             self.local = local;
+            self.object = format!("udp:{local}");
         }
         Ok(())
     }
@@ -1343,8 +1476,11 @@ impl UdpSocket {
             self.fd.as_fd(),
             &mut &mut *buf,
             wait,
-            peek,
-            Some(self.fits()),
+            How {
+                peek,
+                want_from: true,
+                fits: Some(self.fits()),
+            },
         )
         .map_err(|stop| recv_error(stop, self.object(), op))?;
         let from = from
@@ -1548,7 +1684,7 @@ fn udp_send_error(stop: Stop, object: String, op: &'static str) -> Error {
 impl Messenger for UdpSocket {
     /// `udp:ADDRESS:PORT` of the bound address.
     fn object(&self) -> String {
-        format!("udp:{}", self.local)
+        self.object.clone()
     }
 
     /// 65,507 bytes to an IPv4 peer, 65,527 to an IPv6 one.
@@ -1564,16 +1700,25 @@ impl Messenger for UdpSocket {
             return Err(unsupported_tag(self.object(), tag, "no tag"));
         }
         self.check_size(message.len(), self.peer)?;
-        let object = match self.peer {
-            Some(peer) => format!("udp:{peer}"),
-            None => self.object(),
-        };
         let fd = self.fd.as_fd();
         with_wait(fd, Ready::Write, Until::from(wait), |dont_wait| {
             sys::send(fd, message, dont_wait)
         })
         .map(drop)
-        .map_err(|stop| udp_send_error(stop, object, "send"))
+        .map_err(|stop| {
+            let object = match self.peer {
+                Some(peer) => format!("udp:{peer}"),
+                None => self.object(),
+            };
+            udp_send_error(stop, object, "send")
+        })
+    }
+
+    /// The largest datagram this socket can receive (65,527 bytes on an
+    /// IPv6 socket, 65,507 on an IPv4 one): a buffer this large is
+    /// received in one call.
+    fn recv_buffer_hint(&self) -> Result<usize> {
+        Ok(self.fits())
     }
 
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
@@ -1581,8 +1726,32 @@ impl Messenger for UdpSocket {
             self.fd.as_fd(),
             &mut &mut *buf,
             wait,
-            false,
-            Some(self.fits()),
+            How {
+                peek: false,
+                want_from: false,
+                fits: Some(self.fits()),
+            },
+        )
+        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
+        Ok(Received {
+            len,
+            tag: Tag::None,
+        })
+    }
+
+    /// One `recv(MSG_TRUNC)` whatever the size of `buf`: a datagram longer
+    /// than `buf` is consumed and reported as [`Error::BufferTooSmall`]
+    /// with its real size.
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        let (len, _) = recv_datagram(
+            self.fd.as_fd(),
+            &mut &mut *buf,
+            wait,
+            How {
+                peek: false,
+                want_from: false,
+                fits: Some(0),
+            },
         )
         .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
         Ok(Received {
@@ -1655,12 +1824,12 @@ where
     let copy = rustix::io::fcntl_dupfd_cloexec(socket.as_fd(), 0)
         .map_err(|e| Error::os(socket.object(), "dup", e))?;
     let tx = S::try_from(copy)?;
-    Ok(Box::new(MessageLink::new(tx, socket, |tx, rx| {
+    Ok(Box::new(MessageLink::direct(tx, socket, |tx, rx| {
         RawIo::SendRecv {
             read: rx.as_fd(),
             write: tx.as_fd(),
         }
-    })?))
+    })))
 }
 
 fn sndbuf_cap() -> Option<MessageCap> {

@@ -95,6 +95,21 @@ pub trait Messenger {
     /// When the limits cannot be read from the kernel.
     fn limits(&self) -> Result<Limits>;
 
+    /// The size of a receive buffer that takes any message that can arrive
+    /// in one call, which is what [`Messenger::recv_vec`] allocates.
+    ///
+    /// The provided method returns [`Limits::max_message_size`]. Sockets
+    /// override it, since what they receive is bounded by their peer's
+    /// limit, not their own: a buffer this large lets a UNIX datagram or
+    /// seqpacket socket receive without first peeking at the message's
+    /// size (see [`dgram`] and [`crate::stream::seqpacket`]).
+    ///
+    /// # Errors
+    /// When the limits cannot be read from the kernel.
+    fn recv_buffer_hint(&self) -> Result<usize> {
+        Ok(self.limits()?.max_message_size)
+    }
+
     /// Sends one message with `tag`, waiting as `wait` says.
     ///
     /// # Errors
@@ -104,10 +119,37 @@ pub trait Messenger {
 
     /// Receives one message into `buf`, waiting as `wait` says.
     ///
+    /// A buffer of [`Messenger::recv_buffer_hint`] bytes or more takes one
+    /// call (on a UNIX socket, once `/proc/sys/net/core` could be read).
+    ///
     /// # Errors
     /// [`Error::BufferTooSmall`] (the message stays queued where the facility
-    /// allows), [`Error::Empty`], [`Error::TimedOut`], or an OS error.
+    /// allows: a UNIX socket given at least [`Messenger::recv_buffer_hint`]
+    /// bytes consumes a message longer still, which only a sender with
+    /// `CAP_NET_ADMIN` can send), [`Error::Empty`], [`Error::TimedOut`], or
+    /// an OS error.
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received>;
+
+    /// Receives one message into `buf` in a single call where the facility
+    /// can, whatever the size of `buf`, waiting as `wait` says.
+    ///
+    /// For a reader that knows how long its peers' messages are and wants
+    /// the raw call's cost. Unlike [`Messenger::recv_into`], a message
+    /// longer than `buf` may be **discarded**: consumed, and reported as
+    /// [`Error::BufferTooSmall`] with its size (never handed over cut).
+    ///
+    /// The provided method is [`Messenger::recv_into`], which already takes
+    /// one call and never discards; the socket facilities, whose
+    /// [`Messenger::recv_into`] peeks at the size first when `buf` is
+    /// smaller than [`Messenger::recv_buffer_hint`], override it with one
+    /// `recv(MSG_TRUNC)`.
+    ///
+    /// # Errors
+    /// As [`Messenger::recv_into`]; after [`Error::BufferTooSmall`] the
+    /// message may be gone.
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        self.recv_into(buf, wait)
+    }
 
     /// Sends one message with the facility's default tag, blocking.
     ///
@@ -125,12 +167,13 @@ pub trait Messenger {
         self.send_tagged(message, Tag::None, Wait::Never)
     }
 
-    /// Receives one message into a new `Vec` sized from the object's limits.
+    /// Receives one message into a new `Vec` of
+    /// [`Messenger::recv_buffer_hint`] bytes, cut to the message.
     ///
     /// # Errors
     /// As [`Messenger::recv_into`].
     fn recv_vec(&self, wait: Wait) -> Result<(Vec<u8>, Tag)> {
-        let mut buf = vec![0; self.limits()?.max_message_size];
+        let mut buf = vec![0; self.recv_buffer_hint()?];
         let got = self.recv_into(&mut buf, wait)?;
         buf.truncate(got.len);
         Ok((buf, got.tag))

@@ -802,32 +802,35 @@ impl Queue {
     pub fn send_typed(&self, ty: i64, message: &[u8], wait: Wait) -> Result<()> {
         let mtype = self.check_type(ty, "message type")?;
         self.check_msgmax(message.len())?;
-        let mut checked_fit = false;
-        let mut attempt = || -> Result<Option<()>> {
-            match sys::send(self.id, mtype, message, sys::NOWAIT) {
-                Ok(()) => Ok(Some(())),
-                Err(err) if errno(&err) == Some(Errno::AGAIN) => {
-                    if !checked_fit {
-                        self.check_fits(message.len())?;
-                        checked_fit = true;
-                    }
-                    Ok(None)
-                }
-                Err(err) => Err(self.send_error(err, message.len())),
+        // Whatever the wait, a first try that finds room is the whole send:
+        // one call.
+        match sys::send(self.id, mtype, message, sys::NOWAIT) {
+            Ok(()) => Ok(()),
+            Err(err) if errno(&err) == Some(Errno::AGAIN) => {
+                self.send_to_full(mtype, message, wait)
             }
-        };
+            Err(err) => Err(self.send_error(err, message.len())),
+        }
+    }
+
+    /// The rest of a send whose first try found the queue full: refuse a
+    /// message that can never fit, then wait as `wait` says.
+    #[cold]
+    fn send_to_full(&self, mtype: c_long, message: &[u8], wait: Wait) -> Result<()> {
+        self.check_fits(message.len())?;
         match wait {
-            Wait::Never => attempt()?.ok_or_else(|| Error::Full {
+            Wait::Never => Err(Error::Full {
                 object: self.object.clone(),
             }),
-            Wait::For(timeout) => self.poll(timeout, attempt),
-            Wait::Forever => {
-                if attempt()?.is_some() {
-                    return Ok(());
+            Wait::For(timeout) => self.poll(timeout, || {
+                match sys::send(self.id, mtype, message, sys::NOWAIT) {
+                    Ok(()) => Ok(Some(())),
+                    Err(err) if errno(&err) == Some(Errno::AGAIN) => Ok(None),
+                    Err(err) => Err(self.send_error(err, message.len())),
                 }
-                sys::send(self.id, mtype, message, 0)
-                    .map_err(|err| self.send_error(err, message.len()))
-            }
+            }),
+            Wait::Forever => sys::send(self.id, mtype, message, 0)
+                .map_err(|err| self.send_error(err, message.len())),
         }
     }
 
@@ -925,21 +928,28 @@ impl Queue {
                 self.fail("receive", err)
             }
         };
-        let mut attempt = || -> Result<Option<Received>> {
-            match sys::recv(self.id, buf, msgtyp, flags | sys::NOWAIT) {
-                Ok(got) => Ok(Some(received(got))),
-                Err(err) if errno(&err) == Some(Errno::NOMSG) => Ok(None),
-                Err(err) => Err(recv_error(err)),
-            }
+        // One call, blocking or not, is the whole receive when a message
+        // is there (or, blocking, arrives).
+        let first = match options.wait {
+            Wait::Forever => flags,
+            Wait::Never | Wait::For(_) => flags | sys::NOWAIT,
         };
-        match options.wait {
-            Wait::Never => attempt()?.ok_or_else(|| Error::Empty {
-                object: self.object.clone(),
-            }),
-            Wait::For(timeout) => self.poll(timeout, attempt),
-            Wait::Forever => sys::recv(self.id, buf, msgtyp, flags)
-                .map(received)
-                .map_err(recv_error),
+        match sys::recv(self.id, buf, msgtyp, first) {
+            Ok(got) => Ok(received(got)),
+            Err(err) if errno(&err) == Some(Errno::NOMSG) => match options.wait {
+                Wait::For(timeout) => self.poll(timeout, || {
+                    match sys::recv(self.id, buf, msgtyp, flags | sys::NOWAIT) {
+                        Ok(got) => Ok(Some(received(got))),
+                        Err(err) if errno(&err) == Some(Errno::NOMSG) => Ok(None),
+                        Err(err) => Err(recv_error(err)),
+                    }
+                }),
+                // Only a non-blocking call says ENOMSG.
+                Wait::Never | Wait::Forever => Err(Error::Empty {
+                    object: self.object.clone(),
+                }),
+            },
+            Err(err) => Err(recv_error(err)),
         }
     }
 
@@ -1137,6 +1147,7 @@ impl Messenger for Queue {
 
     /// [`Tag::None`] sends type [`DEFAULT_TYPE`] (1), [`Tag::Type`] its
     /// type; [`Tag::Priority`] is [`Error::Unsupported`].
+    #[inline]
     fn send_tagged(&self, message: &[u8], tag: Tag, wait: Wait) -> Result<()> {
         let ty = match tag {
             Tag::None => DEFAULT_TYPE,
@@ -1153,6 +1164,7 @@ impl Messenger for Queue {
     }
 
     /// Takes the oldest message of any type ([`Select::Any`]).
+    #[inline]
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
         self.recv_with(buf, RecvOptions::new().wait(wait))
     }
@@ -1254,14 +1266,14 @@ impl facility::Connector for Connector {
         };
         let rx = Queue::open_id(to_peer)?;
         let tx = Queue::open_id(from_peer)?;
-        Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
+        Ok(Box::new(MessageLink::direct(tx, rx, raw_io)))
     }
 }
 
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;
-        Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
+        Ok(Box::new(MessageLink::direct(tx, rx, raw_io)))
     }
 }
 

@@ -16,13 +16,32 @@
 //! end's limit; the peer's own buffer bounds what it can send.
 //!
 //! # Receiving
-//! A receive first peeks at the next message's length (`MSG_PEEK |
-//! MSG_TRUNC`, which reports the real length on this socket type), so a
-//! message longer than the buffer is [`Error::BufferTooSmall`] with its
-//! real size and stays queued. Only when several processes read one
-//! socket and another takes the message between the peek and the receive
-//! can a longer one arrive; it is then consumed, and still reported as
-//! [`Error::BufferTooSmall`], never silently cut.
+//! A message is never handed over cut: one longer than the buffer is
+//! [`Error::BufferTooSmall`] with its real size. How much that costs
+//! depends on the buffer:
+//!
+//! - A buffer of at least [`Messenger::recv_buffer_hint`] bytes
+//!   (`2 * net.core.wmem_max - 32`, or `wmem_default - 32` if that is
+//!   larger) holds any message an unprivileged peer can send, since
+//!   `SO_SNDBUF` is capped at twice `wmem_max`. Such a receive is one
+//!   `recv(MSG_TRUNC)` call, as cheap as the raw call. A longer message
+//!   can only come from a peer that forced its buffer with
+//!   `SO_SNDBUFFORCE` (which needs `CAP_NET_ADMIN`) or after an
+//!   administrator raised those limits; it is then **consumed** and
+//!   reported as [`Error::BufferTooSmall`] with its real size.
+//! - A smaller buffer first peeks at the next message's length
+//!   (`MSG_PEEK | MSG_TRUNC`, which reports the real length on this socket
+//!   type), so a message longer than the buffer stays queued: two calls
+//!   per message. Only when several processes read one socket and another
+//!   takes the message between the peek and the receive can a longer one
+//!   arrive; it is then consumed, and still reported as
+//!   [`Error::BufferTooSmall`], never silently cut.
+//!
+//! A reader that knows how long its peer's messages are can have one call
+//! with any buffer: [`Messenger::recv_into_or_discard`] discards (and
+//! reports) a message that does not fit instead of keeping it.
+//! [`Conn::recv_with_fds`] always peeks first, so that a message too long
+//! for its buffer never loses the descriptors it carries.
 //!
 //! A receive of zero bytes is the end of the connection. An empty message
 //! cannot be told from it once the peer has also closed, so unipc refuses
@@ -185,9 +204,11 @@ impl AsFd for Listener {
 ///
 /// Use it through [`Messenger`] (with [`Wait`] for timeouts) or through
 /// [`Read`]/[`Write`], where one `write` sends one message and one `read`
-/// receives one (failing with [`io::ErrorKind::InvalidInput`], the message
-/// left queued, when the buffer is too small). Sends to a closed peer fail
-/// with `EPIPE`, never SIGPIPE.
+/// receives one (failing with [`io::ErrorKind::InvalidInput`] when the
+/// buffer is too small; the message is left queued unless the buffer was
+/// at least [`Messenger::recv_buffer_hint`] bytes, see the
+/// [module docs](self#receiving)). Sends to a closed peer fail with
+/// `EPIPE`, never SIGPIPE.
 ///
 /// ```
 /// use unipc::message::{Messenger, Wait};
@@ -320,6 +341,17 @@ impl Messenger for Conn {
         })
     }
 
+    /// The largest message an unprivileged peer can send
+    /// (`max(2 * wmem_max, wmem_default) - 32`): a buffer this large is
+    /// received in one call (see the [module docs](self#receiving)). When
+    /// `/proc/sys/net/core` cannot be read, this end's own limit.
+    fn recv_buffer_hint(&self) -> Result<usize> {
+        match crate::sys::socket::unprivileged_message_ceiling() {
+            Some(most) => Ok(most),
+            None => self.inner.max_message_size(),
+        }
+    }
+
     /// Sends one message; only [`Tag::None`] is accepted.
     fn send_tagged(&self, message: &[u8], tag: Tag, wait: Wait) -> Result<()> {
         if tag != Tag::None {
@@ -332,9 +364,25 @@ impl Messenger for Conn {
     }
 
     /// Receives one message; the end of the connection is an [`Error::Os`]
-    /// of kind [`io::ErrorKind::UnexpectedEof`].
+    /// of kind [`io::ErrorKind::UnexpectedEof`]. One call when `buf` holds
+    /// [`Messenger::recv_buffer_hint`] bytes, else a peek first (see the
+    /// [module docs](self#receiving)).
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
         match self.inner.recv_message(buf, Pace::Wait(wait))? {
+            Some(len) => Ok(Received {
+                len,
+                tag: Tag::None,
+            }),
+            None => Err(peer_closed(self.inner.object())),
+        }
+    }
+
+    /// One `recv(MSG_TRUNC)` whatever the size of `buf`: a message longer
+    /// than `buf` is consumed and reported as [`Error::BufferTooSmall`]
+    /// with its real size. The end of the connection is as for
+    /// [`Messenger::recv_into`].
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        match self.inner.recv_message_or_discard(buf, Pace::Wait(wait))? {
             Some(len) => Ok(Received {
                 len,
                 tag: Tag::None,
@@ -486,7 +534,11 @@ fn message_link(conn: Conn) -> Result<Box<dyn Link>> {
     let object = Messenger::object(&conn);
     let copy = rustix::io::fcntl_dupfd_cloexec(conn.as_fd(), 0)
         .map_err(|e| Error::os(object, "dup", e))?;
-    Ok(Box::new(MessageLink::new(Conn::from(copy), conn, raw_io)?))
+    Ok(Box::new(MessageLink::direct(
+        Conn::from(copy),
+        conn,
+        raw_io,
+    )))
 }
 
 impl facility::Connector for Connector {

@@ -387,12 +387,18 @@ impl Socket {
             |dontwait| sys::peek_len(self.fd(), dontwait),
             |err| self.os("recv", err),
         )?;
+        self.message_or_end(len)
+    }
+
+    /// A message length as read, or `None` for the end of the connection.
+    ///
+    /// Zero is the end of the connection or an empty message; the peer's
+    /// hang-up tells them apart (an empty message followed by a close reads
+    /// as the close).
+    fn message_or_end(&self, len: usize) -> Result<Option<usize>> {
         if len > 0 {
             return Ok(Some(len));
         }
-        // Zero is the end of the connection or an empty message; the peer's
-        // hang-up tells them apart (an empty message followed by a close
-        // reads as the close).
         let ready = sys::poll_one(self.fd(), PEER_CLOSED, Some(Duration::ZERO))
             .map_err(|e| self.os("poll", e))?;
         Ok(if ready.intersects(PEER_CLOSED) {
@@ -403,8 +409,17 @@ impl Socket {
     }
 
     /// Receives one whole message into `buf`; `None` when the peer closed.
-    /// A message longer than `buf` stays queued: [`Error::BufferTooSmall`].
+    ///
+    /// A buffer of at least [`sys::unprivileged_message_ceiling`] bytes
+    /// holds any message an unprivileged peer can send, so the message is
+    /// received in one call without a peek
+    /// ([`Socket::recv_message_or_discard`]). A smaller buffer peeks first,
+    /// and a message longer than it stays queued:
+    /// [`Error::BufferTooSmall`].
     pub(crate) fn recv_message(&self, buf: &mut [u8], pace: Pace) -> Result<Option<usize>> {
+        if sys::unprivileged_message_ceiling().is_some_and(|most| buf.len() >= most) {
+            return self.recv_message_or_discard(buf, pace);
+        }
         loop {
             let Some(len) = self.peek_len(pace)? else {
                 return Ok(None);
@@ -419,6 +434,26 @@ impl Socket {
                 Err(err) => return Err(self.os("recv", err)),
             }
         }
+    }
+
+    /// Receives one whole message into `buf` in one `recv(MSG_TRUNC)`;
+    /// `None` when the peer closed. A message longer than `buf` is consumed
+    /// and reported as [`Error::BufferTooSmall`] with its real length.
+    pub(crate) fn recv_message_or_discard(
+        &self,
+        buf: &mut [u8],
+        pace: Pace,
+    ) -> Result<Option<usize>> {
+        let real = self.with_wait(
+            READABLE,
+            pace,
+            |dontwait| sys::recv_message(self.fd(), buf, dontwait),
+            |err| self.os("recv", err),
+        )?;
+        if real > buf.len() {
+            return Err(self.too_small(buf, real));
+        }
+        self.message_or_end(real)
     }
 
     /// Sends one whole message.

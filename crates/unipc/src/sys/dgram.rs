@@ -182,6 +182,25 @@ pub(crate) fn recv_from(
     Ok((full_len, addr))
 }
 
+/// `recv(fd, buf, MSG_TRUNC [| MSG_PEEK] [| MSG_DONTWAIT])`: as
+/// [`recv_from`] for a caller that does not need the sender's address.
+pub(crate) fn recv(
+    fd: BorrowedFd<'_>,
+    buf: &mut [u8],
+    peek: bool,
+    dont_wait: bool,
+) -> io::Result<usize> {
+    let mut flags = RecvFlags::TRUNC;
+    if peek {
+        flags |= RecvFlags::PEEK;
+    }
+    if dont_wait {
+        flags |= RecvFlags::DONTWAIT;
+    }
+    let (_, full_len) = net::recv(fd, buf, flags)?;
+    Ok(full_len)
+}
+
 /// `recv(fd, "", MSG_PEEK | MSG_TRUNC [| MSG_DONTWAIT])`: the length of the
 /// next datagram, which stays queued. Copies nothing.
 pub(crate) fn next_len(fd: BorrowedFd<'_>, dont_wait: bool) -> io::Result<usize> {

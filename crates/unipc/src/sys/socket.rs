@@ -11,6 +11,7 @@ use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -32,6 +33,34 @@ pub(crate) const SCM_MAX_FD: usize = 253;
 /// kernel refuses a message longer than `sk_sndbuf - 32` with `EMSGSIZE`
 /// (`unix_dgram_sendmsg` in `net/unix/af_unix.c`).
 pub(crate) const SNDBUF_OVERHEAD: usize = 32;
+
+/// The largest message an unprivileged sender can put on a UNIX datagram
+/// or seqpacket socket, `max(2 * net.core.wmem_max, net.core.wmem_default)`
+/// less 32, read from `/proc` once per process; `None` when `/proc` cannot
+/// be read.
+///
+/// A message is refused above the sender's `sk_sndbuf - 32`
+/// ([`SNDBUF_OVERHEAD`]). A socket starts with `sk_sndbuf =
+/// wmem_default` (`sock_init_data`), and `SO_SNDBUF` sets it to at most
+/// twice `wmem_max` (`sk_setsockopt` in `net/core/sock.c`). Only
+/// `SO_SNDBUFFORCE` (`CAP_NET_ADMIN`), or an administrator raising either
+/// sysctl after this was read, lets a larger message through.
+pub(crate) fn unprivileged_message_ceiling() -> Option<usize> {
+    static CEILING: OnceLock<Option<usize>> = OnceLock::new();
+    *CEILING.get_or_init(|| {
+        let read = |name: &str| -> Option<usize> {
+            std::fs::read_to_string(Path::new("/proc/sys/net/core").join(name))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        let most = read("wmem_max")?
+            .saturating_mul(2)
+            .max(read("wmem_default")?);
+        Some(most.saturating_sub(SNDBUF_OVERHEAD))
+    })
+}
 
 /// Which UNIX socket type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,6 +9,14 @@
 //! `long`s, so the kernel sees the same aligned layout a C program would pass
 //! and other programs using the same queue interoperate.
 //!
+//! That buffer is kept per thread and reused, so a send or receive costs one
+//! system call and one copy of the text, with no allocation once the
+//! thread's buffer has grown to the message size. A thread-local rather
+//! than a buffer in the queue handle behind a lock: a blocked `msgrcv`
+//! would hold the lock and stall every other thread's send on the same
+//! handle. Buffers above [`KEEP_BYTES`] are allocated per call instead,
+//! so that one huge message does not pin its size in every thread.
+//!
 //! # Safety
 //!
 //! Every `unsafe` block here is a single libc call whose pointer arguments
@@ -19,8 +27,9 @@
 //! the kernel fail with `EINVAL`/`EIDRM`, never touch memory.
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
 use std::io;
-use std::mem::{size_of, MaybeUninit};
+use std::mem::{size_of, size_of_val, MaybeUninit};
 use std::path::Path;
 
 use libc::{c_int, c_long, c_ushort};
@@ -94,6 +103,58 @@ impl From<&libc::msqid_ds> for QueueStat {
 
 const WORD: usize = size_of::<c_long>();
 
+/// The largest `struct msgbuf` a thread keeps for reuse (64 KiB of text,
+/// eight times Linux's default `msgmax`).
+const KEEP_BYTES: usize = 64 << 10;
+
+thread_local! {
+    /// This thread's reusable `struct msgbuf`, in `long`s; empty while in
+    /// use.
+    static MSGBUF: Cell<Vec<c_long>> = const { Cell::new(Vec::new()) };
+}
+
+/// Runs `f` on a `struct msgbuf` with room for `text_len` bytes of text
+/// (one `long` for the type, then the text): this thread's buffer when it
+/// is no larger than [`KEEP_BYTES`], else one of its own.
+fn with_msgbuf<T>(text_len: usize, f: impl FnOnce(&mut [c_long]) -> T) -> T {
+    let words = 1 + text_len.div_ceil(WORD);
+    let keep = words * WORD <= KEEP_BYTES;
+    // The thread-local is gone only while the thread is being torn down.
+    let mut buf = if keep {
+        MSGBUF.try_with(Cell::take).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    if buf.len() < words {
+        buf.resize(words, 0);
+    }
+    let done = f(&mut buf[..words]);
+    if keep {
+        let _ = MSGBUF.try_with(|cell| cell.set(buf));
+    }
+    done
+}
+
+/// The bytes of `words`, in memory order.
+fn as_bytes(words: &[c_long]) -> &[u8] {
+    // SAFETY: the pointer comes from a live slice, so it is non-null and
+    // valid for reads of `size_of_val(words)` bytes for the borrow's
+    // lifetime; `u8` has alignment 1; every byte of a `c_long` (an integer
+    // without padding) is initialized; the result borrows `words`
+    // immutably, so nothing writes them meanwhile.
+    unsafe { std::slice::from_raw_parts(words.as_ptr().cast::<u8>(), size_of_val(words)) }
+}
+
+/// The bytes of `words`, in memory order, writable.
+fn as_bytes_mut(words: &mut [c_long]) -> &mut [u8] {
+    // SAFETY: the pointer comes from a live, exclusively borrowed slice, so
+    // it is non-null, valid for reads and writes of `size_of_val(words)`
+    // bytes, and aliased by nothing else for the borrow's lifetime; `u8`
+    // has alignment 1; every byte pattern is a valid `c_long`, so any
+    // write through the bytes leaves valid integers.
+    unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), size_of_val(words)) }
+}
+
 fn cvt(ret: c_int) -> io::Result<c_int> {
     if ret == -1 {
         Err(io::Error::last_os_error())
@@ -111,46 +172,44 @@ pub(crate) fn get(key: c_int, flags: c_int) -> io::Result<c_int> {
 }
 
 /// `msgsnd(id, {mtype, text}, text.len(), flags)`.
+#[inline]
 pub(crate) fn send(id: c_int, mtype: c_long, text: &[u8], flags: c_int) -> io::Result<()> {
-    let mut msg: Vec<c_long> = Vec::with_capacity(1 + text.len().div_ceil(WORD));
-    msg.push(mtype);
-    msg.extend(text.chunks(WORD).map(|chunk| {
-        let mut word = [0; WORD];
-        word[..chunk.len()].copy_from_slice(chunk);
-        c_long::from_ne_bytes(word)
-    }));
-    // SAFETY: `msg` is a live, `long`-aligned buffer of one `long` (the
-    // type) followed by at least `text.len()` bytes of text, which is the
-    // `struct msgbuf` of `text.len()` bytes msgsnd reads; msgsnd only reads
-    // it, and only during the call.
-    cvt(unsafe { libc::msgsnd(id, msg.as_ptr().cast(), text.len(), flags) })?;
-    Ok(())
+    with_msgbuf(text.len(), |msg| {
+        msg[0] = mtype;
+        as_bytes_mut(&mut msg[1..])[..text.len()].copy_from_slice(text);
+        // SAFETY: `msg` is a live, `long`-aligned buffer of one `long` (the
+        // type) followed by at least `text.len()` bytes of text, which is
+        // the `struct msgbuf` of `text.len()` bytes msgsnd reads; msgsnd
+        // only reads it, and only during the call.
+        cvt(unsafe { libc::msgsnd(id, msg.as_ptr().cast(), text.len(), flags) })?;
+        Ok(())
+    })
 }
 
 /// `msgrcv(id, buf, text.len(), msgtyp, flags)`: copies the text of the
 /// message taken into `text` and returns its length and type.
+#[inline]
 pub(crate) fn recv(
     id: c_int,
     text: &mut [u8],
     msgtyp: c_long,
     flags: c_int,
 ) -> io::Result<(usize, c_long)> {
-    let mut msg: Vec<c_long> = vec![0; 1 + text.len().div_ceil(WORD)];
-    // SAFETY: `msg` is a live, `long`-aligned, exclusively borrowed buffer
-    // of one `long` plus at least `text.len()` bytes, which is the largest
-    // `struct msgbuf` msgrcv writes when told the text holds `text.len()`
-    // bytes; it writes only during the call.
-    let got = unsafe { libc::msgrcv(id, msg.as_mut_ptr().cast(), text.len(), msgtyp, flags) };
-    if got < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // The kernel never copies more than it was offered; min() keeps a
-    // broken kernel from turning into a panic.
-    let len = (got as usize).min(text.len());
-    for (chunk, word) in text[..len].chunks_mut(WORD).zip(&msg[1..]) {
-        chunk.copy_from_slice(&word.to_ne_bytes()[..chunk.len()]);
-    }
-    Ok((len, msg[0]))
+    with_msgbuf(text.len(), |msg| {
+        // SAFETY: `msg` is a live, `long`-aligned, exclusively borrowed
+        // buffer of one `long` plus at least `text.len()` bytes, which is
+        // the largest `struct msgbuf` msgrcv writes when told the text
+        // holds `text.len()` bytes; it writes only during the call.
+        let got = unsafe { libc::msgrcv(id, msg.as_mut_ptr().cast(), text.len(), msgtyp, flags) };
+        if got < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // The kernel never copies more than it was offered; min() keeps a
+        // broken kernel from turning into a panic.
+        let len = (got as usize).min(text.len());
+        text[..len].copy_from_slice(&as_bytes(&msg[1..])[..len]);
+        Ok((len, msg[0]))
+    })
 }
 
 fn raw_stat(id: c_int) -> io::Result<libc::msqid_ds> {

@@ -209,6 +209,7 @@ per_transport!(
     connect_fixes_the_peer,
     wait_modes,
     oversized_send_refused,
+    discarding_receive_drops_what_does_not_fit,
 );
 
 // ---------------------------------------------------------------------------
@@ -364,6 +365,61 @@ fn truncation_reported_not_cut(kind: Kind, test: &str) {
     assert!(exact == pattern(1000, 7));
     let (next, _) = parent.recv_msg(PATIENCE);
     assert_eq!(next, b"next");
+    peer.wait_success();
+}
+
+/// `recv_into_or_discard` is one call whatever the buffer: a datagram
+/// longer than the buffer is reported with its real size and is gone; the
+/// next one is untouched. The hint names a buffer that any datagram fits.
+fn discarding_receive_drops_what_does_not_fit(kind: Kind, test: &str) {
+    if util::role().is_some() {
+        let dir = PathBuf::from(util::arg("DIR"));
+        let me = Sock::bind(kind, &dir, "peer").unwrap();
+        me.send_to(&pattern(1000, 7), &util::arg("TO"), PATIENCE)
+            .unwrap();
+        me.send_to(b"next", &util::arg("TO"), PATIENCE).unwrap();
+        return;
+    }
+    let dir = util::TempDir::new();
+    let Some(parent) = Sock::bind(kind, dir.path(), "parent") else {
+        return;
+    };
+    let hint = parent.messenger().recv_buffer_hint().unwrap();
+    match kind {
+        Kind::UdpV4 => assert_eq!(hint, UDP_V4_MAX),
+        Kind::UdpV6 => assert_eq!(hint, UDP_V6_MAX),
+        _ => assert!(
+            hint >= parent.messenger().limits().unwrap().max_message_size,
+            "unix-dgram hint {hint}"
+        ),
+    }
+    let peer = util::Peer::new(test, kind_name(kind))
+        .arg("DIR", dir.path())
+        .arg("TO", parent.endpoint())
+        .spawn();
+
+    let mut small = [0u8; 10];
+    let err = parent
+        .messenger()
+        .recv_into_or_discard(&mut small, PATIENCE)
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::BufferTooSmall {
+                buffer: 10,
+                needed: Some(1000),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let mut room = vec![0u8; hint];
+    let got = parent
+        .messenger()
+        .recv_into_or_discard(&mut room, PATIENCE)
+        .unwrap();
+    assert_eq!(&room[..got.len], b"next", "the long datagram is gone");
     peer.wait_success();
 }
 
@@ -841,6 +897,89 @@ fn unix_full_queue_send_modes() {
     }
     assert_eq!(got, expected);
     assert!(matches!(slow.try_recv(), Err(Error::Empty { .. })));
+    peer.wait_success();
+}
+
+/// A buffer of `recv_buffer_hint()` bytes (the most an unprivileged sender
+/// can send) is received in one call, without a peek: whole when the
+/// datagram fits, and, when a datagram is longer still, that datagram is
+/// consumed. A buffer one byte smaller peeks first and leaves it queued.
+///
+/// The receiver fakes `net.core.wmem_*` in a private mount namespace so
+/// that the hint (2 * 1024 - 32) is below what the sender may really send;
+/// with the machine's own values no unprivileged sender could exceed it.
+#[test]
+fn unix_buffer_of_the_receive_hint_takes_one_call() {
+    if util::role().is_some() {
+        let dir = PathBuf::from(util::arg("DIR"));
+        if let Err(why) = util::fake_wmem(&dir, 1024) {
+            println!("skipped: cannot fake net.core.wmem_* here ({why})");
+            return;
+        }
+        let mine = UnixDatagram::try_from(util::passed_fd(0)).unwrap();
+        let hint = mine.recv_buffer_hint().unwrap();
+        assert_eq!(hint, 2 * 1024 - 32);
+        let mut buf = vec![0; 4000];
+
+        // Below the hint: peeked, refused, kept.
+        let err = mine.recv_into(&mut buf[..hint - 1], PATIENCE).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BufferTooSmall {
+                    needed: Some(3000),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // At the hint: one call, so the long datagram is consumed with it.
+        let err = mine.recv_from(&mut buf[..hint], Wait::Never).unwrap_err();
+        assert!(
+            matches!(err, Error::BufferTooSmall { buffer, needed: Some(3000), .. } if buffer == hint),
+            "{err:?}"
+        );
+        let err = mine.recv_into(&mut buf[..hint], Wait::Never).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BufferTooSmall {
+                    needed: Some(3000),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // Both gone: the next receive returns the third datagram, whole.
+        let got = mine.recv_into(&mut buf, PATIENCE).unwrap();
+        assert_eq!(got.len, 3000);
+        assert!(buf[..3000] == pattern(3000, 3)[..]);
+        // Datagrams that fit arrive whole.
+        let got = mine.recv_into(&mut buf[..hint], PATIENCE).unwrap();
+        assert!(buf[..got.len] == pattern(100, 4)[..]);
+        let (len, from) = mine.recv_from(&mut buf[..hint], PATIENCE).unwrap();
+        assert!(buf[..len] == pattern(0, 5)[..]);
+        assert_eq!(from, None, "one end of a pair has no address");
+        return;
+    }
+    if !util::is_root() {
+        println!("skipped: faking net.core.wmem_* needs root");
+        return;
+    }
+    let dir = util::TempDir::new();
+    let (parent, child) = UnixDatagram::pair().unwrap();
+    let mut peer = util::Peer::new(
+        "dgram::unix_buffer_of_the_receive_hint_takes_one_call",
+        "receiver",
+    )
+    .fd(child.as_fd())
+    .arg("DIR", dir.path());
+    peer.command().stdout(std::process::Stdio::inherit());
+    let peer = peer.spawn();
+    drop(child);
+    for (len, seed) in [(3000, 1), (3000, 2), (3000, 3), (100, 4), (0, 5)] {
+        parent.send(&pattern(len, seed)).unwrap();
+    }
     peer.wait_success();
 }
 

@@ -114,6 +114,131 @@ fn a_short_buffer_is_refused_and_the_message_kept() {
     child.wait_success();
 }
 
+/// A buffer of `recv_buffer_hint()` bytes (the most an unprivileged peer
+/// can send) is received in one call, without a peek: whole when the
+/// message fits, and, when a message is longer still, that message is
+/// consumed. A buffer one byte smaller peeks first and leaves it queued.
+///
+/// The receiver fakes `net.core.wmem_*` in a private mount namespace so
+/// that the hint (2 * 1024 - 32) is below what the sender may really send;
+/// with the machine's own values no unprivileged sender could exceed it.
+#[test]
+fn a_buffer_of_the_receive_hint_takes_one_call() {
+    if util::role().is_some() {
+        let dir = std::path::PathBuf::from(util::arg("DIR"));
+        if let Err(why) = util::fake_wmem(&dir, 1024) {
+            println!("skipped: cannot fake net.core.wmem_* here ({why})");
+            return;
+        }
+        let conn = Conn::from(util::passed_fd(0));
+        let hint = conn.recv_buffer_hint().unwrap();
+        assert_eq!(hint, 2 * 1024 - 32);
+        let mut buf = vec![0; 4000];
+
+        // Below the hint: peeked, refused, kept.
+        let err = conn
+            .recv_into(&mut buf[..hint - 1], Wait::For(GUARD))
+            .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::BufferTooSmall {
+                    needed: Some(3000),
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        // At the hint: one call, so the long message is consumed with it.
+        let err = conn.recv_into(&mut buf[..hint], Wait::Never).unwrap_err();
+        match &err {
+            Error::BufferTooSmall { buffer, needed, .. } => {
+                assert_eq!((*buffer, *needed), (hint, Some(3000)))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Gone: the next receive returns the second message, whole.
+        let got = conn.recv_into(&mut buf, Wait::For(GUARD)).unwrap();
+        assert_eq!(got.len, 3000);
+        assert!(buf[..3000] == message(3000, 2)[..]);
+        // Messages that fit arrive whole, through Read too.
+        let got = conn.recv_into(&mut buf[..hint], Wait::For(GUARD)).unwrap();
+        assert_eq!((got.len, got.tag), (100, Tag::None));
+        assert!(buf[..100] == message(100, 3)[..]);
+        assert_eq!((&conn).read(&mut buf[..hint]).unwrap(), 50);
+        assert!(buf[..50] == message(50, 4)[..]);
+        // Then the end of the connection, on the one-call path as well.
+        let err = conn
+            .recv_into(&mut buf[..hint], Wait::For(GUARD))
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
+        assert_eq!((&conn).read(&mut buf[..hint]).unwrap(), 0);
+        return;
+    }
+    if !util::is_root() {
+        println!("skipped: faking net.core.wmem_* needs root");
+        return;
+    }
+    let dir = util::TempDir::new();
+    let (ours, theirs) = seqpacket::pair().unwrap();
+    let mut peer = util::Peer::new(
+        "seqpacket::a_buffer_of_the_receive_hint_takes_one_call",
+        "receiver",
+    )
+    .fd(theirs.as_fd())
+    .arg("DIR", dir.path());
+    peer.command().stdout(std::process::Stdio::inherit());
+    let child = peer.spawn();
+    drop(theirs);
+    for (len, fill) in [(3000, 1), (3000, 2), (100, 3), (50, 4)] {
+        ours.send(&message(len, fill)).unwrap();
+    }
+    drop(ours);
+    child.wait_success();
+}
+
+/// `recv_into_or_discard` is one call whatever the buffer: a message
+/// longer than the buffer is reported with its size and is gone, and the
+/// next one is untouched.
+#[test]
+fn a_discarding_receive_reports_and_drops_a_long_message() {
+    if util::role().is_some() {
+        let conn = Conn::from(util::passed_fd(0));
+        conn.send(&message(100, 7)).unwrap();
+        conn.send(&message(30, 8)).unwrap();
+        return;
+    }
+    let (ours, theirs) = seqpacket::pair().unwrap();
+    let child = util::Peer::new(
+        "seqpacket::a_discarding_receive_reports_and_drops_a_long_message",
+        "sender",
+    )
+    .fd(theirs.as_fd())
+    .spawn();
+    drop(theirs);
+    let mut small = [0; 10];
+    let err = ours
+        .recv_into_or_discard(&mut small, Wait::For(GUARD))
+        .unwrap_err();
+    match &err {
+        Error::BufferTooSmall { buffer, needed, .. } => {
+            assert_eq!((*buffer, *needed), (10, Some(100)))
+        }
+        other => panic!("{other:?}"),
+    }
+    let mut big = [0; 64];
+    let got = ours
+        .recv_into_or_discard(&mut big, Wait::For(GUARD))
+        .unwrap();
+    assert_eq!((got.len, got.tag), (30, Tag::None));
+    assert!(big[..30] == message(30, 8)[..]);
+    child.wait_success();
+    let err = ours
+        .recv_into_or_discard(&mut big, Wait::For(GUARD))
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnexpectedEof, "{err}");
+}
+
 #[test]
 fn a_socketpair_end_handed_to_a_child() {
     if util::role().is_some() {

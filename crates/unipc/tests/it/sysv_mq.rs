@@ -1217,3 +1217,75 @@ fn many_producers_and_consumers_get_every_message_exactly_once() {
         started.elapsed()
     );
 }
+
+/// Messages of every size cross whole, in both directions and in any order
+/// of sizes: shorter after longer and longer after shorter, on both sides
+/// of the 64 KiB of text a thread keeps for building `struct msgbuf`, with
+/// exact and oversized receive buffers.
+///
+/// Sizes above the default `msgmax` need a private IPC namespace, where
+/// raising it touches no one else: the `host` peer makes one and starts
+/// the `echo` peer inside it.
+#[test]
+fn every_size_crosses_whole_in_any_order() {
+    const SIZES: [usize; 11] = [
+        0, 9, 70_000, 3, 65_528, 65_529, 200_000, 1, 100_000, 8, 4096,
+    ];
+    const LARGEST: usize = 200_000;
+    const TEST: &str = "sysv_mq::every_size_crosses_whole_in_any_order";
+    if let Some(role) = util::role() {
+        match role.as_str() {
+            "host" => {
+                if let Err(err) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWIPC) {
+                    println!("skipped: cannot make a private IPC namespace here ({err})");
+                    return;
+                }
+                std::fs::write("/proc/sys/kernel/msgmax", LARGEST.to_string()).unwrap();
+                std::fs::write("/proc/sys/kernel/msgmnb", (2 * LARGEST).to_string()).unwrap();
+                let queue = QueueOptions::new().create(SysvKey::Private).unwrap();
+                // Started from this thread, so inside its namespace.
+                let echo = util::Peer::new(TEST, "echo")
+                    .arg("id", queue.id().to_string())
+                    .spawn();
+                let mut buf = vec![0; LARGEST];
+                for (i, &size) in SIZES.iter().enumerate() {
+                    queue
+                        .send_typed(1, &pattern(size, i as u8), Wait::Forever)
+                        .unwrap();
+                    let got = queue
+                        .recv_select(Select::Exactly(2), &mut buf, Wait::For(HANG_GUARD))
+                        .unwrap();
+                    assert_eq!(got.len, size, "echo of message {i}");
+                    assert!(
+                        buf[..size] == pattern(size, !(i as u8))[..],
+                        "echo of message {i} keeps its bytes"
+                    );
+                }
+                echo.wait_success();
+            }
+            "echo" => {
+                let queue = Queue::open_id(util::arg("id").parse().unwrap()).unwrap();
+                let mut buf = vec![0; LARGEST];
+                for (i, &size) in SIZES.iter().enumerate() {
+                    // Exactly the room the message needs.
+                    let got = queue
+                        .recv_select(Select::Exactly(1), &mut buf[..size], Wait::For(HANG_GUARD))
+                        .unwrap();
+                    assert_eq!(got.len, size, "message {i}");
+                    assert!(
+                        buf[..size] == pattern(size, i as u8)[..],
+                        "message {i} keeps its bytes"
+                    );
+                    queue
+                        .send_typed(2, &pattern(size, !(i as u8)), Wait::Forever)
+                        .unwrap();
+                }
+            }
+            other => panic!("unknown role {other}"),
+        }
+        return;
+    }
+    let mut host = util::Peer::new(TEST, "host");
+    host.command().stdout(std::process::Stdio::inherit());
+    host.spawn().wait_success();
+}

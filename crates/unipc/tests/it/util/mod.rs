@@ -251,3 +251,60 @@ pub fn as_nobody(peer: &mut Peer) {
 pub fn is_root() -> bool {
     rustix::process::geteuid().is_root()
 }
+
+/// Makes the calling thread see `value` in `/proc/sys/net/core/wmem_max`
+/// and `wmem_default`, for a peer that tests what unipc derives from them.
+///
+/// The thread moves to a private mount namespace, made non-propagating so
+/// that nothing mounted in it is seen outside, and bind-mounts files
+/// written in `dir` over the two; the namespace ends with the process.
+/// Needs root; says why when it cannot.
+pub fn fake_wmem(dir: &Path, value: usize) -> Result<(), String> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+
+    nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNS)
+        .map_err(|e| format!("unshare(CLONE_NEWNS): {e}"))?;
+    let root = CString::new("/").unwrap();
+    // SAFETY: `root` is a NUL-terminated path that outlives the call; a
+    // propagation change reads no source, type or data (all null).
+    let rc = unsafe {
+        libc::mount(
+            std::ptr::null(),
+            root.as_ptr(),
+            std::ptr::null(),
+            libc::MS_REC | libc::MS_PRIVATE,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(format!(
+            "making mounts private: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    for name in ["wmem_max", "wmem_default"] {
+        let file = dir.join(name);
+        std::fs::write(&file, format!("{value}\n")).map_err(|e| e.to_string())?;
+        let source = CString::new(file.as_os_str().as_bytes()).unwrap();
+        let target = CString::new(format!("/proc/sys/net/core/{name}")).unwrap();
+        // SAFETY: both paths are NUL-terminated and outlive the call; a
+        // bind mount reads no type or data (null).
+        let rc = unsafe {
+            libc::mount(
+                source.as_ptr(),
+                target.as_ptr(),
+                std::ptr::null(),
+                libc::MS_BIND,
+                std::ptr::null(),
+            )
+        };
+        if rc != 0 {
+            return Err(format!(
+                "bind-mounting over {name}: {}",
+                std::io::Error::last_os_error()
+            ));
+        }
+    }
+    Ok(())
+}
