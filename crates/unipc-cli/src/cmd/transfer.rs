@@ -141,7 +141,7 @@ pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn recv_messages(args: &RecvArgs, mut opened: Opened, wait: Wait) -> anyhow::Result<ExitCode> {
-    let mut buf = vec![0u8; opened.messenger().limits()?.max_message_size.max(1)];
+    let mut buf = vec![0u8; opened.messenger().recv_buffer_hint()?.max(1)];
     let mut stdout = io::stdout().lock();
     for _ in 0..args.count {
         let got = match &mut opened {
