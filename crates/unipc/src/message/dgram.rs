@@ -914,6 +914,30 @@ impl UnixDatagram {
     }
 }
 
+/// One datagram into `buf`, consumed, with no tag and no sender address:
+/// the shared body of the `Messenger` receives. `fits` is the size from
+/// which no peek is needed (`Some(0)`: never peek; a longer datagram is
+/// consumed and reported).
+fn recv_untagged(
+    fd: BorrowedFd<'_>,
+    object: impl FnOnce() -> String,
+    buf: &mut [u8],
+    wait: Wait,
+    fits: Option<usize>,
+) -> Result<Received> {
+    let how = How {
+        peek: false,
+        want_from: false,
+        fits,
+    };
+    let (len, _) = recv_datagram(fd, &mut &mut *buf, wait, how)
+        .map_err(|stop| recv_error(stop, object(), "recv"))?;
+    Ok(Received {
+        len,
+        tag: Tag::None,
+    })
+}
+
 impl Messenger for UnixDatagram {
     /// The bound address (`unix-dgram:/run/app.sock`), else the connected
     /// peer's, else `unix-dgram`.
@@ -957,42 +981,14 @@ impl Messenger for UnixDatagram {
     /// One call when `buf` holds [`Messenger::recv_buffer_hint`] bytes,
     /// else a peek at the size first (see the module docs).
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
-        let (len, _) = recv_datagram(
-            self.fd.as_fd(),
-            &mut &mut *buf,
-            wait,
-            How {
-                peek: false,
-                want_from: false,
-                fits: unix_fits(),
-            },
-        )
-        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
-        Ok(Received {
-            len,
-            tag: Tag::None,
-        })
+        recv_untagged(self.fd.as_fd(), || self.object(), buf, wait, unix_fits())
     }
 
     /// One `recv(MSG_TRUNC)` whatever the size of `buf`: a datagram longer
     /// than `buf` is consumed and reported as [`Error::BufferTooSmall`]
     /// with its real size.
     fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
-        let (len, _) = recv_datagram(
-            self.fd.as_fd(),
-            &mut &mut *buf,
-            wait,
-            How {
-                peek: false,
-                want_from: false,
-                fits: Some(0),
-            },
-        )
-        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
-        Ok(Received {
-            len,
-            tag: Tag::None,
-        })
+        recv_untagged(self.fd.as_fd(), || self.object(), buf, wait, Some(0))
     }
 
     /// Sized from a peek at the next datagram, so that a peer with a larger
@@ -1722,42 +1718,20 @@ impl Messenger for UdpSocket {
     }
 
     fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
-        let (len, _) = recv_datagram(
+        recv_untagged(
             self.fd.as_fd(),
-            &mut &mut *buf,
+            || self.object(),
+            buf,
             wait,
-            How {
-                peek: false,
-                want_from: false,
-                fits: Some(self.fits()),
-            },
+            Some(self.fits()),
         )
-        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
-        Ok(Received {
-            len,
-            tag: Tag::None,
-        })
     }
 
     /// One `recv(MSG_TRUNC)` whatever the size of `buf`: a datagram longer
     /// than `buf` is consumed and reported as [`Error::BufferTooSmall`]
     /// with its real size.
     fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
-        let (len, _) = recv_datagram(
-            self.fd.as_fd(),
-            &mut &mut *buf,
-            wait,
-            How {
-                peek: false,
-                want_from: false,
-                fits: Some(0),
-            },
-        )
-        .map_err(|stop| recv_error(stop, self.object(), "recv"))?;
-        Ok(Received {
-            len,
-            tag: Tag::None,
-        })
+        recv_untagged(self.fd.as_fd(), || self.object(), buf, wait, Some(0))
     }
 
     /// Sized to the largest datagram this socket can receive, so one call
