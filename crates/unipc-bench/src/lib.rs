@@ -18,6 +18,7 @@ use std::time::Duration;
 
 pub mod compare;
 pub mod html;
+mod interrupt;
 mod machine;
 mod peer;
 mod placement;
@@ -147,6 +148,7 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
+    interrupt::install();
     let results = runner::run(config, &facilities);
     Ok(Report {
         schema: "unipc-bench/1",

@@ -54,6 +54,7 @@ impl Peer {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         let mut child = command.spawn()?;
+        crate::interrupt::track(Some(child.id()), None, Vec::new());
         drop(ticket);
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
@@ -79,6 +80,11 @@ impl Peer {
     pub fn start(&mut self, job: &Job) -> Result<(), String> {
         writeln!(self.stdin, "{}", job.encode())
             .map_err(|e| format!("the peer stopped listening: {e}"))
+    }
+
+    /// The peer's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Ends the peer and reaps it.
@@ -110,6 +116,10 @@ pub fn peer_main(args: &[String]) -> i32 {
 }
 
 fn run_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
+    crate::interrupt::unblock_in_peer();
+    // A parent killed outright cannot stop us; the kernel can. Without
+    // this a peer blocked in a receive would outlive its parent.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     let [name, address, max_size, cpu, fds @ ..] = args else {
         return Err("usage: __bench-peer FACILITY ADDRESS MAX_SIZE CPU|- [FD...]".to_owned());
     };

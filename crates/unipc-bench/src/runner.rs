@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use unipc::facility::{Facility, Link, LinkOptions};
+use unipc::facility::{Facility, Link, LinkOptions, RawIo};
 
 use crate::peer::Peer;
 use crate::raw::RawWire;
@@ -138,7 +138,7 @@ impl Plan<'_> {
             max_message_size: link_size,
         };
         let connected = connect(facility, &options, peer_cpu);
-        let (mut link, mut peer, scratch) = match connected {
+        let (mut link, mut peer) = match connected {
             Ok(parts) => parts,
             Err(why) => {
                 self.bar.inc(jobs as u64);
@@ -203,7 +203,7 @@ impl Plan<'_> {
             peer.finish();
         }
         drop(link);
-        let _ = std::fs::remove_dir_all(scratch);
+        crate::interrupt::track(None, None, Vec::new());
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -270,7 +270,7 @@ impl Plan<'_> {
     }
 }
 
-type Connected = (Box<dyn Link>, Peer, std::path::PathBuf);
+type Connected = (Box<dyn Link>, Peer);
 
 fn connect(
     facility: &'static Facility,
@@ -291,6 +291,7 @@ fn connect(
         .map_err(|e| cleanup(e.to_string()))?;
     let mut peer = Peer::spawn(facility, ticket, options, peer_cpu)
         .map_err(|e| cleanup(format!("starting the peer: {e}")))?;
+    crate::interrupt::track(Some(peer.pid()), Some(scratch.clone()), Vec::new());
     // Establishing may block (accept, FIFO open) until the peer joins; a
     // peer that fails to join must not hang the run, so wait on a thread.
     let (tx, rx) = mpsc::channel();
@@ -314,7 +315,16 @@ fn connect(
         peer.kill();
         return Err(cleanup(format!("the peer could not join: {why}")));
     }
-    Ok((link, peer, scratch))
+    // Both sides hold every object open now: names in the scratch directory
+    // have done their work, and removing them now leaves nothing behind if
+    // the run is killed. Only queues that live until removed stay tracked.
+    cleanup(String::new());
+    let sysv_queues = match link.raw() {
+        RawIo::SysvMsg { read_id, write_id } => vec![read_id, write_id],
+        _ => Vec::new(),
+    };
+    crate::interrupt::track(Some(peer.pid()), None, sysv_queues);
+    Ok((link, peer))
 }
 
 fn summarise(runs: &[RunResult], size: usize) -> Sample {

@@ -1095,7 +1095,7 @@ pub static FACILITY: Facility = Facility {
 };
 
 /// Joins two processes with two queues, one each way, named after the
-/// parent's pid; the parent's handles unlink them when the link ends.
+/// parent's pid; the peer removes the names once it has both open.
 struct Connector;
 
 struct Pending(Queue, Queue);
@@ -1143,6 +1143,11 @@ impl facility::Connector for Connector {
         let (to_peer, from_peer) = link_names(&ticket.address)?;
         let rx = QueueOptions::new().access(Access::Read).open(&to_peer)?;
         let tx = QueueOptions::new().access(Access::Write).open(&from_peer)?;
+        // Both processes hold both queues now, so the names have done their
+        // work: removing them here means a run killed from now on leaves
+        // nothing behind. The parent's handles find them gone, which is fine.
+        unlink(&to_peer)?;
+        unlink(&from_peer)?;
         Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))
     }
 }
