@@ -527,57 +527,9 @@ impl Writer {
     common_end_methods!();
 }
 
-impl Read for Reader {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
+super::pipe_end_io!(read Reader);
 
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Read for &Reader {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::pipe::read(self.fd.as_fd(), buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        sys::pipe::readv(self.fd.as_fd(), bufs)
-    }
-}
-
-impl Write for Writer {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &Writer {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        sys::pipe::write(self.fd.as_fd(), buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        sys::pipe::writev(self.fd.as_fd(), bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+super::pipe_end_io!(write Writer);
 
 macro_rules! fd_conversions {
     ($end:ident) => {

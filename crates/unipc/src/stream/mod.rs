@@ -21,3 +21,65 @@ pub mod pty;
 pub mod seqpacket;
 pub mod tcp;
 pub mod unix;
+
+/// `Read` (or `Write`) for a pipe end and for a shared reference to it,
+/// through the SIGPIPE-safe calls in `sys::pipe`: pipes and FIFOs are the
+/// same kernel object once open, so their ends move bytes the same way.
+/// The type needs an `fd: OwnedFd` field.
+macro_rules! pipe_end_io {
+    (read $end:ty) => {
+        impl Read for $end {
+            #[inline]
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                (&*self).read(buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
+        }
+
+        impl Read for &$end {
+            #[inline]
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                sys::pipe::read(self.fd.as_fd(), buf)
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                sys::pipe::readv(self.fd.as_fd(), bufs)
+            }
+        }
+    };
+    (write $end:ty) => {
+        impl Write for $end {
+            #[inline]
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+
+        impl Write for &$end {
+            #[inline]
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                sys::pipe::write(self.fd.as_fd(), buf)
+            }
+
+            fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+                sys::pipe::writev(self.fd.as_fd(), bufs)
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use pipe_end_io;

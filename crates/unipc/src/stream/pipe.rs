@@ -384,57 +384,9 @@ fn capacity_error(bytes: usize, err: io::Error) -> Error {
     }
 }
 
-impl Write for Sender {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
+super::pipe_end_io!(write Sender);
 
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Write for &Sender {
-    #[inline]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        sys::pipe::write(self.fd.as_fd(), buf)
-    }
-
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        sys::pipe::writev(self.fd.as_fd(), bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for Receiver {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Read for &Receiver {
-    #[inline]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        sys::pipe::read(self.fd.as_fd(), buf)
-    }
-
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        sys::pipe::readv(self.fd.as_fd(), bufs)
-    }
-}
+super::pipe_end_io!(read Receiver);
 
 macro_rules! fd_conversions {
     ($end:ident) => {
