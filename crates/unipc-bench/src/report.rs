@@ -185,6 +185,14 @@ pub struct Spread {
 
 impl Spread {
     /// Summarises `values` (at least one).
+    ///
+    /// ```
+    /// use unipc_bench::report::Spread;
+    ///
+    /// let s = Spread::of(&[30.0, 10.0, 20.0]);
+    /// assert_eq!((s.median, s.min, s.max), (20.0, 10.0, 30.0));
+    /// assert!(s.is_wide(0.25));
+    /// ```
     pub fn of(values: &[f64]) -> Spread {
         let mut sorted = values.to_vec();
         sorted.sort_by(f64::total_cmp);
