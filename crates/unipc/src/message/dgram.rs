@@ -1550,15 +1550,7 @@ impl UdpSocket {
     #[doc(alias = "IP_ADD_MEMBERSHIP")]
     #[doc(alias = "IPV6_JOIN_GROUP")]
     pub fn join_multicast(&self, group: IpAddr, interface: &Interface) -> Result<()> {
-        self.check_group(group)?;
-        let (address, index) = self.ifindex(interface, "joining a group")?;
-        let fd = self.fd.as_fd();
-        match group {
-            IpAddr::V4(group) => sys::join_v4(fd, &group, &address, index)
-                .map_err(self.multicast_err("setsockopt IP_ADD_MEMBERSHIP")),
-            IpAddr::V6(group) => sys::join_v6(fd, &group, index)
-                .map_err(self.multicast_err("setsockopt IPV6_ADD_MEMBERSHIP")),
-        }
+        self.membership(group, interface, true)
     }
 
     /// `setsockopt(IP_DROP_MEMBERSHIP)` or `IPV6_DROP_MEMBERSHIP` — leaves
@@ -1570,13 +1562,28 @@ impl UdpSocket {
     #[doc(alias = "IP_DROP_MEMBERSHIP")]
     #[doc(alias = "IPV6_LEAVE_GROUP")]
     pub fn leave_multicast(&self, group: IpAddr, interface: &Interface) -> Result<()> {
+        self.membership(group, interface, false)
+    }
+
+    /// Joins (`join`) or leaves `group` on `interface`: the two calls take
+    /// the same checks and operands and differ only in the option.
+    fn membership(&self, group: IpAddr, interface: &Interface, join: bool) -> Result<()> {
         self.check_group(group)?;
-        let (address, index) = self.ifindex(interface, "leaving a group")?;
+        let purpose = if join {
+            "joining a group"
+        } else {
+            "leaving a group"
+        };
+        let (address, index) = self.ifindex(interface, purpose)?;
         let fd = self.fd.as_fd();
-        match group {
-            IpAddr::V4(group) => sys::leave_v4(fd, &group, &address, index)
+        match (group, join) {
+            (IpAddr::V4(group), true) => sys::join_v4(fd, &group, &address, index)
+                .map_err(self.multicast_err("setsockopt IP_ADD_MEMBERSHIP")),
+            (IpAddr::V4(group), false) => sys::leave_v4(fd, &group, &address, index)
                 .map_err(self.multicast_err("setsockopt IP_DROP_MEMBERSHIP")),
-            IpAddr::V6(group) => sys::leave_v6(fd, &group, index)
+            (IpAddr::V6(group), true) => sys::join_v6(fd, &group, index)
+                .map_err(self.multicast_err("setsockopt IPV6_ADD_MEMBERSHIP")),
+            (IpAddr::V6(group), false) => sys::leave_v6(fd, &group, index)
                 .map_err(self.multicast_err("setsockopt IPV6_DROP_MEMBERSHIP")),
         }
     }
