@@ -170,7 +170,6 @@ impl Error {
     }
 
     /// Replaces the hint of an [`Error::Os`]; other variants are unchanged.
-    #[allow(dead_code)]
     pub(crate) fn with_hint(mut self, new_hint: &'static str) -> Self {
         if let Error::Os { hint, .. } = &mut self {
             *hint = Some(new_hint);

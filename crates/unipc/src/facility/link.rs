@@ -23,7 +23,6 @@ pub(crate) struct StreamLink<R, W> {
     reader: R,
     writer: W,
     calls: StreamCalls,
-    nonblocking: bool,
 }
 
 impl<R, W> StreamLink<R, W>
@@ -37,7 +36,6 @@ where
             reader,
             writer,
             calls,
-            nonblocking: false,
         }
     }
 }
@@ -88,7 +86,6 @@ where
             crate::sys::fd::set_nonblocking(fd, nonblocking)
                 .map_err(|e| Error::os(&self.object, "fcntl", e))?;
         }
-        self.nonblocking = nonblocking;
         Ok(())
     }
 

@@ -197,7 +197,6 @@ pub trait Messenger {
 }
 
 /// The error for a tag the facility does not carry.
-#[allow(dead_code)]
 pub(crate) fn unsupported_tag(object: String, tag: Tag, facility_has: &'static str) -> Error {
     Error::Unsupported {
         object,

@@ -3,7 +3,7 @@
 use std::os::fd::BorrowedFd;
 
 use rustix::fs::{FileType, OFlags};
-use rustix::io::{self, FdFlags};
+use rustix::io;
 
 /// Sets or clears O_NONBLOCK.
 pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Result<()> {
@@ -22,18 +22,6 @@ pub(crate) fn set_nonblocking(fd: BorrowedFd<'_>, nonblocking: bool) -> io::Resu
 /// Whether O_NONBLOCK is set.
 pub(crate) fn is_nonblocking(fd: BorrowedFd<'_>) -> io::Result<bool> {
     Ok(rustix::fs::fcntl_getfl(fd)?.contains(OFlags::NONBLOCK))
-}
-
-/// Sets or clears FD_CLOEXEC.
-#[allow(dead_code)]
-pub(crate) fn set_cloexec(fd: BorrowedFd<'_>, cloexec: bool) -> io::Result<()> {
-    let flags = io::fcntl_getfd(fd)?;
-    let wanted = if cloexec {
-        flags | FdFlags::CLOEXEC
-    } else {
-        flags - FdFlags::CLOEXEC
-    };
-    io::fcntl_setfd(fd, wanted)
 }
 
 /// A file type in words, for "is X, not Y" errors.
