@@ -149,6 +149,48 @@ pub enum Error {
         /// Where the limit is set (a /proc file or an rlimit).
         set_in: &'static str,
     },
+
+    /// A create that was not exclusive found the object already there, made
+    /// by another user or with another mode than asked, and refused to adopt
+    /// it: what is sent through an object another user controls reaches that
+    /// user. Nothing was sent to it, changed or removed.
+    #[error("{object}: create: {}: remove it, or use a different name", foreign_text(*.owner_uid, .owner_name.as_deref(), *.creator_uid, *.mode, *.expected_mode, *.caller_uid))]
+    ForeignObject {
+        /// The object.
+        object: String,
+        /// Its owner's user id.
+        owner_uid: u32,
+        /// The owner's user name, when the local user database lists it.
+        owner_name: Option<String>,
+        /// Its creator's user id, where the kernel records one apart from
+        /// the owner (System V objects).
+        creator_uid: Option<u32>,
+        /// Its permission bits.
+        mode: u32,
+        /// The permission bits the create asked for.
+        expected_mode: u32,
+        /// The effective user id of the caller.
+        caller_uid: u32,
+    },
+
+    /// Creating a POSIX message queue would take this user's queues past
+    /// `RLIMIT_MSGQUEUE`, the bytes all of one user's queues may take.
+    #[error("{object}: create: the new queue needs {needed} bytes of RLIMIT_MSGQUEUE ({max_messages} messages of {message_size} bytes, plus the kernel's bookkeeping), and this user's queues may take {limit} bytes in all{}: remove queues this user no longer needs, ask for fewer or smaller messages, or raise the limit (ulimit -q, setrlimit)", in_use_text(*.in_use))]
+    QueueBytesLimit {
+        /// The object.
+        object: String,
+        /// The bytes the new queue would be charged.
+        needed: u64,
+        /// The messages asked for.
+        max_messages: u64,
+        /// The message size asked for.
+        message_size: u64,
+        /// The bytes this user's other queues are charged already, when the
+        /// system tells (Linux does not).
+        in_use: Option<u64>,
+        /// The soft limit in force.
+        limit: u64,
+    },
 }
 
 impl Error {
@@ -202,6 +244,8 @@ impl Error {
             Error::Removed { .. } => io::ErrorKind::NotFound,
             Error::LimitExceeded { .. } => io::ErrorKind::InvalidInput,
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
+            Error::ForeignObject { .. } => io::ErrorKind::AlreadyExists,
+            Error::QueueBytesLimit { .. } => io::ErrorKind::Other,
         }
     }
 }
@@ -241,6 +285,43 @@ fn hint_text(hint: Option<&'static str>) -> String {
 
 fn needed_text(needed: Option<usize>) -> String {
     needed.map(|n| format!(" of {n} bytes")).unwrap_or_default()
+}
+
+fn foreign_text(
+    owner_uid: u32,
+    owner_name: Option<&str>,
+    creator_uid: Option<u32>,
+    mode: u32,
+    expected_mode: u32,
+    caller_uid: u32,
+) -> String {
+    let ours = owner_uid == caller_uid && creator_uid.map_or(true, |c| c == caller_uid);
+    if ours {
+        return format!(
+            "already exists with mode {mode:#o}, not the {expected_mode:#o} asked, so it was not adopted"
+        );
+    }
+    let owner = match owner_name {
+        Some(name) => format!("uid {owner_uid} ({name})"),
+        None => format!("uid {owner_uid}"),
+    };
+    let creator = match creator_uid {
+        Some(c) if c != owner_uid => format!(", created by uid {c}"),
+        _ => String::new(),
+    };
+    format!(
+        "already exists, owned by {owner}{creator} with mode {mode:#o}, not by this user (uid {caller_uid}) with the {expected_mode:#o} asked, so it was not adopted"
+    )
+}
+
+fn in_use_text(in_use: Option<u64>) -> String {
+    match in_use {
+        Some(bytes) => format!(", of which its other queues take {bytes}"),
+        None => {
+            "; how much of that its other queues take cannot be read (Linux does not report it)"
+                .to_owned()
+        }
+    }
 }
 
 fn default_hint(op: &str, errno: Option<i32>) -> Option<&'static str> {

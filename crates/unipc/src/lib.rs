@@ -36,6 +36,7 @@ mod error;
 pub mod facility;
 pub mod message;
 pub mod name;
+mod ownership;
 pub mod stream;
 mod sys;
 

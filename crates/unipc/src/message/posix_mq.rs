@@ -48,6 +48,7 @@ use crate::facility::{
     PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
 };
 use crate::name::PosixName;
+use crate::ownership;
 use crate::sys::posix_mq as sys;
 use crate::{Error, Result};
 
@@ -195,15 +196,25 @@ impl QueueOptions {
     /// already there unless [`exclusive`](Self::exclusive).
     ///
     /// The handle unlinks the name on drop only if this call created the
-    /// queue ([`Queue::created`]). An existing queue keeps its own sizes and
-    /// mode; read them with [`Queue::attributes`].
+    /// queue ([`Queue::created`]).
+    ///
+    /// An existing queue is opened only when this user owns it and its mode
+    /// is exactly the [`mode`](Self::mode) asked (0o600 unless set):
+    /// adopting a queue another user made first would let that user read
+    /// what is sent and send what is received. The check is made with
+    /// `fstat` on the descriptor opened, not by a second lookup of the name.
+    /// An adopted queue keeps its own sizes; read them with
+    /// [`Queue::attributes`].
     ///
     /// # Errors
-    /// [`Error::LimitExceeded`] when the sizes, the number of queues or the
-    /// user's queue bytes break a system limit; [`Error::Unsupported`] for a
-    /// size of zero or a mode with bits beyond `0o777`; [`Error::Os`] with
-    /// EEXIST when exclusive and the name is taken, EACCES when this user may
-    /// not open the existing queue, and other failures of `mq_open`.
+    /// [`Error::ForeignObject`] when the queue there belongs to another
+    /// user or has another mode (it is left untouched);
+    /// [`Error::LimitExceeded`] when the sizes or the number of queues break
+    /// a system limit; [`Error::QueueBytesLimit`] when the user's queues
+    /// would exceed `RLIMIT_MSGQUEUE`; [`Error::Unsupported`] for a size of
+    /// zero or a mode with bits beyond `0o777`; [`Error::Os`] with EEXIST
+    /// when exclusive and the name is taken, EACCES when this user may not
+    /// open the existing queue, and other failures of `mq_open`.
     ///
     /// # Examples
     /// See [`QueueOptions`].
@@ -236,7 +247,12 @@ impl QueueOptions {
                 Ok(mqd) => return Queue::new(mqd, name, object, true, Some(self.mode)),
                 Err(err) if err.raw_os_error() == Some(libc::EEXIST) && !self.exclusive => {
                     match sys::open(name.as_str(), &self.flags(false, false), 0, None) {
-                        Ok(mqd) => return Queue::new(mqd, name, object, false, None),
+                        Ok(mqd) => {
+                            // On refusal `mqd` is closed here: nothing was
+                            // sent, and an opener never unlinks.
+                            self.check_adoptable(&object, &mqd)?;
+                            return Queue::new(mqd, name, object, false, None);
+                        }
                         // Unlinked in between: try to create it again.
                         Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
                         Err(err) => return Err(open_error(object, err)),
@@ -251,6 +267,20 @@ impl QueueOptions {
             io::Error::from_raw_os_error(libc::EEXIST),
         )
         .with_hint("the name was unlinked and recreated by others on every attempt"))
+    }
+
+    /// Refuses the queue `mqd` is open on, which was there before this
+    /// create, unless this user owns it and its mode is the one asked. The
+    /// owner and mode come from `fstat` on the descriptor, so they are the
+    /// opened queue's even if the name has been reused since.
+    fn check_adoptable(&self, object: &str, mqd: &sys::Mqd) -> Result<()> {
+        let (uid, mode) = sys::owner_and_mode(mqd).map_err(|e| Error::os(object, "fstat", e))?;
+        let found = ownership::Found {
+            uid,
+            creator_uid: None,
+            mode,
+        };
+        ownership::check_adoptable(object, found, self.mode, sys::euid())
     }
 
     /// `mq_open(name)` - opens an existing queue; the sizes and mode options
@@ -357,8 +387,22 @@ fn broken_attr_limit(
     None
 }
 
-const QUEUE_BYTES: &str =
-    "queue bytes (max messages x message size, plus kernel overhead and this user's other queues)";
+/// The bytes RLIMIT_MSGQUEUE charges a new queue of `max_messages` x
+/// `size`: the kernel's `mqueue_get_inode` adds to the message bytes one
+/// `struct msg_msg` per message and one `struct posix_msg_tree_node` per
+/// priority that may be in use (at most one per message, at most
+/// MQ_PRIO_MAX), each six machine words on Linux.
+fn charged_bytes(max_messages: u64, size: u64) -> u64 {
+    const WORDS: u64 = 6 * std::mem::size_of::<usize>() as u64;
+    let bookkeeping = max_messages.saturating_mul(WORDS).saturating_add(
+        max_messages
+            .min(u64::from(PRIORITY_MAX) + 1)
+            .saturating_mul(WORDS),
+    );
+    max_messages
+        .saturating_mul(size)
+        .saturating_add(bookkeeping)
+}
 
 /// The error for a failed `mq_open(O_CREAT)`, naming the limit broken.
 fn create_error(object: String, err: io::Error, attr: Option<(u64, u64)>) -> Error {
@@ -403,20 +447,20 @@ fn create_error(object: String, err: io::Error, attr: Option<(u64, u64)>) -> Err
             Some(rlimit) => {
                 let (n, size) =
                     attr.unwrap_or_else(|| (default_max_messages(), default_message_size()));
-                limit(
-                    Broken {
-                        what: QUEUE_BYTES,
-                        requested: n.saturating_mul(size),
-                        limit: rlimit,
-                        set_in: "RLIMIT_MSGQUEUE (ulimit -q)",
-                    },
+                Error::QueueBytesLimit {
                     object,
-                )
+                    needed: charged_bytes(n, size),
+                    max_messages: n,
+                    message_size: size,
+                    // Linux keeps the per-user count in the kernel only.
+                    in_use: None,
+                    limit: rlimit,
+                }
             }
             None => Error::os(object, "mq_open", err),
         },
         Some(libc::EEXIST) => Error::os(object, "mq_open", err)
-            .with_hint("a queue by that name already exists; open it, or remove it first with posix_mq::unlink"),
+            .with_hint("a queue by that name already exists: remove it first, or open it instead"),
         _ => open_error(object, err),
     }
 }
@@ -522,6 +566,9 @@ pub struct Queue {
     max_message_size: usize,
     created: bool,
     unlink_on_drop: bool,
+    /// (device, inode) of a queue this handle created, to recognize it
+    /// under its name before unlinking on drop.
+    identity: Option<(u64, u64)>,
 }
 
 impl Queue {
@@ -544,7 +591,13 @@ impl Queue {
             sys::set_mode(&mqd, mode).map_err(|e| undo(Error::os(&*object, "fchmod", e)))?;
         }
         let attr = sys::attributes(&mqd).map_err(|e| undo(Error::os(&*object, "mq_getattr", e)))?;
+        let identity = if created {
+            Some(sys::identity(&mqd).map_err(|e| undo(Error::os(&*object, "fstat", e)))?)
+        } else {
+            None
+        };
         Ok(Queue {
+            identity,
             mqd,
             name: name.clone(),
             object,
@@ -887,9 +940,9 @@ impl Queue {
             },
             (Some(libc::ETIMEDOUT), _) => would_block(),
             (Some(libc::EBADF), _) => self.os(op, err).with_hint(if sending {
-                "this handle was opened for receiving only (see QueueOptions::access)"
+                "this handle was opened for receiving only; open the queue for sending to send"
             } else {
-                "this handle was opened for sending only (see QueueOptions::access)"
+                "this handle was opened for sending only; open the queue for receiving to receive"
             }),
             _ => self.os(op, err),
         }
@@ -898,10 +951,40 @@ impl Queue {
 
 impl Drop for Queue {
     fn drop(&mut self) {
-        if self.unlink_on_drop {
+        if self.unlink_on_drop && self.name_is_still_ours() {
             // Already unlinked by someone else is fine: the name is gone
             // either way, and drop has no one to report to.
             let _ = sys::unlink(self.name.as_str());
+        }
+    }
+}
+
+impl Queue {
+    /// Whether the name still leads to the queue this handle created. Once
+    /// someone else has unlinked it (the bench's peer does, by design),
+    /// another user may have created a new queue under the name, and a
+    /// privileged creator's unlink would remove that one.
+    ///
+    /// There is no unlink by descriptor for queues, so a name replaced
+    /// between this look and the unlink is still removed; the window is two
+    /// system calls wide instead of the handle's whole life. When the look
+    /// itself is refused (EACCES) the caller is unprivileged, and the
+    /// kernel's sticky /dev/mqueue already keeps it from unlinking another
+    /// user's queue, so the unlink goes ahead.
+    fn name_is_still_ours(&self) -> bool {
+        let Some(identity) = self.identity else {
+            return true;
+        };
+        let probe = sys::OpenFlags {
+            read: true,
+            write: false,
+            create: false,
+            exclusive: false,
+            nonblocking: true,
+        };
+        match sys::open(self.name.as_str(), &probe, 0, None) {
+            Ok(mqd) => sys::identity(&mqd).is_ok_and(|found| found == identity),
+            Err(err) => err.raw_os_error() == Some(libc::EACCES),
         }
     }
 }

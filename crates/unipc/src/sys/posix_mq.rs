@@ -108,7 +108,14 @@ pub(crate) fn open(
     mode: u32,
     attr: Option<(i64, i64)>,
 ) -> io::Result<Mqd> {
-    let attr = attr.map(|(max_messages, size)| MqAttr::new(0, max_messages, size, 0));
+    // mq_attr's members are C longs (32 bits on 32-bit targets): a value
+    // wider than that saturates, which the kernel refuses as above every
+    // limit, rather than wrapping to a small size it would accept.
+    #[allow(clippy::unnecessary_fallible_conversions, clippy::useless_conversion)]
+    let member =
+        |n: i64| mqueue::mq_attr_member_t::try_from(n).unwrap_or(mqueue::mq_attr_member_t::MAX);
+    let attr =
+        attr.map(|(max_messages, size)| MqAttr::new(0, member(max_messages), member(size), 0));
     let mode = Mode::from_bits_truncate(mode as libc::mode_t);
     let mqd = mqueue::mq_open(name, flags.bits(), mode, attr.as_ref())?;
     Ok(Mqd(ManuallyDrop::new(mqd)))
@@ -152,6 +159,26 @@ pub(crate) fn set_mode(mqd: &Mqd, mode: u32) -> io::Result<()> {
 /// `fstat(...).st_mode & 0o7777`.
 pub(crate) fn mode(mqd: &Mqd) -> io::Result<u32> {
     Ok(rustix::fs::fstat(mqd)?.st_mode & 0o7777)
+}
+
+/// `fstat` on the queue descriptor: (owner uid, `st_mode & 0o7777`) of the
+/// queue this descriptor is open on, whatever the name means now.
+pub(crate) fn owner_and_mode(mqd: &Mqd) -> io::Result<(u32, u32)> {
+    let st = rustix::fs::fstat(mqd)?;
+    Ok((st.st_uid, st.st_mode & 0o7777))
+}
+
+/// `fstat` on the queue descriptor: (device, inode), which tell one queue
+/// from another queue created later under the same name.
+pub(crate) fn identity(mqd: &Mqd) -> io::Result<(u64, u64)> {
+    let st = rustix::fs::fstat(mqd)?;
+    #[allow(clippy::useless_conversion, clippy::unnecessary_cast)]
+    Ok((st.st_dev as u64, st.st_ino as u64))
+}
+
+/// The effective user id (`geteuid`).
+pub(crate) fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
 }
 
 /// `mq_send`, or `mq_timedsend` when there is a deadline (absolute,

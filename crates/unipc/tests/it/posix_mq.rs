@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::os::fd::AsFd;
+use std::os::unix::process::CommandExt;
 use std::process::ChildStdout;
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -776,8 +777,9 @@ fn limits_exceeded_name_the_limit() {
         assert!(
             matches!(
                 err,
-                Error::LimitExceeded {
-                    requested: 8192,
+                Error::QueueBytesLimit {
+                    max_messages: 8,
+                    message_size: 1024,
                     limit: 4096,
                     ..
                 }
@@ -1088,4 +1090,247 @@ fn queue_count_limit_names_queues_max() {
     let mut peer = util::Peer::new("posix_mq::queue_count_limit_names_queues_max", "isolated");
     peer.command().stdout(std::process::Stdio::inherit());
     peer.spawn().wait_success();
+}
+
+#[test]
+fn create_does_not_adopt_a_queue_another_user_made() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "squatter");
+        assert!(!util::is_root());
+        // Made first, open to everyone, and left there.
+        let squat = QueueOptions::new()
+            .max_messages(2)
+            .max_message_size(64)
+            .mode(0o666)
+            .exclusive(true)
+            .create(&name_arg())
+            .unwrap()
+            .keep();
+        assert_eq!(squat.mode().unwrap(), 0o666);
+        return;
+    }
+    if !util::is_root() {
+        println!("SKIPPED create_does_not_adopt_a_queue_another_user_made: needs root to switch a peer to nobody");
+        return;
+    }
+    let name = fresh_name();
+    let _guard = Unlink(name.clone());
+    let mut squatter = peer(
+        "create_does_not_adopt_a_queue_another_user_made",
+        "squatter",
+        &name,
+    );
+    util::as_nobody(&mut squatter);
+    squatter.spawn().wait_success();
+
+    // The mode asked, the default mode (0o600), and even the squatter's
+    // own mode: another user's queue is never adopted.
+    for (options, asked) in [
+        (QueueOptions::new().mode(0o600), 0o600),
+        (QueueOptions::new(), 0o600),
+        (QueueOptions::new().mode(0o666), 0o666),
+        (QueueOptions::new().access(Access::Write).mode(0o600), 0o600),
+    ] {
+        let err = options.create(&name).unwrap_err();
+        match &err {
+            Error::ForeignObject {
+                object: named,
+                owner_uid,
+                creator_uid,
+                mode,
+                expected_mode,
+                caller_uid,
+                ..
+            } => {
+                assert_eq!(named, &object(&name));
+                assert_eq!((*owner_uid, *creator_uid), (util::NOBODY.0, None));
+                assert_eq!((*mode, *expected_mode, *caller_uid), (0o666, asked, 0));
+            }
+            other => panic!("expected ForeignObject, got {other:?}"),
+        }
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!(
+                "{}: create: already exists, owned by uid 65534",
+                object(&name)
+            )),
+            "{text}"
+        );
+        assert!(text.contains("with mode 0o666"), "{text}");
+        assert!(text.contains(&format!("{asked:#o}")), "{text}");
+        assert!(
+            text.contains("remove it, or use a different name"),
+            "{text}"
+        );
+    }
+
+    // Untouched: still there, still 0o666, nothing sent, and the refused
+    // creates did not unlink it. Plain open is unaffected.
+    let queue = Queue::open(&name).unwrap();
+    assert!(!queue.created());
+    assert_eq!(queue.mode().unwrap(), 0o666);
+    assert_eq!(queue.attributes().unwrap().messages, 0);
+}
+
+#[test]
+fn create_adopts_own_queue_only_with_the_mode_asked() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "opener");
+        let name = name_arg();
+        let queue = QueueOptions::new().mode(0o640).create(&name).unwrap();
+        assert!(!queue.created(), "the parent made it");
+        queue.send(b"adopted").unwrap();
+        for options in [QueueOptions::new(), QueueOptions::new().mode(0o644)] {
+            let err = options.create(&name).unwrap_err();
+            assert!(
+                matches!(err, Error::ForeignObject { mode: 0o640, .. }),
+                "{err:?}"
+            );
+            let text = err.to_string();
+            assert!(
+                text.starts_with(&format!(
+                    "{}: create: already exists with mode 0o640, not the 0o6",
+                    object(&name)
+                )),
+                "{text}"
+            );
+        }
+        return;
+    }
+    let name = fresh_name();
+    let queue = QueueOptions::new()
+        .max_messages(2)
+        .max_message_size(16)
+        .mode(0o640)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    peer(
+        "create_adopts_own_queue_only_with_the_mode_asked",
+        "opener",
+        &name,
+    )
+    .spawn()
+    .wait_success();
+    assert_eq!(queue.try_recv().unwrap(), b"adopted");
+    assert_eq!(queue.mode().unwrap(), 0o640);
+}
+
+/// A user id no other test runs as: RLIMIT_MSGQUEUE counts the bytes of all
+/// of a user's queues, so a peer of another test as `nobody` would change
+/// what is left.
+const RLIMIT_TEST_UID: u32 = 64_987;
+
+#[test]
+fn rlimit_msgqueue_refusal_names_the_rlimit_and_the_bytes() {
+    if let Some(_role) = util::role() {
+        let name = name_arg();
+        let _guard = Unlink(name.clone());
+        // What mqueue_get_inode charges: the message bytes, plus one
+        // msg_msg and one posix_msg_tree_node (six words each) a message.
+        let (n, size) = (8u64, 1024u64);
+        let needed = n * size + 2 * n * 6 * std::mem::size_of::<usize>() as u64;
+        let set = |soft: u64| {
+            rustix::process::setrlimit(
+                rustix::process::Resource::Msgqueue,
+                rustix::process::Rlimit {
+                    current: Some(soft),
+                    maximum: Some(needed),
+                },
+            )
+            .unwrap();
+        };
+        let options = QueueOptions::new()
+            .max_messages(n as usize)
+            .max_message_size(size as usize);
+
+        set(needed - 1);
+        let err = options.create(&name).unwrap_err();
+        match &err {
+            Error::QueueBytesLimit {
+                needed: said,
+                in_use,
+                limit,
+                ..
+            } => assert_eq!((*said, *in_use, *limit), (needed, None, needed - 1)),
+            other => panic!("expected QueueBytesLimit, got {other:?}"),
+        }
+        let text = err.to_string();
+        for part in [
+            &format!("{}: create: ", object(&name)),
+            "RLIMIT_MSGQUEUE",
+            &format!("needs {needed} bytes"),
+            "8 messages of 1024 bytes",
+            &format!("may take {} bytes in all", needed - 1),
+            "cannot be read",
+            "ulimit -q",
+        ] {
+            assert!(text.contains(part), "{text:?} lacks {part:?}");
+        }
+
+        // Exactly the bytes said: the queue fits.
+        set(needed);
+        let queue = options.exclusive(true).create(&name).unwrap();
+        assert!(queue.created());
+        return;
+    }
+    let name = fresh_name();
+    let _guard = Unlink(name.clone());
+    let mut child = peer(
+        "rlimit_msgqueue_refusal_names_the_rlimit_and_the_bytes",
+        "limited",
+        &name,
+    );
+    if util::is_root() {
+        child.command().uid(RLIMIT_TEST_UID).gid(RLIMIT_TEST_UID);
+    } else {
+        println!("not root: the peer runs as this user, whose other queues may take some bytes");
+    }
+    child.spawn().wait_success();
+}
+
+#[test]
+fn creator_does_not_unlink_a_queue_that_replaced_its_own() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "replacer");
+        QueueOptions::new()
+            .max_messages(1)
+            .max_message_size(8)
+            .mode(0o600)
+            .exclusive(true)
+            .create(&name_arg())
+            .unwrap()
+            .keep();
+        return;
+    }
+    if !util::is_root() {
+        println!("SKIPPED creator_does_not_unlink_a_queue_that_replaced_its_own: needs root to switch a peer to nobody");
+        return;
+    }
+    let name = fresh_name();
+    let _guard = Unlink(name.clone());
+    let queue = small_queue(&name, 1, 16);
+    assert!(queue.created());
+    // The name is removed under the creating handle (as the bench's peer
+    // does), and another user makes a queue there.
+    posix_mq::unlink(&name).unwrap();
+    let mut replacer = peer(
+        "creator_does_not_unlink_a_queue_that_replaced_its_own",
+        "replacer",
+        &name,
+    );
+    util::as_nobody(&mut replacer);
+    replacer.spawn().wait_success();
+    // Dropping root's handle must not unlink nobody's queue.
+    drop(queue);
+    let other = Queue::open(&name).expect("nobody's queue is still there");
+    assert_eq!(other.attributes().unwrap().max_message_size, 8);
+    // While the creator's own queue is still under the name, drop unlinks it.
+    drop(other);
+    posix_mq::unlink(&name).unwrap();
+    drop(small_queue(&name, 1, 16));
+    assert_eq!(
+        Queue::open(&name).unwrap_err().raw_os_error(),
+        Some(libc::ENOENT)
+    );
 }
