@@ -65,6 +65,8 @@ use crate::facility::{
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::{FsPath, SysvKey};
+use crate::ownership;
+use crate::sys::posix_mq as posix_sys;
 use crate::sys::sysv_mq as sys;
 use crate::{Error, Result};
 
@@ -303,8 +305,10 @@ impl QueueOptions {
 
     /// `msg_qbytes` of a queue this call creates: the most bytes of text it
     /// holds at once (the kernel also caps the number of messages at the
-    /// same value). Raising it above `/proc/sys/kernel/msgmnb` needs
-    /// `CAP_SYS_RESOURCE`.
+    /// same value). From 1 up to `/proc/sys/kernel/msgmnb`, or with
+    /// `CAP_SYS_RESOURCE` up to 2^31 - 1 (the kernel reads the value as a C
+    /// `int`); [`create`](Self::create) refuses anything else before it
+    /// creates the queue.
     pub fn max_bytes(mut self, bytes: usize) -> Self {
         self.max_bytes = Some(bytes);
         self
@@ -315,13 +319,24 @@ impl QueueOptions {
     /// [`SysvKey::Private`] always creates a new queue that only this process
     /// and those it tells the [identifier](Queue::id) can use.
     ///
+    /// An existing queue is opened only when this user is both its owner
+    /// and its creator (`uid` and `cuid`) and its mode is exactly the
+    /// [`mode`](Self::mode) asked (0o600 unless set): adopting a queue
+    /// another user made first would let that user read what is sent. The
+    /// check is `IPC_STAT` on the identifier obtained, so it concerns the
+    /// queue this handle would use. An adopted queue keeps its own
+    /// `msg_qbytes`.
+    ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] for a mode beyond 0o777; [`Error::Os`] with
+    /// [`Error::ForeignObject`] when the queue under the key belongs to or
+    /// was created by another user, or has another mode (it is left
+    /// untouched); [`Error::Unsupported`] for a mode beyond 0o777 or a
+    /// [`max_bytes`](Self::max_bytes) of 0; [`Error::LimitExceeded`] for a
+    /// `max_bytes` above `msgmnb` without `CAP_SYS_RESOURCE`, or above
+    /// 2^31 - 1 (all checked before anything is created); [`Error::Os`] with
     /// `EEXIST` for an exclusive create on a taken key, `ENOSPC` when the
-    /// system's queue limit (`/proc/sys/kernel/msgmni`) is reached;
-    /// [`Error::LimitExceeded`] for a [`max_bytes`](Self::max_bytes) above
-    /// `msgmnb` without the privilege (the new queue is removed again).
+    /// system's queue limit (`/proc/sys/kernel/msgmni`) is reached.
     ///
     /// # Examples
     ///
@@ -344,9 +359,17 @@ impl QueueOptions {
     pub fn create(&self, key: SysvKey) -> Result<Queue> {
         let object = Endpoint::SysvMq(key).to_string();
         let mode = check_mode(&object, self.mode)?;
+        // Checked before anything is created, so a refused size leaves
+        // nothing behind.
+        let max_bytes = self
+            .max_bytes
+            .map(|bytes| check_max_bytes(&object, bytes))
+            .transpose()?;
         let create_error = |err: io::Error| {
             let hint = match errno(&err) {
-                Some(Errno::EXIST) => Some("a queue with this key already exists"),
+                Some(Errno::EXIST) => Some(
+                    "a queue with this key already exists: remove it first, or open it instead",
+                ),
                 Some(Errno::NOSPC) => {
                     Some("the system's queue limit is reached (/proc/sys/kernel/msgmni)")
                 }
@@ -374,14 +397,22 @@ impl QueueOptions {
                             break;
                         }
                         Err(err) if errno(&err) == Some(Errno::EXIST) && !self.exclusive => {
-                            match sys::get(raw, 0) {
-                                Ok(id) => {
-                                    found = Some((id, false));
-                                    break;
-                                }
+                            let id = match sys::get(raw, 0) {
+                                Ok(id) => id,
                                 // Removed between the two calls: try again.
                                 Err(err) if errno(&err) == Some(Errno::NOENT) => continue,
                                 Err(err) => return Err(open_error(&object, err)),
+                            };
+                            // The owner and mode of the queue this id names,
+                            // not of whatever the key names by now.
+                            match self.check_adoptable(&object, id) {
+                                Ok(()) => {
+                                    found = Some((id, false));
+                                    break;
+                                }
+                                // Removed since msgget: try again.
+                                Err(Error::Removed { .. }) => continue,
+                                Err(err) => return Err(err),
                             }
                         }
                         Err(err) => return Err(create_error(err)),
@@ -398,12 +429,33 @@ impl QueueOptions {
         // anything below fails.
         let mut queue = Queue::new(id, key, object, created)?;
         if created {
-            if let Some(bytes) = self.max_bytes {
-                queue.set_max_bytes(bytes)?;
+            if let Some(bytes) = max_bytes {
+                queue.apply_max_bytes(bytes)?;
             }
         }
         queue.remove_on_drop = created && !self.keep;
         Ok(queue)
+    }
+
+    /// Refuses the existing queue `id` unless this user both owns and
+    /// created it and its mode is the one asked; [`Error::Removed`] when it
+    /// is gone.
+    fn check_adoptable(&self, object: &str, id: c_int) -> Result<()> {
+        let ds = sys::stat(id).map_err(|err| match errno(&err) {
+            Some(Errno::IDRM | Errno::INVAL) => Error::Removed {
+                object: object.to_owned(),
+            },
+            Some(Errno::ACCESS) => Error::os(object, "stat", err).with_hint(
+                "the queue with this key cannot be read, so it is not this user's queue with the mode asked: remove it, or use a different key",
+            ),
+            _ => Error::os(object, "stat", err),
+        })?;
+        let found = ownership::Found {
+            uid: ds.uid,
+            creator_uid: Some(ds.cuid),
+            mode: ds.mode,
+        };
+        ownership::check_adoptable(object, found, self.mode, sys::euid())
     }
 
     /// `msgget(key, 0)` — opens the queue under `key`. The options do not
@@ -440,7 +492,7 @@ impl QueueOptions {
             return Err(Error::Unsupported {
                 object,
                 what: "opening by key".into(),
-                reason: "a private queue has no key to find it by; open it with Queue::open_id"
+                reason: "a private queue has no key to find it by; open it by its identifier"
                     .into(),
             });
         };
@@ -458,6 +510,51 @@ fn open_error(object: &str, err: io::Error) -> Error {
         err
     }
 }
+
+/// Refuses a `msg_qbytes` the kernel would not set as asked: 0 (a queue
+/// that takes nothing), above `msgmnb` without `CAP_SYS_RESOURCE`, or above
+/// the C `int` the kernel reads it as (it would wrap). Returns it as the
+/// kernel's width.
+fn check_max_bytes(object: &str, bytes: usize) -> Result<c_int> {
+    if bytes == 0 {
+        return Err(Error::Unsupported {
+            object: object.to_owned(),
+            what: "max bytes 0".into(),
+            reason: "a queue of 0 bytes takes no message (the kernel also caps the number of messages at max bytes); ask for at least 1".into(),
+        });
+    }
+    let msgmnb = sys::info().ok().map(|info| info.msgmnb);
+    max_bytes_within(bytes, posix_sys::has_cap_sys_resource(), msgmnb).map_err(|(limit, set_in)| {
+        Error::LimitExceeded {
+            object: object.to_owned(),
+            what: "max bytes",
+            requested: bytes as u64,
+            limit,
+            set_in,
+        }
+    })
+}
+
+/// `bytes` (at least 1) as the kernel's C `int`, or the limit it breaks and
+/// where that is set: `msgmnb` binds a process without `CAP_SYS_RESOURCE`
+/// (when it could be read; else the kernel judges), the `int` everyone.
+fn max_bytes_within(
+    bytes: usize,
+    privileged: bool,
+    msgmnb: Option<usize>,
+) -> std::result::Result<c_int, (u64, &'static str)> {
+    if let Some(mnb) = msgmnb.filter(|&mnb| !privileged && bytes > mnb) {
+        return Err((mnb as u64, MSGMNB_SET_IN));
+    }
+    c_int::try_from(bytes).map_err(|_| {
+        (
+            sys::MAX_QBYTES as u64,
+            "the kernel (IPC_SET reads msg_qbytes as a C int; fixed, even for root)",
+        )
+    })
+}
+
+const MSGMNB_SET_IN: &str = "/proc/sys/kernel/msgmnb; CAP_SYS_RESOURCE may exceed it";
 
 fn check_mode(object: &str, mode: u32) -> Result<c_int> {
     if mode & !0o777 != 0 {
@@ -1042,9 +1139,10 @@ impl Queue {
     ///
     /// # Errors
     ///
-    /// [`Error::LimitExceeded`] when the owner asks for more than
-    /// `/proc/sys/kernel/msgmnb` without `CAP_SYS_RESOURCE`; [`Error::Os`]
-    /// with `EPERM` unless this user owns or created the queue;
+    /// [`Error::Unsupported`] for 0; [`Error::LimitExceeded`] for more than
+    /// `/proc/sys/kernel/msgmnb` without `CAP_SYS_RESOURCE`, or more than
+    /// 2^31 - 1 (the kernel reads the value as a C `int` and would wrap it);
+    /// [`Error::Os`] with `EPERM` unless this user owns or created the queue;
     /// [`Error::Removed`] when it is gone.
     ///
     /// # Examples
@@ -1064,7 +1162,13 @@ impl Queue {
     /// msgctl(2).
     #[doc(alias = "IPC_SET")]
     pub fn set_max_bytes(&self, bytes: usize) -> Result<()> {
-        let err = match sys::set_max_bytes(self.id, bytes as u64) {
+        let bytes = check_max_bytes(&self.object, bytes)?;
+        self.apply_max_bytes(bytes)
+    }
+
+    /// `msgctl(IPC_SET)` of a `msg_qbytes` [`check_max_bytes`] let through.
+    fn apply_max_bytes(&self, bytes: c_int) -> Result<()> {
+        let err = match sys::set_max_bytes(self.id, bytes) {
             Ok(()) => return Ok(()),
             Err(err) => err,
         };
@@ -1073,13 +1177,13 @@ impl Queue {
             let euid = sys::euid();
             let owner = sys::stat(self.id).is_ok_and(|ds| euid == ds.uid || euid == ds.cuid);
             if let Ok(info) = sys::info() {
-                if owner && bytes > info.msgmnb {
+                if owner && bytes as usize > info.msgmnb {
                     return Err(Error::LimitExceeded {
                         object: self.object.clone(),
                         what: "max bytes",
                         requested: bytes as u64,
                         limit: info.msgmnb as u64,
-                        set_in: "/proc/sys/kernel/msgmnb; CAP_SYS_RESOURCE may exceed it",
+                        set_in: MSGMNB_SET_IN,
                     });
                 }
             }
@@ -1287,6 +1391,43 @@ mod tests {
         let err = check_mode("sysv-mq:0x1", 0o1600).unwrap_err().to_string();
         assert!(err.contains("mode 0o1600"), "{err}");
         assert!(err.contains("0o777"), "{err}");
+    }
+
+    #[test]
+    fn max_bytes_are_held_to_msgmnb_and_the_kernel_int() {
+        const INT: &str = "the kernel (IPC_SET reads msg_qbytes as a C int; fixed, even for root)";
+        assert_eq!(max_bytes_within(16384, false, Some(16384)), Ok(16384));
+        assert_eq!(
+            max_bytes_within(16385, false, Some(16384)),
+            Err((16384, MSGMNB_SET_IN))
+        );
+        // Values that would wrap in the kernel: msgmnb binds first...
+        assert_eq!(
+            max_bytes_within((1 << 32) + 100, false, Some(16384)),
+            Err((16384, MSGMNB_SET_IN))
+        );
+        // ...and the C int binds even with CAP_SYS_RESOURCE.
+        assert_eq!(max_bytes_within(1 << 20, true, Some(16384)), Ok(1 << 20));
+        for wraps in [1 << 31, 1 << 32, (1 << 32) + 100] {
+            assert_eq!(
+                max_bytes_within(wraps, true, Some(16384)),
+                Err((i32::MAX as u64, INT)),
+                "{wraps}"
+            );
+            assert_eq!(
+                max_bytes_within(wraps, false, None),
+                Err((i32::MAX as u64, INT))
+            );
+        }
+        assert_eq!(
+            max_bytes_within(i32::MAX as usize, true, None),
+            Ok(i32::MAX)
+        );
+        let err = check_max_bytes("sysv-mq:0x1", 0).unwrap_err().to_string();
+        assert!(
+            err.contains("max bytes 0") && err.contains("at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

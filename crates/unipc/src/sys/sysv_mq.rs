@@ -247,12 +247,22 @@ pub(crate) fn set_mode(id: c_int, mode: u32) -> io::Result<()> {
     })
 }
 
-/// `msgctl(id, IPC_SET)` of `msg_qbytes`, saturating at the field's width
-/// (32 bits on 32-bit targets).
-#[allow(clippy::useless_conversion)]
-pub(crate) fn set_max_bytes(id: c_int, bytes: u64) -> io::Result<()> {
+/// The largest `msg_qbytes` IPC_SET can set: `struct msqid_ds` has a
+/// `msglen_t` (an unsigned long) for it, but the kernel passes the value on
+/// as a C `int` (`msgctl_down(..., int msg_qbytes)` in ipc/msg.c), so wider
+/// values lose their high bits (2^32 + 100 becomes 100, 2^32 becomes 0).
+pub(crate) const MAX_QBYTES: c_int = c_int::MAX;
+
+/// `msgctl(id, IPC_SET)` of `msg_qbytes`. `bytes` is a C `int`, the width
+/// the kernel reads (see [`MAX_QBYTES`]); the caller keeps it positive.
+#[allow(clippy::useless_conversion, clippy::unnecessary_fallible_conversions)]
+pub(crate) fn set_max_bytes(id: c_int, bytes: c_int) -> io::Result<()> {
+    // A negative value would be sign-extended into a huge msglen_t; refuse
+    // it here too, whatever the caller checked.
+    let bytes =
+        libc::msglen_t::try_from(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
     set(id, |ds| {
-        ds.msg_qbytes = bytes.try_into().unwrap_or(libc::msglen_t::MAX);
+        ds.msg_qbytes = bytes;
     })
 }
 

@@ -924,7 +924,7 @@ fn missing_keys_and_bad_input_are_refused_with_reasons() {
 
     // Bad input that never reaches a queue.
     let err = expect_err(QueueOptions::new().open(SysvKey::Private), "open private");
-    assert_text(&err, &["sysv-mq:private", "Queue::open_id"]);
+    assert_text(&err, &["sysv-mq:private", "open it by its identifier"]);
     let err = expect_err(
         QueueOptions::new().mode(0o4700).create(SysvKey::Private),
         "setuid mode",
@@ -1288,4 +1288,246 @@ fn every_size_crosses_whole_in_any_order() {
     let mut host = util::Peer::new(TEST, "host");
     host.command().stdout(std::process::Stdio::inherit());
     host.spawn().wait_success();
+}
+
+/// Gives the queue `key` names to `uid` (`IPC_SET` of `msg_perm.uid`),
+/// which its owner may do: the creator (`cuid`) stays.
+fn give_queue_to(key: SysvKey, uid: u32) {
+    let SysvKey::Key(raw) = key else {
+        panic!("a private queue has no key")
+    };
+    // SAFETY: msgget takes no pointers.
+    let id = unsafe { libc::msgget(raw, 0) };
+    assert!(id >= 0, "msgget: {}", std::io::Error::last_os_error());
+    let mut ds = std::mem::MaybeUninit::<libc::msqid_ds>::zeroed();
+    // SAFETY: `ds` is a live, writable msqid_ds that IPC_STAT fills.
+    let rc = unsafe { libc::msgctl(id, libc::IPC_STAT, ds.as_mut_ptr()) };
+    assert_eq!(rc, 0, "IPC_STAT: {}", std::io::Error::last_os_error());
+    // SAFETY: msqid_ds is all integers and IPC_STAT wrote it.
+    let mut ds = unsafe { ds.assume_init() };
+    ds.msg_perm.uid = uid;
+    // SAFETY: `ds` is a live msqid_ds that IPC_SET only reads.
+    let rc = unsafe { libc::msgctl(id, libc::IPC_SET, &mut ds) };
+    assert_eq!(rc, 0, "IPC_SET: {}", std::io::Error::last_os_error());
+}
+
+#[test]
+fn create_does_not_adopt_a_queue_another_user_made() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "squatter");
+        assert!(!util::is_root());
+        // A queue anyone may use, waiting for the service's key...
+        let squat = QueueOptions::new()
+            .mode(0o666)
+            .exclusive(true)
+            .keep()
+            .create(key_arg())
+            .unwrap();
+        assert!(squat.created());
+        // ...and one made to look like root's: owner root, mode 0o600,
+        // but created by nobody.
+        let disguised: SysvKey = util::arg("disguised").parse().unwrap();
+        QueueOptions::new()
+            .mode(0o600)
+            .exclusive(true)
+            .keep()
+            .create(disguised)
+            .unwrap();
+        give_queue_to(disguised, 0);
+        return;
+    }
+    let test = "create_does_not_adopt_a_queue_another_user_made";
+    if skip_unless_root(test) {
+        return;
+    }
+    let (key, disguised) = (unique_key(), unique_key());
+    let _guards = (RemoveOnDrop(key), RemoveOnDrop(disguised));
+    let mut squatter = peer(test, "squatter", key).arg("disguised", disguised.to_string());
+    util::as_nobody(&mut squatter);
+    squatter.spawn().wait_success();
+
+    for options in [QueueOptions::new().mode(0o600), QueueOptions::new()] {
+        let err = expect_err(options.create(key), "create over nobody's queue");
+        match &err {
+            Error::ForeignObject {
+                owner_uid,
+                creator_uid,
+                mode,
+                expected_mode,
+                caller_uid,
+                ..
+            } => {
+                assert_eq!(*owner_uid, util::NOBODY.0);
+                assert_eq!(*creator_uid, Some(util::NOBODY.0));
+                assert_eq!((*mode, *expected_mode, *caller_uid), (0o666, 0o600, 0));
+            }
+            other => panic!("expected ForeignObject, got {other:?}"),
+        }
+        assert_text(
+            &err,
+            &[
+                &format!("sysv-mq:{key}: create: already exists, owned by uid 65534"),
+                "mode 0o666",
+                "0o600",
+                "remove it, or use a different name",
+            ],
+        );
+        assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    }
+    // Owned by another user, the mode asked does not matter.
+    let err = expect_err(
+        QueueOptions::new().mode(0o666).create(key),
+        "create with the squatter's mode",
+    );
+    assert!(matches!(err, Error::ForeignObject { .. }), "{err}");
+    // Owner root and mode 0o600, but created by nobody: refused too.
+    let err = expect_err(
+        QueueOptions::new().mode(0o600).create(disguised),
+        "create over a queue given to root",
+    );
+    assert!(
+        matches!(
+            err,
+            Error::ForeignObject {
+                owner_uid: 0,
+                creator_uid: Some(65534),
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_text(&err, &["owned by uid 0", "created by uid 65534"]);
+
+    // Both left as they were: there, same owner and mode, nothing in them.
+    let stat = QueueOptions::new().open(key).unwrap().stat().unwrap();
+    assert_eq!(
+        (stat.uid, stat.creator_uid, stat.mode, stat.messages),
+        (util::NOBODY.0, util::NOBODY.0, 0o666, 0)
+    );
+    assert_eq!(stat.last_sender, None);
+    let stat = QueueOptions::new().open(disguised).unwrap().stat().unwrap();
+    assert_eq!((stat.uid, stat.mode, stat.messages), (0, 0o600, 0));
+}
+
+#[test]
+fn create_adopts_own_queue_only_with_the_mode_asked() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "opener");
+        let key = key_arg();
+        let queue = QueueOptions::new().mode(0o640).create(key).unwrap();
+        assert!(!queue.created(), "the parent made it");
+        queue.send_typed(1, b"adopted", Wait::Never).unwrap();
+        for options in [QueueOptions::new(), QueueOptions::new().mode(0o644)] {
+            let err = expect_err(options.create(key), "create with another mode");
+            assert!(
+                matches!(err, Error::ForeignObject { mode: 0o640, .. }),
+                "{err:?}"
+            );
+            assert_text(
+                &err,
+                &[
+                    &format!("sysv-mq:{key}: create: already exists with mode 0o640, not the 0o6"),
+                    "remove it",
+                ],
+            );
+        }
+        return;
+    }
+    let (queue, key) = create_with(QueueOptions::new().mode(0o640));
+    peer(
+        "create_adopts_own_queue_only_with_the_mode_asked",
+        "opener",
+        key,
+    )
+    .spawn()
+    .wait_success();
+    assert_eq!(take(&queue, Select::Any).unwrap(), (1, b"adopted".to_vec()));
+    assert_eq!(queue.stat().unwrap().mode, 0o640);
+}
+
+#[test]
+fn max_bytes_out_of_range_is_refused_before_creating() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "creator");
+        let mnb = msgmnb();
+        let key = key_arg();
+        let refused = |bytes: usize| {
+            let err = expect_err(
+                QueueOptions::new()
+                    .max_bytes(bytes)
+                    .exclusive(true)
+                    .create(key),
+                &format!("max_bytes({bytes})"),
+            );
+            // Nothing was created under the key.
+            let none = expect_err(QueueOptions::new().open(key), "open after a refusal");
+            assert_eq!(none.raw_os_error(), Some(libc::ENOENT), "{none}");
+            err
+        };
+        let err = refused(0);
+        assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
+        assert_text(
+            &err,
+            &[&format!("sysv-mq:{key}: max bytes 0"), "at least 1"],
+        );
+        // 2^32 + 100 would wrap to 100 in the kernel, 2^32 to 0.
+        let privileged = has_sys_resource();
+        if privileged {
+            println!("with CAP_SYS_RESOURCE msgmnb does not bind: checking the C int only");
+        }
+        for bytes in [(1usize << 32) + 100, 1 << 32, 1 << 31, mnb + 1] {
+            let want_limit = match (privileged, bytes > i32::MAX as usize) {
+                (false, _) => mnb as u64,
+                (true, true) => i32::MAX as u64,
+                (true, false) => continue,
+            };
+            let err = refused(bytes);
+            match &err {
+                Error::LimitExceeded {
+                    requested, limit, ..
+                } => assert_eq!((*requested, *limit), (bytes as u64, want_limit)),
+                other => panic!("max_bytes({bytes}): expected LimitExceeded, got {other:?}"),
+            }
+            if !privileged {
+                assert_text(
+                    &err,
+                    &[
+                        &format!("max bytes {bytes} exceeds the system limit of {mnb}"),
+                        "/proc/sys/kernel/msgmnb",
+                    ],
+                );
+            }
+        }
+        // msgmnb itself is accepted, and set exactly.
+        let queue = QueueOptions::new()
+            .max_bytes(mnb)
+            .exclusive(true)
+            .create(key)
+            .unwrap();
+        assert_eq!(queue.stat().unwrap().max_bytes as usize, mnb);
+        // The same range holds for set_max_bytes, which leaves the queue as it was.
+        for bytes in [0, 1 << 32, (1 << 32) + 100] {
+            expect_err(
+                queue.set_max_bytes(bytes),
+                &format!("set_max_bytes({bytes})"),
+            );
+            assert_eq!(queue.stat().unwrap().max_bytes as usize, mnb);
+        }
+        return;
+    }
+    // In a peer, as nobody when the tests run as root, so that no
+    // CAP_SYS_RESOURCE lifts msgmnb.
+    let test = "max_bytes_out_of_range_is_refused_before_creating";
+    let key = unique_key();
+    let _guard = RemoveOnDrop(key);
+    let mut creator = peer(test, "creator", key);
+    if util::is_root() {
+        util::as_nobody(&mut creator);
+    }
+    creator.spawn().wait_success();
+    assert_eq!(
+        expect_err(QueueOptions::new().open(key), "the peer's queue").raw_os_error(),
+        Some(libc::ENOENT),
+        "the peer's handle removed its queue"
+    );
 }
