@@ -116,8 +116,39 @@ pub(crate) fn open(
         |n: i64| mqueue::mq_attr_member_t::try_from(n).unwrap_or(mqueue::mq_attr_member_t::MAX);
     let attr =
         attr.map(|(max_messages, size)| MqAttr::new(0, member(max_messages), member(size), 0));
+    if flags.create && attr.is_none() {
+        return create_with_default_sizes(name, flags, mode);
+    }
     let mode = Mode::from_bits_truncate(mode as libc::mode_t);
     let mqd = mqueue::mq_open(name, flags.bits(), mode, attr.as_ref())?;
+    Ok(Mqd(ManuallyDrop::new(mqd)))
+}
+
+/// `mq_open(name, O_CREAT | flags, mode, NULL)`: the kernel's default sizes.
+///
+/// Not through nix: given no attributes, nix's `mq_open` calls the variadic
+/// C function with neither a mode nor an attribute pointer, and with
+/// `O_CREAT` the C library then reads both from whatever the registers
+/// hold (seen here as EINVAL, from a stray attribute pointer).
+fn create_with_default_sizes(name: &str, flags: &OpenFlags, mode: u32) -> io::Result<Mqd> {
+    let name =
+        std::ffi::CString::new(name).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: `name` is a NUL-terminated string that outlives the call;
+    // with O_CREAT mq_open reads exactly two variadic arguments, a mode_t
+    // (passed promoted, as an unsigned int) and a `struct mq_attr *`, for
+    // which null asks for the defaults; the kernel keeps no pointer.
+    let fd = unsafe {
+        libc::mq_open(
+            name.as_ptr(),
+            flags.bits().bits(),
+            mode as libc::c_uint,
+            std::ptr::null::<libc::mq_attr>(),
+        )
+    };
+    let fd = Errno::result(fd)?;
+    // SAFETY: mq_open returned a new queue descriptor that nothing else
+    // owns; on Linux an mqd_t is that file descriptor, which MqdT owns.
+    let mqd = unsafe { <MqdT as std::os::fd::FromRawFd>::from_raw_fd(fd) };
     Ok(Mqd(ManuallyDrop::new(mqd)))
 }
 

@@ -1334,3 +1334,35 @@ fn creator_does_not_unlink_a_queue_that_replaced_its_own() {
         Some(libc::ENOENT)
     );
 }
+
+#[test]
+fn create_without_sizes_takes_the_kernel_defaults() {
+    if let Some(_role) = util::role() {
+        let queue = QueueOptions::new()
+            .access(Access::Read)
+            .open(&name_arg())
+            .unwrap();
+        queue.recv_vec(Wait::For(HANG_GUARD)).unwrap();
+        return;
+    }
+    let name = fresh_name();
+    let queue = QueueOptions::new().mode(0o600).create(&name).unwrap();
+    assert!(queue.created());
+    let attr = queue.attributes().unwrap();
+    assert_eq!(
+        (attr.max_messages as u64, attr.max_message_size as u64),
+        (
+            mqueue_limit("msg_default").min(mqueue_limit("msg_max")),
+            mqueue_limit("msgsize_default").min(mqueue_limit("msgsize_max"))
+        )
+    );
+    assert_eq!(queue.mode().unwrap(), 0o600);
+    queue.send(b"defaults").unwrap();
+    peer(
+        "create_without_sizes_takes_the_kernel_defaults",
+        "reader",
+        &name,
+    )
+    .spawn()
+    .wait_success();
+}
