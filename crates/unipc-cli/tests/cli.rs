@@ -887,10 +887,17 @@ fn posix_queue_create_stat_priorities_raw_json_nonblock_rm() {
         created.contains("created") && created.contains("640"),
         "{created}"
     );
-    // Created once: a second exclusive create fails, a plain one opens it.
+    // Created once: a second exclusive create fails, a plain one opens it
+    // when it asks for the queue's own mode, and refuses to adopt it with
+    // another mode (the default 600 here).
     unipc_run(&["create", &endpoint, "--exclusive"]).runtime_error(&endpoint);
-    let again = unipc_run(&["create", &endpoint]).ok();
+    let again = unipc_run(&["create", &endpoint, "--mode", "640"]).ok();
     assert!(again.contains("already existed"), "{again}");
+    let refused = unipc_run(&["create", &endpoint]).runtime_error(&endpoint);
+    assert!(
+        refused.contains("mode 0o640") && refused.contains("0o600"),
+        "{refused}"
+    );
 
     // A receiver waiting in another process before anything is sent.
     let mut early = recv_cmd(&endpoint);
