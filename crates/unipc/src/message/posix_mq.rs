@@ -9,7 +9,8 @@
 //!
 //! A queue lives until it is unlinked and its last descriptor is closed. The
 //! handle that created it unlinks it on drop (unless told to
-//! [`keep`](Queue::keep) it); handles that opened it never do.
+//! [`keep`](Queue::keep) it, or the name has since been removed and now
+//! leads to another queue); handles that opened it never do.
 //!
 //! # Limits
 //!
@@ -162,6 +163,8 @@ impl QueueOptions {
 
     /// The permission bits of a queue this call creates. They are set
     /// exactly, whatever the umask: the queue is `fchmod`ed after creation.
+    /// A non-exclusive [`create`](Self::create) that finds a queue there
+    /// adopts it only if it has exactly these bits (and is this user's).
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self

@@ -281,7 +281,9 @@ impl QueueOptions {
     /// The permission bits of a queue this call creates (at most 0o777).
     ///
     /// No umask applies to System V objects: the mode asked is the mode set.
-    /// The kernel checks it on every send (write) and receive (read).
+    /// The kernel checks it on every send (write) and receive (read). A
+    /// non-exclusive [`create`](Self::create) that finds a queue under the
+    /// key adopts it only if it has exactly these bits (and is this user's).
     pub fn mode(mut self, mode: u32) -> Self {
         self.mode = mode;
         self
@@ -331,7 +333,8 @@ impl QueueOptions {
     ///
     /// [`Error::ForeignObject`] when the queue under the key belongs to or
     /// was created by another user, or has another mode (it is left
-    /// untouched); [`Error::Unsupported`] for a mode beyond 0o777 or a
+    /// untouched), or [`Error::Os`] with `EACCES` when this user cannot even
+    /// read its owner and mode; [`Error::Unsupported`] for a mode beyond 0o777 or a
     /// [`max_bytes`](Self::max_bytes) of 0; [`Error::LimitExceeded`] for a
     /// `max_bytes` above `msgmnb` without `CAP_SYS_RESOURCE`, or above
     /// 2^31 - 1 (all checked before anything is created); [`Error::Os`] with
