@@ -1,5 +1,6 @@
 //! The command line, as clap reads it.
 
+use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -10,8 +11,13 @@ use unipc::Endpoint;
 ///
 /// Endpoints name an object and its facility:
 ///   byte streams  fifo:PATH  unix:PATH  unix:@NAME  tcp:HOST:PORT  tcp:[::1]:PORT
-///   messages      posix-mq:/NAME  sysv-mq:KEY  unix-seqpacket:PATH  unix-dgram:PATH
-///                 unix-dgram:@NAME  udp:HOST:PORT
+///   messages      posix-mq:/NAME  sysv-mq:KEY  sysv-mq:id=N  unix-seqpacket:PATH
+///                 unix-dgram:PATH  unix-dgram:@NAME  udp:HOST:PORT
+///
+/// --timeout SECS bounds every wait of a command: for the peer to appear, and
+/// for each step of the transfer (a stream that makes no progress, a message
+/// that does not come, a queue that stays full) — a stopped peer is an error
+/// after SECS, never a hang.
 ///
 /// Exit status: 0 success, 1 runtime error, 2 usage error.
 #[derive(Debug, Parser)]
@@ -47,20 +53,26 @@ pub enum Command {
     /// Send DATA (or all of stdin) to an endpoint.
     ///
     /// A byte stream (FIFO opened for writing, socket connected) gets the bytes; a
-    /// message endpoint gets them as one message. A reader that goes away is an
-    /// error (exit 1), never a death by SIGPIPE.
+    /// message endpoint gets them as one message, or with --lines one message per
+    /// line. A reader that goes away is an error (exit 1), never a death by SIGPIPE;
+    /// on a socket, send ends by waiting for the receiver to close, so a receiver
+    /// that died with data unread is an error too. On a FIFO every write is at most
+    /// PIPE_BUF (4096) bytes and ends at a line end when the chunk has one, so lines
+    /// up to 4096 bytes from concurrent senders never interleave.
     ///
     /// Examples: unipc send unix:/run/app.sock hello;
     ///           echo job | unipc send posix-mq:/jobs --priority 5;
-    ///           unipc send sysv-mq:0x1234 --type 2 hi
+    ///           seq 1 1000 | unipc send posix-mq:/jobs --lines
     Send(SendArgs),
 
     /// Receive from an endpoint and write it to stdout.
     ///
     /// A byte stream (FIFO opened for reading; socket bound, listening, one peer
-    /// accepted) is copied until end of file. A message endpoint gives --count
-    /// messages, each followed by a newline (or --raw, or --json); on
-    /// unix-seqpacket they come from one peer after another.
+    /// accepted) is copied until end of file; a closed stdout ends it quietly. A
+    /// message endpoint gives --count messages, each followed by a newline (or
+    /// --raw, or --json); on unix-seqpacket they come from one peer after another.
+    /// A message is taken off the queue only while stdout is still open; one that
+    /// was taken and then could not be written is reported on stderr (exit 1).
     ///
     /// Examples: unipc recv fifo:/tmp/f; unipc recv posix-mq:/jobs --count 3 --json;
     ///           unipc recv sysv-mq:0x1234 --type -5
@@ -106,8 +118,24 @@ pub enum FifoCommand {
     Create(FifoCreateArgs),
 }
 
-fn parse_endpoint(text: &str) -> Result<Endpoint, String> {
-    text.parse::<Endpoint>().map_err(|e| e.to_string())
+/// Parses an endpoint from the argument's bytes: paths need not be UTF-8.
+#[derive(Clone, Copy, Debug)]
+pub struct EndpointParser;
+
+impl clap::builder::TypedValueParser for EndpointParser {
+    type Value = Endpoint;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        _arg: Option<&clap::Arg>,
+        value: &OsStr,
+    ) -> Result<Endpoint, clap::Error> {
+        Endpoint::parse_os(value).map_err(|e| {
+            clap::Error::raw(clap::error::ErrorKind::ValueValidation, format!("{e}\n"))
+                .with_cmd(cmd)
+        })
+    }
 }
 
 fn parse_seconds(text: &str) -> Result<f64, String> {
@@ -121,18 +149,28 @@ fn parse_seconds(text: &str) -> Result<f64, String> {
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// Where to send: fifo:PATH, unix:PATH, tcp:HOST:PORT, posix-mq:/NAME, sysv-mq:KEY, ...
-    #[arg(value_parser = parse_endpoint)]
+    #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
-    /// The data; stdin when absent. Example: hello
-    pub data: Option<String>,
-    /// Wait at most SECS for a peer (a reader, a listener) or for room in a queue.
+    /// The data (any bytes); stdin when absent. Example: hello
+    pub data: Option<OsString>,
+    /// Wait at most SECS for a peer (a reader, a listener), for room in a queue,
+    /// and for each write of a stream to make progress.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<f64>,
+    /// Each line is one message (without its newline); on a stream, each line
+    /// is one write. Example: seq 1 100 | unipc send posix-mq:/jobs --lines
+    #[arg(long, conflicts_with = "null")]
+    pub lines: bool,
+    /// Each NUL-terminated record is one message (or one write on a stream).
+    /// Example: find . -print0 | unipc send posix-mq:/files --null
+    #[arg(long)]
+    pub null: bool,
     /// POSIX queue priority (higher is received first). Example: --priority 5
     #[arg(long, value_name = "N")]
     pub priority: Option<u32>,
-    /// System V message type (a positive number). Example: --type 2
-    #[arg(long = "type", value_name = "N", allow_negative_numbers = true)]
+    /// System V message type, from 1 to 9223372036854775807. Example: --type 2
+    #[arg(long = "type", value_name = "N", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(1..))]
     pub type_: Option<i64>,
     /// Fail at once (exit 1) instead of waiting when a queue is full.
     #[arg(long)]
@@ -143,14 +181,15 @@ pub struct SendArgs {
 #[derive(Debug, Args)]
 pub struct RecvArgs {
     /// Where to receive: fifo:PATH, unix:PATH, tcp:HOST:PORT, posix-mq:/NAME, sysv-mq:KEY, ...
-    #[arg(value_parser = parse_endpoint)]
+    #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
-    /// Wait at most SECS for a peer or a message.
+    /// Wait at most SECS for a peer, for each message, and for each read of a
+    /// stream to make progress.
     #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
     pub timeout: Option<f64>,
-    /// How many messages to receive (message endpoints). Example: --count 10
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
-    pub count: u64,
+    /// How many messages to receive (message endpoints; default 1). Example: --count 10
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
     /// Write each message's bytes alone, with no newline after it.
     #[arg(long)]
     pub raw: bool,
@@ -159,10 +198,13 @@ pub struct RecvArgs {
     pub json: bool,
     /// System V selection as msgrcv reads it: 0 any, N the first of type N,
     /// -N the lowest type up to N. Example: --type -5
-    #[arg(long = "type", value_name = "N", allow_negative_numbers = true)]
+    #[arg(long = "type", value_name = "N", allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-i64::MAX..))]
     pub type_: Option<i64>,
-    /// System V: the first message of any type but N (MSG_EXCEPT).
-    #[arg(long, value_name = "N")]
+    /// System V: the first message of any type but N (MSG_EXCEPT), N at least 1.
+    /// Example: --except 3
+    #[arg(long, value_name = "N", conflicts_with = "type_",
+          value_parser = clap::value_parser!(i64).range(1..))]
     pub except: Option<i64>,
     /// Fail at once (exit 1) when no message is waiting.
     #[arg(long)]
@@ -173,7 +215,7 @@ pub struct RecvArgs {
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// What to create: posix-mq:/NAME, sysv-mq:KEY or fifo:PATH.
-    #[arg(value_parser = parse_endpoint)]
+    #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
     /// POSIX queue: how many messages it holds. Example: --max-messages 8
     #[arg(long, value_name = "N")]
@@ -193,7 +235,7 @@ pub struct CreateArgs {
 #[derive(Debug, Args)]
 pub struct StatArgs {
     /// The queue: posix-mq:/NAME or sysv-mq:KEY.
-    #[arg(value_parser = parse_endpoint)]
+    #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
     /// Print one JSON object.
     #[arg(long)]
@@ -204,7 +246,7 @@ pub struct StatArgs {
 #[derive(Debug, Args)]
 pub struct EndpointArg {
     /// The object: posix-mq:/NAME, sysv-mq:KEY or fifo:PATH.
-    #[arg(value_parser = parse_endpoint)]
+    #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
 }
 
@@ -227,9 +269,9 @@ pub struct PtyArgs {
     /// Terminal columns (default: this terminal's, or 80).
     #[arg(long)]
     pub cols: Option<u16>,
-    /// The command and its arguments, after `--`. Example: -- /bin/sh -c 'tty'
+    /// The command and its arguments (any bytes), after `--`. Example: -- /bin/sh -c 'tty'
     #[arg(last = true, required = true, value_name = "CMD")]
-    pub command: Vec<String>,
+    pub command: Vec<OsString>,
 }
 
 /// `unipc bench`.

@@ -7,14 +7,19 @@
 //! | `unix-seqpacket:PATH`, `unix-seqpacket:@NAME` | path or abstract name | UNIX seqpacket socket |
 //! | `tcp:HOST:PORT` | host name, IPv4, or `[IPv6]` | TCP stream socket |
 //! | `posix-mq:/NAME` | POSIX IPC name | POSIX message queue |
-//! | `sysv-mq:KEY` | decimal, `0x` hex, or `private` | System V message queue |
+//! | `sysv-mq:KEY`, `sysv-mq:id=N` | decimal, `0x` hex, or `private`; or a queue id | System V message queue |
 //! | `unix-dgram:PATH`, `unix-dgram:@NAME` | path or abstract name | UNIX datagram socket |
 //! | `udp:HOST:PORT` | host name, IPv4, or `[IPv6]` | UDP datagram socket |
 //!
 //! [`Endpoint`]'s `Display` writes the same grammar back, so a parsed
-//! endpoint prints as a string that parses to an equal endpoint.
+//! endpoint prints as a string that parses to an equal endpoint. Paths are
+//! bytes on Linux: [`Endpoint::parse_os`] takes any path, and `Display`
+//! writes a control character or a byte that is not UTF-8 escaped (`\n`,
+//! `\xff`), so an error naming the endpoint is always one printable line.
 
+use std::ffi::OsStr;
 use std::fmt;
+use std::os::unix::ffi::OsStrExt;
 use std::str::FromStr;
 
 use crate::name::{FsPath, PosixName, SysvKey, UnixAddr};
@@ -82,6 +87,10 @@ pub enum Endpoint {
     PosixMq(PosixName),
     /// `sysv-mq:KEY`.
     SysvMq(SysvKey),
+    /// `sysv-mq:id=N`: a System V queue by its identifier (as `ipcs` and
+    /// `unipc create sysv-mq:private` print it), the only way to name a
+    /// private queue.
+    SysvMqId(i32),
     /// `unix-dgram:PATH` or `unix-dgram:@NAME`.
     UnixDgram(UnixAddr),
     /// `udp:HOST:PORT`.
@@ -97,7 +106,7 @@ impl Endpoint {
             Endpoint::UnixSeqpacket(_) => "unix-seqpacket",
             Endpoint::Tcp(_) => "tcp",
             Endpoint::PosixMq(_) => "posix-mq",
-            Endpoint::SysvMq(_) => "sysv-mq",
+            Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => "sysv-mq",
             Endpoint::UnixDgram(_) => "unix-dgram",
             Endpoint::Udp(_) => "udp",
         }
@@ -152,7 +161,7 @@ fn parse_host_port(input: &str, address: &str) -> Result<HostPort> {
     }
     if host
         .chars()
-        .any(|c| c.is_whitespace() || c == '\0' || c == '/')
+        .any(|c| c.is_whitespace() || c.is_control() || c == '/')
     {
         return Err(bad(
             input,
@@ -171,37 +180,101 @@ fn parse_host_port(input: &str, address: &str) -> Result<HostPort> {
     })
 }
 
+impl Endpoint {
+    /// Parses `SCHEME:ADDRESS` where the address may be any bytes: a path
+    /// (`fifo:`, `unix:`, `unix-seqpacket:`, `unix-dgram:`) is taken as the
+    /// bytes given, as Linux takes it; every other part must be UTF-8.
+    ///
+    /// ```
+    /// use std::ffi::OsStr;
+    /// use std::os::unix::ffi::OsStrExt;
+    /// use unipc::Endpoint;
+    ///
+    /// let ep = Endpoint::parse_os(OsStr::from_bytes(b"fifo:/tmp/caf\xe9"))?;
+    /// assert_eq!(ep.to_string(), "fifo:/tmp/caf\\xe9");
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidEndpoint`] naming the input and what is wrong.
+    pub fn parse_os(input: &OsStr) -> Result<Endpoint> {
+        let bytes = input.as_bytes();
+        // Kept as given when it is text (the error's Debug quoting escapes
+        // it); escaped when it is not, so no byte is lost from the message.
+        let shown = match input.to_str() {
+            Some(text) => text.to_owned(),
+            None => crate::name::escaped(bytes),
+        };
+        let Some(colon) = bytes.iter().position(|&b| b == b':') else {
+            return Err(bad(
+                &shown,
+                format!("expected SCHEME:ADDRESS; schemes: {}", SCHEMES.join(", ")),
+            ));
+        };
+        let (scheme, raw_address) = (&bytes[..colon], &bytes[colon + 1..]);
+        let path = || OsStr::from_bytes(raw_address);
+        let unix = || {
+            match raw_address.strip_prefix(b"@") {
+                Some(name) => UnixAddr::abstract_name(name),
+                None => UnixAddr::path(path()),
+            }
+            .map_err(|e| in_endpoint(&shown, e))
+        };
+        let text = || {
+            std::str::from_utf8(raw_address).map_err(|_| {
+                bad(
+                    &shown,
+                    "the address is not UTF-8 (only paths may hold any bytes)",
+                )
+            })
+        };
+        Ok(match scheme {
+            b"fifo" => Endpoint::Fifo(FsPath::new(path()).map_err(|e| in_endpoint(&shown, e))?),
+            b"unix" => Endpoint::Unix(unix()?),
+            b"unix-seqpacket" => Endpoint::UnixSeqpacket(unix()?),
+            b"unix-dgram" => Endpoint::UnixDgram(unix()?),
+            b"tcp" => Endpoint::Tcp(parse_host_port(&shown, text()?)?),
+            b"udp" => Endpoint::Udp(parse_host_port(&shown, text()?)?),
+            b"posix-mq" => Endpoint::PosixMq(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
+            b"sysv-mq" => match text()?.strip_prefix("id=") {
+                Some(id) => Endpoint::SysvMqId(parse_id(&shown, id)?),
+                None => Endpoint::SysvMq(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
+            },
+            other => {
+                return Err(bad(
+                    &shown,
+                    format!(
+                        "unknown scheme {:?}; schemes: {}",
+                        crate::name::escaped(other),
+                        SCHEMES.join(", ")
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// A System V identifier: a decimal number from 0 to `i32::MAX`.
+fn parse_id(input: &str, id: &str) -> Result<i32> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = id.parse::<i32>() {
+            return Ok(n);
+        }
+    }
+    Err(bad(
+        input,
+        format!(
+            "id {id:?} is not a System V identifier (a decimal number from 0 to {})",
+            i32::MAX
+        ),
+    ))
+}
+
 impl FromStr for Endpoint {
     type Err = Error;
 
     fn from_str(input: &str) -> Result<Self> {
-        let Some((scheme, address)) = input.split_once(':') else {
-            return Err(bad(
-                input,
-                format!("expected SCHEME:ADDRESS; schemes: {}", SCHEMES.join(", ")),
-            ));
-        };
-        let unix = |address: &str| {
-            address
-                .parse::<UnixAddr>()
-                .map_err(|e| in_endpoint(input, e))
-        };
-        Ok(match scheme {
-            "fifo" => Endpoint::Fifo(FsPath::new(address).map_err(|e| in_endpoint(input, e))?),
-            "unix" => Endpoint::Unix(unix(address)?),
-            "unix-seqpacket" => Endpoint::UnixSeqpacket(unix(address)?),
-            "unix-dgram" => Endpoint::UnixDgram(unix(address)?),
-            "tcp" => Endpoint::Tcp(parse_host_port(input, address)?),
-            "udp" => Endpoint::Udp(parse_host_port(input, address)?),
-            "posix-mq" => Endpoint::PosixMq(address.parse().map_err(|e| in_endpoint(input, e))?),
-            "sysv-mq" => Endpoint::SysvMq(address.parse().map_err(|e| in_endpoint(input, e))?),
-            other => {
-                return Err(bad(
-                    input,
-                    format!("unknown scheme {other:?}; schemes: {}", SCHEMES.join(", ")),
-                ));
-            }
-        })
+        Endpoint::parse_os(OsStr::new(input))
     }
 }
 
@@ -216,6 +289,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Tcp(hp) | Endpoint::Udp(hp) => write!(f, "{hp}"),
             Endpoint::PosixMq(name) => write!(f, "{name}"),
             Endpoint::SysvMq(key) => write!(f, "{key}"),
+            Endpoint::SysvMqId(id) => write!(f, "id={id}"),
         }
     }
 }
@@ -239,6 +313,8 @@ mod tests {
             "posix-mq:/jobs",
             "sysv-mq:0x1234",
             "sysv-mq:private",
+            "sysv-mq:id=0",
+            "sysv-mq:id=2147483647",
             "unix-dgram:@d",
             "udp:[fe80::1]:9",
         ];
@@ -263,6 +339,12 @@ mod tests {
             ("tcp:[nope]:80", "not an IPv6 address"),
             ("posix-mq:jobs", "must start with '/'"),
             ("sysv-mq:0xZZ", "hexadecimal"),
+            ("sysv-mq:0x+5", "hexadecimal"),
+            ("sysv-mq:+5", "decimal"),
+            ("sysv-mq:id=", "not a System V identifier"),
+            ("sysv-mq:id=-1", "not a System V identifier"),
+            ("sysv-mq:id=2147483648", "not a System V identifier"),
+            ("tcp:a\u{1b}b:80", "not a host name"),
         ];
         for (input, want) in cases {
             let err = input.parse::<Endpoint>().unwrap_err().to_string();
@@ -307,6 +389,7 @@ mod tests {
                     SysvKey::Key(k)
                 })
                 .prop_map(Endpoint::SysvMq),
+            (0..=i32::MAX).prop_map(Endpoint::SysvMqId),
         ]
     }
 

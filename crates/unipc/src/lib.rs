@@ -12,7 +12,8 @@
 //!   shows) and how two processes join through it (what `unipc bench` uses).
 //!
 //! Shared pieces sit beside them: validated names ([`name`]), the endpoint
-//! grammar every facility is addressed by ([`endpoint`]) and the error type
+//! grammar every facility is addressed by ([`endpoint`]), the one call
+//! from an endpoint to a working handle ([`open`]) and the error type
 //! ([`Error`]). Raw system calls live in a private `sys` layer.
 //!
 //! # Example
@@ -31,11 +32,13 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod deadline;
 pub mod endpoint;
 mod error;
 pub mod facility;
 pub mod message;
 pub mod name;
+pub mod open;
 mod ownership;
 pub mod stream;
 mod sys;

@@ -18,6 +18,35 @@ pub const NAME_MAX: usize = 255;
 /// path or the leading NUL of an abstract name.
 pub const UNIX_ADDR_MAX: usize = 107;
 
+/// `bytes` as one printable line: text as it is, a control character as
+/// `\n`, `\t`, `\r` or `\xNN` (`\u{NNNN}` beyond ASCII), and each byte that
+/// is not UTF-8 as `\xNN`.
+pub(crate) fn escaped(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    write_escaped(&mut out, bytes).expect("writing to a String cannot fail");
+    out
+}
+
+/// Writes `bytes` as [`escaped`] does.
+pub(crate) fn write_escaped(out: &mut impl fmt::Write, bytes: &[u8]) -> fmt::Result {
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\n' => out.write_str("\\n")?,
+                '\t' => out.write_str("\\t")?,
+                '\r' => out.write_str("\\r")?,
+                c if c.is_control() && c.is_ascii() => write!(out, "\\x{:02x}", c as u32)?,
+                c if c.is_control() => write!(out, "\\u{{{:04x}}}", c as u32)?,
+                c => out.write_char(c)?,
+            }
+        }
+        for b in chunk.invalid() {
+            write!(out, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
+}
+
 fn invalid(kind: &'static str, input: impl AsRef<[u8]>, reason: impl Into<String>) -> Error {
     Error::InvalidName {
         kind,
@@ -99,8 +128,9 @@ impl FromStr for PosixName {
 }
 
 impl fmt::Display for PosixName {
+    /// The name, with control characters escaped (see [`FsPath`]'s Display).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        write_escaped(f, self.0.as_bytes())
     }
 }
 
@@ -149,8 +179,11 @@ impl AsRef<Path> for FsPath {
 }
 
 impl fmt::Display for FsPath {
+    /// The path as one printable line: a control character or a byte that
+    /// is not UTF-8 is written escaped (`\n`, `\x1b`, `\xff`), so a name
+    /// cannot break or forge the line of an error that shows it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0.display())
+        write_escaped(f, self.0.as_os_str().as_bytes())
     }
 }
 
@@ -262,7 +295,10 @@ impl fmt::Display for UnixAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             UnixAddr::Path(p) => write!(f, "{p}"),
-            UnixAddr::Abstract(name) => write!(f, "@{}", String::from_utf8_lossy(name)),
+            UnixAddr::Abstract(name) => {
+                f.write_str("@")?;
+                write_escaped(f, name)
+            }
         }
     }
 }
@@ -307,14 +343,26 @@ impl FromStr for SysvKey {
         if s == "private" {
             return Ok(SysvKey::Private);
         }
+        // from_str_radix and parse take a leading '+' (and a '-' inside
+        // "0x-5"): only digits are a key.
         let parsed = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
-            Some(hex) => u32::from_str_radix(hex, 16).map(|v| v as i32),
-            None => s.parse::<i32>(),
+            Some(hex) if !hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                u32::from_str_radix(hex, 16).map(|v| v as i32).ok()
+            }
+            Some(_) => None,
+            None => {
+                let digits = s.strip_prefix('-').unwrap_or(s);
+                if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                    s.parse::<i32>().ok()
+                } else {
+                    None
+                }
+            }
         };
         match parsed {
-            Ok(0) => Err(invalid(Self::KIND, s, "0 is IPC_PRIVATE; write 'private'")),
-            Ok(k) => Ok(SysvKey::Key(k)),
-            Err(_) => Err(invalid(
+            Some(0) => Err(invalid(Self::KIND, s, "0 is IPC_PRIVATE; write 'private'")),
+            Some(k) => Ok(SysvKey::Key(k)),
+            None => Err(invalid(
                 Self::KIND,
                 s,
                 "must be a decimal number, a 0x-prefixed hexadecimal number of at most 32 bits, or 'private'",
@@ -380,5 +428,19 @@ mod tests {
             .to_string()
             .contains("IPC_PRIVATE"));
         assert!("abc".parse::<SysvKey>().is_err());
+        for bad in ["0x+5", "+5", "0x-5", "--5", "-", "0x", " 5", "5 "] {
+            assert!(bad.parse::<SysvKey>().is_err(), "{bad:?} parsed");
+        }
+        assert_eq!("-2".parse::<SysvKey>().unwrap(), SysvKey::Key(-2));
+    }
+
+    #[test]
+    fn names_display_as_one_printable_line() {
+        let path = FsPath::new(OsStr::from_bytes(b"/tmp/a\nb\x1b[31m\xff\\c")).unwrap();
+        assert_eq!(path.to_string(), "/tmp/a\\nb\\x1b[31m\\xff\\c");
+        let name = PosixName::new("/q\r\u{85}").unwrap();
+        assert_eq!(name.to_string(), "/q\\r\\u{0085}");
+        let abs = UnixAddr::abstract_name(b"a\tb").unwrap();
+        assert_eq!(abs.to_string(), "@a\\tb");
     }
 }

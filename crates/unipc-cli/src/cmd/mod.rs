@@ -6,11 +6,8 @@ use crate::cli::{Cli, Command, FifoCommand};
 
 mod bench;
 mod compare;
-mod dgram;
-mod messages;
 mod objects;
 mod pty;
-mod streams;
 mod transfer;
 
 /// An error in how the command was called (exit status 2).
@@ -31,6 +28,36 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 }
 
 pub use objects::parse_mode;
+
+/// Removes the socket file `endpoint` bound if SIGINT, SIGTERM or SIGHUP
+/// ends the process while it waits (the listener's own drop never runs
+/// then). Only the file it bound: one that replaced it is left alone.
+pub fn cleanup_on_signal(endpoint: &unipc::Endpoint) {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    use unipc::Endpoint;
+    let (Endpoint::Unix(addr) | Endpoint::UnixSeqpacket(addr) | Endpoint::UnixDgram(addr)) =
+        endpoint
+    else {
+        return;
+    };
+    let Some(path) = addr.as_path().map(std::path::Path::to_owned) else {
+        return;
+    };
+    let Ok(bound) = std::fs::symlink_metadata(&path) else {
+        return;
+    };
+    if crate::terminate::install().is_err() {
+        return;
+    }
+    let identity = (bound.dev(), bound.ino());
+    crate::terminate::on_signal(move || {
+        if let Ok(now) = std::fs::symlink_metadata(&path) {
+            if now.file_type().is_socket() && (now.dev(), now.ino()) == identity {
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    });
+}
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {

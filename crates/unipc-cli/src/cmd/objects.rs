@@ -1,7 +1,6 @@
 //! `unipc create`, `unipc stat`, `unipc rm`, `unipc fifo create`: named
 //! objects that outlive the command.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::json;
@@ -46,7 +45,7 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
             }
             let queue = options.create(name)?.keep();
             let attrs = queue.attributes()?;
-            println!(
+            say(format!(
                 "{}: {} (max {} messages of {} bytes, mode {:o})",
                 args.endpoint,
                 if queue.created() {
@@ -57,7 +56,7 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
                 attrs.max_messages,
                 attrs.max_message_size,
                 queue.mode()?
-            );
+            ))?;
         }
         Endpoint::SysvMq(key) => {
             if args.max_messages.is_some() {
@@ -73,16 +72,25 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
                 options = options.max_bytes(bytes);
             }
             let queue = options.create(*key)?;
-            println!(
-                "{}: {} (id {})",
+            let stat = queue.stat()?;
+            let private = if *key == unipc::name::SysvKey::Private {
+                format!("; address it as sysv-mq:id={}", queue.id())
+            } else {
+                String::new()
+            };
+            say(format!(
+                "{}: {} (id {}, owner uid {}, mode {:o}, max {} bytes){private}",
                 args.endpoint,
                 if queue.created() {
                     "created"
                 } else {
                     "already existed"
                 },
-                queue.id()
-            );
+                queue.id(),
+                stat.uid,
+                stat.mode,
+                stat.max_bytes,
+            ))?;
         }
         Endpoint::Fifo(path) => {
             if args.max_messages.is_some() || args.max_size.is_some() {
@@ -91,7 +99,7 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
                 ));
             }
             fifo::Fifo::create(path.as_path(), mode)?.keep();
-            println!("{}: created (mode {mode:o})", args.endpoint);
+            say(format!("{}: created (mode {mode:o})", args.endpoint))?;
         }
         other => {
             return Err(not_for(
@@ -102,6 +110,28 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A System V queue by key or id; `private` names none.
+fn open_sysv(endpoint: &Endpoint) -> anyhow::Result<sysv_mq::Queue> {
+    Ok(match endpoint {
+        Endpoint::SysvMqId(id) => sysv_mq::Queue::open_id(*id)?,
+        Endpoint::SysvMq(unipc::name::SysvKey::Private) => {
+            return Err(usage(format!(
+                "{endpoint}: a private queue has no key; name it by the id `unipc create sysv-mq:private` printed: sysv-mq:id=N"
+            )))
+        }
+        Endpoint::SysvMq(key) => sysv_mq::QueueOptions::new().open(*key)?,
+        other => return Err(usage(format!("{other} is not a System V queue"))),
+    })
+}
+
+/// One line on stdout.
+fn say(line: String) -> Result<(), crate::out::OutputError> {
+    crate::out::write_stdout(
+        &mut std::io::stdout().lock(),
+        format!("{line}\n").as_bytes(),
+    )
 }
 
 /// `unipc fifo create`.
@@ -126,8 +156,8 @@ pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
                 "mode": format!("{:o}", queue.mode()?),
             })
         }
-        Endpoint::SysvMq(key) => {
-            let queue = sysv_mq::QueueOptions::new().open(*key)?;
+        Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => {
+            let queue = open_sysv(&args.endpoint)?;
             let s = queue.stat()?;
             json!({
                 "endpoint": args.endpoint.to_string(),
@@ -144,10 +174,10 @@ pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
         }
         other => return Err(not_for(other, "stat", "stat reads message queues")),
     };
-    let mut stdout = std::io::stdout().lock();
+    let mut text = String::new();
     if args.json {
-        serde_json::to_writer(&mut stdout, &value)?;
-        writeln!(stdout)?;
+        text = value.to_string();
+        text.push('\n');
     } else if let Some(fields) = value.as_object() {
         for (key, field) in fields {
             let shown = match field {
@@ -155,9 +185,10 @@ pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
                 serde_json::Value::Null => "-".to_owned(),
                 other => other.to_string(),
             };
-            writeln!(stdout, "{key:<18} {shown}")?;
+            text.push_str(&format!("{key:<18} {shown}\n"));
         }
     }
+    crate::out::write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -165,17 +196,8 @@ pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
 pub fn rm(args: EndpointArg) -> anyhow::Result<ExitCode> {
     match &args.endpoint {
         Endpoint::PosixMq(name) => posix_mq::unlink(name)?,
-        Endpoint::SysvMq(key) => sysv_mq::QueueOptions::new().open(*key)?.remove()?,
-        Endpoint::Fifo(path) => {
-            let meta = std::fs::symlink_metadata(path.as_path())
-                .map_err(|e| anyhow::Error::new(e).context(format!("{}: stat", args.endpoint)))?;
-            use std::os::unix::fs::FileTypeExt;
-            if !meta.file_type().is_fifo() {
-                anyhow::bail!("{}: is not a FIFO; not removed", args.endpoint);
-            }
-            std::fs::remove_file(path.as_path())
-                .map_err(|e| anyhow::Error::new(e).context(format!("{}: remove", args.endpoint)))?;
-        }
+        Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => open_sysv(&args.endpoint)?.remove()?,
+        Endpoint::Fifo(path) => fifo::remove(path.as_path())?,
         other => {
             return Err(not_for(
                 other,

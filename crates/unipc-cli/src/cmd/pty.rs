@@ -1,5 +1,10 @@
 //! `unipc pty -- CMD [ARGS]`: runs CMD on a pseudoterminal, relays it to
 //! this terminal, and exits with CMD's status.
+//!
+//! When stdin ends, the terminal's end-of-file character goes to CMD (twice
+//! after a partial line: the first ends the line), as a person typing
+//! Ctrl-D would send it, so `unipc pty -- cat < file` ends. SIGINT, SIGTERM
+//! and SIGHUP put this terminal back in its own mode before exiting.
 
 use std::io::{self, Read, Write};
 use std::os::unix::process::ExitStatusExt;
@@ -10,6 +15,8 @@ use unipc::stream::pty;
 use crate::cli::PtyArgs;
 
 pub fn run(args: PtyArgs) -> anyhow::Result<ExitCode> {
+    // Before any thread starts, so that every thread has them blocked.
+    crate::terminate::install()?;
     let pair = pty::Pair::open()?;
     let (rows, cols) = match (args.rows, args.cols) {
         (Some(r), Some(c)) => (r, c),
@@ -26,7 +33,13 @@ pub fn run(args: PtyArgs) -> anyhow::Result<ExitCode> {
     let mut command = Command::new(&args.command[0]);
     command.args(&args.command[1..]);
     let child = pair.spawn(command)?;
-    let _raw = pty::RawMode::stdin()?;
+    let raw = pty::RawMode::stdin()?;
+    if let Some(raw) = &raw {
+        let restorer = raw.restorer();
+        crate::terminate::on_signal(move || {
+            let _ = restorer.restore();
+        });
+    }
 
     let (master, mut process) = child.into_parts();
     let master = std::sync::Arc::new(master);
@@ -36,21 +49,30 @@ pub fn run(args: PtyArgs) -> anyhow::Result<ExitCode> {
     std::thread::spawn(move || {
         let mut buf = [0u8; 4096];
         let mut stdin = io::stdin().lock();
-        while let Ok(n) = stdin.read(&mut buf) {
-            if n == 0 || (&*to_child).write_all(&buf[..n]).is_err() {
-                break;
+        let mut at_line_start = true;
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if (&*to_child).write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                    at_line_start = matches!(buf[n - 1], b'\n' | b'\r');
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
             }
         }
+        let Ok(eof) = to_child.eof_char() else { return };
+        let times = if at_line_start { 1 } else { 2 };
+        let _ = (&*to_child).write_all(&vec![eof; times]);
     });
     let mut stdout = io::stdout().lock();
     let mut buf = [0u8; 4096];
     loop {
         match (&*master).read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => {
-                stdout.write_all(&buf[..n])?;
-                stdout.flush()?;
-            }
+            Ok(n) => crate::out::write_stdout(&mut stdout, &buf[..n])?,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e.into()),
         }

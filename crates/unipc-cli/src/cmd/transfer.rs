@@ -1,19 +1,32 @@
-//! `unipc send` and `unipc recv`: one command pair for every endpoint.
-//! Byte streams copy bytes until end of file; message endpoints move whole
-//! messages.
+//! `unipc send` and `unipc recv`: one command pair for every endpoint,
+//! opened through the library's `unipc::open`. Byte streams copy bytes
+//! until end of file; message endpoints move whole messages.
+//!
+//! The rules the help text promises:
+//! - `--timeout SECS` bounds every wait: for the peer, and for each step of
+//!   the transfer (a stream write or read that makes no progress, a message
+//!   that does not come, a queue that stays full).
+//! - A broken stdout is a normal end; a broken peer is an error (exit 1).
+//! - `recv` takes a message off a queue only while stdout is still open; a
+//!   message taken and then not written is reported, with how many were
+//!   written before it.
+//! - A message read from stdin is read to at most its limit + 1 bytes: an
+//!   oversized one is refused without reading the rest.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
-use unipc::message::{Tag, Wait};
+use unipc::message::sysv_mq::Select;
+use unipc::message::{Messenger, Tag, Wait};
+use unipc::open::{Handle, MessageHandle, OpenOptions, StreamHandle};
 use unipc::Endpoint;
 
-use super::messages::{self, Opened};
-use super::streams;
 use super::usage;
 use crate::cli::{RecvArgs, SendArgs};
+use crate::out::{self, write_stdout};
 
 fn wait_of(nonblock: bool, timeout: Option<Duration>) -> Wait {
     match (nonblock, timeout) {
@@ -23,18 +36,29 @@ fn wait_of(nonblock: bool, timeout: Option<Duration>) -> Wait {
     }
 }
 
-fn payload(data: Option<&str>) -> anyhow::Result<Vec<u8>> {
-    match data {
-        Some(text) => Ok(text.as_bytes().to_vec()),
-        None => {
-            let mut all = Vec::new();
-            io::stdin()
-                .lock()
-                .read_to_end(&mut all)
-                .context("reading stdin")?;
-            Ok(all)
-        }
+fn options_of(timeout: Option<Duration>) -> OpenOptions {
+    match timeout {
+        Some(t) => OpenOptions::new().timeout(t).stall_timeout(t),
+        None => OpenOptions::new(),
     }
+}
+
+/// Whether `endpoint` moves whole messages (rather than a byte stream).
+fn is_message_endpoint(endpoint: &Endpoint) -> bool {
+    !matches!(
+        endpoint,
+        Endpoint::Fifo(_) | Endpoint::Unix(_) | Endpoint::Tcp(_)
+    )
+}
+
+/// `sysv-mq:private` names no queue another command can find again.
+fn refuse_private(endpoint: &Endpoint) -> anyhow::Result<()> {
+    if matches!(endpoint, Endpoint::SysvMq(unipc::name::SysvKey::Private)) {
+        return Err(usage(format!(
+            "{endpoint}: a private queue has no key; name it by the id `unipc create sysv-mq:private` printed: sysv-mq:id=N"
+        )));
+    }
+    Ok(())
 }
 
 /// The tag `--priority` / `--type` ask for, refused (a usage error) before
@@ -43,17 +67,13 @@ fn tag_of(endpoint: &Endpoint, priority: Option<u32>, type_: Option<i64>) -> any
     let tag = match (priority, type_) {
         (Some(_), Some(_)) => return Err(usage("--priority and --type cannot be given together")),
         (Some(p), None) => Tag::Priority(p),
-        (None, Some(t)) if t < 1 => {
-            return Err(usage(format!(
-                "--type {t}: a System V message type is a positive number (at least 1)"
-            )))
-        }
         (None, Some(t)) => Tag::Type(t),
         (None, None) => return Ok(Tag::None),
     };
     match (endpoint, tag) {
-        (Endpoint::PosixMq(_), Tag::Priority(_)) | (Endpoint::SysvMq(_), Tag::Type(_)) => Ok(tag),
-        (_, _) if !messages::is_message_endpoint(endpoint) => Err(usage(format!(
+        (Endpoint::PosixMq(_), Tag::Priority(_))
+        | (Endpoint::SysvMq(_) | Endpoint::SysvMqId(_), Tag::Type(_)) => Ok(tag),
+        (_, _) if !is_message_endpoint(endpoint) => Err(usage(format!(
             "{endpoint} is a byte stream: --priority and --type apply to message queues"
         ))),
         (_, Tag::Priority(_)) => Err(usage(format!(
@@ -65,93 +85,292 @@ fn tag_of(endpoint: &Endpoint, priority: Option<u32>, type_: Option<i64>) -> any
     }
 }
 
+/// What `--lines` / `--null` split the input at.
+fn delimiter(args: &SendArgs) -> Option<u8> {
+    match (args.lines, args.null) {
+        (true, _) => Some(b'\n'),
+        (_, true) => Some(0),
+        _ => None,
+    }
+}
+
 /// `unipc send`.
 pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
+    refuse_private(endpoint)?;
     let timeout = args.timeout.map(Duration::from_secs_f64);
     let tag = tag_of(endpoint, args.priority, args.type_)?;
-    if let Some(opened) = messages::open_sending(endpoint, timeout) {
-        let opened = opened?;
-        let data = payload(args.data.as_deref())?;
-        opened
-            .messenger()
-            .send_tagged(&data, tag, wait_of(args.nonblock, timeout))?;
-        return Ok(ExitCode::SUCCESS);
+    if args.nonblock && !is_message_endpoint(endpoint) {
+        return Err(usage(format!(
+            "{endpoint} is a byte stream: --nonblock applies to message endpoints (use --timeout)"
+        )));
     }
-    let Some(writer) = streams::open_writing(endpoint, timeout) else {
-        return Err(usage(format!("{endpoint}: cannot send to this endpoint")));
+    let mut input: Box<dyn BufRead> = match &args.data {
+        Some(data) => Box::new(io::Cursor::new(data.as_bytes().to_vec())),
+        None => Box::new(io::stdin().lock()),
     };
-    let mut writer = writer?;
-    let result = match &args.data {
-        Some(text) => writer
-            .write_all(text.as_bytes())
-            .and_then(|()| writer.flush()),
-        None => io::copy(&mut io::stdin().lock(), &mut writer).and_then(|_| writer.flush()),
-    };
-    result.map_err(|err| {
-        // EPIPE, or ECONNRESET when the reader closed with our data unread.
-        if matches!(
-            err.kind(),
-            io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
-        ) {
-            anyhow::anyhow!("{endpoint}: write: the reader went away before all the data was sent")
-        } else {
-            anyhow::Error::new(err).context(format!("{endpoint}: write"))
+    match options_of(timeout).connect(endpoint)? {
+        Handle::Stream(mut stream) => {
+            send_stream(endpoint, &mut stream, &mut input, delimiter(&args))?;
+            stream
+                .finish()
+                .map_err(|e| peer_gone(endpoint, "finish", e.into()))?;
         }
-    })?;
+        Handle::Messages(messages) => {
+            let wait = wait_of(args.nonblock, timeout);
+            send_messages(&messages, &mut input, delimiter(&args), tag, wait)?;
+        }
+        _ => return Err(usage(format!("{endpoint}: cannot send to this endpoint"))),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A write error, worded for the case that matters: the reader went away.
+fn peer_gone(endpoint: &Endpoint, op: &str, err: io::Error) -> anyhow::Error {
+    // EPIPE, or ECONNRESET when the reader closed with our data unread.
+    if matches!(
+        err.kind(),
+        io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+    ) {
+        anyhow::anyhow!("{endpoint}: {op}: the reader went away before all the data was sent")
+    } else {
+        anyhow::Error::new(err).context(format!("{endpoint}: {op}"))
+    }
+}
+
+/// Copies `input` to the stream. On a FIFO each write is at most
+/// `PIPE_BUF` bytes and ends at the last delimiter inside it when there is
+/// one, so whole lines (records) up to `PIPE_BUF` from concurrent writers
+/// never interleave; with a delimiter each record is its own write.
+fn send_stream(
+    endpoint: &Endpoint,
+    stream: &mut StreamHandle,
+    input: &mut dyn BufRead,
+    delimiter: Option<u8>,
+) -> anyhow::Result<()> {
+    let atomic = stream.atomic_write_size();
+    let chunk_max = atomic.unwrap_or(64 << 10);
+    let cut_at = delimiter.or(atomic.map(|_| b'\n'));
+    let mut pending: Vec<u8> = Vec::with_capacity(chunk_max);
+    loop {
+        let available = match input.fill_buf() {
+            Ok(buf) => buf,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context("reading stdin")),
+        };
+        if available.is_empty() {
+            break;
+        }
+        let take = available.len().min(chunk_max - pending.len());
+        pending.extend_from_slice(&available[..take]);
+        input.consume(take);
+        loop {
+            let end = match cut_at.and_then(|d| {
+                pending
+                    .iter()
+                    .position(|&b| b == d)
+                    .filter(|_| delimiter.is_some())
+                    .or_else(|| pending.iter().rposition(|&b| b == d))
+            }) {
+                Some(at) => at + 1,
+                None if pending.len() >= chunk_max => pending.len(),
+                None => break,
+            };
+            stream
+                .write_all(&pending[..end])
+                .map_err(|e| peer_gone(endpoint, "write", e))?;
+            pending.drain(..end);
+            if delimiter.is_none() {
+                break;
+            }
+        }
+    }
+    if !pending.is_empty() {
+        stream
+            .write_all(&pending)
+            .map_err(|e| peer_gone(endpoint, "write", e))?;
+    }
+    Ok(())
+}
+
+/// Reads one message from `input`: up to `delimiter` (dropped) or end of
+/// input, never more than `limit` + 1 bytes. `None` at end of input.
+fn next_message(
+    input: &mut dyn BufRead,
+    delimiter: Option<u8>,
+    limit: usize,
+    buf: &mut Vec<u8>,
+) -> io::Result<Option<()>> {
+    buf.clear();
+    loop {
+        let available = match input.fill_buf() {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if available.is_empty() {
+            // Without a delimiter all of the input is one message, even an
+            // empty one; with one, input after the last delimiter is a
+            // record of its own only when it is not empty.
+            return Ok((delimiter.is_none() || !buf.is_empty()).then_some(()));
+        }
+        let room = (limit + 1).saturating_sub(buf.len());
+        let found = delimiter.and_then(|d| available.iter().take(room).position(|&b| b == d));
+        match found {
+            Some(at) => {
+                buf.extend_from_slice(&available[..at]);
+                input.consume(at + 1);
+                return Ok(Some(()));
+            }
+            None => {
+                let take = available.len().min(room);
+                buf.extend_from_slice(&available[..take]);
+                input.consume(take);
+                if buf.len() > limit {
+                    return Ok(Some(()));
+                }
+            }
+        }
+    }
+}
+
+fn send_messages(
+    messages: &MessageHandle,
+    input: &mut dyn BufRead,
+    delimiter: Option<u8>,
+    tag: Tag,
+    wait: Wait,
+) -> anyhow::Result<()> {
+    let object = messages.object();
+    let limit = messages.limits()?.max_message_size;
+    let mut buf = Vec::new();
+    let mut sent = 0u64;
+    let done = |sent: u64| match (delimiter, sent) {
+        (None, _) => String::new(),
+        (Some(_), n) => format!(" ({n} sent before it)"),
+    };
+    while next_message(input, delimiter, limit, &mut buf)
+        .context("reading stdin")?
+        .is_some()
+    {
+        if buf.len() > limit {
+            anyhow::bail!(
+                "{object}: message {} is longer than the limit of {limit} bytes (read no further than {} bytes of it){}; nothing more was sent",
+                sent + 1,
+                limit + 1,
+                done(sent)
+            );
+        }
+        if let Err(err) = messages.send_tagged(&buf, tag, wait) {
+            if delimiter.is_some() {
+                return Err(anyhow::Error::new(err).context(format!(
+                    "message {}{}",
+                    sent + 1,
+                    done(sent)
+                )));
+            }
+            return Err(err.into());
+        }
+        sent += 1;
+        if delimiter.is_none() {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// `unipc recv`.
 pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
+    refuse_private(endpoint)?;
     let timeout = args.timeout.map(Duration::from_secs_f64);
     if args.raw && args.json {
         return Err(usage("--raw and --json cannot be given together"));
     }
-    if (args.type_.is_some() || args.except.is_some()) && !matches!(endpoint, Endpoint::SysvMq(_)) {
-        return Err(usage(if messages::is_message_endpoint(endpoint) {
+    let sysv = matches!(endpoint, Endpoint::SysvMq(_) | Endpoint::SysvMqId(_));
+    if (args.type_.is_some() || args.except.is_some()) && !sysv {
+        return Err(usage(if is_message_endpoint(endpoint) {
             format!("{endpoint}: --type and --except select System V message types")
         } else {
             format!("{endpoint} is a byte stream: --type and --except apply to System V queues")
         }));
     }
-    if let Some(opened) = messages::open_receiving(endpoint, timeout) {
-        return recv_messages(&args, opened?, wait_of(args.nonblock, timeout));
+    if !is_message_endpoint(endpoint) {
+        let given: Vec<&str> = [
+            (args.json, "--json"),
+            (args.raw, "--raw"),
+            (args.count.is_some(), "--count"),
+            (args.nonblock, "--nonblock"),
+        ]
+        .into_iter()
+        .filter_map(|(on, name)| on.then_some(name))
+        .collect();
+        if !given.is_empty() {
+            return Err(usage(format!(
+                "{endpoint} is a byte stream, copied to stdout as it comes: {} apply to message endpoints",
+                given.join(", ")
+            )));
+        }
     }
-    let Some(reader) = streams::open_reading(endpoint, timeout) else {
-        return Err(usage(format!(
-            "{endpoint}: cannot receive from this endpoint"
-        )));
-    };
-    let mut reader = reader?;
-    let mut stdout = io::stdout().lock();
-    let mut buf = vec![0u8; 64 << 10];
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(anyhow::Error::new(e).context(format!("{endpoint}: read"))),
-        };
-        stdout.write_all(&buf[..n])?;
-        stdout.flush()?;
+    if out::stdout_gone() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let listener = options_of(timeout).listen(endpoint)?;
+    super::cleanup_on_signal(endpoint);
+    match listener.accept()? {
+        Handle::Stream(mut stream) => recv_stream(endpoint, &mut stream)?,
+        Handle::Messages(messages) => {
+            recv_messages(&args, &messages, wait_of(args.nonblock, timeout))?
+        }
+        _ => {
+            return Err(usage(format!(
+                "{endpoint}: cannot receive from this endpoint"
+            )))
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn recv_messages(args: &RecvArgs, mut opened: Opened, wait: Wait) -> anyhow::Result<ExitCode> {
-    let mut buf = vec![0u8; opened.messenger().recv_buffer_hint()?.max(1)];
+fn recv_stream(endpoint: &Endpoint, stream: &mut StreamHandle) -> anyhow::Result<()> {
     let mut stdout = io::stdout().lock();
-    for _ in 0..args.count {
-        let got = match &mut opened {
-            Opened::Sysv(queue) => {
-                queue.recv_select(messages::selection(args.type_, args.except), &mut buf, wait)?
-            }
-            Opened::Generic(m) => m.recv_into(&mut buf, wait)?,
-            Opened::Seqpacket(link) => link.recv_into(&mut buf, wait)?,
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(anyhow::Error::new(e).context(format!("{endpoint}: read"))),
         };
+        write_stdout(&mut stdout, &buf[..n])?;
+    }
+}
+
+/// The System V receive selection for `--type N` (as msgrcv reads it) or
+/// `--except N` (clap has checked their ranges and that not both are given).
+fn selection(type_: Option<i64>, except: Option<i64>) -> Select {
+    match (type_, except) {
+        (_, Some(n)) => Select::Except(n),
+        (Some(n), None) if n > 0 => Select::Exactly(n),
+        (Some(n), None) if n < 0 => Select::AtMost(-n),
+        _ => Select::Any,
+    }
+}
+
+fn recv_messages(args: &RecvArgs, messages: &MessageHandle, wait: Wait) -> anyhow::Result<()> {
+    let select = selection(args.type_, args.except);
+    let mut buf = vec![0u8; messages.recv_buffer_hint()?.max(1)];
+    let mut stdout = io::stdout().lock();
+    let mut line = Vec::new();
+    let count = args.count.unwrap_or(1);
+    for written in 0..count {
+        // A receive consumes the message: do not take one that could only
+        // be lost because nobody reads stdout any more.
+        if out::stdout_gone() {
+            return Ok(());
+        }
+        let got = messages.recv_select(select, &mut buf, wait)?;
         let data = &buf[..got.len];
+        line.clear();
         if args.json {
             let mut object = serde_json::Map::new();
             object.insert("len".into(), got.len.into());
@@ -164,17 +383,24 @@ fn recv_messages(args: &RecvArgs, mut opened: Opened, wait: Wait) -> anyhow::Res
                 Tag::Type(t) => object.insert("type".into(), t.into()),
                 _ => None,
             };
-            serde_json::to_writer(&mut stdout, &object)?;
-            stdout.write_all(b"\n")?;
+            serde_json::to_writer(&mut line, &object)?;
+            line.push(b'\n');
         } else {
-            stdout.write_all(data)?;
+            line.extend_from_slice(data);
             if !args.raw {
-                stdout.write_all(b"\n")?;
+                line.push(b'\n');
             }
         }
-        stdout.flush()?;
+        if let Err(err) = write_stdout(&mut stdout, &line) {
+            anyhow::bail!(
+                "{}: message {} ({} bytes) was received but is lost: {err}; {written} message(s) were written before it",
+                messages.object(),
+                written + 1,
+                got.len,
+            );
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 fn hex(bytes: &[u8]) -> String {

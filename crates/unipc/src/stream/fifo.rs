@@ -253,6 +253,48 @@ impl Fifo {
     }
 }
 
+/// `unlink(path)` of a FIFO: removes the FIFO at `path` and nothing else.
+///
+/// The path is examined without following a symlink; anything but a FIFO
+/// there (a regular file, a symlink, a socket) is refused and left alone.
+///
+/// # Errors
+/// - [`Error::WrongType`] when `path` is not a FIFO;
+/// - [`Error::Os`] "remove": ENOENT, or EACCES when this user may not
+///   write the directory that holds it.
+///
+/// # Examples
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("f");
+/// unipc::stream::fifo::Fifo::create(&path, 0o600)?.keep();
+/// unipc::stream::fifo::remove(&path)?;
+/// assert!(!path.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # References
+/// unlink(2), lstat(2)
+#[doc(alias = "unlink")]
+pub fn remove(path: impl AsRef<Path>) -> Result<()> {
+    let path = FsPath::new(path.as_ref())?;
+    let object = object_of(&path);
+    let info =
+        sys::pipe::lstat(path.as_path()).map_err(|err| Error::os(object.clone(), "remove", err))?;
+    if info.file_type != FileType::Fifo {
+        return Err(wrong_type(&object, &info));
+    }
+    sys::pipe::unlink(path.as_path()).map_err(|err| {
+        let denied = matches!(err.raw_os_error(), Some(libc::EACCES | libc::EPERM));
+        let err = Error::os(object, "remove", err);
+        if denied {
+            err.with_hint("this user may not change the directory that holds it (it needs write and search permission there, or ownership in a sticky directory)")
+        } else {
+            err
+        }
+    })
+}
+
 impl Drop for Fifo {
     fn drop(&mut self) {
         if !self.keep {

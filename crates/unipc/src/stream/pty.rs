@@ -135,6 +135,19 @@ impl Master {
             .map_err(|e| Error::os(&*self.object, "fcntl F_SETFL", e))
     }
 
+    /// The terminal's end-of-file character (`VEOF`, usually Ctrl-D): what
+    /// to write to the master so that a reader on the terminal in canonical
+    /// mode sees end of file (at the start of a line; after a partial line
+    /// the first one ends the line).
+    ///
+    /// # Errors
+    /// An OS error from `tcgetattr`.
+    pub fn eof_char(&self) -> Result<u8> {
+        let attr = sys::pty::get_attr(self.fd.as_fd())
+            .map_err(|e| Error::os(self.object.clone(), "tcgetattr", e))?;
+        Ok(attr.special_codes[rustix::termios::SpecialCodeIndex::VEOF])
+    }
+
     /// The name errors use: `pty:` and the subsidiary's path.
     pub fn object(&self) -> &str {
         &self.object
@@ -528,6 +541,36 @@ impl<'fd> RawMode<'fd> {
         raw.make_raw();
         sys::pty::set_attr(fd, &raw).map_err(|e| Error::os("terminal", "tcsetattr", e))?;
         Ok(RawMode { fd, saved })
+    }
+}
+
+impl RawMode<'static> {
+    /// A copy of the saved mode that can put the terminal back from
+    /// another thread: a signal-handling thread restores the terminal
+    /// before the process exits, where the guard's drop would never run.
+    pub fn restorer(&self) -> Restorer {
+        Restorer {
+            fd: self.fd,
+            saved: self.saved.clone(),
+        }
+    }
+}
+
+/// Puts a terminal back in the mode a [`RawMode`] saved
+/// ([`RawMode::restorer`]).
+#[derive(Debug, Clone)]
+pub struct Restorer {
+    fd: BorrowedFd<'static>,
+    saved: Termios,
+}
+
+impl Restorer {
+    /// `tcsetattr(TCSANOW)` with the saved mode.
+    ///
+    /// # Errors
+    /// An OS error from `tcsetattr` (the terminal has gone).
+    pub fn restore(&self) -> Result<()> {
+        sys::pty::set_attr(self.fd, &self.saved).map_err(|e| Error::os("terminal", "tcsetattr", e))
     }
 }
 

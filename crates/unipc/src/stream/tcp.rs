@@ -400,7 +400,7 @@ impl Stream {
                 timeout: timeout.unwrap_or_default(),
             });
         }
-        match sys::tcp::take_error(fd) {
+        match sys::fd::take_socket_error(fd) {
             Ok(None) => Ok(()),
             Ok(Some(err)) => Err(Error::os(object, "connect", err)),
             Err(err) => Err(Error::os(object, "getsockopt SO_ERROR", err)),

@@ -37,3 +37,8 @@ pub(crate) fn file_type_name(file_type: FileType) -> &'static str {
         FileType::Unknown => "an object of unknown type",
     }
 }
+
+/// `getsockopt(SO_ERROR)`—takes the socket's pending error, if any.
+pub(crate) fn take_socket_error(fd: BorrowedFd<'_>) -> io::Result<Option<io::Errno>> {
+    Ok(rustix::net::sockopt::socket_error(fd)?.err())
+}

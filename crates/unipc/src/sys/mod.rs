@@ -7,6 +7,7 @@
 pub(crate) mod dgram;
 pub(crate) mod fd;
 pub(crate) mod pipe;
+pub(crate) mod poll;
 pub(crate) mod posix_mq;
 pub(crate) mod pty;
 pub(crate) mod socket;

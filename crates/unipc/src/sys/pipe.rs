@@ -43,10 +43,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::ptr;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::signal::{pthread_sigmask, SigSet, SigmaskHow, Signal};
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::PollFlags;
+
+use crate::deadline::Deadline;
 use rustix::fs::{FileType, Mode, OFlags};
 use rustix::pipe::{IoSliceRaw, PipeFlags, SpliceFlags};
 
@@ -287,22 +289,8 @@ pub(crate) fn vmsplice(
 /// `poll(POLLIN)` with a timeout, retried after EINTR with the time left.
 /// True when a read would not block: data, end of file, or an error.
 pub(crate) fn wait_readable(fd: BorrowedFd<'_>, timeout: Option<Duration>) -> io::Result<bool> {
-    // A timeout too long to represent is as good as none.
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    loop {
-        let spec = deadline
-            .and_then(|d| Timespec::try_from(d.saturating_duration_since(Instant::now())).ok());
-        let mut fds = [PollFd::new(&fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, spec.as_ref()) {
-            Ok(0) => return Ok(false),
-            Ok(_) => {
-                let ready = PollFlags::IN | PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL;
-                return Ok(fds[0].revents().intersects(ready));
-            }
-            Err(rustix::io::Errno::INTR) => continue,
-            Err(err) => return Err(err.into()),
-        }
-    }
+    let ready = super::poll::wait(fd, PollFlags::IN, Deadline::within(timeout))?;
+    Ok(ready.intersects(PollFlags::IN | PollFlags::HUP | PollFlags::ERR | PollFlags::NVAL))
 }
 
 // ---------------------------------------------------------------------------

@@ -7,9 +7,11 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::PollFlags;
+
+use crate::deadline::Deadline;
 use rustix::io::{self, Errno};
 use rustix::net::{
     self, ipproto, AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType,
@@ -61,11 +63,6 @@ pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
     net::connect(fd, addr)
 }
 
-/// `getsockopt(SO_ERROR)`: the error a non-blocking connect ended with.
-pub(crate) fn take_error(fd: BorrowedFd<'_>) -> io::Result<Option<Errno>> {
-    Ok(net::sockopt::socket_error(fd)?.err())
-}
-
 /// `poll(fd, events, timeout)`, retried on EINTR with the time left.
 ///
 /// Returns whether the descriptor became ready (`false`: the time ran out).
@@ -75,19 +72,7 @@ pub(crate) fn wait(
     events: PollFlags,
     timeout: Option<Duration>,
 ) -> io::Result<bool> {
-    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-    loop {
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        // A timeout too large for a timespec is as good as none.
-        let spec = left.and_then(|l| Timespec::try_from(l).ok());
-        let mut fds = [PollFd::from_borrowed_fd(fd, events)];
-        match rustix::event::poll(&mut fds, spec.as_ref()) {
-            Ok(0) => return Ok(false),
-            Ok(_) => return Ok(true),
-            Err(Errno::INTR) => continue,
-            Err(err) => return Err(err),
-        }
-    }
+    Ok(!super::poll::wait(fd, events, Deadline::within(timeout))?.is_empty())
 }
 
 /// `send(fd, buf, MSG_NOSIGNAL)`.

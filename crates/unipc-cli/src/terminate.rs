@@ -1,0 +1,47 @@
+//! Ending cleanly on SIGINT, SIGTERM and SIGHUP.
+//!
+//! A command that leaves something behind when killed (a socket file it
+//! bound, a terminal in raw mode) calls [`install`] before it starts any
+//! thread and registers what to undo with [`on_signal`]. The three signals
+//! are then blocked in every thread and taken by one thread of ours with
+//! `sigwait`, so the undo runs as ordinary code, never inside a signal
+//! handler; the process then exits with 128 + the signal's number, as a
+//! shell reports a death by that signal. Children started with
+//! `std::process::Command` get an empty signal mask back at exec.
+
+use std::sync::Mutex;
+
+use nix::sys::signal::{SigSet, Signal};
+
+type Undo = Box<dyn FnOnce() + Send>;
+
+static UNDO: Mutex<Vec<Undo>> = Mutex::new(Vec::new());
+
+/// Blocks SIGINT, SIGTERM and SIGHUP in this thread (and so in every thread
+/// it starts from now on) and starts the thread that waits for them.
+pub fn install() -> anyhow::Result<()> {
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(signal);
+    }
+    set.thread_block()?;
+    std::thread::Builder::new()
+        .name("unipc-signals".into())
+        .spawn(move || {
+            let Ok(signal) = set.wait() else { return };
+            let undo = std::mem::take(&mut *UNDO.lock().unwrap_or_else(|p| p.into_inner()));
+            for step in undo.into_iter().rev() {
+                step();
+            }
+            std::process::exit(128 + signal as i32);
+        })?;
+    Ok(())
+}
+
+/// Runs `undo` if the process is ended by one of the signals, after the
+/// steps registered later.
+pub fn on_signal(undo: impl FnOnce() + Send + 'static) {
+    UNDO.lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(Box::new(undo));
+}

@@ -1,0 +1,58 @@
+//! Deadlines for timed waits: one monotonic point in time, or none.
+//!
+//! Timed loops in unipc (a poll retried after `EINTR`, a receive that
+//! backs off, a wait for a peer) computes the time left from a
+//! [`Deadline`], so an interrupted wait never restarts its full timeout and
+//! a timeout too long to represent means "forever" rather than an overflow.
+//! The one exception is the POSIX queue calls, which take an absolute
+//! `CLOCK_REALTIME` time: they convert at the last moment.
+
+use std::time::{Duration, Instant};
+
+/// When a wait must end: `at` on the monotonic clock, or never.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Deadline {
+    at: Option<Instant>,
+}
+
+impl Deadline {
+    /// A deadline that never comes.
+    pub(crate) const NEVER: Deadline = Deadline { at: None };
+
+    /// `timeout` from now; a timeout past the clock's range never comes.
+    pub(crate) fn after(timeout: Duration) -> Deadline {
+        Deadline {
+            at: Instant::now().checked_add(timeout),
+        }
+    }
+
+    /// The deadline of an optional timeout (`None`: never).
+    pub(crate) fn within(timeout: Option<Duration>) -> Deadline {
+        timeout.map_or(Deadline::NEVER, Deadline::after)
+    }
+
+    /// The time left (zero once passed), or `None` when it never comes.
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        self.at
+            .map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// Whether the deadline has passed.
+    pub(crate) fn passed(&self) -> bool {
+        self.remaining() == Some(Duration::ZERO)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn overflow_means_never_and_zero_has_passed() {
+        assert_eq!(Deadline::after(Duration::MAX), Deadline::NEVER);
+        assert_eq!(Deadline::NEVER.remaining(), None);
+        assert!(Deadline::after(Duration::ZERO).passed());
+        assert!(!Deadline::after(Duration::from_secs(60)).passed());
+        assert!(!Deadline::within(None).passed());
+    }
+}
