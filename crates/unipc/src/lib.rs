@@ -38,6 +38,7 @@ pub mod message;
 pub mod name;
 pub mod stream;
 mod sys;
+mod unix_socket;
 
 pub use endpoint::Endpoint;
 

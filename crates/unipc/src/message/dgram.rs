@@ -73,7 +73,6 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use rustix::fs::FileType;
 use rustix::io::Errno;
 use rustix::net::addr::SocketAddrArg;
 use rustix::net::SocketAddrAny;
@@ -85,8 +84,9 @@ use crate::facility::{
     PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
 };
 use crate::name::UnixAddr;
-use crate::sys::dgram::{self as sys, Family, FileId, Ready};
+use crate::sys::dgram::{self as sys, Family, Ready};
 use crate::sys::fd::file_type_name;
+use crate::unix_socket::{self, BindSpec, Flavor, SocketFile};
 use crate::{Error, Result};
 
 /// The largest UDP payload over IPv4: 65,535 less a 20-byte IP header and
@@ -392,31 +392,6 @@ fn check_kind(fd: BorrowedFd<'_>, object: &str, expected: &'static str) -> Resul
 // ---------------------------------------------------------------------------
 // UNIX datagram sockets.
 
-/// The socket file a bound [`UnixDatagram`] owns: unlinked on drop, but
-/// only while the path still names the file this handle created.
-#[derive(Debug)]
-struct SocketFile {
-    path: PathBuf,
-    id: FileId,
-    /// Cleared when the descriptor is given away and the file must stay.
-    remove: bool,
-}
-
-impl Drop for SocketFile {
-    fn drop(&mut self) {
-        if !self.remove {
-            return;
-        }
-        // Someone may have removed it and put another file there; that one
-        // is not ours to remove.
-        if let Ok((FileType::Socket, id)) = sys::lstat(&self.path) {
-            if id == self.id {
-                let _ = sys::unlink(&self.path);
-            }
-        }
-    }
-}
-
 /// Options for binding a [`UnixDatagram`]: the socket file's mode, whether
 /// it outlives the handle, and whether a stale one is reclaimed.
 ///
@@ -460,7 +435,10 @@ impl UnixOptions {
     }
 
     /// The socket file's permission bits, exactly (the umask does not
-    /// apply). Sending to a UNIX socket needs write permission on its file.
+    /// apply), set on the inode this bind created and never through a link
+    /// swapped in at the path, as for
+    /// [`ListenerOptions::mode`](crate::stream::unix::ListenerOptions::mode).
+    /// Sending to a UNIX socket needs write permission on its file.
     /// Only for path addresses: abstract sockets have no file and no
     /// permissions.
     pub fn mode(mut self, mode: u32) -> Self {
@@ -489,7 +467,9 @@ impl UnixOptions {
     ///
     /// # Errors
     /// [`Error::WrongType`] when a file other than a socket is at the path
-    /// (it is left untouched); [`Error::Os`] with EADDRINUSE when a live
+    /// (it is left untouched), or when after the bind the path no longer
+    /// names the socket file it created (nothing is changed or removed);
+    /// [`Error::Os`] with EADDRINUSE when a live
     /// socket is bound there, or with the kernel's error otherwise (EACCES
     /// on the directory, ENOENT for a missing directory);
     /// [`Error::Unsupported`] for a mode on an abstract address.
@@ -505,45 +485,17 @@ impl UnixOptions {
                 reason: "abstract sockets have no file and no permissions".into(),
             });
         }
-        let sockaddr = sys::unix_sockaddr(addr).map_err(|e| Error::os(&object, "bind", e))?;
         let fd = sys::socket(Family::Unix).map_err(|e| Error::os(&object, "socket", e))?;
-        if let Some(mode) = self.mode {
-            // bind gives the file this mode less the umask: never looser
-            // than asked, even for the moment before the chmod below.
-            sys::fchmod(fd.as_fd(), mode).map_err(|e| Error::os(&object, "fchmod", e))?;
-        }
-        match sys::bind(fd.as_fd(), &sockaddr) {
-            Ok(()) => {}
-            Err(Errno::ADDRINUSE) if self.reclaim_stale && addr.as_path().is_some() => {
-                reclaim_stale(addr, &object)?;
-                sys::bind(fd.as_fd(), &sockaddr).map_err(|e| bind_error(&object, e, true))?;
-            }
-            Err(Errno::ADDRINUSE) if addr.as_path().is_some() => {
-                refuse_non_socket(addr, &object)?;
-                return Err(bind_error(&object, Errno::ADDRINUSE, true));
-            }
-            Err(other) => return Err(bind_error(&object, other, addr.as_path().is_some())),
-        }
-        let file = match addr.as_path() {
-            Some(path) => {
-                let (_, id) = sys::lstat(path).map_err(|e| Error::os(&object, "lstat", e))?;
-                let file = SocketFile {
-                    path: path.to_owned(),
-                    id,
-                    remove: true,
-                };
-                if let Some(mode) = self.mode {
-                    // On failure `file` drops here and removes the socket.
-                    sys::chmod(path, mode).map_err(|e| Error::os(&object, "chmod", e))?;
-                }
-                if self.keep_file {
-                    None
-                } else {
-                    Some(file)
-                }
-            }
-            None => None,
+        let spec = BindSpec {
+            object: &object,
+            mode: self.mode,
+            reclaim_stale: self.reclaim_stale,
+            flavor: Flavor::Datagram,
         };
+        let mut file = unix_socket::bind(fd.as_fd(), addr, &spec)?;
+        if let Some(file) = &mut file {
+            file.set_remove(!self.keep_file);
+        }
         let sock = UnixDatagram::new(fd, Some(addr.clone()), None, file);
         Ok(sock)
     }
@@ -560,59 +512,6 @@ fn object_of(local: Option<&UnixAddr>, peer: Option<&UnixAddr>) -> String {
         (Some(local), _) => unix_object(local),
         (None, Some(peer)) => unix_object(peer),
         (None, None) => "unix-dgram".to_owned(),
-    }
-}
-
-fn bind_error(object: &str, errno: Errno, is_path: bool) -> Error {
-    let err = Error::os(object, "bind", errno);
-    match (errno, is_path) {
-        (Errno::ADDRINUSE, true) => {
-            err.with_hint("a live socket is bound there; it was left alone")
-        }
-        (Errno::ADDRINUSE, false) => err.with_hint("another socket is bound to that name"),
-        _ => err,
-    }
-}
-
-/// A non-socket file at the path: refused as the wrong type, left alone.
-fn refuse_non_socket(addr: &UnixAddr, object: &str) -> Result<()> {
-    let Some(path) = addr.as_path() else {
-        return Ok(());
-    };
-    match sys::lstat(path) {
-        Ok((FileType::Socket, _)) | Err(Errno::NOENT) => Ok(()),
-        Ok((other, _)) => Err(Error::WrongType {
-            object: object.to_owned(),
-            expected: "a socket",
-            found: file_type_name(other),
-        }),
-        Err(other) => Err(Error::os(object, "lstat", other)),
-    }
-}
-
-/// Removes the socket file at `addr` if nobody is bound to it: a datagram
-/// connect to a socket file with no socket behind it is refused.
-fn reclaim_stale(addr: &UnixAddr, object: &str) -> Result<()> {
-    refuse_non_socket(addr, object)?;
-    let Some(path) = addr.as_path() else {
-        return Ok(());
-    };
-    let sockaddr = sys::unix_sockaddr(addr).map_err(|e| Error::os(object, "bind", e))?;
-    let probe = sys::socket(Family::Unix).map_err(|e| Error::os(object, "socket", e))?;
-    match sys::connect(probe.as_fd(), &sockaddr) {
-        Err(Errno::CONNREFUSED) => match sys::unlink(path) {
-            Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(other) => Err(Error::os(object, "unlink stale socket file", other)),
-        },
-        // Gone meanwhile: the bind may go ahead.
-        Err(Errno::NOENT) => Ok(()),
-        // Someone is bound (EPROTOTYPE: a socket of another type is).
-        Ok(()) | Err(Errno::PROTOTYPE) => Err(bind_error(object, Errno::ADDRINUSE, true)),
-        Err(other) => Err(Error::os(
-            object,
-            "connect (probing whether the socket file is stale)",
-            other,
-        )),
     }
 }
 
@@ -1054,7 +953,7 @@ impl From<UnixDatagram> for OwnedFd {
     fn from(sock: UnixDatagram) -> OwnedFd {
         let UnixDatagram { fd, file, .. } = sock;
         if let Some(mut file) = file {
-            file.remove = false;
+            file.set_remove(false);
         }
         fd
     }

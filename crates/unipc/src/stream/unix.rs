@@ -19,7 +19,12 @@
 //! a file nobody listens on (left by a process that was killed) removes it
 //! first, binding over a live listener fails, and a path that holds
 //! anything but a socket is left alone. A listener removes its file on drop
-//! only if the file is still the one it bound.
+//! only if the file is still the one it bound; [`remove_stale`] removes a
+//! file left behind. This life of a socket file is shared with
+//! [`seqpacket`](super::seqpacket) and
+//! [`message::dgram`](crate::message::dgram) (in `src/unix_socket.rs`,
+//! whose doc gives the design): a mode is set on the inode bound, never
+//! through a link swapped in at the path.
 //!
 //! # References
 //! unix(7), socket(2), bind(2), listen(2), accept(2), connect(2),
@@ -28,15 +33,13 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
-use rustix::fs::FileType;
 use rustix::io::Errno;
-use rustix::net::SocketAddrUnix;
 
 use crate::endpoint::Endpoint;
 use crate::facility::{
@@ -45,8 +48,9 @@ use crate::facility::{
 };
 use crate::message::Wait;
 use crate::name::UnixAddr;
-use crate::sys::fd::{file_type_name, set_nonblocking};
+use crate::sys::fd::set_nonblocking;
 use crate::sys::socket::{self as sys, Kind, PEER_CLOSED, READABLE, SCM_MAX_FD, WRITABLE};
+use crate::unix_socket::{self, BindSpec, Flavor, SocketFile};
 use crate::{Error, Result};
 
 /// Who is at the other end of a connection, as the kernel recorded it when
@@ -506,14 +510,6 @@ impl Default for Config {
     }
 }
 
-/// The socket file a listener made, recorded to recognise it later.
-#[derive(Debug)]
-struct SocketFile {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
 /// A bound, listening UNIX socket of either kind. Its descriptor is kept
 /// non-blocking; blocking accepts wait in `poll`.
 pub(crate) struct Bound {
@@ -521,7 +517,6 @@ pub(crate) struct Bound {
     addr: UnixAddr,
     object: Arc<str>,
     file: Option<SocketFile>,
-    remove_on_drop: bool,
     nonblocking: AtomicBool,
 }
 
@@ -530,7 +525,10 @@ impl fmt::Debug for Bound {
         f.debug_struct("Listener")
             .field("fd", &self.fd)
             .field("object", &&*self.object)
-            .field("remove_on_drop", &self.remove_on_drop)
+            .field(
+                "remove_on_drop",
+                &self.file.as_ref().is_some_and(SocketFile::removes),
+            )
             .finish()
     }
 }
@@ -556,47 +554,25 @@ impl Bound {
             }
         }
         let fd = sys::socket(kind, true).map_err(|e| os("socket", e))?;
-        let sockaddr = sys::sockaddr(addr).map_err(|e| os("bind", e))?;
-        if let Some(mode) = config.mode {
-            // bind creates the file with this mode less the umask: never
-            // looser than asked, even before the chmod below.
-            sys::fchmod(fd.as_fd(), mode).map_err(|e| os("fchmod", e))?;
-        }
-        let mut attempts = 0;
-        loop {
-            let err = match sys::bind(fd.as_fd(), &sockaddr) {
-                Ok(()) => break,
-                Err(err) => err,
-            };
-            let path = match addr.as_path() {
-                Some(path) if err == Errno::ADDRINUSE && attempts < 3 => path,
-                _ => return Err(os("bind", err)),
-            };
-            attempts += 1;
-            clear_stale(kind, path, &sockaddr, &object, config.reclaim_stale)?;
-        }
+        let spec = BindSpec {
+            object: &object,
+            mode: config.mode,
+            reclaim_stale: config.reclaim_stale,
+            flavor: Flavor::Connection,
+        };
+        // Until it is fully set up, a failure removes the file.
+        let file = unix_socket::bind(fd.as_fd(), addr, &spec)?;
         let mut bound = Bound {
             fd,
             addr: addr.clone(),
             object,
-            file: None,
-            // Until it is fully set up, a failure removes the file.
-            remove_on_drop: true,
+            file,
             nonblocking: AtomicBool::new(false),
         };
-        if let Some(path) = addr.as_path() {
-            let (_, dev, ino) = sys::identify(path).map_err(|e| bound.os("stat", e))?;
-            bound.file = Some(SocketFile {
-                path: path.to_owned(),
-                dev,
-                ino,
-            });
-            if let Some(mode) = config.mode {
-                sys::chmod(path, mode).map_err(|e| bound.os("chmod", e))?;
-            }
-        }
         sys::listen(bound.fd.as_fd(), config.backlog).map_err(|e| bound.os("listen", e))?;
-        bound.remove_on_drop = config.remove_on_drop;
+        if let Some(file) = &mut bound.file {
+            file.set_remove(config.remove_on_drop);
+        }
         Ok(bound)
     }
 
@@ -657,71 +633,6 @@ impl Bound {
     }
 }
 
-impl Drop for Bound {
-    fn drop(&mut self) {
-        if !self.remove_on_drop {
-            return;
-        }
-        if let Some(file) = &self.file {
-            // Only our own file: a successor may have replaced it.
-            if let Ok((_, dev, ino)) = sys::identify(&file.path) {
-                if (dev, ino) == (file.dev, file.ino) {
-                    let _ = sys::unlink(&file.path);
-                }
-            }
-        }
-    }
-}
-
-/// After `bind` found `path` taken: removes a stale socket file so the bind
-/// can be retried, or says why it cannot.
-fn clear_stale(
-    kind: Kind,
-    path: &Path,
-    sockaddr: &SocketAddrUnix,
-    object: &str,
-    reclaim: bool,
-) -> Result<()> {
-    let in_use = || Error::os(object, "bind", Errno::ADDRINUSE);
-    let (file_type, dev, ino) = match sys::identify(path) {
-        Ok(found) => found,
-        // Gone meanwhile: try the bind again.
-        Err(Errno::NOENT) => return Ok(()),
-        Err(err) => return Err(Error::os(object, "stat", err)),
-    };
-    if file_type != FileType::Socket {
-        return Err(Error::WrongType {
-            object: object.to_owned(),
-            expected: "a socket",
-            found: file_type_name(file_type),
-        });
-    }
-    // Only a refused connection proves nobody listens: a live listener of
-    // this kind accepts (or is busy: EAGAIN), one of another kind answers
-    // EPROTOTYPE.
-    let probe = sys::socket(kind, true).map_err(|e| Error::os(object, "socket", e))?;
-    match sys::connect(probe.as_fd(), sockaddr) {
-        Err(Errno::CONNREFUSED) => {}
-        Err(Errno::NOENT) => return Ok(()),
-        Ok(()) | Err(Errno::AGAIN) | Err(Errno::PROTOTYPE) => return Err(in_use()),
-        Err(err) => return Err(Error::os(object, "probe the socket file there", err)),
-    }
-    drop(probe);
-    if !reclaim {
-        return Err(in_use().with_hint(
-            "a stale socket file is there and nobody listens on it; remove it, or let the listener reclaim it",
-        ));
-    }
-    // Remove it only if it is still the file probed.
-    match sys::identify(path) {
-        Ok((_, now_dev, now_ino)) if (now_dev, now_ino) == (dev, ino) => match sys::unlink(path) {
-            Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(err) => Err(Error::os(object, "unlink the stale socket file", err)),
-        },
-        _ => Ok(()),
-    }
-}
-
 // ---------------------------------------------------------------------------
 // Public API.
 
@@ -764,8 +675,12 @@ impl ListenerOptions {
 
     /// The socket file's permission bits (`0o777` and below). The file gets
     /// exactly this mode whatever the umask: it is created with the mode
-    /// less the umask (never looser) and then set with `chmod`. Connecting
-    /// needs write permission on the file.
+    /// less the umask (never looser), then the file at the path is opened
+    /// without following a link, checked to be the one this bind created,
+    /// and its inode given the mode; a link swapped in meanwhile is never
+    /// followed (a path replaced during the bind fails with
+    /// [`Error::WrongType`]). Connecting needs write permission on the
+    /// file.
     ///
     /// Binding fails with [`Error::Unsupported`] for bits above `0o777` or
     /// for an abstract address, which has no file to protect.
@@ -795,7 +710,9 @@ impl ListenerOptions {
     /// # Errors
     /// - [`Error::WrongType`] when the path holds something that is not a
     ///   socket (a regular file, a directory, a symbolic link); it is left
-    ///   untouched.
+    ///   untouched. Also when, after the bind, the path no longer names the
+    ///   socket file this bind created (another process replaced it):
+    ///   nothing is changed or removed.
     /// - [`Error::Os`] for `bind` with `EADDRINUSE` ("another process
     ///   listens there") when a live socket answers at the address.
     /// - [`Error::Unsupported`] for a bad [`mode`](Self::mode).
@@ -1049,6 +966,58 @@ impl Stream {
 pub fn pair() -> Result<(Stream, Stream)> {
     let (a, b) = Socket::pair(Kind::Stream)?;
     Ok((Stream { inner: a }, Stream { inner: b }))
+}
+
+/// Removes a stale socket file: `unlink(path)` only if the path names a
+/// socket (a symbolic link is not followed) to which no socket of any type
+/// is bound, as a listener killed before it could remove its file leaves.
+/// For `unix:`, `unix-seqpacket:` and `unix-dgram:` paths alike.
+///
+/// The file is opened with `O_PATH | O_NOFOLLOW` and that inode probed
+/// with a `connect` (refused: nobody is bound); the path is checked to
+/// still name it just before the unlink.
+///
+/// # Errors
+/// - [`Error::Os`] for `remove` with `EADDRINUSE` ("a process is
+///   listening") when a socket is bound to the file; it is left alone.
+/// - [`Error::WrongType`] when the path holds anything but a socket (a
+///   regular file, a directory, a symbolic link); it is left alone.
+/// - [`Error::Os`] with `ENOENT` when nothing is there; with the kernel's
+///   error when the file cannot be probed or removed; with a message saying
+///   so when the path was replaced while it was probed (left alone).
+/// - [`Error::Unsupported`] for an abstract address, which has no file (its
+///   name goes when its last socket closes).
+///
+/// # Examples
+/// ```
+/// use unipc::name::UnixAddr;
+/// use unipc::stream::unix;
+///
+/// let path = std::env::temp_dir().join(format!("unipc-doc-rm-{}.sock", std::process::id()));
+/// let addr = UnixAddr::path(&path)?;
+/// let listener = unix::ListenerOptions::new().remove_on_drop(false).bind(&addr)?;
+/// // While it listens, the file is left alone.
+/// assert!(unix::remove_stale(&addr).is_err());
+/// drop(listener); // the file stays, stale
+/// unix::remove_stale(&addr)?;
+/// assert!(!path.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # References
+/// unlink(2), connect(2), unix(7)
+#[doc(alias = "unlink")]
+pub fn remove_stale(addr: &UnixAddr) -> Result<()> {
+    let object = endpoint_label(Kind::Stream, addr);
+    match addr.as_path() {
+        Some(path) => unix_socket::remove_stale(path, &object),
+        None => Err(Error::Unsupported {
+            object: object.to_string(),
+            what: "removing an abstract name".into(),
+            reason: "an abstract socket has no file; its name goes when its last socket closes"
+                .into(),
+        }),
+    }
 }
 
 impl Read for Stream {
