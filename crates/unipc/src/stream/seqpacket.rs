@@ -61,7 +61,8 @@ use crate::facility::{
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
-use crate::stream::unix::{self, peer_closed, Bound, Credentials, Pace, Socket};
+use crate::stream::unix::{self, Credentials};
+use crate::stream::unix_core::{peer_closed, Bound, Pace, Socket};
 use crate::sys::socket::Kind;
 use crate::{Error, Result};
 
