@@ -234,7 +234,14 @@ fn claim(sock: BorrowedFd<'_>, path: &Path, spec: &BindSpec<'_>) -> Result<Socke
     });
     if let Some(mode) = spec.mode {
         // On failure `file` drops here and removes our socket file.
-        sys::chmod_held(held.as_fd(), mode).map_err(|e| Error::os(object, "chmod", e))?;
+        sys::chmod_held(held.as_fd(), mode).map_err(|e| {
+            let err = Error::os(object, "chmod", e);
+            if e == Errno::NOENT {
+                err.with_hint("the mode is set through /proc/self/fd, which needs /proc mounted")
+            } else {
+                err
+            }
+        })?;
     }
     Ok(file)
 }
