@@ -193,7 +193,7 @@ fn claim(sock: BorrowedFd<'_>, path: &Path, spec: &BindSpec<'_>) -> Result<Socke
     let not_ours = |found: &'static str| {
         Error::WrongType {
         object: object.to_owned(),
-        expected: "the socket file this bind created (the path was replaced during the bind; nothing was changed or removed)",
+        expected: "the socket file this bind created (another process replaced or linked it during the bind; nothing of theirs was changed or removed)",
         found,
     }
     };
@@ -286,7 +286,7 @@ fn clear_stale(path: &Path, spec: &BindSpec<'_>) -> Result<()> {
     };
     if !spec.reclaim_stale {
         return Err(Error::os(spec.object, "bind", Errno::ADDRINUSE).with_hint(
-            "a stale socket file is there and no socket is bound to it; remove it (unipc rm), or let the bind reclaim it",
+            "a stale socket file is there and no socket is bound to it; remove it, or let the bind reclaim it",
         ));
     }
     // Only the file probed: if the path names another now, the retried
