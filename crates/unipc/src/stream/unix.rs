@@ -148,7 +148,7 @@ impl ListenerOptions {
     ///   socket (a regular file, a directory, a symbolic link); it is left
     ///   untouched. Also when, after the bind, the path no longer names the
     ///   socket file this bind created (another process replaced it):
-    ///   nothing is changed or removed.
+    ///   nothing that is not ours is changed or removed.
     /// - [`Error::Os`] for `bind` with `EADDRINUSE` ("another process
     ///   listens there") when a live socket answers at the address.
     /// - [`Error::Unsupported`] for a bad [`mode`](Self::mode).

@@ -117,7 +117,8 @@ impl UnixOptions {
     /// # Errors
     /// [`Error::WrongType`] when a file other than a socket is at the path
     /// (it is left untouched), or when after the bind the path no longer
-    /// names the socket file it created (nothing not ours is changed or removed);
+    /// names the socket file it created (nothing not ours is changed or
+    /// removed);
     /// [`Error::Os`] with EADDRINUSE when a live
     /// socket is bound there, or with the kernel's error otherwise (EACCES
     /// on the directory, ENOENT for a missing directory);
