@@ -296,9 +296,17 @@ fn clear_stale(path: &Path, spec: &BindSpec<'_>) -> Result<()> {
         .map_err(|e| Error::os(spec.object, "unlink the stale socket file", e))
 }
 
-/// Removes the socket file at `path` if no socket is bound to it; see
+/// Removes the socket file at `addr` if no socket is bound to it; see
 /// [`crate::stream::unix::remove_stale`].
-pub(crate) fn remove_stale(path: &Path, object: &str) -> Result<()> {
+pub(crate) fn remove_stale(addr: &UnixAddr, object: &str) -> Result<()> {
+    let Some(path) = addr.as_path() else {
+        return Err(Error::Unsupported {
+            object: object.to_owned(),
+            what: "removing an abstract name".into(),
+            reason: "an abstract socket has no file; its name goes when its last socket closes"
+                .into(),
+        });
+    };
     let live = || {
         Error::os(object, "remove", Errno::ADDRINUSE)
             .with_hint("a process is listening (a socket is bound to it); it was left alone")

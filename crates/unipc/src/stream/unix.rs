@@ -407,7 +407,10 @@ pub fn pair() -> Result<(Stream, Stream)> {
 /// Removes a stale socket file: `unlink(path)` only if the path names a
 /// socket (a symbolic link is not followed) to which no socket of any type
 /// is bound, as a listener killed before it could remove its file leaves.
-/// For `unix:`, `unix-seqpacket:` and `unix-dgram:` paths alike.
+/// For a socket file of any type; errors name it as a `unix:` endpoint
+/// ([`seqpacket::remove_stale`](super::seqpacket::remove_stale) and
+/// [`dgram::remove_stale`](crate::message::dgram::remove_stale) name it as
+/// theirs).
 ///
 /// The file is opened with `O_PATH | O_NOFOLLOW` and that inode probed
 /// with a `connect` (refused: nobody is bound); the path is checked to
@@ -444,16 +447,7 @@ pub fn pair() -> Result<(Stream, Stream)> {
 /// unlink(2), connect(2), unix(7)
 #[doc(alias = "unlink")]
 pub fn remove_stale(addr: &UnixAddr) -> Result<()> {
-    let object = endpoint_label(Kind::Stream, addr);
-    match addr.as_path() {
-        Some(path) => unix_socket::remove_stale(path, &object),
-        None => Err(Error::Unsupported {
-            object: object.to_string(),
-            what: "removing an abstract name".into(),
-            reason: "an abstract socket has no file; its name goes when its last socket closes"
-                .into(),
-        }),
-    }
+    unix_socket::remove_stale(addr, &endpoint_label(Kind::Stream, addr))
 }
 
 impl Read for Stream {

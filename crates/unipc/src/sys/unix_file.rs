@@ -302,6 +302,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_vfs_attribute_is_found_among_others_and_compared_in_both_encodings() {
+        let mut attrs = Vec::new();
+        // UNIX_DIAG_NAME, 5 bytes of payload, padded to 12.
+        attrs.extend_from_slice(&9u16.to_ne_bytes());
+        attrs.extend_from_slice(&0u16.to_ne_bytes());
+        attrs.extend_from_slice(b"/x/y\0\0\0\0");
+        // UNIX_DIAG_VFS { ino, dev }.
+        attrs.extend_from_slice(&12u16.to_ne_bytes());
+        attrs.extend_from_slice(&UNIX_DIAG_VFS.to_ne_bytes());
+        attrs.extend_from_slice(&77u32.to_ne_bytes());
+        attrs.extend_from_slice(&0xfe00u32.to_ne_bytes());
+        assert_eq!(vfs_attribute(&attrs), Some((0xfe00, 77)));
+        assert_eq!(vfs_attribute(&attrs[..12]), None);
+        // A length past the end is refused, not read.
+        assert_eq!(vfs_attribute(&[200, 0, 1, 0, 0, 0]), None);
+
+        let dev = rustix::fs::makedev(254, 0);
+        let id = FileId { dev, ino: 77 };
+        assert!(same_file((dev as u32, 77), id));
+        assert!(same_file((254 << 20, 77), id));
+        assert!(!same_file((dev as u32, 78), id));
+        assert!(!same_file((rustix::fs::makedev(254, 1) as u32, 77), id));
+    }
+
+    #[test]
     fn the_kernel_records_the_file_a_socket_is_bound_to() {
         let dir = std::env::temp_dir().join(format!("unipc-sys-diag-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();

@@ -2,7 +2,8 @@
 //! against a hostile directory: an exact mode set without following a link
 //! swapped in during the bind (raced by a real process running as
 //! `nobody`), a stale file reclaimed only when it is one, and
-//! `stream::unix::remove_stale`.
+//! `remove_stale` (in `stream::unix`, `stream::seqpacket`,
+//! `message::dgram`).
 
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -62,6 +63,15 @@ impl Drop for KillOnDrop {
         if let Some(peer) = self.0.take() {
             peer.kill();
         }
+    }
+}
+
+/// The `remove_stale` of each type's module.
+fn remove(kind: Type, addr: &UnixAddr) -> Result<(), Error> {
+    match kind {
+        Type::Stream => unix::remove_stale(addr),
+        Type::Seqpacket => seqpacket::remove_stale(addr),
+        Type::Dgram => unipc::message::dgram::remove_stale(addr),
     }
 }
 
@@ -280,10 +290,10 @@ fn remove_stale_removes_only_a_stale_socket() {
         return;
     }
     let dir = util::TempDir::new();
-    for (name, kind) in [
-        ("stream", Type::Stream),
-        ("seqpacket", Type::Seqpacket),
-        ("dgram", Type::Dgram),
+    for (name, kind, scheme) in [
+        ("stream", Type::Stream, "unix"),
+        ("seqpacket", Type::Seqpacket, "unix-seqpacket"),
+        ("dgram", Type::Dgram, "unix-dgram"),
     ] {
         let path = dir.join(&format!("{name}.sock"));
         let addr = UnixAddr::path(&path).unwrap();
@@ -302,7 +312,7 @@ fn remove_stale_removes_only_a_stale_socket() {
             lines.any(|line| line.unwrap().trim() == "bound"),
             "{kind:?}: the holder did not bind"
         );
-        let err = unix::remove_stale(&addr).unwrap_err();
+        let err = remove(kind, &addr).unwrap_err();
         assert_eq!(
             err.raw_os_error(),
             Some(libc::EADDRINUSE),
@@ -311,7 +321,7 @@ fn remove_stale_removes_only_a_stale_socket() {
         assert_eq!(
             err.to_string(),
             format!(
-                "unix:{}: remove: address already in use: a process is listening (a socket is bound to it); it was left alone",
+                "{scheme}:{}: remove: address already in use: a process is listening (a socket is bound to it); it was left alone",
                 path.display()
             )
         );
@@ -321,12 +331,12 @@ fn remove_stale_removes_only_a_stale_socket() {
             .unwrap()
             .file_type()
             .is_socket());
-        unix::remove_stale(&addr).unwrap();
+        remove(kind, &addr).unwrap();
         assert!(
             std::fs::symlink_metadata(&path).is_err(),
             "{kind:?}: not removed"
         );
-        let err = unix::remove_stale(&addr).unwrap_err();
+        let err = remove(kind, &addr).unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::ENOENT), "{err}");
     }
     // Not sockets: refused as what they are, left alone.

@@ -86,7 +86,7 @@ mod udp;
 mod unix;
 
 pub use udp::{Interface, UdpOptions, UdpSocket, UDP_FACILITY, UDP_V4_MAX, UDP_V6_MAX};
-pub use unix::{UnixDatagram, UnixOptions, UNIX_FACILITY};
+pub use unix::{remove_stale, UnixDatagram, UnixOptions, UNIX_FACILITY};
 
 // ---------------------------------------------------------------------------
 // Waiting, shared by both socket types.

@@ -151,6 +151,17 @@ impl UnixOptions {
     }
 }
 
+/// Removes a stale `unix-dgram:` socket file (its binder died without
+/// removing it): as [`stream::unix::remove_stale`](crate::stream::unix::remove_stale),
+/// with errors naming the `unix-dgram:` endpoint.
+///
+/// # Errors
+/// As [`stream::unix::remove_stale`](crate::stream::unix::remove_stale).
+#[doc(alias = "unlink")]
+pub fn remove_stale(addr: &UnixAddr) -> Result<()> {
+    unix_socket::remove_stale(addr, &unix_object(addr))
+}
+
 fn unix_object(addr: &UnixAddr) -> String {
     format!("unix-dgram:{addr}")
 }
