@@ -42,6 +42,7 @@ pub mod open;
 mod ownership;
 pub mod stream;
 mod sys;
+mod unix_socket;
 
 pub use endpoint::Endpoint;
 

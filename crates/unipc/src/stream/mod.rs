@@ -21,6 +21,7 @@ pub mod pty;
 pub mod seqpacket;
 pub mod tcp;
 pub mod unix;
+mod unix_core;
 
 /// `Read` (or `Write`) for a pipe end and for a shared reference to it,
 /// through the SIGPIPE-safe calls in `sys::pipe`: pipes and FIFOs are the

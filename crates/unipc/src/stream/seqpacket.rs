@@ -61,7 +61,8 @@ use crate::facility::{
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
-use crate::stream::unix::{self, peer_closed, Bound, Credentials, Pace, Socket};
+use crate::stream::unix::{self, Credentials};
+use crate::stream::unix_core::{endpoint_label, peer_closed, Bound, Pace, Socket};
 use crate::sys::socket::Kind;
 use crate::{Error, Result};
 
@@ -325,6 +326,17 @@ fn empty_message(socket: &Socket) -> Error {
 pub fn pair() -> Result<(Conn, Conn)> {
     let (a, b) = Socket::pair(Kind::Seqpacket)?;
     Ok((Conn { inner: a }, Conn { inner: b }))
+}
+
+/// Removes a stale `unix-seqpacket:` socket file: as
+/// [`unix::remove_stale`], with errors naming the `unix-seqpacket:`
+/// endpoint.
+///
+/// # Errors
+/// As [`unix::remove_stale`].
+#[doc(alias = "unlink")]
+pub fn remove_stale(addr: &UnixAddr) -> Result<()> {
+    crate::unix_socket::remove_stale(addr, &endpoint_label(Kind::Seqpacket, addr))
 }
 
 impl Messenger for Conn {

@@ -4,7 +4,7 @@
 //!
 //! This is the byte-stream member of the [`stream`](crate::stream) family;
 //! [`seqpacket`](super::seqpacket) is the same socket keeping message
-//! boundaries, and shares this module's implementation.
+//! boundaries; the two share one implementation (`unix_core.rs`).
 //!
 //! - [`Listener`] binds a path or an abstract name and accepts
 //!   [`Stream`]s; [`ListenerOptions`] sets the backlog, the file's mode
@@ -19,34 +19,31 @@
 //! a file nobody listens on (left by a process that was killed) removes it
 //! first, binding over a live listener fails, and a path that holds
 //! anything but a socket is left alone. A listener removes its file on drop
-//! only if the file is still the one it bound.
+//! only if the file is still the one it bound; [`remove_stale`] removes a
+//! file left behind. This life of a socket file is shared with
+//! [`seqpacket`](super::seqpacket) and
+//! [`message::dgram`](crate::message::dgram) (in `src/unix_socket.rs`,
+//! whose doc gives the design): a mode is set on the inode bound, never
+//! through a link swapped in at the path.
 //!
 //! # References
 //! unix(7), socket(2), bind(2), listen(2), accept(2), connect(2),
 //! socketpair(2), sendmsg(2), recvmsg(2), cmsg(3)
 
-use std::fmt;
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::time::Duration;
 
-use rustix::event::PollFlags;
-use rustix::fs::FileType;
-use rustix::io::Errno;
-use rustix::net::SocketAddrUnix;
-
+use super::unix_core::{endpoint_label, Bound, Config, Pace, Socket};
 use crate::endpoint::Endpoint;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, Tags, Ticket,
 };
-use crate::message::Wait;
 use crate::name::UnixAddr;
-use crate::sys::fd::{file_type_name, set_nonblocking};
-use crate::sys::socket::{self as sys, Kind, PEER_CLOSED, READABLE, SCM_MAX_FD, WRITABLE};
+use crate::sys::socket::{Kind, SCM_MAX_FD};
+use crate::unix_socket;
 use crate::{Error, Result};
 
 /// Who is at the other end of a connection, as the kernel recorded it when
@@ -70,656 +67,6 @@ pub struct Credentials {
     pub uid: u32,
     /// The peer's effective group id.
     pub gid: u32,
-}
-
-// ---------------------------------------------------------------------------
-// Shared implementation of stream and seqpacket sockets.
-
-/// How long an operation on a connected socket may wait.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Pace {
-    /// As the descriptor's O_NONBLOCK says: block, or fail with `EAGAIN`.
-    AsFd,
-    /// As a [`Wait`] says, whatever the descriptor's mode.
-    Wait(Wait),
-}
-
-/// The label a socket that did not come from an address is known by.
-fn anonymous_label(kind: Kind, origin: &str) -> Arc<str> {
-    Arc::from(format!("{} {origin}", scheme(kind)))
-}
-
-fn scheme(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Stream => "unix",
-        Kind::Seqpacket => "unix-seqpacket",
-    }
-}
-
-fn endpoint_label(kind: Kind, addr: &UnixAddr) -> Arc<str> {
-    let endpoint = match kind {
-        Kind::Stream => Endpoint::Unix(addr.clone()),
-        Kind::Seqpacket => Endpoint::UnixSeqpacket(addr.clone()),
-    };
-    Arc::from(endpoint.to_string())
-}
-
-/// The error for a receive that found the connection closed, where a
-/// message facility cannot return "0 bytes" as a normal result.
-pub(crate) fn peer_closed(object: &str) -> Error {
-    Error::os(
-        object,
-        "recv",
-        io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the peer closed the connection",
-        ),
-    )
-}
-
-/// A connected UNIX socket of either kind, and its name for errors.
-pub(crate) struct Socket {
-    fd: OwnedFd,
-    object: Arc<str>,
-}
-
-impl fmt::Debug for Socket {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Socket")
-            .field("fd", &self.fd)
-            .field("object", &&*self.object)
-            .finish()
-    }
-}
-
-impl Socket {
-    pub(crate) fn from_fd(kind: Kind, fd: OwnedFd) -> Socket {
-        Socket {
-            fd,
-            object: anonymous_label(kind, "socket"),
-        }
-    }
-
-    pub(crate) fn into_fd(self) -> OwnedFd {
-        self.fd
-    }
-
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
-    pub(crate) fn object(&self) -> &str {
-        &self.object
-    }
-
-    fn os(&self, op: &'static str, err: impl Into<io::Error>) -> Error {
-        Error::os(&*self.object, op, err)
-    }
-
-    pub(crate) fn connect(kind: Kind, addr: &UnixAddr) -> Result<Socket> {
-        let object = endpoint_label(kind, addr);
-        let fd = sys::socket(kind, false).map_err(|e| Error::os(&*object, "socket", e))?;
-        let sockaddr = sys::sockaddr(addr).map_err(|e| Error::os(&*object, "connect", e))?;
-        loop {
-            match sys::connect(fd.as_fd(), &sockaddr) {
-                Ok(()) => break,
-                Err(Errno::INTR) => continue,
-                Err(err) => return Err(Error::os(&*object, "connect", err)),
-            }
-        }
-        Ok(Socket { fd, object })
-    }
-
-    pub(crate) fn pair(kind: Kind) -> Result<(Socket, Socket)> {
-        let object = anonymous_label(kind, "socketpair");
-        let (a, b) = sys::socketpair(kind).map_err(|e| Error::os(&*object, "socketpair", e))?;
-        Ok((
-            Socket {
-                fd: a,
-                object: object.clone(),
-            },
-            Socket { fd: b, object },
-        ))
-    }
-
-    pub(crate) fn peer_credentials(&self) -> Result<Credentials> {
-        let (pid, uid, gid) =
-            sys::peer_credentials(self.fd()).map_err(|e| self.os("getsockopt SO_PEERCRED", e))?;
-        Ok(Credentials {
-            pid: u32::try_from(pid).unwrap_or(0),
-            uid,
-            gid,
-        })
-    }
-
-    pub(crate) fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
-        set_nonblocking(self.fd(), nonblocking).map_err(|e| self.os("fcntl F_SETFL", e))
-    }
-
-    pub(crate) fn shutdown(&self, how: std::net::Shutdown) -> Result<()> {
-        let how = match how {
-            std::net::Shutdown::Read => rustix::net::Shutdown::Read,
-            std::net::Shutdown::Write => rustix::net::Shutdown::Write,
-            std::net::Shutdown::Both => rustix::net::Shutdown::Both,
-        };
-        sys::shutdown(self.fd(), how).map_err(|e| self.os("shutdown", e))
-    }
-
-    /// Runs `op` (told whether to pass `MSG_DONTWAIT`) until it stops
-    /// failing with `EAGAIN`, for as long as `pace` allows. `EAGAIN` after
-    /// the allowance is [`Error::Empty`]/[`Error::Full`] for
-    /// `Wait::Never`, [`Error::TimedOut`] for `Wait::For`, and the OS error
-    /// itself for `Pace::AsFd` (so `Read`/`Write` report `WouldBlock`).
-    pub(crate) fn with_wait<T>(
-        &self,
-        events: PollFlags,
-        pace: Pace,
-        mut op: impl FnMut(bool) -> rustix::io::Result<T>,
-        on_error: impl Fn(Errno) -> Error,
-    ) -> Result<T> {
-        let deadline = match pace {
-            Pace::Wait(Wait::For(timeout)) => Some((timeout, Instant::now().checked_add(timeout))),
-            _ => None,
-        };
-        loop {
-            let dontwait = matches!(pace, Pace::Wait(Wait::Never) | Pace::Wait(Wait::For(_)));
-            match op(dontwait) {
-                Ok(value) => return Ok(value),
-                Err(Errno::INTR) => continue,
-                Err(Errno::AGAIN) => {}
-                Err(err) => return Err(on_error(err)),
-            }
-            let timeout = match (pace, deadline) {
-                (Pace::AsFd, _) => return Err(on_error(Errno::AGAIN)),
-                (Pace::Wait(Wait::Never), _) => {
-                    let object = self.object.to_string();
-                    return Err(if events == READABLE {
-                        Error::Empty { object }
-                    } else {
-                        Error::Full { object }
-                    });
-                }
-                (Pace::Wait(Wait::For(timeout)), Some((_, Some(at)))) => {
-                    let remaining = at.saturating_duration_since(Instant::now());
-                    if remaining.is_zero() {
-                        return Err(Error::TimedOut {
-                            object: self.object.to_string(),
-                            timeout,
-                        });
-                    }
-                    Some(remaining)
-                }
-                // Forever, or a timeout too long to reach.
-                _ => None,
-            };
-            sys::poll_one(self.fd(), events, timeout).map_err(|e| self.os("poll", e))?;
-        }
-    }
-
-    /// Checks a descriptor-carrying send before any system call.
-    fn check_fds(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
-        if fds.len() > SCM_MAX_FD {
-            return Err(Error::LimitExceeded {
-                object: self.object.to_string(),
-                what: "descriptors in one message",
-                requested: fds.len() as u64,
-                limit: SCM_MAX_FD as u64,
-                set_in: "SCM_MAX_FD, fixed in the kernel",
-            });
-        }
-        if data.is_empty() && !fds.is_empty() {
-            return Err(Error::Unsupported {
-                object: self.object.to_string(),
-                what: "sending descriptors with no data".into(),
-                reason: "a UNIX stream drops descriptors sent with zero bytes; send at least one byte with them".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// `sendmsg` with `SCM_RIGHTS`; returns the bytes sent.
-    pub(crate) fn send_with_fds(
-        &self,
-        data: &[u8],
-        fds: &[BorrowedFd<'_>],
-        pace: Pace,
-    ) -> Result<usize> {
-        self.check_fds(data, fds)?;
-        self.with_wait(
-            WRITABLE,
-            pace,
-            |dontwait| sys::send_with_fds(self.fd(), data, fds, dontwait),
-            |err| self.send_error(err, data.len()),
-        )
-    }
-
-    /// A send error: `EMSGSIZE` becomes [`Error::MessageTooLarge`] with the
-    /// limit read from the socket.
-    fn send_error(&self, err: Errno, size: usize) -> Error {
-        if err == Errno::MSGSIZE {
-            if let Ok(limit) = self.max_message_size() {
-                return Error::MessageTooLarge {
-                    object: self.object.to_string(),
-                    size,
-                    limit,
-                };
-            }
-        }
-        self.os("send", err)
-    }
-
-    /// The largest message a seqpacket socket accepts from this end.
-    pub(crate) fn max_message_size(&self) -> Result<usize> {
-        let sndbuf =
-            sys::send_buffer_size(self.fd()).map_err(|e| self.os("getsockopt SO_SNDBUF", e))?;
-        Ok(sndbuf.saturating_sub(sys::SNDBUF_OVERHEAD))
-    }
-
-    /// `recvmsg` with room for `max_fds` descriptors. With `boundaries`
-    /// (seqpacket), a message longer than `buf` is refused before it is
-    /// received.
-    pub(crate) fn recv_with_fds(
-        &self,
-        buf: &mut [u8],
-        max_fds: usize,
-        boundaries: bool,
-    ) -> Result<(usize, Vec<OwnedFd>)> {
-        loop {
-            if boundaries {
-                match self.peek_len(Pace::AsFd)? {
-                    // Closed: the recvmsg below returns 0 at once.
-                    None => {}
-                    Some(len) => self.check_fits(buf, len)?,
-                }
-            }
-            // With boundaries the message is known to be there: never wait.
-            let pace = if boundaries {
-                Pace::Wait(Wait::Never)
-            } else {
-                Pace::AsFd
-            };
-            let got = match self.with_wait(
-                READABLE,
-                pace,
-                |dontwait| sys::recv_with_fds(self.fd(), buf, max_fds, boundaries, dontwait),
-                |err| self.os("recvmsg", err),
-            ) {
-                // Another reader of the same socket took the message peeked.
-                Err(Error::Empty { .. }) => continue,
-                other => other?,
-            };
-            if got.fds_truncated || got.fds.len() > max_fds {
-                drop(got.fds);
-                return Err(Error::TooManyFds {
-                    object: self.object.to_string(),
-                    capacity: max_fds,
-                });
-            }
-            if got.bytes > buf.len() {
-                // Another reader raced this one between peek and receive.
-                return Err(self.too_small(buf, got.bytes));
-            }
-            return Ok((got.bytes, got.fds));
-        }
-    }
-
-    fn check_fits(&self, buf: &[u8], len: usize) -> Result<()> {
-        if len > buf.len() {
-            return Err(self.too_small(buf, len));
-        }
-        Ok(())
-    }
-
-    fn too_small(&self, buf: &[u8], len: usize) -> Error {
-        Error::BufferTooSmall {
-            object: self.object.to_string(),
-            buffer: buf.len(),
-            needed: Some(len),
-        }
-    }
-
-    /// The length of the next message, left queued; `None` when the peer
-    /// has closed and nothing is queued.
-    pub(crate) fn peek_len(&self, pace: Pace) -> Result<Option<usize>> {
-        let len = self.with_wait(
-            READABLE,
-            pace,
-            |dontwait| sys::peek_len(self.fd(), dontwait),
-            |err| self.os("recv", err),
-        )?;
-        self.message_or_end(len)
-    }
-
-    /// A message length as read, or `None` for the end of the connection.
-    ///
-    /// Zero is the end of the connection or an empty message; the peer's
-    /// hang-up tells them apart (an empty message followed by a close reads
-    /// as the close).
-    fn message_or_end(&self, len: usize) -> Result<Option<usize>> {
-        if len > 0 {
-            return Ok(Some(len));
-        }
-        let ready = sys::poll_one(self.fd(), PEER_CLOSED, Some(Duration::ZERO))
-            .map_err(|e| self.os("poll", e))?;
-        Ok(if ready.intersects(PEER_CLOSED) {
-            None
-        } else {
-            Some(0)
-        })
-    }
-
-    /// Receives one whole message into `buf`; `None` when the peer closed.
-    ///
-    /// A buffer of at least [`sys::unprivileged_message_ceiling`] bytes
-    /// holds any message an unprivileged peer can send, so the message is
-    /// received in one call without a peek
-    /// ([`Socket::recv_message_or_discard`]). A smaller buffer peeks first,
-    /// and a message longer than it stays queued:
-    /// [`Error::BufferTooSmall`].
-    pub(crate) fn recv_message(&self, buf: &mut [u8], pace: Pace) -> Result<Option<usize>> {
-        if sys::unprivileged_message_ceiling().is_some_and(|most| buf.len() >= most) {
-            return self.recv_message_or_discard(buf, pace);
-        }
-        loop {
-            let Some(len) = self.peek_len(pace)? else {
-                return Ok(None);
-            };
-            self.check_fits(buf, len)?;
-            match sys::recv_message(self.fd(), buf, true) {
-                // Another reader raced this one between peek and receive.
-                Ok(real) if real > buf.len() => return Err(self.too_small(buf, real)),
-                Ok(real) => return Ok(Some(real)),
-                // Taken by another reader between peek and receive.
-                Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
-                Err(err) => return Err(self.os("recv", err)),
-            }
-        }
-    }
-
-    /// Receives one whole message into `buf` in one `recv(MSG_TRUNC)`;
-    /// `None` when the peer closed. A message longer than `buf` is consumed
-    /// and reported as [`Error::BufferTooSmall`] with its real length.
-    pub(crate) fn recv_message_or_discard(
-        &self,
-        buf: &mut [u8],
-        pace: Pace,
-    ) -> Result<Option<usize>> {
-        let real = self.with_wait(
-            READABLE,
-            pace,
-            |dontwait| sys::recv_message(self.fd(), buf, dontwait),
-            |err| self.os("recv", err),
-        )?;
-        if real > buf.len() {
-            return Err(self.too_small(buf, real));
-        }
-        self.message_or_end(real)
-    }
-
-    /// Sends one whole message.
-    pub(crate) fn send_message(&self, message: &[u8], pace: Pace) -> Result<()> {
-        self.with_wait(
-            WRITABLE,
-            pace,
-            |dontwait| sys::send(self.fd(), message, dontwait),
-            |err| self.send_error(err, message.len()),
-        )
-        .map(drop)
-    }
-
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            match sys::recv(self.fd(), buf, false) {
-                Err(Errno::INTR) => continue,
-                other => return other.map_err(io::Error::from),
-            }
-        }
-    }
-
-    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
-        loop {
-            match sys::send(self.fd(), buf, false) {
-                Err(Errno::INTR) => continue,
-                other => return other.map_err(io::Error::from),
-            }
-        }
-    }
-}
-
-/// Listener settings shared by both kinds.
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    backlog: i32,
-    mode: Option<u32>,
-    remove_on_drop: bool,
-    reclaim_stale: bool,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            backlog: 128,
-            mode: None,
-            remove_on_drop: true,
-            reclaim_stale: true,
-        }
-    }
-}
-
-/// The socket file a listener made, recorded to recognise it later.
-#[derive(Debug)]
-struct SocketFile {
-    path: PathBuf,
-    dev: u64,
-    ino: u64,
-}
-
-/// A bound, listening UNIX socket of either kind. Its descriptor is kept
-/// non-blocking; blocking accepts wait in `poll`.
-pub(crate) struct Bound {
-    fd: OwnedFd,
-    addr: UnixAddr,
-    object: Arc<str>,
-    file: Option<SocketFile>,
-    remove_on_drop: bool,
-    nonblocking: AtomicBool,
-}
-
-impl fmt::Debug for Bound {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Listener")
-            .field("fd", &self.fd)
-            .field("object", &&*self.object)
-            .field("remove_on_drop", &self.remove_on_drop)
-            .finish()
-    }
-}
-
-impl Bound {
-    pub(crate) fn bind(kind: Kind, addr: &UnixAddr, config: &Config) -> Result<Bound> {
-        let object = endpoint_label(kind, addr);
-        let os = |op, err| Error::os(&*object, op, err);
-        if let Some(mode) = config.mode {
-            if mode & !0o777 != 0 {
-                return Err(Error::Unsupported {
-                    object: object.to_string(),
-                    what: format!("mode {mode:#o}"),
-                    reason: "a socket file takes permission bits 0o777 and below only".into(),
-                });
-            }
-            if addr.as_path().is_none() {
-                return Err(Error::Unsupported {
-                    object: object.to_string(),
-                    what: "a mode on an abstract address".into(),
-                    reason: "an abstract socket has no file and no permission bits; any process in the network namespace can connect".into(),
-                });
-            }
-        }
-        let fd = sys::socket(kind, true).map_err(|e| os("socket", e))?;
-        let sockaddr = sys::sockaddr(addr).map_err(|e| os("bind", e))?;
-        if let Some(mode) = config.mode {
-            // bind creates the file with this mode less the umask: never
-            // looser than asked, even before the chmod below.
-            sys::fchmod(fd.as_fd(), mode).map_err(|e| os("fchmod", e))?;
-        }
-        let mut attempts = 0;
-        loop {
-            let err = match sys::bind(fd.as_fd(), &sockaddr) {
-                Ok(()) => break,
-                Err(err) => err,
-            };
-            let path = match addr.as_path() {
-                Some(path) if err == Errno::ADDRINUSE && attempts < 3 => path,
-                _ => return Err(os("bind", err)),
-            };
-            attempts += 1;
-            clear_stale(kind, path, &sockaddr, &object, config.reclaim_stale)?;
-        }
-        let mut bound = Bound {
-            fd,
-            addr: addr.clone(),
-            object,
-            file: None,
-            // Until it is fully set up, a failure removes the file.
-            remove_on_drop: true,
-            nonblocking: AtomicBool::new(false),
-        };
-        if let Some(path) = addr.as_path() {
-            let (_, dev, ino) = sys::identify(path).map_err(|e| bound.os("stat", e))?;
-            bound.file = Some(SocketFile {
-                path: path.to_owned(),
-                dev,
-                ino,
-            });
-            if let Some(mode) = config.mode {
-                sys::chmod(path, mode).map_err(|e| bound.os("chmod", e))?;
-            }
-        }
-        sys::listen(bound.fd.as_fd(), config.backlog).map_err(|e| bound.os("listen", e))?;
-        bound.remove_on_drop = config.remove_on_drop;
-        Ok(bound)
-    }
-
-    fn os(&self, op: &'static str, err: impl Into<io::Error>) -> Error {
-        Error::os(&*self.object, op, err)
-    }
-
-    pub(crate) fn addr(&self) -> &UnixAddr {
-        &self.addr
-    }
-
-    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_fd()
-    }
-
-    pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
-        self.nonblocking.store(nonblocking, Ordering::Relaxed);
-    }
-
-    fn accepted(&self, fd: OwnedFd) -> Socket {
-        Socket {
-            fd,
-            object: self.object.clone(),
-        }
-    }
-
-    pub(crate) fn accept(&self) -> Result<Socket> {
-        loop {
-            match sys::accept(self.fd()) {
-                Ok(fd) => return Ok(self.accepted(fd)),
-                Err(Errno::AGAIN) if !self.nonblocking.load(Ordering::Relaxed) => {
-                    sys::poll_one(self.fd(), READABLE, None).map_err(|e| self.os("poll", e))?;
-                }
-                Err(err) => return Err(self.os("accept", err)),
-            }
-        }
-    }
-
-    pub(crate) fn accept_timeout(&self, timeout: Duration) -> Result<Socket> {
-        let deadline = Instant::now().checked_add(timeout);
-        loop {
-            match sys::accept(self.fd()) {
-                Ok(fd) => return Ok(self.accepted(fd)),
-                Err(Errno::AGAIN) => {
-                    let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
-                    if remaining == Some(Duration::ZERO) {
-                        return Err(Error::TimedOut {
-                            object: self.object.to_string(),
-                            timeout,
-                        });
-                    }
-                    sys::poll_one(self.fd(), READABLE, remaining)
-                        .map_err(|e| self.os("poll", e))?;
-                }
-                Err(err) => return Err(self.os("accept", err)),
-            }
-        }
-    }
-}
-
-impl Drop for Bound {
-    fn drop(&mut self) {
-        if !self.remove_on_drop {
-            return;
-        }
-        if let Some(file) = &self.file {
-            // Only our own file: a successor may have replaced it.
-            if let Ok((_, dev, ino)) = sys::identify(&file.path) {
-                if (dev, ino) == (file.dev, file.ino) {
-                    let _ = sys::unlink(&file.path);
-                }
-            }
-        }
-    }
-}
-
-/// After `bind` found `path` taken: removes a stale socket file so the bind
-/// can be retried, or says why it cannot.
-fn clear_stale(
-    kind: Kind,
-    path: &Path,
-    sockaddr: &SocketAddrUnix,
-    object: &str,
-    reclaim: bool,
-) -> Result<()> {
-    let in_use = || Error::os(object, "bind", Errno::ADDRINUSE);
-    let (file_type, dev, ino) = match sys::identify(path) {
-        Ok(found) => found,
-        // Gone meanwhile: try the bind again.
-        Err(Errno::NOENT) => return Ok(()),
-        Err(err) => return Err(Error::os(object, "stat", err)),
-    };
-    if file_type != FileType::Socket {
-        return Err(Error::WrongType {
-            object: object.to_owned(),
-            expected: "a socket",
-            found: file_type_name(file_type),
-        });
-    }
-    // Only a refused connection proves nobody listens: a live listener of
-    // this kind accepts (or is busy: EAGAIN), one of another kind answers
-    // EPROTOTYPE.
-    let probe = sys::socket(kind, true).map_err(|e| Error::os(object, "socket", e))?;
-    match sys::connect(probe.as_fd(), sockaddr) {
-        Err(Errno::CONNREFUSED) => {}
-        Err(Errno::NOENT) => return Ok(()),
-        Ok(()) | Err(Errno::AGAIN) | Err(Errno::PROTOTYPE) => return Err(in_use()),
-        Err(err) => return Err(Error::os(object, "probe the socket file there", err)),
-    }
-    drop(probe);
-    if !reclaim {
-        return Err(in_use().with_hint(
-            "a stale socket file is there and nobody listens on it; remove it, or let the listener reclaim it",
-        ));
-    }
-    // Remove it only if it is still the file probed.
-    match sys::identify(path) {
-        Ok((_, now_dev, now_ino)) if (now_dev, now_ino) == (dev, ino) => match sys::unlink(path) {
-            Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(err) => Err(Error::os(object, "unlink the stale socket file", err)),
-        },
-        _ => Ok(()),
-    }
 }
 
 // ---------------------------------------------------------------------------
@@ -764,8 +111,12 @@ impl ListenerOptions {
 
     /// The socket file's permission bits (`0o777` and below). The file gets
     /// exactly this mode whatever the umask: it is created with the mode
-    /// less the umask (never looser) and then set with `chmod`. Connecting
-    /// needs write permission on the file.
+    /// less the umask (never looser), then the file at the path is opened
+    /// without following a link, checked to be the one this bind created,
+    /// and its inode given the mode; a link swapped in meanwhile is never
+    /// followed (a path replaced during the bind fails with
+    /// [`Error::WrongType`]). Connecting needs write permission on the
+    /// file.
     ///
     /// Binding fails with [`Error::Unsupported`] for bits above `0o777` or
     /// for an abstract address, which has no file to protect.
@@ -795,7 +146,9 @@ impl ListenerOptions {
     /// # Errors
     /// - [`Error::WrongType`] when the path holds something that is not a
     ///   socket (a regular file, a directory, a symbolic link); it is left
-    ///   untouched.
+    ///   untouched. Also when, after the bind, the path no longer names the
+    ///   socket file this bind created (another process replaced it):
+    ///   nothing that is not ours is changed or removed.
     /// - [`Error::Os`] for `bind` with `EADDRINUSE` ("another process
     ///   listens there") when a live socket answers at the address.
     /// - [`Error::Unsupported`] for a bad [`mode`](Self::mode).
@@ -1049,6 +402,52 @@ impl Stream {
 pub fn pair() -> Result<(Stream, Stream)> {
     let (a, b) = Socket::pair(Kind::Stream)?;
     Ok((Stream { inner: a }, Stream { inner: b }))
+}
+
+/// Removes a stale socket file: `unlink(path)` only if the path names a
+/// socket (a symbolic link is not followed) to which no socket of any type
+/// is bound, as a listener killed before it could remove its file leaves.
+/// For a socket file of any type; errors name it as a `unix:` endpoint
+/// ([`seqpacket::remove_stale`](super::seqpacket::remove_stale) and
+/// [`dgram::remove_stale`](crate::message::dgram::remove_stale) name it as
+/// theirs).
+///
+/// The file is opened with `O_PATH | O_NOFOLLOW` and that inode probed
+/// with a `connect` (refused: nobody is bound); the path is checked to
+/// still name it just before the unlink.
+///
+/// # Errors
+/// - [`Error::Os`] for `remove` with `EADDRINUSE` ("a process is
+///   listening") when a socket is bound to the file; it is left alone.
+/// - [`Error::WrongType`] when the path holds anything but a socket (a
+///   regular file, a directory, a symbolic link); it is left alone.
+/// - [`Error::Os`] with `ENOENT` when nothing is there; with the kernel's
+///   error when the file cannot be probed or removed; with a message saying
+///   so when the path was replaced while it was probed (left alone).
+/// - [`Error::Unsupported`] for an abstract address, which has no file (its
+///   name goes when its last socket closes).
+///
+/// # Examples
+/// ```
+/// use unipc::name::UnixAddr;
+/// use unipc::stream::unix;
+///
+/// let path = std::env::temp_dir().join(format!("unipc-doc-rm-{}.sock", std::process::id()));
+/// let addr = UnixAddr::path(&path)?;
+/// let listener = unix::ListenerOptions::new().remove_on_drop(false).bind(&addr)?;
+/// // While it listens, the file is left alone.
+/// assert!(unix::remove_stale(&addr).is_err());
+/// drop(listener); // the file stays, stale
+/// unix::remove_stale(&addr)?;
+/// assert!(!path.exists());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # References
+/// unlink(2), connect(2), unix(7)
+#[doc(alias = "unlink")]
+pub fn remove_stale(addr: &UnixAddr) -> Result<()> {
+    unix_socket::remove_stale(addr, &endpoint_label(Kind::Stream, addr))
 }
 
 impl Read for Stream {

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::fs::{FileType, Mode};
+use rustix::fs::FileType;
 use rustix::io;
 use rustix::net::{
     self, addr::SocketAddrArg, sockopt, AddressFamily, RecvFlags, SendFlags, SocketAddrAny,
@@ -370,40 +370,4 @@ pub(crate) fn multicast_hops(fd: BorrowedFd<'_>, v6: bool) -> io::Result<u32> {
     } else {
         sockopt::ip_multicast_ttl(fd)
     }
-}
-
-/// The identity of a file, to tell later whether a path still names it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct FileId {
-    dev: u64,
-    ino: u64,
-}
-
-/// `lstat(path)`: the file's type and identity, without following a
-/// symbolic link.
-pub(crate) fn lstat(path: &Path) -> io::Result<(FileType, FileId)> {
-    let st = rustix::fs::lstat(path)?;
-    Ok((
-        FileType::from_raw_mode(st.st_mode),
-        FileId {
-            dev: st.st_dev,
-            ino: st.st_ino,
-        },
-    ))
-}
-
-/// `fchmod(fd, mode)` on the socket itself: the mode a later `bind` gives
-/// the socket file (less the umask).
-pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))
-}
-
-/// `chmod(path, mode)`.
-pub(crate) fn chmod(path: &Path, mode: u32) -> io::Result<()> {
-    rustix::fs::chmod(path, Mode::from_raw_mode(mode))
-}
-
-/// `unlink(path)`.
-pub(crate) fn unlink(path: &Path) -> io::Result<()> {
-    rustix::fs::unlink(path)
 }

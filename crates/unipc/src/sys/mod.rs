@@ -13,3 +13,4 @@ pub(crate) mod pty;
 pub(crate) mod socket;
 pub(crate) mod sysv_mq;
 pub(crate) mod tcp;
+pub(crate) mod unix_file;

@@ -15,7 +15,6 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::fs::{FileType, Mode};
 use rustix::io::{self, Errno};
 use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
@@ -105,11 +104,6 @@ pub(crate) fn socketpair(kind: Kind) -> io::Result<(OwnedFd, OwnedFd)> {
         SocketFlags::CLOEXEC,
         None,
     )
-}
-
-/// `bind(fd, addr)`.
-pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SocketAddrUnix) -> io::Result<()> {
-    net::bind(fd, addr)
 }
 
 /// `listen(fd, backlog)`.
@@ -320,30 +314,3 @@ pub(crate) const READABLE: PollFlags = PollFlags::IN;
 pub(crate) const WRITABLE: PollFlags = PollFlags::OUT;
 /// The peer closed or shut down its writing side.
 pub(crate) const PEER_CLOSED: PollFlags = PollFlags::RDHUP.union(PollFlags::HUP);
-
-/// What is at a path, without following a symlink: its type, device and
-/// inode.
-pub(crate) fn identify(path: &Path) -> io::Result<(FileType, u64, u64)> {
-    let stat = rustix::fs::lstat(path)?;
-    Ok((
-        FileType::from_raw_mode(stat.st_mode),
-        stat.st_dev,
-        stat.st_ino,
-    ))
-}
-
-/// `fchmod(fd, mode)`; on a socket not yet bound it sets the mode `bind`
-/// starts from (still masked by the umask).
-pub(crate) fn fchmod(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
-    rustix::fs::fchmod(fd, Mode::from_raw_mode(mode))
-}
-
-/// `chmod(path, mode)`.
-pub(crate) fn chmod(path: &Path, mode: u32) -> io::Result<()> {
-    rustix::fs::chmod(path, Mode::from_raw_mode(mode))
-}
-
-/// `unlink(path)`.
-pub(crate) fn unlink(path: &Path) -> io::Result<()> {
-    rustix::fs::unlink(path)
-}

@@ -10,6 +10,7 @@ mod pipe;
 mod posix_mq;
 mod pty;
 mod seqpacket;
+mod socket_file;
 mod sysv_mq;
 mod tcp;
 mod unix;
