@@ -150,6 +150,7 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
         .unwrap_or(0);
     interrupt::install();
     let results = runner::run(config, &facilities);
+    interrupt::finish();
     Ok(Report {
         schema: "unipc-bench/1",
         started,

@@ -120,3 +120,226 @@ fn bench_refuses_unknown_facilities_and_bad_cpus_as_usage_errors() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("CPU 999 is not available"));
 }
+
+/// Processes of one interrupted run: found by the private `TMPDIR` in their
+/// environment, so the bench's peers and reaper count whoever their parent
+/// is by now.
+mod run_tree {
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// Pids of live (not zombie) processes whose environment holds
+    /// `TMPDIR=tmpdir`, with their command lines.
+    pub fn processes(tmpdir: &Path) -> Vec<(u32, Vec<String>)> {
+        let wanted = format!("TMPDIR={}", tmpdir.display());
+        let mut found = Vec::new();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return found;
+        };
+        for entry in entries.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+                continue;
+            };
+            if !environ.split(|&b| b == 0).any(|v| v == wanted.as_bytes()) {
+                continue;
+            }
+            let zombie = std::fs::read_to_string(entry.path().join("stat"))
+                .map(|s| {
+                    s.rsplit(')')
+                        .next()
+                        .unwrap_or("")
+                        .trim_start()
+                        .starts_with('Z')
+                })
+                .unwrap_or(true);
+            if zombie {
+                continue;
+            }
+            let args = std::fs::read(entry.path().join("cmdline"))
+                .unwrap_or_default()
+                .split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            found.push((pid, args));
+        }
+        found
+    }
+
+    /// One System V queue: `msqid`, `key`, `lspid`, `lrpid` and `ctime`.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    pub struct Queue {
+        pub id: i32,
+        pub key: i64,
+        pub last_sender: u32,
+        pub last_receiver: u32,
+        pub changed: u64,
+    }
+
+    /// Every System V queue on the host.
+    pub fn queues() -> BTreeSet<Queue> {
+        std::fs::read_to_string("/proc/sysvipc/msg")
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .filter_map(|line| {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                Some(Queue {
+                    key: f.first()?.parse().ok()?,
+                    id: f.get(1)?.parse().ok()?,
+                    last_sender: f.get(5)?.parse().ok()?,
+                    last_receiver: f.get(6)?.parse().ok()?,
+                    changed: f.get(13)?.parse().ok()?,
+                })
+            })
+            .collect()
+    }
+
+    /// The queue identifiers a System V peer was handed (`sysv-mq A,B`).
+    pub fn peer_queue_ids(args: &[String]) -> Vec<i32> {
+        match args.iter().position(|a| a == "sysv-mq") {
+            Some(i) if args.iter().any(|a| a == "__bench-peer") => args
+                .get(i + 1)
+                .map(|ids| ids.split(',').filter_map(|id| id.parse().ok()).collect())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Interrupts `unipc bench --quick` at several moments with SIGINT, SIGTERM
+/// and SIGKILL and checks the run left nothing: no file in its private
+/// TMPDIR, no System V queue its processes created or used, no process.
+#[test]
+fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
+    use std::time::{Duration, Instant};
+
+    let queues_before = run_tree::queues();
+    let started_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let mut pids = std::collections::BTreeSet::new();
+    let mut queue_ids = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    for facility in ["sysv-mq", "unix"] {
+        for (signal, name) in [
+            (libc::SIGINT, "SIGINT"),
+            (libc::SIGTERM, "SIGTERM"),
+            (libc::SIGKILL, "SIGKILL"),
+        ] {
+            for delay_ms in [3u64, 12, 25, 45, 70] {
+                let tmpdir = tempfile::Builder::new()
+                    .prefix("unipc-test-interrupt")
+                    .tempdir()
+                    .unwrap();
+                let mut child = unipc()
+                    .args(["bench", "--quick", "--facility", facility])
+                    .env("TMPDIR", tmpdir.path())
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null())
+                    .spawn()
+                    .unwrap();
+                pids.insert(child.id());
+                // Watch the run's processes until the moment comes, to
+                // learn the peers' pids and queue identifiers.
+                let start = Instant::now();
+                while start.elapsed() < Duration::from_millis(delay_ms) {
+                    for (pid, args) in run_tree::processes(tmpdir.path()) {
+                        pids.insert(pid);
+                        queue_ids.extend(run_tree::peer_queue_ids(&args));
+                    }
+                }
+                // SAFETY: kill(2) on our own child, which is not reaped yet.
+                unsafe { libc::kill(child.id() as i32, signal) };
+                let deadline = Instant::now() + Duration::from_secs(10);
+                let status = loop {
+                    if let Some(status) = child.try_wait().unwrap() {
+                        break status;
+                    }
+                    if Instant::now() > deadline {
+                        let _ = child.kill();
+                        break child.wait().unwrap();
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                };
+                // The reaper and a dying peer may take a moment.
+                let deadline = Instant::now() + Duration::from_secs(3);
+                let mut left = run_tree::processes(tmpdir.path());
+                while !left.is_empty() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(5));
+                    left = run_tree::processes(tmpdir.path());
+                }
+                let case = format!("{facility}, {name} after {delay_ms} ms ({status})");
+                if !left.is_empty() {
+                    failures.push(format!("{case}: processes left: {left:?}"));
+                    for (pid, _) in &left {
+                        // SAFETY: kill(2) on a leftover of this test's run.
+                        unsafe { libc::kill(*pid as i32, libc::SIGKILL) };
+                    }
+                }
+                let files: Vec<_> = std::fs::read_dir(tmpdir.path())
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.file_name())
+                    .collect();
+                if !files.is_empty() {
+                    failures.push(format!("{case}: left in TMPDIR: {files:?}"));
+                }
+                // A signal that came before the bench took the signals over
+                // ends it by the default action; it had created nothing yet.
+                use std::os::unix::process::ExitStatusExt;
+                let code = status.code();
+                let expected = status.signal() == Some(signal)
+                    || (signal != libc::SIGKILL && (code == Some(0) || code == Some(128 + signal)));
+                eprintln!("{case}");
+                if !expected {
+                    failures.push(format!("{case}: unexpected exit"));
+                }
+            }
+        }
+    }
+    // A queue of the run is one a peer was handed, one a process of the
+    // run used, or a private queue nobody used that appeared during the
+    // test and stays (one created in the moment before a peer existed).
+    let since = started_at - 1;
+    let is_new = |q: &run_tree::Queue| !queues_before.iter().any(|b| b.id == q.id);
+    let unused_private = |q: &run_tree::Queue| {
+        q.key == 0 && (q.last_sender, q.last_receiver) == (0, 0) && q.changed >= since
+    };
+    let mut leaked: Vec<_> = run_tree::queues()
+        .into_iter()
+        .filter(is_new)
+        .filter(|q| {
+            queue_ids.contains(&q.id)
+                || pids.contains(&q.last_sender)
+                || pids.contains(&q.last_receiver)
+                || unused_private(q)
+        })
+        .collect();
+    if leaked.iter().all(unused_private) && !leaked.is_empty() {
+        // Perhaps another program's queue on its way to removal: look again.
+        std::thread::sleep(Duration::from_millis(500));
+        let now = run_tree::queues();
+        leaked.retain(|q| now.contains(q));
+    }
+    for run_tree::Queue { id, .. } in &leaked {
+        // Leave the machine clean even when the test fails.
+        let _ = std::process::Command::new("ipcrm")
+            .args(["-q", &id.to_string()])
+            .status();
+    }
+    eprintln!("queues handed to peers: {queue_ids:?}");
+    assert!(
+        leaked.is_empty() && failures.is_empty(),
+        "System V queues left: {leaked:?}\n{}",
+        failures.join("\n")
+    );
+}
