@@ -22,12 +22,15 @@
 //! object can be created between the clean-up and the exit, and none can
 //! exist that the clean-up does not know of.
 //!
-//! One window is left: a System V queue exists between its `msgget` inside
-//! the library's connector and the moment the runner learns its identifier.
-//! The runner closes most of it by diffing `/proc/sysvipc/msg` around the
-//! connector's `prepare` (only never-used private queues of this user count;
-//! see [`new_private_queues`]); the microseconds inside `prepare` itself
-//! cannot be closed without the library handing out the identifiers.
+//! The library's connectors do not say which System V queues `prepare`
+//! created; the link names them only once the peer has joined. So the
+//! runner brackets `prepare`: it reads `/proc/sysvipc/msg` before, tells the
+//! reaper which queues existed, and afterwards registers the private,
+//! never-used queues of this user that appeared ([`new_private_queues`]). A
+//! run killed inside the bracket has the reaper do the same diff. The only
+//! risk is another program of the same user creating a private queue in
+//! the same milliseconds and not yet using it when the run is killed there;
+//! a `Connector` that named its objects would remove the guess.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
@@ -44,6 +47,7 @@ pub struct Registry {
     peer: Option<u32>,
     sysv_queues: BTreeSet<i32>,
     scratch: Option<PathBuf>,
+    files: BTreeSet<PathBuf>,
     reaper: Option<Reaper>,
 }
 
@@ -56,6 +60,7 @@ static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     peer: None,
     sysv_queues: BTreeSet::new(),
     scratch: None,
+    files: BTreeSet::new(),
     reaper: None,
 });
 
@@ -73,8 +78,8 @@ pub fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Starts watching; call before the run starts any thread, so that every
-/// thread inherits the blocked mask, and before it creates anything.
+/// Starts watching; call before the process starts any thread, so that
+/// every thread inherits the blocked mask, and before it creates anything.
 /// Idempotent.
 pub fn install() {
     static ONCE: Once = Once::new();
@@ -136,6 +141,18 @@ impl Registry {
         self.scratch = path.map(Path::to_path_buf);
     }
 
+    /// Announces a file to remove if the run ends early (call before
+    /// creating it), or forgets it (`keep`: it has been renamed or removed).
+    pub fn file(&mut self, path: &Path, keep: bool) {
+        if keep {
+            if self.files.remove(path) {
+                self.tell(&format!("unfile {}", path.display()));
+            }
+        } else if self.files.insert(path.to_path_buf()) {
+            self.tell(&format!("file {}", path.display()));
+        }
+    }
+
     /// Announces the running peer (`None`: it has been reaped).
     pub fn peer(&mut self, pid: Option<u32>) {
         self.peer = pid;
@@ -155,6 +172,23 @@ impl Registry {
         }
     }
 
+    /// Announces that a connector may create System V queues it will not
+    /// name until the link is up: if the run dies before [`end_prepare`]
+    /// (Registry::end_prepare), the reaper removes the private, unused
+    /// queues of this user that appeared since `before` was read.
+    pub fn begin_prepare(&mut self, before: &[QueueEntry]) {
+        let ids: Vec<String> = before.iter().map(|q| q.id.to_string()).collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        self.tell(&format!("begin {now} {}", ids.join(",")));
+    }
+
+    /// The queues the connector made are announced by identifier now.
+    pub fn end_prepare(&mut self) {
+        self.tell("end");
+    }
+
     /// The queues announced now.
     pub fn queues(&self) -> Vec<i32> {
         self.sysv_queues.iter().copied().collect()
@@ -169,6 +203,9 @@ impl Registry {
         }
         if let Some(dir) = self.scratch.take() {
             let _ = std::fs::remove_dir_all(dir);
+        }
+        for file in std::mem::take(&mut self.files) {
+            let _ = std::fs::remove_file(file);
         }
         // Everything is gone; the reaper has nothing left to do.
         if let Some(reaper) = &mut self.reaper {
@@ -215,6 +252,8 @@ pub fn reaper_main() -> i32 {
     let _ = signals().thread_block();
     let mut dirs = BTreeSet::new();
     let mut queues = BTreeSet::new();
+    let mut files = BTreeSet::new();
+    let mut preparing: Option<(u64, Vec<i32>)> = None;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let (verb, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
@@ -225,6 +264,12 @@ pub fn reaper_main() -> i32 {
             "undir" => {
                 dirs.remove(Path::new(arg));
             }
+            "file" => {
+                files.insert(PathBuf::from(arg));
+            }
+            "unfile" => {
+                files.remove(Path::new(arg));
+            }
             "msq" => {
                 queues.extend(arg.parse::<i32>());
             }
@@ -233,15 +278,37 @@ pub fn reaper_main() -> i32 {
                     queues.remove(&id);
                 }
             }
+            "begin" => {
+                let (since, ids) = arg.split_once(' ').unwrap_or((arg, ""));
+                let ids = ids.split(',').filter_map(|id| id.parse().ok()).collect();
+                preparing = Some((since.parse().unwrap_or(0), ids));
+            }
+            "end" => preparing = None,
             "done" => return 0,
             _ => {}
         }
+    }
+    if let Some((since, before)) = preparing {
+        // The run died while a connector was creating queues it had not
+        // named yet: the new private queues nobody has used are its own.
+        let after: Vec<QueueEntry> = sysv_queues()
+            .into_iter()
+            .filter(|q| q.changed + 1 >= since)
+            .collect();
+        let before: Vec<QueueEntry> = sysv_queues()
+            .into_iter()
+            .filter(|q| before.contains(&q.id))
+            .collect();
+        queues.extend(new_private_queues(&before, &after));
     }
     for id in queues {
         remove_private_queue(id);
     }
     for dir in dirs {
         let _ = std::fs::remove_dir_all(dir);
+    }
+    for file in files {
+        let _ = std::fs::remove_file(file);
     }
     0
 }
@@ -259,6 +326,8 @@ pub struct QueueEntry {
     pub last_pids: (u32, u32),
     /// `cuid`: the creator's user.
     pub creator_uid: u32,
+    /// `ctime`: when it was created or last changed, in seconds.
+    pub changed: u64,
 }
 
 /// Every System V queue on the host, from `/proc/sysvipc/msg` (empty when
@@ -272,7 +341,7 @@ pub fn sysv_queues() -> Vec<QueueEntry> {
 
 fn parse_queue_line(line: &str) -> Option<QueueEntry> {
     let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() < 11 {
+    if f.len() < 14 {
         return None;
     }
     Some(QueueEntry {
@@ -281,6 +350,7 @@ fn parse_queue_line(line: &str) -> Option<QueueEntry> {
         messages: f[4].parse().ok()?,
         last_pids: (f[5].parse().ok()?, f[6].parse().ok()?),
         creator_uid: f[9].parse().ok()?,
+        changed: f.get(13).and_then(|t| t.parse().ok()).unwrap_or(0),
     })
 }
 

@@ -20,6 +20,7 @@ pub mod compare;
 pub mod html;
 mod interrupt;
 mod machine;
+pub mod output;
 mod peer;
 mod placement;
 mod raw;
@@ -124,6 +125,13 @@ impl std::fmt::Display for UnknownFacility {
 
 impl std::error::Error for UnknownFacility {}
 
+/// Ends the run's clean-up watch once every output is written: the process
+/// that would remove the run's objects after a SIGKILL exits. (Exiting
+/// without calling this is safe too: nothing is registered by then.)
+pub fn finish() {
+    interrupt::finish();
+}
+
 /// Runs the bench as `config` says.
 ///
 /// # Errors
@@ -150,7 +158,6 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
         .unwrap_or(0);
     interrupt::install();
     let results = runner::run(config, &facilities);
-    interrupt::finish();
     Ok(Report {
         schema: "unipc-bench/1",
         started,

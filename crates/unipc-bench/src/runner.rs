@@ -309,6 +309,7 @@ fn connect_in(
 ) -> Result<Connected, String> {
     std::fs::create_dir(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
     let before = crate::interrupt::sysv_queues();
+    registry.begin_prepare(&before);
     let prepared = facility.connector.prepare(scratch, options);
     // The connector does not say which System V queues it created; until
     // the link does, count the private queues that just appeared.
@@ -319,6 +320,7 @@ fn connect_in(
             registry.add_queue(id);
         }
     }
+    registry.end_prepare();
     let (pending, ticket) = prepared.map_err(|e| e.to_string())?;
     let forget_provisional = |registry: &mut crate::interrupt::Registry| {
         for &id in &provisional {
