@@ -294,9 +294,14 @@ fn figures_table(report: &Report) -> String {
                     show(&f.unipc),
                     show(&f.raw),
                     format!(
-                        "x{:.2}{}",
-                        f.overhead,
-                        if f.wide_spread { " (wide spread)" } else { "" }
+                        "{} · {} pair(s){}",
+                        esc(&f.overhead_label()),
+                        f.pairs,
+                        if f.wide_spread && !f.noisy {
+                            " (wide spread)"
+                        } else {
+                            ""
+                        }
                     ),
                 )
             }
@@ -365,12 +370,16 @@ pub fn render(report: &Report) -> String {
     );
     let _ = write!(
         page,
-        "<p>{} · {} CPUs · {} · {} repetition(s) of {} ms per figure</p>",
+        "<p>{} · {} CPUs · {} · {} repetition(s) of {} ms per latency figure · throughput in {} ms \
+         windows, more pairs (up to {} ms a figure) until they agree within {:.0}%</p>",
         esc(&m.cpu_model),
         m.cores,
         esc(&m.kernel),
         report.settings.repetitions,
-        report.settings.budget_ms
+        report.settings.budget_ms,
+        report.settings.throughput_window_ms,
+        report.settings.throughput_figure_budget_ms,
+        report.settings.noise_limit * 100.0
     );
     let _ = write!(page, "<pre>{}</pre>", esc(crate::text::SCENARIO_NOTES));
     page.push_str(&latency_chart(report));

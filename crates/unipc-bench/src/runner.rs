@@ -13,7 +13,9 @@ use unipc::facility::{Facility, Link, LinkOptions, RawIo};
 
 use crate::peer::Peer;
 use crate::raw::RawWire;
-use crate::report::{Figures, Measurement, Outcome, Placement, Sample, Spread, WaitMode, Workload};
+use crate::report::{
+    ratio_spread, Figures, Measurement, Outcome, Placement, Sample, Spread, WaitMode, Workload,
+};
 use crate::workload::{lead, Implementation, Job, LinkWire, RunResult, Wire};
 use crate::Config;
 
@@ -211,6 +213,10 @@ impl Plan<'_> {
         }
     }
 
+    /// Measures one figure: pairs of a unipc window and a raw window, back
+    /// to back in alternating order. Latency takes `repetitions` pairs;
+    /// throughput adds pairs until the per-pair ratios agree within the
+    /// noise limit or the figure's budget is spent.
     #[allow(clippy::too_many_arguments)]
     fn measure(
         &mut self,
@@ -222,56 +228,100 @@ impl Plan<'_> {
         nonblocking: bool,
         link_size: usize,
     ) -> Result<Figures, String> {
+        let config = self.config;
+        let (window, figure_budget) = match workload {
+            Workload::Latency => (config.budget, Duration::ZERO),
+            Workload::Throughput => (config.throughput_window, config.figure_budget),
+        };
+        let started = std::time::Instant::now();
         let mut unipc_runs = Vec::new();
         let mut raw_runs = Vec::new();
-        for _ in 0..self.config.repetitions {
-            for implementation in [Implementation::Unipc, Implementation::Raw] {
+        let mut ratios = Vec::new();
+        for pair in 0.. {
+            let order = if pair % 2 == 0 {
+                [Implementation::Unipc, Implementation::Raw]
+            } else {
+                [Implementation::Raw, Implementation::Unipc]
+            };
+            for implementation in order {
                 let job = Job {
                     workload,
                     implementation,
                     size,
                     nonblocking,
                 };
-                link.set_nonblocking(nonblocking)
-                    .map_err(|e| e.to_string())?;
-                peer.start(&job)?;
-                let result = match implementation {
-                    Implementation::Unipc => lead(&mut LinkWire(link), &job, self.config.budget),
-                    Implementation::Raw => {
-                        let mut raw = RawWire::new(
-                            link.raw(),
-                            facility.properties.shape,
-                            nonblocking,
-                            link_size,
-                        )
-                        .map_err(|e| e.to_string())?;
-                        lead(&mut raw as &mut dyn Wire, &job, self.config.budget)
-                    }
-                };
-                let result = result.map_err(|e| format!("{}: {e}", job.encode()))?;
-                peer.status()
-                    .map_err(|e| format!("{}: peer: {e}", job.encode()))?;
+                let result = self.job(facility, link, peer, &job, window, link_size)?;
                 match implementation {
                     Implementation::Unipc => unipc_runs.push(result),
                     Implementation::Raw => raw_runs.push(result),
                 }
                 self.bar.inc(1);
             }
+            let (u, r) = (
+                summarise(&unipc_runs[pair..], size).headline().median,
+                summarise(&raw_runs[pair..], size).headline().median,
+            );
+            debug_assert_eq!(unipc_runs.len(), pair + 1);
+            ratios.push(match workload {
+                Workload::Latency => u / r,
+                Workload::Throughput => r / u,
+            });
+            let done = pair + 1;
+            if done < config.repetitions {
+                continue;
+            }
+            // One pair has no spread to judge by: it stands as measured.
+            let agreed = ratio_spread(&ratios).map_or(true, |s| s <= config.noise_limit);
+            if agreed || started.elapsed() >= figure_budget {
+                break;
+            }
+            self.bar.inc_length(2);
         }
         let unipc = summarise(&unipc_runs, size);
         let raw = summarise(&raw_runs, size);
-        let (u, r) = (unipc.headline(), raw.headline());
-        let overhead = match workload {
-            Workload::Latency => u.median / r.median,
-            Workload::Throughput => r.median / u.median,
-        };
-        let wide_spread = u.is_wide(0.25) || r.is_wide(0.25);
+        let wide_spread = unipc.headline().is_wide(0.25) || raw.headline().is_wide(0.25);
+        let spread = ratio_spread(&ratios);
         Ok(Figures {
             unipc,
             raw,
-            overhead,
+            overhead: Spread::of(&ratios).median,
             wide_spread,
+            pairs: ratios.len(),
+            ratio_spread: spread,
+            noisy: spread.is_some_and(|s| s > config.noise_limit),
         })
+    }
+
+    /// Runs one job on both sides and returns the parent's measurement.
+    fn job(
+        &mut self,
+        facility: &Facility,
+        link: &mut dyn Link,
+        peer: &mut Peer,
+        job: &Job,
+        window: Duration,
+        link_size: usize,
+    ) -> Result<RunResult, String> {
+        link.set_nonblocking(job.nonblocking)
+            .map_err(|e| e.to_string())?;
+        peer.start(job)?;
+        let result = match job.implementation {
+            Implementation::Unipc => lead(&mut LinkWire(link), job, window),
+            Implementation::Raw => {
+                let mut raw = RawWire::new(
+                    link.raw(),
+                    facility.properties.shape,
+                    job.nonblocking,
+                    link_size,
+                )
+                .map_err(|e| e.to_string())?;
+                lead(&mut raw as &mut dyn Wire, job, window)
+            }
+        };
+        let result = result.map_err(|e| format!("{}: {e}", job.encode()))?;
+        peer.status()
+            .map_err(|e| format!("{}: peer: {e}", job.encode()))?;
+        Ok(result)
     }
 }
 

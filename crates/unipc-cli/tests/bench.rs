@@ -77,7 +77,7 @@ fn quick_bench_measures_every_facility() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(report["schema"], "unipc-bench/1");
+    assert_eq!(report["schema"], "unipc-bench/2");
     let results = report["results"].as_array().unwrap();
     for name in facility_names() {
         let measured: Vec<&serde_json::Value> = results
