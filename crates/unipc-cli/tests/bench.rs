@@ -45,12 +45,202 @@ fn compare_lists_every_facility_with_its_properties() {
             "compare lacks {expected}: {names:?}"
         );
     }
-    let out = unipc().arg("compare").output().unwrap();
+    let out = unipc().args(["compare", "--long"]).output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
     for property in ["shape", "naming", "reach", "persistence", "limit"] {
-        assert!(text.contains(property), "compare text lacks {property}");
+        assert!(text.contains(property), "compare --long lacks {property}");
     }
+}
+
+fn compare(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = unipc().arg("compare").args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn compare_names(args: &[&str]) -> Vec<String> {
+    let (code, stdout, stderr) = compare(&[&["--json"], args].concat());
+    assert_eq!(code, Some(0), "{stderr}");
+    let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The names in the first column of the table, in order.
+fn table_names(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .skip(2)
+        .map_while(|l| l.split_whitespace().next().filter(|w| !w.ends_with(':')))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn assert_fits(table: &str) {
+    for line in table.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line:?}",
+            line.chars().count()
+        );
+    }
+}
+
+#[test]
+fn compare_prints_one_table_that_fits_100_columns() {
+    let (code, table, _) = compare(&[]);
+    assert_eq!(code, Some(0));
+    assert_fits(&table);
+    let header = table.lines().next().unwrap();
+    for column in [
+        "facility", "shape", "dir", "tags", "naming", "reach", "lives", "reliable",
+    ] {
+        assert!(header.contains(column), "{header}");
+    }
+    assert_eq!(table_names(&table), facility_names(), "{table}");
+}
+
+#[test]
+fn compare_need_keeps_the_facilities_with_every_property() {
+    assert_eq!(
+        compare_names(&["--need", "boundaries,priorities"]),
+        ["posix-mq"]
+    );
+    assert_eq!(compare_names(&["--need", "types"]), ["sysv-mq"]);
+    // Repeated and comma-separated forms mean the same.
+    let kept = compare_names(&["--need", "unrelated-processes", "--need", "stream"]);
+    assert_eq!(
+        kept,
+        compare_names(&["--need", "unrelated-processes,stream"])
+    );
+    assert!(kept.contains(&"unix".to_owned()) && kept.contains(&"fifo".to_owned()));
+    assert!(!kept.contains(&"pipe".to_owned()) && !kept.contains(&"socketpair".to_owned()));
+    assert!(!kept.contains(&"posix-mq".to_owned()));
+    let (code, table, _) = compare(&["--need", "reliable,boundaries"]);
+    assert_eq!(code, Some(0));
+    let names = table_names(&table);
+    assert!(!names.contains(&"udp".to_owned()) && names.contains(&"sysv-mq".to_owned()));
+    let (code, text, _) = compare(&["--need", "network,priorities"]);
+    assert_eq!(code, Some(0));
+    assert!(text.contains("No facility"), "{text}");
+    assert_eq!(
+        compare_names(&["--need", "network,priorities"]),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn compare_refuses_an_unknown_property_listing_the_known_ones() {
+    let (code, stdout, stderr) = compare(&["--need", "boundaries,telepathy"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stdout.is_empty());
+    assert!(stderr.contains("telepathy"), "{stderr}");
+    for known in [
+        "boundaries",
+        "priorities",
+        "unrelated-processes",
+        "persistent",
+    ] {
+        assert!(stderr.contains(known), "{stderr}");
+    }
+}
+
+/// A bench report with unipc's p50 latency for some facilities.
+fn crafted_report(figures: &[(&str, &str, &str, u64, f64)]) -> serde_json::Value {
+    let results: Vec<serde_json::Value> = figures
+        .iter()
+        .map(|(facility, wait, placement, size, p50)| {
+            let side = serde_json::json!({ "latency": {
+                "p50": { "median": p50, "min": p50, "max": p50 },
+                "p99": { "median": p50, "min": p50, "max": p50 },
+                "p999": { "median": p50, "min": p50, "max": p50 },
+                "max": { "median": p50, "min": p50, "max": p50 },
+                "samples": 100 } });
+            serde_json::json!({
+                "facility": facility, "wait": wait, "placement": placement,
+                "workload": "latency", "size": size,
+                "outcome": { "measured": { "unipc": side, "raw": side, "overhead": 1.0,
+                    "wide_spread": false, "pairs": 3, "ratio_spread": 0.01, "noisy": false } }
+            })
+        })
+        .collect();
+    serde_json::json!({ "schema": "unipc-bench/2", "results": results })
+}
+
+#[test]
+fn compare_bench_orders_by_the_measured_latency_and_says_which() {
+    let dir = tempfile::Builder::new()
+        .prefix("unipc-test-compare")
+        .tempdir()
+        .unwrap();
+    let file = dir.path().join("bench.json");
+    let report = crafted_report(&[
+        ("pipe", "busy-poll", "cross-cpu", 64, 3000.0),
+        ("unix", "busy-poll", "cross-cpu", 64, 2000.0),
+        ("sysv-mq", "busy-poll", "cross-cpu", 64, 1000.0),
+        ("posix-mq", "busy-poll", "cross-cpu", 1024, 10.0),
+        // Another scenario must not mix in: pipe would come first here.
+        ("pipe", "blocking", "same-cpu", 64, 1.0),
+    ]);
+    std::fs::write(&file, report.to_string()).unwrap();
+    let path = file.to_str().unwrap();
+    let (code, table, stderr) = compare(&["--bench", path]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert_fits(&table);
+    let names = table_names(&table);
+    assert_eq!(names[..3], ["sysv-mq", "unix", "pipe"], "{table}");
+    assert_eq!(names.len(), facility_names().len());
+    assert!(
+        table.contains("64 B round trip p50, busy-poll, different CPUs"),
+        "{table}"
+    );
+    assert!(
+        table.contains("1.000 µs") && table.contains("3.000 µs"),
+        "{table}"
+    );
+
+    // Filtered and ordered together; the JSON carries the figure.
+    let (code, json, _) = compare(&["--json", "--need", "boundaries", "--bench", path]);
+    assert_eq!(code, Some(0));
+    let rows: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(rows[0]["name"], "sysv-mq");
+    assert_eq!(rows[0]["measured"]["p50_ns"], 1000.0);
+    assert!(rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["boundaries"] == true));
+
+    // Without busy-poll figures, it falls back and says so.
+    std::fs::write(
+        &file,
+        crafted_report(&[
+            ("tcp", "blocking", "same-cpu", 64, 5000.0),
+            ("fifo", "blocking", "same-cpu", 64, 4000.0),
+        ])
+        .to_string(),
+    )
+    .unwrap();
+    let (code, table, _) = compare(&["--bench", path]);
+    assert_eq!(code, Some(0));
+    assert_eq!(table_names(&table)[..2], ["fifo", "tcp"], "{table}");
+    assert!(
+        table.contains("64 B round trip p50, blocking, one CPU"),
+        "{table}"
+    );
+
+    // Not a bench report: a runtime error naming the file.
+    std::fs::write(&file, "{\"schema\": \"something-else\"}").unwrap();
+    let (code, _, stderr) = compare(&["--bench", path]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains(path), "{stderr}");
 }
 
 /// The smoke test of the main job: a quick run end to end, asserting the
