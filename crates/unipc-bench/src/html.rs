@@ -370,16 +370,11 @@ pub fn render(report: &Report) -> String {
     );
     let _ = write!(
         page,
-        "<p>{} · {} CPUs · {} · {} repetition(s) of {} ms per latency figure · throughput in {} ms \
-         windows, more pairs (up to {} ms a figure) until they agree within {:.0}%</p>",
+        "<p>{} · {} CPUs · {} · {}</p>",
         esc(&m.cpu_model),
         m.cores,
         esc(&m.kernel),
-        report.settings.repetitions,
-        report.settings.budget_ms,
-        report.settings.throughput_window_ms,
-        report.settings.throughput_figure_budget_ms,
-        report.settings.noise_limit * 100.0
+        esc(&crate::text::settings_line(&report.settings))
     );
     let _ = write!(page, "<pre>{}</pre>", esc(crate::text::SCENARIO_NOTES));
     page.push_str(&latency_chart(report));

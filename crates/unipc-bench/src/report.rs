@@ -5,7 +5,8 @@
 //! ```text
 //! { schema, started, machine: { cpu_model, cores, kernel, limits: [{ name, value, source }] },
 //!   settings: { quick, repetitions, cpus, latency_sizes, throughput_sizes, budget_ms,
-//!               throughput_window_ms, throughput_figure_budget_ms, noise_limit },
+//!               throughput_window_ms, latency_figure_budget_ms,
+//!               throughput_figure_budget_ms, noise_limit },
 //!   results: [ { facility, wait, placement, workload, size, outcome } ],
 //!   compare: [ { name, summary, addressing, properties..., limits: [...] } ] }
 //! ```
@@ -24,15 +25,15 @@
 //! (1.00 = no overhead; for throughput, raw rate over unipc's rate).
 //! `ratio_spread` is how much those per-pair ratios disagree: the range of
 //! the middle ratios (a fifth trimmed from each end) over their median, or
-//! `null` with a single pair. A throughput figure gets more pairs, up to
-//! `throughput_figure_budget_ms`, until `ratio_spread` is at most
-//! `noise_limit`; `noisy` is true when it is still above: such an
+//! `null` with a single pair. A figure gets more pairs, up to
+//! `latency_figure_budget_ms` or `throughput_figure_budget_ms` in all,
+//! until `ratio_spread` is at most `noise_limit`; `noisy` is true when it is still above: such an
 //! `overhead` is not a figure to compare, and the reports say "noisy"
 //! instead of printing it. `wide_spread` is true when either side's
 //! headline figure varies by more than 25 % of its median over the pairs.
 //!
 //! Schema history: `unipc-bench/1` had no `pairs`, `ratio_spread`, `noisy`
-//! or the three throughput settings, and `overhead` was median over median.
+//! or the four settings after `budget_ms`, and `overhead` was median over median.
 
 use serde::Serialize;
 
@@ -97,8 +98,10 @@ pub struct Settings {
     pub budget_ms: u64,
     /// Time spent on each measured throughput window, in milliseconds.
     pub throughput_window_ms: u64,
-    /// Time a throughput figure may take in all, adding pairs until its
+    /// Time a latency figure may take in all, adding pairs until its
     /// ratios agree, in milliseconds.
+    pub latency_figure_budget_ms: u64,
+    /// The same for a throughput figure.
     pub throughput_figure_budget_ms: u64,
     /// The `ratio_spread` above which a figure is reported as noisy.
     pub noise_limit: f64,

@@ -230,7 +230,7 @@ impl Plan<'_> {
     ) -> Result<Figures, String> {
         let config = self.config;
         let (window, figure_budget) = match workload {
-            Workload::Latency => (config.budget, Duration::ZERO),
+            Workload::Latency => (config.budget, config.latency_figure_budget),
             Workload::Throughput => (config.throughput_window, config.figure_budget),
         };
         let started = std::time::Instant::now();

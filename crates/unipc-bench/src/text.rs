@@ -129,6 +129,25 @@ fn cell(m: &Measurement, notes: &mut Vec<String>) -> String {
     }
 }
 
+/// How the figures were taken, in one sentence (for the text and HTML
+/// reports).
+pub fn settings_line(st: &crate::report::Settings) -> String {
+    let mut line = format!(
+        "{} repetition(s) of {} ms per latency figure, throughput in {} ms windows",
+        st.repetitions, st.budget_ms, st.throughput_window_ms
+    );
+    if st.latency_figure_budget_ms > 0 || st.throughput_figure_budget_ms > 0 {
+        line.push_str(&format!(
+            "; more pairs (up to {} / {} ms a latency / throughput figure) until they agree \
+             within {:.0}%",
+            st.latency_figure_budget_ms,
+            st.throughput_figure_budget_ms,
+            st.noise_limit * 100.0
+        ));
+    }
+    line
+}
+
 /// The report as text tables, one per workload and scenario.
 pub fn render_report(report: &Report) -> String {
     let m = &report.machine;
@@ -136,23 +155,10 @@ pub fn render_report(report: &Report) -> String {
         "unipc bench — {} ({} CPUs), {}\n",
         m.cpu_model, m.cores, m.kernel
     );
-    let st = &report.settings;
-    let throughput = if st.throughput_figure_budget_ms > 0 {
-        format!(
-            "throughput in {} ms windows, more pairs (up to {} ms a figure) until they agree \
-             within {:.0}%",
-            st.throughput_window_ms,
-            st.throughput_figure_budget_ms,
-            st.noise_limit * 100.0
-        )
-    } else {
-        format!("throughput in {} ms windows", st.throughput_window_ms)
-    };
     out.push_str(&format!(
-        "{} repetition(s) of {} ms per latency figure; {throughput}; CPUs {}\n\n",
-        st.repetitions,
-        st.budget_ms,
-        match st.cpus {
+        "{}; CPUs {}\n\n",
+        settings_line(&report.settings),
+        match report.settings.cpus {
             Some((a, b)) => format!("{a} and {b}"),
             None => "left to the scheduler".to_owned(),
         }
