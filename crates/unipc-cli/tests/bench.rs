@@ -150,6 +150,13 @@ fn compare_refuses_an_unknown_property_listing_the_known_ones() {
     ] {
         assert!(stderr.contains(known), "{stderr}");
     }
+    // The --help text lists the same vocabulary as the error.
+    let known = stderr.trim().rsplit("properties: ").next().unwrap();
+    let help = unipc().args(["compare", "--help"]).output().unwrap().stdout;
+    let help = String::from_utf8(help).unwrap().replace('\n', " ");
+    for name in known.split(", ") {
+        assert!(help.contains(name), "--help lacks {name}");
+    }
 }
 
 /// A bench report with unipc's p50 latency for some facilities.
