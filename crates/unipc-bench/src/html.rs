@@ -294,9 +294,14 @@ fn figures_table(report: &Report) -> String {
                     show(&f.unipc),
                     show(&f.raw),
                     format!(
-                        "x{:.2}{}",
-                        f.overhead,
-                        if f.wide_spread { " (wide spread)" } else { "" }
+                        "{} · {} pair(s){}",
+                        esc(&f.overhead_label()),
+                        f.pairs,
+                        if f.wide_spread && !f.noisy {
+                            " (wide spread)"
+                        } else {
+                            ""
+                        }
                     ),
                 )
             }
@@ -365,12 +370,11 @@ pub fn render(report: &Report) -> String {
     );
     let _ = write!(
         page,
-        "<p>{} · {} CPUs · {} · {} repetition(s) of {} ms per figure</p>",
+        "<p>{} · {} CPUs · {} · {}</p>",
         esc(&m.cpu_model),
         m.cores,
         esc(&m.kernel),
-        report.settings.repetitions,
-        report.settings.budget_ms
+        esc(&crate::text::settings_line(&report.settings))
     );
     let _ = write!(page, "<pre>{}</pre>", esc(crate::text::SCENARIO_NOTES));
     page.push_str(&latency_chart(report));

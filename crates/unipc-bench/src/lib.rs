@@ -20,6 +20,7 @@ pub mod compare;
 pub mod html;
 mod interrupt;
 mod machine;
+pub mod output;
 mod peer;
 mod placement;
 mod raw;
@@ -40,10 +41,24 @@ pub struct Config {
     pub latency_sizes: Vec<usize>,
     /// Message sizes for throughput.
     pub throughput_sizes: Vec<usize>,
-    /// Repetitions of each measurement.
+    /// Repetitions of each measurement (pairs of a unipc window and a raw
+    /// window); a figure whose pairs disagree may get more, see
+    /// `latency_figure_budget` and `figure_budget`.
     pub repetitions: usize,
-    /// Time each measured loop runs.
+    /// Time each measured latency loop runs.
     pub budget: Duration,
+    /// Time each measured throughput window runs: long enough that a
+    /// scheduler time slice lost to another process is a small part of it.
+    pub throughput_window: Duration,
+    /// Time one throughput figure may take in all: after `repetitions`
+    /// pairs, more are measured until the pairs' ratios agree within
+    /// `noise_limit` or this is spent.
+    pub figure_budget: Duration,
+    /// The same for one latency figure.
+    pub latency_figure_budget: Duration,
+    /// The spread of the per-pair ratios ([`report::ratio_spread`]) above
+    /// which a figure is reported as too noisy to compare.
+    pub noise_limit: f64,
     /// The parent's CPU and the peer's CPU; `None` leaves placement to the
     /// scheduler.
     pub cpus: Option<(usize, usize)>,
@@ -53,7 +68,10 @@ pub struct Config {
 
 impl Config {
     /// The full run: every facility, 64 B to 64 KiB latency, 64 B to 1 MiB
-    /// throughput, three repetitions; about a minute on two cores.
+    /// throughput, three repetitions (throughput in 40 ms windows); a figure
+    /// whose pairs disagree by more than 10 % gets more pairs, up to 0.2 s
+    /// a latency figure and 0.5 s a throughput figure; about a minute on
+    /// two cores.
     pub fn full() -> Config {
         Config {
             facilities: Vec::new(),
@@ -61,19 +79,27 @@ impl Config {
             throughput_sizes: vec![64, 4 << 10, 64 << 10, 1 << 20],
             repetitions: 3,
             budget: Duration::from_millis(16),
+            throughput_window: Duration::from_millis(40),
+            figure_budget: Duration::from_millis(500),
+            latency_figure_budget: Duration::from_millis(200),
+            noise_limit: 0.10,
             cpus: default_cpus(),
             quick: false,
         }
     }
 
     /// The quick run: 64 B latency, 4 KiB and 64 KiB throughput, one
-    /// repetition, short loops; a few seconds.
+    /// repetition (so no spread to judge noise by), short loops; a few
+    /// seconds.
     pub fn quick() -> Config {
         Config {
             latency_sizes: vec![64],
             throughput_sizes: vec![4 << 10, 64 << 10],
             repetitions: 1,
             budget: Duration::from_millis(4),
+            throughput_window: Duration::from_millis(4),
+            figure_budget: Duration::ZERO,
+            latency_figure_budget: Duration::ZERO,
             quick: true,
             ..Config::full()
         }
@@ -124,6 +150,13 @@ impl std::fmt::Display for UnknownFacility {
 
 impl std::error::Error for UnknownFacility {}
 
+/// Ends the run's clean-up watch once every output is written: the process
+/// that would remove the run's objects after a SIGKILL exits. (Exiting
+/// without calling this is safe too: nothing is registered by then.)
+pub fn finish() {
+    interrupt::finish();
+}
+
 /// Runs the bench as `config` says.
 ///
 /// # Errors
@@ -151,7 +184,7 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
     interrupt::install();
     let results = runner::run(config, &facilities);
     Ok(Report {
-        schema: "unipc-bench/1",
+        schema: report::SCHEMA,
         started,
         machine: machine::describe(),
         settings: report::Settings {
@@ -161,6 +194,10 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
             latency_sizes: config.latency_sizes.clone(),
             throughput_sizes: config.throughput_sizes.clone(),
             budget_ms: config.budget.as_millis() as u64,
+            throughput_window_ms: config.throughput_window.as_millis() as u64,
+            throughput_figure_budget_ms: config.figure_budget.as_millis() as u64,
+            latency_figure_budget_ms: config.latency_figure_budget.as_millis() as u64,
+            noise_limit: config.noise_limit,
         },
         results,
         compare: facilities

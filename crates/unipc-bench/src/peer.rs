@@ -19,6 +19,10 @@ use crate::workload::{follow, Implementation, Job, LinkWire, Wire};
 /// The first argument that turns the binary into a bench peer.
 pub const PEER_ARG: &str = "__bench-peer";
 
+/// The parent's process id, as the peer must find it after arming its
+/// death signal.
+const PARENT_ENV: &str = "UNIPC_BENCH_PARENT";
+
 /// A running peer and the pipes that steer it.
 pub struct Peer {
     child: Child,
@@ -53,8 +57,8 @@ impl Peer {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
+        command.env(PARENT_ENV, std::process::id().to_string());
         let mut child = command.spawn()?;
-        crate::interrupt::track(Some(child.id()), None, Vec::new());
         drop(ticket);
         let stdin = child.stdin.take().expect("stdin is piped");
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
@@ -87,6 +91,11 @@ impl Peer {
         self.child.id()
     }
 
+    /// Whether the peer has exited (it is reaped then).
+    pub fn exited(&mut self) -> bool {
+        !matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// Ends the peer and reaps it.
     pub fn finish(mut self) {
         let _ = writeln!(self.stdin, "quit");
@@ -104,6 +113,9 @@ impl Peer {
 /// The peer's main: `args` are the arguments after [`PEER_ARG`]. Returns
 /// the process exit code.
 pub fn peer_main(args: &[String]) -> i32 {
+    if args.first().map(String::as_str) == Some(crate::interrupt::REAPER_ROLE) {
+        return crate::interrupt::reaper_main();
+    }
     let mut stdout = std::io::stdout();
     match run_peer(args, &mut stdout) {
         Ok(()) => 0,
@@ -120,6 +132,14 @@ fn run_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
     // A parent killed outright cannot stop us; the kernel can. Without
     // this a peer blocked in a receive would outlive its parent.
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    // A parent that died before the death signal was armed would never
+    // send it: then this process has been re-parented, and must not join.
+    if let Ok(parent) = std::env::var(PARENT_ENV) {
+        let now = rustix::process::Pid::as_raw(rustix::process::getppid());
+        if parent != now.to_string() {
+            return Err(format!("the parent {parent} is gone"));
+        }
+    }
     let [name, address, max_size, cpu, fds @ ..] = args else {
         return Err("usage: __bench-peer FACILITY ADDRESS MAX_SIZE CPU|- [FD...]".to_owned());
     };

@@ -1,27 +1,49 @@
 //! The report: every figure of one run, serialisable as the `--json` file.
 //!
-//! Shape (schema `unipc-bench/1`):
+//! Shape (schema `unipc-bench/2`):
 //!
 //! ```text
 //! { schema, started, machine: { cpu_model, cores, kernel, limits: [{ name, value, source }] },
-//!   settings: { quick, repetitions, cpus, latency_sizes, throughput_sizes, budget_ms },
+//!   settings: { quick, repetitions, cpus, latency_sizes, throughput_sizes, budget_ms,
+//!               throughput_window_ms, latency_figure_budget_ms,
+//!               throughput_figure_budget_ms, noise_limit },
 //!   results: [ { facility, wait, placement, workload, size, outcome } ],
 //!   compare: [ { name, summary, addressing, properties..., limits: [...] } ] }
 //! ```
 //!
-//! `outcome` is either `{ "measured": { unipc, raw, overhead, wide_spread } }`
+//! `outcome` is either
+//! `{ "measured": { unipc, raw, overhead, wide_spread, pairs, ratio_spread, noisy } }`
 //! or `{ "skipped": "why" }`. `unipc` and `raw` hold, per workload:
 //! latency — `round_trip_ns` percentiles (`p50`, `p99`, `p999`, `max`), each a
 //! `{ median, min, max }` over the repetitions, and `samples`; throughput —
 //! `mib_per_s` and `messages_per_s`, each `{ median, min, max }`.
-//! `overhead` is unipc's time over the raw loop's (1.00 = no overhead).
+//!
+//! Every repetition is a *pair*: one window through unipc and one through
+//! the raw calls, back to back (in alternating order), so that load on the
+//! machine hits both alike. `pairs` counts them; `overhead` is the median
+//! over the pairs of unipc's time over the raw loop's in that pair
+//! (1.00 = no overhead; for throughput, raw rate over unipc's rate).
+//! `ratio_spread` is how much those per-pair ratios disagree: the range of
+//! the middle ratios (a fifth trimmed from each end) over their median, or
+//! `null` with a single pair. A figure gets more pairs, up to
+//! `latency_figure_budget_ms` or `throughput_figure_budget_ms` in all,
+//! until `ratio_spread` is at most `noise_limit`; `noisy` is true when it is still above: such an
+//! `overhead` is not a figure to compare, and the reports say "noisy"
+//! instead of printing it. `wide_spread` is true when either side's
+//! headline figure varies by more than 25 % of its median over the pairs.
+//!
+//! Schema history: `unipc-bench/1` had no `pairs`, `ratio_spread`, `noisy`
+//! or the four settings after `budget_ms`, and `overhead` was median over median.
 
 use serde::Serialize;
+
+/// The schema this version writes.
+pub const SCHEMA: &str = "unipc-bench/2";
 
 /// Everything one `unipc bench` run measured.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    /// Always `unipc-bench/1`.
+    /// Always [`SCHEMA`].
     pub schema: &'static str,
     /// Seconds since the UNIX epoch when the run started.
     pub started: u64,
@@ -72,8 +94,17 @@ pub struct Settings {
     pub latency_sizes: Vec<usize>,
     /// Message sizes for throughput.
     pub throughput_sizes: Vec<usize>,
-    /// Time spent on each measured loop, in milliseconds.
+    /// Time spent on each measured latency loop, in milliseconds.
     pub budget_ms: u64,
+    /// Time spent on each measured throughput window, in milliseconds.
+    pub throughput_window_ms: u64,
+    /// Time a latency figure may take in all, adding pairs until its
+    /// ratios agree, in milliseconds.
+    pub latency_figure_budget_ms: u64,
+    /// The same for a throughput figure.
+    pub throughput_figure_budget_ms: u64,
+    /// The `ratio_spread` above which a figure is reported as noisy.
+    pub noise_limit: f64,
 }
 
 /// How each side waits for data.
@@ -140,10 +171,59 @@ pub struct Figures {
     pub unipc: Sample,
     /// Through the system calls alone.
     pub raw: Sample,
-    /// unipc's time over the raw loop's (median against median).
+    /// unipc's time over the raw loop's: the median of the per-pair ratios.
     pub overhead: f64,
-    /// Whether the repetitions disagree by more than 25 % of the median.
+    /// Whether either side's repetitions disagree by more than 25 % of the
+    /// median.
     pub wide_spread: bool,
+    /// Repetitions: windows through unipc and through the raw calls, back
+    /// to back.
+    pub pairs: usize,
+    /// How much the per-pair ratios disagree ([`ratio_spread`]); `None`
+    /// with one pair.
+    pub ratio_spread: Option<f64>,
+    /// Whether `ratio_spread` exceeds the run's noise limit: `overhead` is
+    /// then too noisy to compare.
+    pub noisy: bool,
+}
+
+impl Figures {
+    /// The overhead as the reports show it: `x1.02`, or `noisy (spread 34%)`
+    /// when the pairs disagree too much for the ratio to mean anything.
+    pub fn overhead_label(&self) -> String {
+        match self.ratio_spread {
+            Some(spread) if self.noisy => format!("noisy (spread {:.0}%)", spread * 100.0),
+            _ => format!("x{:.2}", self.overhead),
+        }
+    }
+}
+
+/// How much `ratios` disagree: sort them, drop a fifth from each end
+/// (none of three or four), and divide the range of the rest by the median
+/// of all. `None` for fewer than two.
+///
+/// ```
+/// use unipc_bench::report::ratio_spread;
+///
+/// assert_eq!(ratio_spread(&[1.0]), None);
+/// assert!((ratio_spread(&[0.9, 1.0, 1.1]).unwrap() - 0.2).abs() < 1e-9);
+/// // One wild pair out of five does not make the figure noisy.
+/// let s = ratio_spread(&[1.0, 1.01, 0.99, 1.0, 6.0]).unwrap();
+/// assert!(s < 0.03, "{s}");
+/// ```
+pub fn ratio_spread(ratios: &[f64]) -> Option<f64> {
+    if ratios.len() < 2 {
+        return None;
+    }
+    let mut sorted = ratios.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    let trim = sorted.len() / 5;
+    let kept = &sorted[trim..sorted.len() - trim];
+    let median = Spread::of(&sorted).median;
+    if median <= 0.0 {
+        return None;
+    }
+    Some((kept[kept.len() - 1] - kept[0]) / median)
 }
 
 /// The figures of one implementation over all repetitions.

@@ -13,7 +13,9 @@ use unipc::facility::{Facility, Link, LinkOptions, RawIo};
 
 use crate::peer::Peer;
 use crate::raw::RawWire;
-use crate::report::{Figures, Measurement, Outcome, Placement, Sample, Spread, WaitMode, Workload};
+use crate::report::{
+    ratio_spread, Figures, Measurement, Outcome, Placement, Sample, Spread, WaitMode, Workload,
+};
 use crate::workload::{lead, Implementation, Job, LinkWire, RunResult, Wire};
 use crate::Config;
 
@@ -197,15 +199,24 @@ impl Plan<'_> {
         if let Some(mask) = saved_mask {
             crate::placement::restore(&mask);
         }
+        let mut registry = crate::interrupt::registry();
         if broken.is_some() {
             peer.kill();
         } else {
             peer.finish();
         }
+        registry.peer(None);
+        // The link's handles remove its System V queues; forget them after.
         drop(link);
-        crate::interrupt::track(None, None, Vec::new());
+        for id in registry.queues() {
+            registry.forget_queue(id);
+        }
     }
 
+    /// Measures one figure: pairs of a unipc window and a raw window, back
+    /// to back in alternating order. Latency takes `repetitions` pairs;
+    /// throughput adds pairs until the per-pair ratios agree within the
+    /// noise limit or the figure's budget is spent.
     #[allow(clippy::too_many_arguments)]
     fn measure(
         &mut self,
@@ -217,61 +228,108 @@ impl Plan<'_> {
         nonblocking: bool,
         link_size: usize,
     ) -> Result<Figures, String> {
+        let config = self.config;
+        let (window, figure_budget) = match workload {
+            Workload::Latency => (config.budget, config.latency_figure_budget),
+            Workload::Throughput => (config.throughput_window, config.figure_budget),
+        };
+        let started = std::time::Instant::now();
         let mut unipc_runs = Vec::new();
         let mut raw_runs = Vec::new();
-        for _ in 0..self.config.repetitions {
-            for implementation in [Implementation::Unipc, Implementation::Raw] {
+        let mut ratios = Vec::new();
+        for pair in 0.. {
+            let order = if pair % 2 == 0 {
+                [Implementation::Unipc, Implementation::Raw]
+            } else {
+                [Implementation::Raw, Implementation::Unipc]
+            };
+            for implementation in order {
                 let job = Job {
                     workload,
                     implementation,
                     size,
                     nonblocking,
                 };
-                link.set_nonblocking(nonblocking)
-                    .map_err(|e| e.to_string())?;
-                peer.start(&job)?;
-                let result = match implementation {
-                    Implementation::Unipc => lead(&mut LinkWire(link), &job, self.config.budget),
-                    Implementation::Raw => {
-                        let mut raw = RawWire::new(
-                            link.raw(),
-                            facility.properties.shape,
-                            nonblocking,
-                            link_size,
-                        )
-                        .map_err(|e| e.to_string())?;
-                        lead(&mut raw as &mut dyn Wire, &job, self.config.budget)
-                    }
-                };
-                let result = result.map_err(|e| format!("{}: {e}", job.encode()))?;
-                peer.status()
-                    .map_err(|e| format!("{}: peer: {e}", job.encode()))?;
+                let result = self.job(facility, link, peer, &job, window, link_size)?;
                 match implementation {
                     Implementation::Unipc => unipc_runs.push(result),
                     Implementation::Raw => raw_runs.push(result),
                 }
                 self.bar.inc(1);
             }
+            let (u, r) = (
+                summarise(&unipc_runs[pair..], size).headline().median,
+                summarise(&raw_runs[pair..], size).headline().median,
+            );
+            debug_assert_eq!(unipc_runs.len(), pair + 1);
+            ratios.push(match workload {
+                Workload::Latency => u / r,
+                Workload::Throughput => r / u,
+            });
+            let done = pair + 1;
+            if done < config.repetitions {
+                continue;
+            }
+            // One pair has no spread to judge by: it stands as measured.
+            let agreed = ratio_spread(&ratios).map_or(true, |s| s <= config.noise_limit);
+            if agreed || started.elapsed() >= figure_budget {
+                break;
+            }
+            self.bar.inc_length(2);
         }
         let unipc = summarise(&unipc_runs, size);
         let raw = summarise(&raw_runs, size);
-        let (u, r) = (unipc.headline(), raw.headline());
-        let overhead = match workload {
-            Workload::Latency => u.median / r.median,
-            Workload::Throughput => r.median / u.median,
-        };
-        let wide_spread = u.is_wide(0.25) || r.is_wide(0.25);
+        let wide_spread = unipc.headline().is_wide(0.25) || raw.headline().is_wide(0.25);
+        let spread = ratio_spread(&ratios);
         Ok(Figures {
             unipc,
             raw,
-            overhead,
+            overhead: Spread::of(&ratios).median,
             wide_spread,
+            pairs: ratios.len(),
+            ratio_spread: spread,
+            noisy: spread.is_some_and(|s| s > config.noise_limit),
         })
+    }
+
+    /// Runs one job on both sides and returns the parent's measurement.
+    fn job(
+        &mut self,
+        facility: &Facility,
+        link: &mut dyn Link,
+        peer: &mut Peer,
+        job: &Job,
+        window: Duration,
+        link_size: usize,
+    ) -> Result<RunResult, String> {
+        link.set_nonblocking(job.nonblocking)
+            .map_err(|e| e.to_string())?;
+        peer.start(job)?;
+        let result = match job.implementation {
+            Implementation::Unipc => lead(&mut LinkWire(link), job, window),
+            Implementation::Raw => {
+                let mut raw = RawWire::new(
+                    link.raw(),
+                    facility.properties.shape,
+                    job.nonblocking,
+                    link_size,
+                )
+                .map_err(|e| e.to_string())?;
+                lead(&mut raw as &mut dyn Wire, job, window)
+            }
+        };
+        let result = result.map_err(|e| format!("{}: {e}", job.encode()))?;
+        peer.status()
+            .map_err(|e| format!("{}: peer: {e}", job.encode()))?;
+        Ok(result)
     }
 }
 
 type Connected = (Box<dyn Link>, Peer);
 
+/// Sets up the link and its peer. Everything is created while holding the
+/// interrupt registry, and announced to it before creation where it can be
+/// (see `interrupt`), so an interrupted or killed run leaves nothing.
 fn connect(
     facility: &'static Facility,
     options: &LinkOptions,
@@ -280,50 +338,102 @@ fn connect(
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let scratch = std::env::temp_dir().join(format!("unipc-bench-{}-{n}", std::process::id()));
-    std::fs::create_dir(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let cleanup = |why: String| {
-        let _ = std::fs::remove_dir_all(&scratch);
-        why
+    let mut registry = crate::interrupt::registry();
+    registry.scratch(Some(&scratch));
+    let result = connect_in(&mut registry, facility, options, peer_cpu, &scratch);
+    // Both sides hold every object open now (or the link failed): names in
+    // the scratch directory have done their work, and removing them now
+    // leaves nothing behind if the run is killed. Only queues that live
+    // until removed stay registered.
+    let _ = std::fs::remove_dir_all(&scratch);
+    registry.scratch(None);
+    result
+}
+
+fn connect_in(
+    registry: &mut crate::interrupt::Registry,
+    facility: &'static Facility,
+    options: &LinkOptions,
+    peer_cpu: Option<usize>,
+    scratch: &std::path::Path,
+) -> Result<Connected, String> {
+    std::fs::create_dir(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let before = crate::interrupt::sysv_queues();
+    registry.begin_prepare(&before);
+    let prepared = facility.connector.prepare(scratch, options);
+    // The connector does not say which System V queues it created; until
+    // the link does, count the private queues that just appeared.
+    let provisional =
+        crate::interrupt::new_private_queues(&before, &crate::interrupt::sysv_queues());
+    if prepared.is_ok() {
+        for &id in &provisional {
+            registry.add_queue(id);
+        }
+    }
+    registry.end_prepare();
+    let (pending, ticket) = prepared.map_err(|e| e.to_string())?;
+    let forget_provisional = |registry: &mut crate::interrupt::Registry| {
+        for &id in &provisional {
+            registry.forget_queue(id);
+        }
     };
-    let (pending, ticket) = facility
-        .connector
-        .prepare(&scratch, options)
-        .map_err(|e| cleanup(e.to_string()))?;
-    let mut peer = Peer::spawn(facility, ticket, options, peer_cpu)
-        .map_err(|e| cleanup(format!("starting the peer: {e}")))?;
-    crate::interrupt::track(Some(peer.pid()), Some(scratch.clone()), Vec::new());
+    let mut peer = match Peer::spawn(facility, ticket, options, peer_cpu) {
+        Ok(peer) => peer,
+        Err(e) => {
+            drop(pending);
+            forget_provisional(registry);
+            return Err(format!("starting the peer: {e}"));
+        }
+    };
+    registry.peer(Some(peer.pid()));
+    let fail = |registry: &mut crate::interrupt::Registry, peer: Peer, why: String| {
+        peer.kill();
+        registry.peer(None);
+        forget_provisional(registry);
+        Err(why)
+    };
     // Establishing may block (accept, FIFO open) until the peer joins; a
     // peer that fails to join must not hang the run, so wait on a thread.
+    // (A pending link dropped on that thread removes its objects.)
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         let _ = tx.send(pending.establish());
     });
-    let link = match rx.recv_timeout(JOIN_TIMEOUT) {
-        Ok(Ok(link)) => link,
-        Ok(Err(e)) => {
-            peer.kill();
-            return Err(cleanup(e.to_string()));
-        }
-        Err(_) => {
-            peer.kill();
-            return Err(cleanup(format!(
-                "the peer did not join within {JOIN_TIMEOUT:?}"
-            )));
+    // Poll, so that a peer that died (a terminal's ^C reaches it too) ends
+    // the wait at once rather than after the timeout, with the registry held.
+    let deadline = std::time::Instant::now() + JOIN_TIMEOUT;
+    let link = loop {
+        match rx.recv_timeout(Duration::from_millis(20)) {
+            Ok(Ok(link)) => break link,
+            Ok(Err(e)) => return fail(registry, peer, e.to_string()),
+            Err(mpsc::RecvTimeoutError::Timeout) if std::time::Instant::now() < deadline => {
+                if peer.exited() {
+                    return fail(registry, peer, "the peer exited before joining".to_owned());
+                }
+            }
+            Err(_) => {
+                return fail(
+                    registry,
+                    peer,
+                    format!("the peer did not join within {JOIN_TIMEOUT:?}"),
+                )
+            }
         }
     };
     if let Err(why) = peer.status() {
-        peer.kill();
-        return Err(cleanup(format!("the peer could not join: {why}")));
+        drop(link);
+        return fail(registry, peer, format!("the peer could not join: {why}"));
     }
-    // Both sides hold every object open now: names in the scratch directory
-    // have done their work, and removing them now leaves nothing behind if
-    // the run is killed. Only queues that live until removed stay tracked.
-    cleanup(String::new());
-    let sysv_queues = match link.raw() {
+    let exact = match link.raw() {
         RawIo::SysvMsg { read_id, write_id } => vec![read_id, write_id],
         _ => Vec::new(),
     };
-    crate::interrupt::track(Some(peer.pid()), None, sysv_queues);
+    for &id in &exact {
+        registry.add_queue(id);
+    }
+    for &id in provisional.iter().filter(|id| !exact.contains(id)) {
+        registry.forget_queue(id);
+    }
     Ok((link, peer))
 }
 

@@ -75,7 +75,11 @@ How to read this:
 - busy-poll, different CPUs: each side spins on non-blocking calls; no sleeps, so this is the
   facility's path through the kernel and the cache-line transfer between CPUs.
 - latency is the round trip (send, then receive the echo); one-way is about half.
-- overhead (xN.NN) is unipc's time over the same loop on the raw system calls, in the same run.
+- overhead (xN.NN) is unipc's time over the same loop on the raw system calls, in the same run:
+  the median over pairs of windows run back to back, one through unipc and one raw.
+- 'noisy (spread N%)' replaces the overhead when those pairs' ratios still disagree by more
+  than the run's noise limit after the figure's time budget: the machine was too busy for
+  the ratio to mean anything. Rerun on an idle machine.
 - '~' marks a figure whose repetitions spread by more than 25 % of the median: rerun or pin CPUs.";
 
 fn scenario_title(workload: Workload, wait: WaitMode, placement: Placement) -> String {
@@ -106,9 +110,9 @@ fn cell(m: &Measurement, notes: &mut Vec<String>) -> String {
                 Sample::Throughput { mib_per_s, .. } => rate(mib_per_s.median),
             };
             format!(
-                "{figure} x{:.2}{}",
-                f.overhead,
-                if f.wide_spread { " ~" } else { "" }
+                "{figure} {}{}",
+                f.overhead_label(),
+                if f.wide_spread && !f.noisy { " ~" } else { "" }
             )
         }
         Outcome::Skipped(why) => {
@@ -125,6 +129,25 @@ fn cell(m: &Measurement, notes: &mut Vec<String>) -> String {
     }
 }
 
+/// How the figures were taken, in one sentence (for the text and HTML
+/// reports).
+pub fn settings_line(st: &crate::report::Settings) -> String {
+    let mut line = format!(
+        "{} repetition(s) of {} ms per latency figure, throughput in {} ms windows",
+        st.repetitions, st.budget_ms, st.throughput_window_ms
+    );
+    if st.latency_figure_budget_ms > 0 || st.throughput_figure_budget_ms > 0 {
+        line.push_str(&format!(
+            "; more pairs (up to {} / {} ms a latency / throughput figure) until they agree \
+             within {:.0}%",
+            st.latency_figure_budget_ms,
+            st.throughput_figure_budget_ms,
+            st.noise_limit * 100.0
+        ));
+    }
+    line
+}
+
 /// The report as text tables, one per workload and scenario.
 pub fn render_report(report: &Report) -> String {
     let m = &report.machine;
@@ -133,9 +156,8 @@ pub fn render_report(report: &Report) -> String {
         m.cpu_model, m.cores, m.kernel
     );
     out.push_str(&format!(
-        "{} repetition(s) of {} ms per figure; CPUs {}\n\n",
-        report.settings.repetitions,
-        report.settings.budget_ms,
+        "{}; CPUs {}\n\n",
+        settings_line(&report.settings),
         match report.settings.cpus {
             Some((a, b)) => format!("{a} and {b}"),
             None => "left to the scheduler".to_owned(),

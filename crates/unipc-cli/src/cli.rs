@@ -45,9 +45,14 @@ pub enum Command {
     /// Example: unipc bench --quick --facility pipe --facility unix --json out.json
     Bench(BenchArgs),
 
-    /// Show how the facilities differ: shape, naming, reach, persistence, limits.
+    /// Which facility? One table, a facility per row, its properties as columns.
     ///
-    /// Example: unipc compare --json
+    /// --need keeps the facilities that have every property listed; --bench
+    /// orders them by a latency a `unipc bench --json` run measured; --long shows
+    /// every property and limit of each facility.
+    ///
+    /// Examples: unipc compare --need boundaries,priorities;
+    ///           unipc compare --need unrelated-processes --bench bench.json
     Compare(CompareArgs),
 
     /// Send DATA (or all of stdin) to an endpoint.
@@ -303,7 +308,21 @@ pub struct BenchArgs {
 /// `unipc compare`.
 #[derive(Debug, Args)]
 pub struct CompareArgs {
-    /// Print JSON instead of text.
+    /// Print JSON instead of text (the facilities kept, in the table's order).
     #[arg(long)]
     pub json: bool,
+    /// Every property and limit of each facility, instead of the table.
+    #[arg(long)]
+    pub long: bool,
+    /// Keep only facilities with every PROPERTY (comma-separated, repeatable):
+    /// boundaries, stream, priorities, types, two-way, unrelated-processes,
+    /// network, named, peek, reliable, persistent.
+    /// Example: --need boundaries,unrelated-processes
+    #[arg(long, value_name = "PROPERTY", value_delimiter = ',')]
+    pub need: Vec<String>,
+    /// Order by the round-trip latency measured in FILE (`unipc bench --json`
+    /// output): 64 B p50, busy-poll on different CPUs where measured.
+    /// Example: --bench bench.json
+    #[arg(long, value_name = "FILE")]
+    pub bench: Option<PathBuf>,
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use unipc_bench::output::OutputFile;
 use unipc_bench::Config;
 
 use super::usage;
@@ -26,17 +27,20 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     if let Some(cpus) = &args.cpus {
         config.cpus = Some(parse_cpus(cpus)?);
     }
+    // Every output is checked (and staged) before anything is measured.
+    let json = args.json.as_deref().map(OutputFile::create).transpose()?;
+    let html = args.html.as_deref().map(OutputFile::create).transpose()?;
     let report = unipc_bench::run(&config).map_err(|e| usage(e.to_string()))?;
-    if let Some(path) = &args.json {
-        let file =
-            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-        serde_json::to_writer_pretty(std::io::BufWriter::new(file), &report)
-            .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(file) = json {
+        let mut bytes = serde_json::to_vec_pretty(&report)
+            .with_context(|| format!("{}: encoding the report", file.path().display()))?;
+        bytes.push(b'\n');
+        file.write(&bytes)?;
     }
-    if let Some(path) = &args.html {
-        std::fs::write(path, unipc_bench::html::render(&report))
-            .with_context(|| format!("writing {}", path.display()))?;
+    if let Some(file) = html {
+        file.write(unipc_bench::html::render(&report).as_bytes())?;
     }
+    unipc_bench::finish();
     let mut stdout = std::io::stdout().lock();
     stdout.write_all(unipc_bench::text::render_report(&report).as_bytes())?;
     stdout.flush()?;
