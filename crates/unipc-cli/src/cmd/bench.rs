@@ -1,6 +1,5 @@
 //! `unipc bench`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -41,9 +40,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         file.write(unipc_bench::html::render(&report).as_bytes())?;
     }
     unipc_bench::finish();
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(unipc_bench::text::render_report(&report).as_bytes())?;
-    stdout.flush()?;
+    crate::out::write_stdout(
+        &mut std::io::stdout().lock(),
+        unipc_bench::text::render_report(&report).as_bytes(),
+    )?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,5 @@
 //! `unipc compare`.
 
-use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -50,8 +49,6 @@ pub fn run(args: CompareArgs) -> anyhow::Result<ExitCode> {
     if rows.is_empty() && !args.json {
         text = format!("No facility has all of: {}.\n", args.need.join(", ")).into_bytes();
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout.write_all(&text)?;
-    stdout.flush()?;
+    crate::out::write_stdout(&mut std::io::stdout().lock(), &text)?;
     Ok(ExitCode::SUCCESS)
 }

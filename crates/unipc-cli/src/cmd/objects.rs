@@ -198,11 +198,15 @@ pub fn rm(args: EndpointArg) -> anyhow::Result<ExitCode> {
         Endpoint::PosixMq(name) => posix_mq::unlink(name)?,
         Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => open_sysv(&args.endpoint)?.remove()?,
         Endpoint::Fifo(path) => fifo::remove(path.as_path())?,
+        // A socket file is removed only when no process listens on it.
+        Endpoint::Unix(addr) => unipc::stream::unix::remove_stale(addr)?,
+        Endpoint::UnixSeqpacket(addr) => unipc::stream::seqpacket::remove_stale(addr)?,
+        Endpoint::UnixDgram(addr) => unipc::message::dgram::remove_stale(addr)?,
         other => {
             return Err(not_for(
                 other,
                 "rm",
-                "a socket file goes when its listener closes",
+                "a network socket exists only while a process holds it",
             ))
         }
     }
