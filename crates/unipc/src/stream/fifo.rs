@@ -355,14 +355,14 @@ impl OpenOptions {
     /// `O_NONBLOCK`—Opens without waiting for the other end (see the
     /// table in the [module docs](self)); the end then stays non-blocking
     /// until [`Reader::set_nonblocking`] / [`Writer::set_nonblocking`].
-    pub fn nonblocking(&mut self, nonblocking: bool) -> &mut OpenOptions {
+    pub fn nonblocking(mut self, nonblocking: bool) -> OpenOptions {
         self.nonblocking = nonblocking;
         self
     }
 
     /// `O_CLOEXEC`—Whether the end is closed when the process executes
     /// another program (default: true).
-    pub fn cloexec(&mut self, cloexec: bool) -> &mut OpenOptions {
+    pub fn cloexec(mut self, cloexec: bool) -> OpenOptions {
         self.cloexec = cloexec;
         self
     }

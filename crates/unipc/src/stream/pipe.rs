@@ -151,7 +151,7 @@ impl Options {
     /// `O_NONBLOCK`—Makes both ends non-blocking: a read of an empty pipe
     /// and a write to a full one fail with
     /// [`std::io::ErrorKind::WouldBlock`] instead of waiting.
-    pub fn nonblocking(&mut self, nonblocking: bool) -> &mut Options {
+    pub fn nonblocking(mut self, nonblocking: bool) -> Options {
         self.nonblocking = nonblocking;
         self
     }
@@ -162,7 +162,7 @@ impl Options {
     /// split into packets of [`PIPE_BUF`] bytes. A read into a buffer
     /// smaller than the packet returns what fits and *discards the rest*:
     /// read with a buffer of [`PIPE_BUF`] bytes.
-    pub fn packet(&mut self, packet: bool) -> &mut Options {
+    pub fn packet(mut self, packet: bool) -> Options {
         self.packet = packet;
         self
     }
@@ -170,7 +170,7 @@ impl Options {
     /// `O_CLOEXEC`—Whether the ends are closed when the process executes
     /// another program (default: true). Clear it only to let a child
     /// inherit an end, and close the parent's copy once the child runs.
-    pub fn cloexec(&mut self, cloexec: bool) -> &mut Options {
+    pub fn cloexec(mut self, cloexec: bool) -> Options {
         self.cloexec = cloexec;
         self
     }

@@ -91,27 +91,27 @@ impl ListenerOptions {
     }
 
     /// As [`unix::ListenerOptions::backlog`].
-    pub fn backlog(&mut self, backlog: u32) -> &mut Self {
-        self.inner.backlog(backlog);
+    pub fn backlog(mut self, backlog: u32) -> Self {
+        self.inner = self.inner.backlog(backlog);
         self
     }
 
     /// As [`unix::ListenerOptions::mode`]: exactly this mode, whatever the
     /// umask.
-    pub fn mode(&mut self, mode: u32) -> &mut Self {
-        self.inner.mode(mode);
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.inner = self.inner.mode(mode);
         self
     }
 
     /// As [`unix::ListenerOptions::remove_on_drop`].
-    pub fn remove_on_drop(&mut self, remove: bool) -> &mut Self {
-        self.inner.remove_on_drop(remove);
+    pub fn remove_on_drop(mut self, remove: bool) -> Self {
+        self.inner = self.inner.remove_on_drop(remove);
         self
     }
 
     /// As [`unix::ListenerOptions::reclaim_stale`].
-    pub fn reclaim_stale(&mut self, reclaim: bool) -> &mut Self {
-        self.inner.reclaim_stale(reclaim);
+    pub fn reclaim_stale(mut self, reclaim: bool) -> Self {
+        self.inner = self.inner.reclaim_stale(reclaim);
         self
     }
 

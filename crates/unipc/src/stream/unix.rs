@@ -104,7 +104,7 @@ impl ListenerOptions {
 
     /// `listen(fd, backlog)`—how many connections may wait to be accepted;
     /// the kernel caps it at `net.core.somaxconn`.
-    pub fn backlog(&mut self, backlog: u32) -> &mut Self {
+    pub fn backlog(mut self, backlog: u32) -> Self {
         self.config.backlog = i32::try_from(backlog).unwrap_or(i32::MAX);
         self
     }
@@ -120,7 +120,7 @@ impl ListenerOptions {
     ///
     /// Binding fails with [`Error::Unsupported`] for bits above `0o777` or
     /// for an abstract address, which has no file to protect.
-    pub fn mode(&mut self, mode: u32) -> &mut Self {
+    pub fn mode(mut self, mode: u32) -> Self {
         self.config.mode = Some(mode);
         self
     }
@@ -128,7 +128,7 @@ impl ListenerOptions {
     /// Whether the listener removes its socket file on drop (default
     /// `true`). It removes it only if the path still holds the file it
     /// bound (same device and inode), never a successor's.
-    pub fn remove_on_drop(&mut self, remove: bool) -> &mut Self {
+    pub fn remove_on_drop(mut self, remove: bool) -> Self {
         self.config.remove_on_drop = remove;
         self
     }
@@ -136,7 +136,7 @@ impl ListenerOptions {
     /// Whether a stale socket file at the path (one that refuses
     /// connections: its listener died) is removed so the bind succeeds
     /// (default `true`). With `false` the bind fails instead.
-    pub fn reclaim_stale(&mut self, reclaim: bool) -> &mut Self {
+    pub fn reclaim_stale(mut self, reclaim: bool) -> Self {
         self.config.reclaim_stale = reclaim;
         self
     }

@@ -156,11 +156,7 @@ fn nonblocking_write_open_without_a_reader_is_enxio() {
 
     // While the peer holds the read end, a non-blocking write open succeeds.
     wait_signal(&mut opened_rx);
-    let nonblocking = {
-        let mut options = OpenOptions::new();
-        options.nonblocking(true);
-        options
-    };
+    let nonblocking = OpenOptions::new().nonblocking(true);
     let tx = nonblocking.open_writer(fifo.path()).unwrap();
     assert!(tx.is_nonblocking().unwrap());
     drop(tx);
@@ -473,8 +469,7 @@ fn another_user_is_refused_a_0600_fifo() {
     if util::role().is_some() {
         let private = PathBuf::from(util::arg("private"));
         let open = PathBuf::from(util::arg("open"));
-        let mut nonblocking = OpenOptions::new();
-        nonblocking.nonblocking(true);
+        let nonblocking = OpenOptions::new().nonblocking(true);
         for (result, op) in [
             (
                 nonblocking.open_reader(&private).map(drop),
@@ -572,8 +567,7 @@ fn ends_are_close_on_exec_unless_asked_otherwise() {
     let dir = util::TempDir::new();
     let fifo = Fifo::create(dir.join("f"), 0o600).unwrap();
     for (cloexec, role) in [(true, "clean"), (false, "inherits")] {
-        let mut options = OpenOptions::new();
-        options.nonblocking(true).cloexec(cloexec);
+        let options = OpenOptions::new().nonblocking(true).cloexec(cloexec);
         let rx = options.open_reader(fifo.path()).unwrap();
         let tx = options.open_writer(fifo.path()).unwrap();
         // Not passed with `fd`: only inheritance across exec can carry them.

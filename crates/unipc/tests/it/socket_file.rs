@@ -34,14 +34,14 @@ fn bind(kind: Type, addr: &UnixAddr, mode: Option<u32>, keep: bool) -> Result<Bo
         Type::Stream => {
             let mut options = unix::ListenerOptions::new();
             if let Some(mode) = mode {
-                options.mode(mode);
+                options = options.mode(mode);
             }
             Box::new(options.remove_on_drop(!keep).bind(addr)?)
         }
         Type::Seqpacket => {
             let mut options = seqpacket::ListenerOptions::new();
             if let Some(mode) = mode {
-                options.mode(mode);
+                options = options.mode(mode);
             }
             Box::new(options.remove_on_drop(!keep).bind(addr)?)
         }
