@@ -230,7 +230,7 @@ pub struct CreateArgs {
     pub max_size: Option<usize>,
     /// Permission bits in octal, applied whatever the umask (default 600).
     #[arg(long, value_name = "OCTAL", value_parser = crate::cmd::parse_mode)]
-    pub mode: Option<u32>,
+    pub mode: Option<unipc::Mode>,
     /// Fail if the object already exists.
     #[arg(long)]
     pub exclusive: bool,
@@ -262,7 +262,7 @@ pub struct FifoCreateArgs {
     pub path: PathBuf,
     /// Permission bits in octal. Example: --mode 660
     #[arg(long, value_name = "OCTAL", default_value = "600", value_parser = crate::cmd::parse_mode)]
-    pub mode: u32,
+    pub mode: unipc::Mode,
 }
 
 /// `unipc pty`.

@@ -37,6 +37,7 @@ pub mod endpoint;
 mod error;
 pub mod facility;
 pub mod message;
+mod mode;
 pub mod name;
 pub mod open;
 mod ownership;
@@ -45,6 +46,7 @@ mod sys;
 mod unix_socket;
 
 pub use endpoint::Endpoint;
+pub use mode::Mode;
 
 /// The README's Rust examples, compiled and run as doc tests.
 #[cfg(doctest)]

@@ -6,20 +6,15 @@ use std::process::ExitCode;
 use serde_json::json;
 use unipc::message::{posix_mq, sysv_mq};
 use unipc::stream::fifo;
-use unipc::Endpoint;
+use unipc::{Endpoint, Mode};
 
 use super::usage;
 use crate::cli::{CreateArgs, EndpointArg, FifoCreateArgs, StatArgs};
 
-/// Reads an octal mode such as `600` or `0o640`.
-pub fn parse_mode(text: &str) -> Result<u32, String> {
-    let digits = text.trim_start_matches("0o");
-    match u32::from_str_radix(digits, 8) {
-        Ok(mode) if mode <= 0o777 => Ok(mode),
-        _ => Err(format!(
-            "{text:?} is not an octal mode from 000 to 777 (as in 600)"
-        )),
-    }
+/// Reads an octal mode such as `600`, `0600` or `0o640` ([`Mode::from_str`](std::str::FromStr)).
+pub fn parse_mode(text: &str) -> Result<Mode, String> {
+    text.parse()
+        .map_err(|_| format!("{text:?} is not an octal mode from 000 to 777 (as in 600)"))
 }
 
 fn not_for(endpoint: &Endpoint, what: &str, instead: &str) -> anyhow::Error {
@@ -31,7 +26,7 @@ fn not_for(endpoint: &Endpoint, what: &str, instead: &str) -> anyhow::Error {
 
 /// `unipc create`.
 pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
-    let mode = args.mode.unwrap_or(0o600);
+    let mode = args.mode.unwrap_or(Mode::OWNER_RW);
     match &args.endpoint {
         Endpoint::PosixMq(name) => {
             let mut options = posix_mq::QueueOptions::new()

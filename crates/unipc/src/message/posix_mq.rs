@@ -51,7 +51,7 @@ use crate::facility::{
 use crate::name::PosixName;
 use crate::ownership;
 use crate::sys::posix_mq as sys;
-use crate::{Error, Result};
+use crate::{Error, Mode, Result};
 
 /// The highest priority a message may carry (`MQ_PRIO_MAX - 1` on Linux).
 pub const PRIORITY_MAX: u32 = 32767;
@@ -100,7 +100,7 @@ pub enum Access {
 /// let owner = QueueOptions::new()
 ///     .max_messages(4)
 ///     .max_message_size(128)
-///     .mode(0o600)
+///     .mode(unipc::Mode::OWNER_RW)
 ///     .exclusive(true)
 ///     .create(&name)?;
 /// let reader = QueueOptions::new().access(Access::Read).open(&name)?;
@@ -116,7 +116,7 @@ pub struct QueueOptions {
     access: Access,
     max_messages: Option<usize>,
     max_message_size: Option<usize>,
-    mode: u32,
+    mode: Mode,
     exclusive: bool,
     nonblocking: bool,
 }
@@ -134,7 +134,7 @@ impl QueueOptions {
             access: Access::ReadWrite,
             max_messages: None,
             max_message_size: None,
-            mode: 0o600,
+            mode: Mode::OWNER_RW,
             exclusive: false,
             nonblocking: false,
         }
@@ -165,7 +165,7 @@ impl QueueOptions {
     /// exactly, whatever the umask: the queue is `fchmod`ed after creation.
     /// A non-exclusive [`create`](Self::create) that finds a queue there
     /// adopts it only if it has exactly these bits (and is this user's).
-    pub fn mode(mut self, mode: u32) -> Self {
+    pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
     }
@@ -215,7 +215,7 @@ impl QueueOptions {
     /// [`Error::LimitExceeded`] when the sizes or the number of queues break
     /// a system limit; [`Error::QueueBytesLimit`] when the user's queues
     /// would exceed `RLIMIT_MSGQUEUE`; [`Error::Unsupported`] for a size of
-    /// zero or a mode with bits beyond `0o777`; [`Error::Os`] with EEXIST
+    /// zero; [`Error::Os`] with EEXIST
     /// when exclusive and the name is taken, EACCES when this user may not
     /// open the existing queue, and other failures of `mq_open`.
     ///
@@ -227,13 +227,6 @@ impl QueueOptions {
     #[doc(alias = "mq_open")]
     pub fn create(&self, name: &PosixName) -> Result<Queue> {
         let object = object_of(name);
-        if self.mode & !0o777 != 0 {
-            return Err(Error::Unsupported {
-                object,
-                what: format!("mode {:#o}", self.mode),
-                reason: "a queue's mode holds permission bits only (at most 0o777)".into(),
-            });
-        }
         let attr = self.requested_attr(&object)?;
         let kernel_attr = attr.map(|(n, size)| (to_long(n), to_long(size)));
         // O_CREAT alone cannot tell whether this call made the queue, and
@@ -243,11 +236,11 @@ impl QueueOptions {
             let made = sys::open(
                 name.as_str(),
                 &self.flags(true, true),
-                self.mode,
+                self.mode.bits(),
                 kernel_attr,
             );
             match made {
-                Ok(mqd) => return Queue::new(mqd, name, object, true, Some(self.mode)),
+                Ok(mqd) => return Queue::new(mqd, name, object, true, Some(self.mode.bits())),
                 Err(err) if err.raw_os_error() == Some(libc::EEXIST) && !self.exclusive => {
                     match sys::open(name.as_str(), &self.flags(false, false), 0, None) {
                         Ok(mqd) => {
@@ -283,7 +276,7 @@ impl QueueOptions {
             creator_uid: None,
             mode,
         };
-        ownership::check_adoptable(object, found, self.mode, sys::euid())
+        ownership::check_adoptable(object, found, self.mode.bits(), sys::euid())
     }
 
     /// `mq_open(name)` - opens an existing queue; the sizes and mode options
@@ -684,8 +677,10 @@ impl Queue {
     ///
     /// # Errors
     /// [`Error::Os`] when `fstat` fails.
-    pub fn mode(&self) -> Result<u32> {
-        sys::mode(&self.mqd).map_err(|e| self.os("fstat", e))
+    pub fn mode(&self) -> Result<Mode> {
+        sys::mode(&self.mqd)
+            .map(Mode::from_bits_truncate)
+            .map_err(|e| self.os("fstat", e))
     }
 
     /// `mq_send`/`mq_timedsend` - sends `message` with `priority`, waiting

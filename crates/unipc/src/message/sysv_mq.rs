@@ -34,7 +34,7 @@
 //! use unipc::name::SysvKey;
 //!
 //! // A private queue; the creating handle removes it when dropped.
-//! let queue = QueueOptions::new().mode(0o600).create(SysvKey::Private)?;
+//! let queue = QueueOptions::new().mode(unipc::Mode::OWNER_RW).create(SysvKey::Private)?;
 //! queue.send_typed(2, b"second", Wait::Never)?;
 //! queue.send_typed(1, b"first", Wait::Never)?;
 //!
@@ -68,7 +68,7 @@ use crate::name::{FsPath, SysvKey};
 use crate::ownership;
 use crate::sys::posix_mq as posix_sys;
 use crate::sys::sysv_mq as sys;
-use crate::{Error, Result};
+use crate::{Error, Mode, Result};
 
 /// The type [`Tag::None`] sends with.
 pub const DEFAULT_TYPE: i64 = 1;
@@ -244,17 +244,17 @@ impl RecvOptions {
 /// use unipc::name::SysvKey;
 ///
 /// let queue = QueueOptions::new()
-///     .mode(0o640)
+///     .mode(unipc::Mode::OWNER_RW_GROUP_R)
 ///     .max_bytes(4096)
 ///     .create(SysvKey::Private)?;
 /// let stat = queue.stat()?;
-/// assert_eq!(stat.mode, 0o640);
+/// assert_eq!(stat.mode, unipc::Mode::OWNER_RW_GROUP_R);
 /// assert_eq!(stat.max_bytes, 4096);
 /// # Ok::<(), unipc::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct QueueOptions {
-    mode: u32,
+    mode: Mode,
     exclusive: bool,
     keep: bool,
     max_bytes: Option<usize>,
@@ -271,7 +271,7 @@ impl QueueOptions {
     /// the system's default size.
     pub fn new() -> Self {
         QueueOptions {
-            mode: 0o600,
+            mode: Mode::OWNER_RW,
             exclusive: false,
             keep: false,
             max_bytes: None,
@@ -284,7 +284,7 @@ impl QueueOptions {
     /// The kernel checks it on every send (write) and receive (read). A
     /// non-exclusive [`create`](Self::create) that finds a queue under the
     /// key adopts it only if it has exactly these bits (and is this user's).
-    pub fn mode(mut self, mode: u32) -> Self {
+    pub fn mode(mut self, mode: Mode) -> Self {
         self.mode = mode;
         self
     }
@@ -334,7 +334,7 @@ impl QueueOptions {
     /// [`Error::ForeignObject`] when the queue under the key belongs to or
     /// was created by another user, or has another mode (it is left
     /// untouched), or [`Error::Os`] with `EACCES` when this user cannot even
-    /// read its owner and mode; [`Error::Unsupported`] for a mode beyond 0o777 or a
+    /// read its owner and mode; [`Error::Unsupported`] for a
     /// [`max_bytes`](Self::max_bytes) of 0; [`Error::LimitExceeded`] for a
     /// `max_bytes` above `msgmnb` without `CAP_SYS_RESOURCE`, or above
     /// 2^31 - 1 (all checked before anything is created); [`Error::Os`] with
@@ -361,7 +361,7 @@ impl QueueOptions {
     #[doc(alias = "msgget")]
     pub fn create(&self, key: SysvKey) -> Result<Queue> {
         let object = Endpoint::SysvMq(key).to_string();
-        let mode = check_mode(&object, self.mode)?;
+        let mode = mode_flag(self.mode);
         // Checked before anything is created, so a refused size leaves
         // nothing behind.
         let max_bytes = self
@@ -458,7 +458,7 @@ impl QueueOptions {
             creator_uid: Some(ds.cuid),
             mode: ds.mode,
         };
-        ownership::check_adoptable(object, found, self.mode, sys::euid())
+        ownership::check_adoptable(object, found, self.mode.bits(), sys::euid())
     }
 
     /// `msgget(key, 0)` — opens the queue under `key`. The options do not
@@ -559,15 +559,10 @@ fn max_bytes_within(
 
 const MSGMNB_SET_IN: &str = "/proc/sys/kernel/msgmnb; CAP_SYS_RESOURCE may exceed it";
 
-fn check_mode(object: &str, mode: u32) -> Result<c_int> {
-    if mode & !0o777 != 0 {
-        return Err(Error::Unsupported {
-            object: object.to_owned(),
-            what: format!("mode {mode:#o}"),
-            reason: "a System V queue's mode holds only the permission bits 0o777".into(),
-        });
-    }
-    Ok(mode as c_int)
+/// The mode as the flag bits of `msgget`; a [`Mode`] is at most `0o777`,
+/// so it never reaches the `IPC_CREAT` bits.
+fn mode_flag(mode: Mode) -> c_int {
+    mode.bits() as c_int
 }
 
 /// What `msgctl(IPC_STAT)` reports about a queue.
@@ -620,7 +615,7 @@ pub struct Stat {
     /// The creator's group id.
     pub creator_gid: u32,
     /// The permission bits.
-    pub mode: u32,
+    pub mode: Mode,
 }
 
 // c_long is i64 on 64-bit Linux and i32 elsewhere.
@@ -657,7 +652,7 @@ impl From<&sys::QueueStat> for Stat {
             gid: ds.gid,
             creator_uid: ds.cuid,
             creator_gid: ds.cgid,
-            mode: ds.mode,
+            mode: Mode::from_bits_truncate(ds.mode),
         }
     }
 }
@@ -1111,7 +1106,7 @@ impl Queue {
     ///
     /// # Errors
     ///
-    /// [`Error::Unsupported`] for a mode beyond 0o777; [`Error::Os`] with
+    /// [`Error::Os`] with
     /// `EPERM` unless this user owns or created the queue (or is
     /// privileged); [`Error::Removed`] when it is gone.
     ///
@@ -1122,8 +1117,8 @@ impl Queue {
     /// use unipc::name::SysvKey;
     ///
     /// let queue = QueueOptions::new().create(SysvKey::Private)?;
-    /// queue.set_mode(0o604)?;
-    /// assert_eq!(queue.stat()?.mode, 0o604);
+    /// queue.set_mode(unipc::Mode::new(0o604)?)?;
+    /// assert_eq!(queue.stat()?.mode.bits(), 0o604);
     /// # Ok::<(), unipc::Error>(())
     /// ```
     ///
@@ -1131,9 +1126,8 @@ impl Queue {
     ///
     /// msgctl(2).
     #[doc(alias = "IPC_SET")]
-    pub fn set_mode(&self, mode: u32) -> Result<()> {
-        check_mode(&self.object, mode)?;
-        sys::set_mode(self.id, mode).map_err(|err| self.fail("set", err))
+    pub fn set_mode(&self, mode: Mode) -> Result<()> {
+        sys::set_mode(self.id, mode.bits()).map_err(|err| self.fail("set", err))
     }
 
     /// `msgctl(IPC_SET)` — changes `msg_qbytes`, the most bytes of text the
@@ -1389,11 +1383,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn modes_beyond_permission_bits_are_refused() {
-        assert_eq!(check_mode("sysv-mq:0x1", 0o777).unwrap(), 0o777);
-        let err = check_mode("sysv-mq:0x1", 0o1600).unwrap_err().to_string();
-        assert!(err.contains("mode 0o1600"), "{err}");
-        assert!(err.contains("0o777"), "{err}");
+    fn modes_stay_clear_of_the_msgget_flags() {
+        assert_eq!(mode_flag(Mode::ALL), 0o777);
+        assert_eq!(mode_flag(Mode::ALL) & (sys::CREATE | sys::EXCLUSIVE), 0);
     }
 
     #[test]
@@ -1453,7 +1445,7 @@ mod tests {
     #[test]
     fn options_default_to_a_removable_owner_only_queue() {
         let options = QueueOptions::default();
-        assert_eq!(options.mode, 0o600);
+        assert_eq!(options.mode, Mode::OWNER_RW);
         assert!(!options.exclusive && !options.keep);
         let recv = RecvOptions::default();
         assert_eq!(recv.select, Select::Any);

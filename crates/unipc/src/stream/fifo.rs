@@ -42,7 +42,7 @@
 //! use unipc::stream::fifo::{Fifo, OpenOptions};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let fifo = Fifo::create(dir.path().join("jobs"), 0o600)?;
+//! let fifo = Fifo::create(dir.path().join("jobs"), unipc::Mode::OWNER_RW)?;
 //! // Non-blocking opens so that one process can hold both ends here.
 //! let mut rx = OpenOptions::new().nonblocking(true).open_reader(fifo.path())?;
 //! let mut tx = OpenOptions::new().nonblocking(true).open_writer(fifo.path())?;
@@ -73,7 +73,7 @@ use crate::facility::{
 use crate::name::FsPath;
 use crate::sys;
 use crate::sys::pipe::{FileInfo, OpenHow};
-use crate::{Endpoint, Error, Result};
+use crate::{Endpoint, Error, Mode, Result};
 
 const EXPECTED: &str = "a FIFO";
 
@@ -100,7 +100,7 @@ fn wrong_type(object: &str, info: &FileInfo) -> Error {
 ///
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("f");
-/// let fifo = Fifo::create(&path, 0o640)?;
+/// let fifo = Fifo::create(&path, unipc::Mode::OWNER_RW_GROUP_R)?;
 /// assert_eq!(fifo.to_string(), format!("fifo:{}", path.display()));
 /// drop(fifo);
 /// assert!(!path.exists());
@@ -118,7 +118,7 @@ pub struct Fifo {
 
 impl Fifo {
     /// `mknodat(S_IFIFO)` + `chmod`—Creates a FIFO at `path` whose
-    /// permission bits are exactly `mode` (such as `0o600`), whatever the
+    /// permission bits are exactly `mode` (such as [`Mode::OWNER_RW`]), whatever the
     /// process's umask.
     ///
     /// Fails if anything already exists at `path`, a symbolic link
@@ -127,7 +127,6 @@ impl Fifo {
     ///
     /// # Errors
     /// - [`Error::InvalidName`] for an empty path or one with a NUL byte.
-    /// - [`Error::Unsupported`] for a mode with bits beyond `0o777`.
     /// - [`Error::Os`] from `mknodat` (EEXIST: something is there; ENOENT:
     ///   no such directory; EACCES), or from the open and `chmod` that fix
     ///   the mode (after a failed `chmod` the FIFO is removed again).
@@ -139,8 +138,8 @@ impl Fifo {
     /// use unipc::stream::fifo::Fifo;
     ///
     /// let dir = tempfile::tempdir()?;
-    /// let fifo = Fifo::create(dir.path().join("f"), 0o600)?;
-    /// let err = Fifo::create(fifo.path(), 0o600).unwrap_err();
+    /// let fifo = Fifo::create(dir.path().join("f"), unipc::Mode::OWNER_RW)?;
+    /// let err = Fifo::create(fifo.path(), unipc::Mode::OWNER_RW).unwrap_err();
     /// assert!(err.to_string().ends_with("create: file exists: something already exists under that name"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
@@ -149,16 +148,10 @@ impl Fifo {
     /// mknod(2), mkfifo(3), chmod(2), umask(2), open(2) (O_PATH)
     #[doc(alias = "mkfifo")]
     #[doc(alias = "mknod")]
-    pub fn create(path: impl AsRef<Path>, mode: u32) -> Result<Fifo> {
+    pub fn create(path: impl AsRef<Path>, mode: Mode) -> Result<Fifo> {
         let path = FsPath::new(path.as_ref())?;
         let object = object_of(&path);
-        if mode & !0o777 != 0 {
-            return Err(Error::Unsupported {
-                object,
-                what: format!("mode {mode:#o}"),
-                reason: "a FIFO's mode takes permission bits only (at most 0o777)".into(),
-            });
-        }
+        let mode = mode.bits();
         sys::pipe::mkfifo(path.as_path(), mode)
             .map_err(|err| Error::os(object.clone(), "create", err))?;
 
@@ -267,7 +260,7 @@ impl Fifo {
 /// ```
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("f");
-/// unipc::stream::fifo::Fifo::create(&path, 0o600)?.keep();
+/// unipc::stream::fifo::Fifo::create(&path, unipc::Mode::OWNER_RW)?.keep();
 /// unipc::stream::fifo::remove(&path)?;
 /// assert!(!path.exists());
 /// # Ok::<(), Box<dyn std::error::Error>>(())
@@ -325,7 +318,7 @@ impl fmt::Debug for Fifo {
 /// use unipc::stream::fifo::{Fifo, OpenOptions};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let fifo = Fifo::create(dir.path().join("f"), 0o600)?;
+/// let fifo = Fifo::create(dir.path().join("f"), unipc::Mode::OWNER_RW)?;
 /// // No reader: a non-blocking write open fails at once instead of waiting.
 /// let err = OpenOptions::new().nonblocking(true).open_writer(fifo.path()).unwrap_err();
 /// assert_eq!(err.raw_os_error(), Some(libc::ENXIO));
@@ -427,7 +420,7 @@ impl OpenOptions {
 /// use unipc::stream::fifo::{Fifo, OpenOptions};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let fifo = Fifo::create(dir.path().join("f"), 0o600)?;
+/// let fifo = Fifo::create(dir.path().join("f"), unipc::Mode::OWNER_RW)?;
 /// let rx = OpenOptions::new().nonblocking(true).open_reader(fifo.path())?;
 /// // No writer has come: nothing to read yet, and no end of file either.
 /// assert!(!rx.wait_readable(Some(Duration::from_millis(10)))?);
@@ -450,7 +443,7 @@ pub struct Reader {
 /// use unipc::stream::fifo::{Fifo, OpenOptions};
 ///
 /// let dir = tempfile::tempdir()?;
-/// let fifo = Fifo::create(dir.path().join("f"), 0o600)?;
+/// let fifo = Fifo::create(dir.path().join("f"), unipc::Mode::OWNER_RW)?;
 /// let rx = OpenOptions::new().nonblocking(true).open_reader(fifo.path())?;
 /// let mut tx = OpenOptions::new().nonblocking(true).open_writer(fifo.path())?;
 /// drop(rx);
@@ -648,8 +641,8 @@ const FROM_PEER: &str = "from-peer";
 
 impl facility::Connector for Connector {
     fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
-        let to_peer = Fifo::create(scratch.join(TO_PEER), 0o600)?;
-        let from_peer = Fifo::create(scratch.join(FROM_PEER), 0o600)?;
+        let to_peer = Fifo::create(scratch.join(TO_PEER), Mode::OWNER_RW)?;
+        let from_peer = Fifo::create(scratch.join(FROM_PEER), Mode::OWNER_RW)?;
         let address = scratch.to_string_lossy().into_owned();
         Ok((
             Box::new(Pending(to_peer, from_peer)),

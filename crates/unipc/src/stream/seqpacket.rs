@@ -64,7 +64,7 @@ use crate::name::UnixAddr;
 use crate::stream::unix::{self, Credentials};
 use crate::stream::unix_core::{endpoint_label, peer_closed, Bound, Pace, Socket};
 use crate::sys::socket::Kind;
-use crate::{Error, Result};
+use crate::{Error, Mode, Result};
 
 /// Options for a seqpacket [`Listener`]; the same knobs as
 /// [`unix::ListenerOptions`].
@@ -74,7 +74,7 @@ use crate::{Error, Result};
 /// use unipc::stream::seqpacket::ListenerOptions;
 ///
 /// let path = std::env::temp_dir().join(format!("unipc-doc-sp-{}.sock", std::process::id()));
-/// let listener = ListenerOptions::new().mode(0o660).bind(&UnixAddr::path(&path)?)?;
+/// let listener = ListenerOptions::new().mode(unipc::Mode::OWNER_GROUP_RW).bind(&UnixAddr::path(&path)?)?;
 /// drop(listener);
 /// assert!(!path.exists());
 /// # Ok::<(), unipc::Error>(())
@@ -98,7 +98,7 @@ impl ListenerOptions {
 
     /// As [`unix::ListenerOptions::mode`]: exactly this mode, whatever the
     /// umask.
-    pub fn mode(mut self, mode: u32) -> Self {
+    pub fn mode(mut self, mode: Mode) -> Self {
         self.inner = self.inner.mode(mode);
         self
     }

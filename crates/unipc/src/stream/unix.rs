@@ -44,7 +44,7 @@ use crate::facility::{
 use crate::name::UnixAddr;
 use crate::sys::socket::{Kind, SCM_MAX_FD};
 use crate::unix_socket;
-use crate::{Error, Result};
+use crate::{Error, Mode, Result};
 
 /// Who is at the other end of a connection, as the kernel recorded it when
 /// the connection was made (`SO_PEERCRED`).
@@ -81,7 +81,7 @@ pub struct Credentials {
 ///
 /// let path = std::env::temp_dir().join(format!("unipc-doc-opts-{}.sock", std::process::id()));
 /// let listener = ListenerOptions::new()
-///     .mode(0o600)
+///     .mode(unipc::Mode::OWNER_RW)
 ///     .backlog(16)
 ///     .bind(&UnixAddr::path(&path)?)?;
 /// # use std::os::unix::fs::PermissionsExt;
@@ -118,10 +118,10 @@ impl ListenerOptions {
     /// [`Error::WrongType`]). Connecting needs write permission on the
     /// file.
     ///
-    /// Binding fails with [`Error::Unsupported`] for bits above `0o777` or
-    /// for an abstract address, which has no file to protect.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.config.mode = Some(mode);
+    /// Binding fails with [`Error::Unsupported`] for an abstract address,
+    /// which has no file to protect.
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.config.mode = Some(mode.bits());
         self
     }
 
@@ -151,7 +151,8 @@ impl ListenerOptions {
     ///   nothing that is not ours is changed or removed.
     /// - [`Error::Os`] for `bind` with `EADDRINUSE` ("another process
     ///   listens there") when a live socket answers at the address.
-    /// - [`Error::Unsupported`] for a bad [`mode`](Self::mode).
+    /// - [`Error::Unsupported`] for a [`mode`](Self::mode) on an abstract
+    ///   address.
     /// - [`Error::Os`] for any other failure (a missing directory, no
     ///   permission to create the file).
     pub fn bind(&self, addr: &UnixAddr) -> Result<Listener> {

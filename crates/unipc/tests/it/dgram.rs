@@ -19,6 +19,7 @@ use unipc::message::dgram::{
 };
 use unipc::message::{Messenger, Wait};
 use unipc::name::UnixAddr;
+use unipc::Mode;
 use unipc::{Endpoint, Error};
 
 use crate::util;
@@ -1048,11 +1049,11 @@ fn unix_permission_refused_for_nobody() {
     let open_path = dir.join("open.sock");
     let closed_path = dir.join("closed.sock");
     let open = UnixOptions::new()
-        .mode(0o666)
+        .mode(Mode::ALL_RW)
         .bind(&UnixAddr::path(&open_path).unwrap())
         .unwrap();
     let closed = UnixOptions::new()
-        .mode(0o600)
+        .mode(Mode::OWNER_RW)
         .bind(&UnixAddr::path(&closed_path).unwrap())
         .unwrap();
     use std::os::unix::fs::PermissionsExt;

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use unipc::stream::fifo::{Fifo, OpenOptions, Reader, Writer};
 use unipc::stream::pipe::{self, Receiver, Sender};
+use unipc::{Error, Mode};
 
 use crate::util::{self, Peer};
 
@@ -50,7 +51,7 @@ fn data_and_end_of_file_from_a_writer_process() {
         return;
     }
     let dir = util::TempDir::new();
-    let fifo = Fifo::create(dir.join("f"), 0o600).unwrap();
+    let fifo = Fifo::create(dir.join("f"), Mode::OWNER_RW).unwrap();
     let peer = Peer::new("fifo::data_and_end_of_file_from_a_writer_process", "writer")
         .arg("path", fifo.path())
         .spawn();
@@ -66,7 +67,7 @@ fn data_and_end_of_file_from_a_writer_process() {
 fn mode_on_disk_is_the_mode_asked_whatever_the_umask() {
     if util::role().is_some() {
         let umask = u32::from_str_radix(&util::arg("umask"), 8).unwrap();
-        let mode = u32::from_str_radix(&util::arg("mode"), 8).unwrap();
+        let mode: Mode = util::arg("mode").parse().unwrap();
         // The umask is process-wide: set here, in the peer, not in the
         // parent whose other tests run concurrently.
         rustix::process::umask(rustix::fs::Mode::from_bits_retain(umask));
@@ -119,12 +120,11 @@ fn mode_on_disk_is_the_mode_asked_whatever_the_umask() {
         std::fs::remove_file(&path).unwrap();
     }
 
-    let err = Fifo::create(dir.join("setuid"), 0o4755).unwrap_err();
-    assert!(
-        err.to_string().contains("mode 0o4755 is not supported"),
-        "{err}"
-    );
-    assert!(!dir.join("setuid").exists());
+    // A setuid mode cannot even be written down: the refusal comes before
+    // any FIFO call.
+    let err = Mode::new(0o4755).unwrap_err();
+    assert!(matches!(err, Error::InvalidName { .. }), "{err}");
+    assert!(err.to_string().contains("0o4755"), "{err}");
 }
 
 #[test]
@@ -141,7 +141,7 @@ fn nonblocking_write_open_without_a_reader_is_enxio() {
     }
 
     let dir = util::TempDir::new();
-    let fifo = Fifo::create(dir.join("f"), 0o600).unwrap();
+    let fifo = Fifo::create(dir.join("f"), Mode::OWNER_RW).unwrap();
     let (opened_tx, mut opened_rx) = pipe::new().unwrap();
     let (mut go_tx, go_rx) = pipe::new().unwrap();
     let peer = Peer::new(
@@ -198,7 +198,7 @@ fn paths_that_are_not_fifos_are_refused_and_left_untouched() {
         let err = Writer::open(&dir).unwrap_err();
         assert_eq!(err.to_string(), want_dir);
 
-        let err = Fifo::create(&file, 0o600).unwrap_err();
+        let err = Fifo::create(&file, Mode::OWNER_RW).unwrap_err();
         assert_eq!(
             err.to_string(),
             format!(
@@ -243,7 +243,7 @@ fn paths_that_are_not_fifos_are_refused_and_left_untouched() {
 fn create_never_follows_a_planted_symlink() {
     if util::role().is_some() {
         for link in [util::arg("dangling"), util::arg("to_file")] {
-            let err = Fifo::create(&link, 0o600).unwrap_err();
+            let err = Fifo::create(&link, Mode::OWNER_RW).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::EEXIST), "{err}");
             assert_eq!(
                 err.to_string(),
@@ -336,7 +336,7 @@ fn a_blocking_open_waits_until_the_other_end_is_opened() {
     }
 
     let dir = util::TempDir::new();
-    let fifo = Fifo::create(dir.join("f"), 0o600).unwrap();
+    let fifo = Fifo::create(dir.join("f"), Mode::OWNER_RW).unwrap();
     for role in ["reader", "writer"] {
         let (opened_tx, mut opened_rx) = pipe::Options::new().nonblocking(true).create().unwrap();
         let peer = Peer::new(
@@ -383,7 +383,7 @@ fn wait_readable_waits_for_a_writer_with_a_deadline() {
         return;
     }
     let dir = util::TempDir::new();
-    let fifo = Fifo::create(dir.join("f"), 0o600).unwrap();
+    let fifo = Fifo::create(dir.join("f"), Mode::OWNER_RW).unwrap();
     let mut rx = OpenOptions::new()
         .nonblocking(true)
         .open_reader(fifo.path())
@@ -415,7 +415,7 @@ fn wait_readable_waits_for_a_writer_with_a_deadline() {
 #[test]
 fn owner_drop_removes_the_fifo_unless_kept_or_replaced() {
     if let Some(role) = util::role() {
-        let mut fifo = Fifo::create(path_arg(), 0o600).unwrap();
+        let mut fifo = Fifo::create(path_arg(), Mode::OWNER_RW).unwrap();
         if role == "keeper" {
             fifo.keep();
         }
@@ -499,8 +499,8 @@ fn another_user_is_refused_a_0600_fifo() {
         return;
     }
     let dir = util::TempDir::new();
-    let private = Fifo::create(dir.join("private"), 0o600).unwrap();
-    let open = Fifo::create(dir.join("open"), 0o666).unwrap();
+    let private = Fifo::create(dir.join("private"), Mode::OWNER_RW).unwrap();
+    let open = Fifo::create(dir.join("open"), Mode::ALL_RW).unwrap();
     let mut peer = Peer::new("fifo::another_user_is_refused_a_0600_fifo", "stranger")
         .arg("private", private.path())
         .arg("open", open.path());
@@ -528,7 +528,7 @@ fn a_writer_whose_reader_left_gets_broken_pipe_not_sigpipe() {
         return;
     }
     let dir = util::TempDir::new();
-    let fifo = Fifo::create(dir.join("f"), 0o600).unwrap();
+    let fifo = Fifo::create(dir.join("f"), Mode::OWNER_RW).unwrap();
     let (opened_tx, mut opened_rx) = pipe::Options::new().nonblocking(true).create().unwrap();
     let (mut go_tx, go_rx) = pipe::new().unwrap();
     let peer = Peer::new(
@@ -565,7 +565,7 @@ fn ends_are_close_on_exec_unless_asked_otherwise() {
         return;
     }
     let dir = util::TempDir::new();
-    let fifo = Fifo::create(dir.join("f"), 0o600).unwrap();
+    let fifo = Fifo::create(dir.join("f"), Mode::OWNER_RW).unwrap();
     for (cloexec, role) in [(true, "clean"), (false, "inherits")] {
         let options = OpenOptions::new().nonblocking(true).cloexec(cloexec);
         let rx = options.open_reader(fifo.path()).unwrap();

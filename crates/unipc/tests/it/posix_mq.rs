@@ -16,6 +16,7 @@ use unipc::message::posix_mq::{self, Access, Notice, Queue, QueueOptions, PRIORI
 use unipc::message::{Messenger, Tag, Wait};
 use unipc::name::PosixName;
 use unipc::Error;
+use unipc::Mode;
 
 use crate::util;
 
@@ -845,17 +846,17 @@ fn permission_refused_for_nobody() {
     let _private = QueueOptions::new()
         .max_messages(1)
         .max_message_size(16)
-        .mode(0o600)
+        .mode(Mode::OWNER_RW)
         .create(&private_name)
         .unwrap();
     let drop_name = fresh_name();
     let drop_box = QueueOptions::new()
         .max_messages(1)
         .max_message_size(16)
-        .mode(0o602)
+        .mode(Mode::new(0o602).unwrap())
         .create(&drop_name)
         .unwrap();
-    assert_eq!(drop_box.mode().unwrap(), 0o602);
+    assert_eq!(drop_box.mode().unwrap().bits(), 0o602);
     let mut nobody = peer("permission_refused_for_nobody", "nobody", &private_name)
         .arg("drop_box", drop_name.as_str());
     util::as_nobody(&mut nobody);
@@ -871,11 +872,11 @@ fn mode_is_exact_under_umask() {
         let queue = QueueOptions::new()
             .max_messages(1)
             .max_message_size(16)
-            .mode(0o644)
+            .mode(Mode::OWNER_RW_ALL_R)
             .exclusive(true)
             .create(&name_arg())
             .unwrap();
-        assert_eq!(queue.mode().unwrap(), 0o644);
+        assert_eq!(queue.mode().unwrap().bits(), 0o644);
         say("created");
         // Stay (and keep the queue) until the parent has looked.
         assert_eq!(queue.recv_vec(Wait::For(HANG_GUARD)).unwrap().0, b"done");
@@ -892,7 +893,7 @@ fn mode_is_exact_under_umask() {
     assert!(!queue.created());
     assert_eq!(
         queue.mode().unwrap(),
-        0o644,
+        Mode::OWNER_RW_ALL_R,
         "umask 077 would have made 0600"
     );
     queue.send(b"done").unwrap();
@@ -1101,12 +1102,12 @@ fn create_does_not_adopt_a_queue_another_user_made() {
         let squat = QueueOptions::new()
             .max_messages(2)
             .max_message_size(64)
-            .mode(0o666)
+            .mode(Mode::ALL_RW)
             .exclusive(true)
             .create(&name_arg())
             .unwrap()
             .keep();
-        assert_eq!(squat.mode().unwrap(), 0o666);
+        assert_eq!(squat.mode().unwrap().bits(), 0o666);
         return;
     }
     if !util::is_root() {
@@ -1126,10 +1127,15 @@ fn create_does_not_adopt_a_queue_another_user_made() {
     // The mode asked, the default mode (0o600), and even the squatter's
     // own mode: another user's queue is never adopted.
     for (options, asked) in [
-        (QueueOptions::new().mode(0o600), 0o600),
+        (QueueOptions::new().mode(Mode::OWNER_RW), 0o600),
         (QueueOptions::new(), 0o600),
-        (QueueOptions::new().mode(0o666), 0o666),
-        (QueueOptions::new().access(Access::Write).mode(0o600), 0o600),
+        (QueueOptions::new().mode(Mode::ALL_RW), 0o666),
+        (
+            QueueOptions::new()
+                .access(Access::Write)
+                .mode(Mode::OWNER_RW),
+            0o600,
+        ),
     ] {
         let err = options.create(&name).unwrap_err();
         match &err {
@@ -1168,7 +1174,7 @@ fn create_does_not_adopt_a_queue_another_user_made() {
     // creates did not unlink it. Plain open is unaffected.
     let queue = Queue::open(&name).unwrap();
     assert!(!queue.created());
-    assert_eq!(queue.mode().unwrap(), 0o666);
+    assert_eq!(queue.mode().unwrap().bits(), 0o666);
     assert_eq!(queue.attributes().unwrap().messages, 0);
 }
 
@@ -1177,10 +1183,16 @@ fn create_adopts_own_queue_only_with_the_mode_asked() {
     if let Some(role) = util::role() {
         assert_eq!(role, "opener");
         let name = name_arg();
-        let queue = QueueOptions::new().mode(0o640).create(&name).unwrap();
+        let queue = QueueOptions::new()
+            .mode(Mode::OWNER_RW_GROUP_R)
+            .create(&name)
+            .unwrap();
         assert!(!queue.created(), "the parent made it");
         queue.send(b"adopted").unwrap();
-        for options in [QueueOptions::new(), QueueOptions::new().mode(0o644)] {
+        for options in [
+            QueueOptions::new(),
+            QueueOptions::new().mode(Mode::OWNER_RW_ALL_R),
+        ] {
             let err = options.create(&name).unwrap_err();
             assert!(
                 matches!(err, Error::ForeignObject { mode: 0o640, .. }),
@@ -1201,7 +1213,7 @@ fn create_adopts_own_queue_only_with_the_mode_asked() {
     let queue = QueueOptions::new()
         .max_messages(2)
         .max_message_size(16)
-        .mode(0o640)
+        .mode(Mode::OWNER_RW_GROUP_R)
         .exclusive(true)
         .create(&name)
         .unwrap();
@@ -1213,7 +1225,7 @@ fn create_adopts_own_queue_only_with_the_mode_asked() {
     .spawn()
     .wait_success();
     assert_eq!(queue.try_recv().unwrap(), b"adopted");
-    assert_eq!(queue.mode().unwrap(), 0o640);
+    assert_eq!(queue.mode().unwrap().bits(), 0o640);
 }
 
 /// A user id no other test runs as: RLIMIT_MSGQUEUE counts the bytes of all
@@ -1296,7 +1308,7 @@ fn creator_does_not_unlink_a_queue_that_replaced_its_own() {
         QueueOptions::new()
             .max_messages(1)
             .max_message_size(8)
-            .mode(0o600)
+            .mode(Mode::OWNER_RW)
             .exclusive(true)
             .create(&name_arg())
             .unwrap()
@@ -1346,7 +1358,10 @@ fn create_without_sizes_takes_the_kernel_defaults() {
         return;
     }
     let name = fresh_name();
-    let queue = QueueOptions::new().mode(0o600).create(&name).unwrap();
+    let queue = QueueOptions::new()
+        .mode(Mode::OWNER_RW)
+        .create(&name)
+        .unwrap();
     assert!(queue.created());
     let attr = queue.attributes().unwrap();
     assert_eq!(
@@ -1356,7 +1371,7 @@ fn create_without_sizes_takes_the_kernel_defaults() {
             mqueue_limit("msgsize_default").min(mqueue_limit("msgsize_max"))
         )
     );
-    assert_eq!(queue.mode().unwrap(), 0o600);
+    assert_eq!(queue.mode().unwrap().bits(), 0o600);
     queue.send(b"defaults").unwrap();
     peer(
         "create_without_sizes_takes_the_kernel_defaults",

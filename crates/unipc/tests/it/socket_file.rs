@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use unipc::message::dgram::UnixOptions;
 use unipc::name::UnixAddr;
 use unipc::stream::{seqpacket, unix};
-use unipc::Error;
+use unipc::{Error, Mode};
 
 use crate::util;
 
@@ -29,7 +29,7 @@ enum Type {
 
 const TYPES: [Type; 3] = [Type::Stream, Type::Seqpacket, Type::Dgram];
 
-fn bind(kind: Type, addr: &UnixAddr, mode: Option<u32>, keep: bool) -> Result<Bound, Error> {
+fn bind(kind: Type, addr: &UnixAddr, mode: Option<Mode>, keep: bool) -> Result<Bound, Error> {
     Ok(match kind {
         Type::Stream => {
             let mut options = unix::ListenerOptions::new();
@@ -142,7 +142,7 @@ fn a_link_swapped_in_during_the_bind_never_gets_the_mode() {
             break;
         }
         let kind = TYPES[i % TYPES.len()];
-        match bind(kind, &addr, Some(0o666), false) {
+        match bind(kind, &addr, Some(Mode::ALL_RW), false) {
             Ok(socket) => {
                 bound += 1;
                 // Still ours (a root-owned socket: only root binds here),
@@ -239,7 +239,7 @@ fn a_link_to_a_stale_socket_is_refused_and_untouched() {
     std::os::unix::fs::symlink(&stale, &link).unwrap();
     let addr = UnixAddr::path(&link).unwrap();
     for kind in TYPES {
-        let err = bind(kind, &addr, Some(0o600), false)
+        let err = bind(kind, &addr, Some(Mode::OWNER_RW), false)
             .err()
             .expect("bound over a link");
         match &err {
@@ -382,7 +382,13 @@ fn the_exact_mode_whatever_the_umask_for_every_type() {
         for (i, kind) in TYPES.into_iter().enumerate() {
             for mode in [0o666, 0o660, 0o600, 0o700] {
                 let path = dir.join(format!("{i}-{mode:o}.sock"));
-                let held = bind(kind, &UnixAddr::path(&path).unwrap(), Some(mode), false).unwrap();
+                let held = bind(
+                    kind,
+                    &UnixAddr::path(&path).unwrap(),
+                    Some(Mode::new(mode).unwrap()),
+                    false,
+                )
+                .unwrap();
                 assert_eq!(mode_of(&path), mode, "{kind:?}");
                 drop(held);
                 assert!(!path.exists(), "{kind:?}: left its file");

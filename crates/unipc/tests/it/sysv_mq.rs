@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use unipc::message::sysv_mq::{self, Queue, QueueOptions, RecvOptions, Select};
 use unipc::message::{Messenger, Tag, Wait};
 use unipc::name::SysvKey;
+use unipc::Mode;
 use unipc::{Error, Result};
 
 use crate::util;
@@ -673,7 +674,7 @@ fn stat_reports_counts_pids_times_and_owner() {
         return;
     }
     let before = SystemTime::now() - Duration::from_secs(2);
-    let (queue, key) = create_with(QueueOptions::new().mode(0o640));
+    let (queue, key) = create_with(QueueOptions::new().mode(Mode::OWNER_RW_GROUP_R));
     let fresh = queue.stat().unwrap();
     assert_eq!((fresh.messages, fresh.bytes), (0, 0));
     assert_eq!((fresh.last_sender, fresh.last_receiver), (None, None));
@@ -696,7 +697,7 @@ fn stat_reports_counts_pids_times_and_owner() {
     let egid = rustix::process::getegid().as_raw();
     assert_eq!((stat.uid, stat.creator_uid), (euid, euid));
     assert_eq!((stat.gid, stat.creator_gid), (egid, egid));
-    assert_eq!(stat.mode, 0o640);
+    assert_eq!(stat.mode.bits(), 0o640);
 
     let receiver = peer(test, "receiver", key).spawn();
     let receiver_pid = receiver.pid();
@@ -720,13 +721,13 @@ fn ipc_set_changes_mode_and_max_bytes() {
         match role.as_str() {
             "reader" => {
                 let stat = open_arg().stat().unwrap();
-                assert_eq!((stat.mode, stat.max_bytes), (0o644, 4096));
+                assert_eq!((stat.mode.bits(), stat.max_bytes), (0o644, 4096));
                 assert_eq!(open_arg().limits().unwrap().max_message_size, 4096);
             }
             "nobody" => {
                 // Not the owner: IPC_SET is refused whatever is asked.
                 let queue = open_arg();
-                let err = expect_err(queue.set_mode(0o666), "stranger set_mode");
+                let err = expect_err(queue.set_mode(Mode::ALL_RW), "stranger set_mode");
                 assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
                 assert_text(&err, &[&key_arg().to_string(), "set", "lacks permission"]);
                 let err = expect_err(queue.set_max_bytes(10), "stranger set_max_bytes");
@@ -765,7 +766,7 @@ fn ipc_set_changes_mode_and_max_bytes() {
         return;
     }
     let (queue, key) = create();
-    queue.set_mode(0o644).unwrap();
+    queue.set_mode(Mode::OWNER_RW_ALL_R).unwrap();
     queue.set_max_bytes(4096).unwrap();
     let test = "ipc_set_changes_mode_and_max_bytes";
     peer(test, "reader", key).spawn().wait_success();
@@ -786,9 +787,11 @@ fn ipc_set_changes_mode_and_max_bytes() {
         assert_eq!(queue.stat().unwrap().max_bytes, 4096);
     }
     let stat = queue.stat().unwrap();
-    assert_eq!(stat.mode, 0o644);
-    let err = expect_err(queue.set_mode(0o1644), "mode beyond 0o777");
-    assert_text(&err, &["mode 0o1644", "0o777"]);
+    assert_eq!(stat.mode.bits(), 0o644);
+    // A mode beyond 0o777 is refused before it can reach the queue.
+    let err = Mode::new(0o1644).unwrap_err();
+    assert_text(&err, &["0o1644", "0o777"]);
+    assert_eq!(queue.stat().unwrap().mode, Mode::OWNER_RW_ALL_R);
 }
 
 #[test]
@@ -837,7 +840,7 @@ fn the_mode_asked_is_the_mode_set_whatever_the_umask() {
         assert_eq!(role, "creator");
         rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o777));
         let queue = QueueOptions::new()
-            .mode(0o666)
+            .mode(Mode::ALL_RW)
             .exclusive(true)
             .keep()
             .create(key_arg())
@@ -857,7 +860,7 @@ fn the_mode_asked_is_the_mode_set_whatever_the_umask() {
     .wait_success();
     let queue = QueueOptions::new().open(key).expect("the kept queue");
     assert!(!queue.created());
-    assert_eq!(queue.stat().unwrap().mode, 0o666);
+    assert_eq!(queue.stat().unwrap().mode, Mode::ALL_RW);
     queue.remove().unwrap();
 }
 
@@ -925,11 +928,8 @@ fn missing_keys_and_bad_input_are_refused_with_reasons() {
     // Bad input that never reaches a queue.
     let err = expect_err(QueueOptions::new().open(SysvKey::Private), "open private");
     assert_text(&err, &["sysv-mq:private", "open it by its identifier"]);
-    let err = expect_err(
-        QueueOptions::new().mode(0o4700).create(SysvKey::Private),
-        "setuid mode",
-    );
-    assert_text(&err, &["mode 0o4700", "0o777"]);
+    let err = "4700".parse::<Mode>().unwrap_err();
+    assert_text(&err, &["permission mode", "4700", "0o777"]);
     let err = expect_err("0".parse::<SysvKey>(), "key 0");
     assert_text(&err, &["IPC_PRIVATE"]);
     assert!("sysv-mq:nope".parse::<unipc::Endpoint>().is_err());
@@ -978,7 +978,7 @@ fn permission_is_refused_to_other_users_by_mode() {
     if skip_unless_root(test) {
         return;
     }
-    let (queue, key) = create_with(QueueOptions::new().mode(0o600));
+    let (queue, key) = create_with(QueueOptions::new().mode(Mode::OWNER_RW));
     queue.send_typed(1, b"secret", Wait::Never).unwrap();
     let mut refused = peer(test, "refused", key);
     util::as_nobody(&mut refused);
@@ -987,7 +987,7 @@ fn permission_is_refused_to_other_users_by_mode() {
     assert_eq!(stat.messages, 1, "nobody neither sent nor received");
 
     // The same user is let in once the mode grants others read and write.
-    queue.set_mode(0o606).unwrap();
+    queue.set_mode(Mode::new(0o606).unwrap()).unwrap();
     let mut allowed = peer(test, "allowed", key);
     util::as_nobody(&mut allowed);
     allowed.spawn().wait_success();
@@ -1318,7 +1318,7 @@ fn create_does_not_adopt_a_queue_another_user_made() {
         assert!(!util::is_root());
         // A queue anyone may use, waiting for the service's key...
         let squat = QueueOptions::new()
-            .mode(0o666)
+            .mode(Mode::ALL_RW)
             .exclusive(true)
             .keep()
             .create(key_arg())
@@ -1328,7 +1328,7 @@ fn create_does_not_adopt_a_queue_another_user_made() {
         // but created by nobody.
         let disguised: SysvKey = util::arg("disguised").parse().unwrap();
         QueueOptions::new()
-            .mode(0o600)
+            .mode(Mode::OWNER_RW)
             .exclusive(true)
             .keep()
             .create(disguised)
@@ -1346,7 +1346,10 @@ fn create_does_not_adopt_a_queue_another_user_made() {
     util::as_nobody(&mut squatter);
     squatter.spawn().wait_success();
 
-    for options in [QueueOptions::new().mode(0o600), QueueOptions::new()] {
+    for options in [
+        QueueOptions::new().mode(Mode::OWNER_RW),
+        QueueOptions::new(),
+    ] {
         let err = expect_err(options.create(key), "create over nobody's queue");
         match &err {
             Error::ForeignObject {
@@ -1376,13 +1379,13 @@ fn create_does_not_adopt_a_queue_another_user_made() {
     }
     // Owned by another user, the mode asked does not matter.
     let err = expect_err(
-        QueueOptions::new().mode(0o666).create(key),
+        QueueOptions::new().mode(Mode::ALL_RW).create(key),
         "create with the squatter's mode",
     );
     assert!(matches!(err, Error::ForeignObject { .. }), "{err}");
     // Owner root and mode 0o600, but created by nobody: refused too.
     let err = expect_err(
-        QueueOptions::new().mode(0o600).create(disguised),
+        QueueOptions::new().mode(Mode::OWNER_RW).create(disguised),
         "create over a queue given to root",
     );
     assert!(
@@ -1401,12 +1404,12 @@ fn create_does_not_adopt_a_queue_another_user_made() {
     // Both left as they were: there, same owner and mode, nothing in them.
     let stat = QueueOptions::new().open(key).unwrap().stat().unwrap();
     assert_eq!(
-        (stat.uid, stat.creator_uid, stat.mode, stat.messages),
+        (stat.uid, stat.creator_uid, stat.mode.bits(), stat.messages),
         (util::NOBODY.0, util::NOBODY.0, 0o666, 0)
     );
     assert_eq!(stat.last_sender, None);
     let stat = QueueOptions::new().open(disguised).unwrap().stat().unwrap();
-    assert_eq!((stat.uid, stat.mode, stat.messages), (0, 0o600, 0));
+    assert_eq!((stat.uid, stat.mode, stat.messages), (0, Mode::OWNER_RW, 0));
 }
 
 #[test]
@@ -1414,10 +1417,16 @@ fn create_adopts_own_queue_only_with_the_mode_asked() {
     if let Some(role) = util::role() {
         assert_eq!(role, "opener");
         let key = key_arg();
-        let queue = QueueOptions::new().mode(0o640).create(key).unwrap();
+        let queue = QueueOptions::new()
+            .mode(Mode::OWNER_RW_GROUP_R)
+            .create(key)
+            .unwrap();
         assert!(!queue.created(), "the parent made it");
         queue.send_typed(1, b"adopted", Wait::Never).unwrap();
-        for options in [QueueOptions::new(), QueueOptions::new().mode(0o644)] {
+        for options in [
+            QueueOptions::new(),
+            QueueOptions::new().mode(Mode::OWNER_RW_ALL_R),
+        ] {
             let err = expect_err(options.create(key), "create with another mode");
             assert!(
                 matches!(err, Error::ForeignObject { mode: 0o640, .. }),
@@ -1433,7 +1442,7 @@ fn create_adopts_own_queue_only_with_the_mode_asked() {
         }
         return;
     }
-    let (queue, key) = create_with(QueueOptions::new().mode(0o640));
+    let (queue, key) = create_with(QueueOptions::new().mode(Mode::OWNER_RW_GROUP_R));
     peer(
         "create_adopts_own_queue_only_with_the_mode_asked",
         "opener",
@@ -1442,7 +1451,7 @@ fn create_adopts_own_queue_only_with_the_mode_asked() {
     .spawn()
     .wait_success();
     assert_eq!(take(&queue, Select::Any).unwrap(), (1, b"adopted".to_vec()));
-    assert_eq!(queue.stat().unwrap().mode, 0o640);
+    assert_eq!(queue.stat().unwrap().mode, Mode::OWNER_RW_GROUP_R);
 }
 
 #[test]

@@ -26,7 +26,7 @@ use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
 use crate::sys::dgram::{self as sys, Family, Ready};
 use crate::unix_socket::{self, BindSpec, Flavor, SocketFile};
-use crate::{Error, Result};
+use crate::{Error, Mode, Result};
 
 /// What a UNIX datagram send may carry: `SO_SNDBUF` less this (the kernel
 /// refuses `len > sk_sndbuf - 32` in `unix_dgram_sendmsg`).
@@ -51,7 +51,7 @@ fn unix_fits() -> Option<usize> {
 /// let dir = std::env::temp_dir().join(format!("unipc-doc-opts-{}", std::process::id()));
 /// std::fs::create_dir_all(&dir)?;
 /// let path = dir.join("svc.sock");
-/// let sock = UnixOptions::new().mode(0o600).bind(&unipc::name::UnixAddr::path(&path)?)?;
+/// let sock = UnixOptions::new().mode(unipc::Mode::OWNER_RW).bind(&unipc::name::UnixAddr::path(&path)?)?;
 /// let mode = std::fs::metadata(&path)?.permissions().mode() & 0o777;
 /// assert_eq!(mode, 0o600);
 /// drop(sock); // removes the socket file
@@ -90,8 +90,8 @@ impl UnixOptions {
     /// Sending to a UNIX socket needs write permission on its file.
     /// Only for path addresses: abstract sockets have no file and no
     /// permissions.
-    pub fn mode(mut self, mode: u32) -> Self {
-        self.mode = Some(mode & 0o7777);
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = Some(mode.bits());
         self
     }
 
