@@ -77,16 +77,19 @@ impl FacilityRow {
             shape: match p.shape {
                 Shape::ByteStream => "byte stream",
                 Shape::Messages => "messages",
+                _ => "other",
             },
             boundaries: p.shape == Shape::Messages,
             direction: match p.direction {
                 Direction::OneWay => "one-way",
                 Direction::TwoWay => "two-way",
+                _ => "other",
             },
             tags: match p.tags {
                 Tags::None => "none",
                 Tags::Priority => "priority",
                 Tags::Type => "type",
+                _ => "other",
             },
             destructive_read: p.destructive_read,
             peek: p.peek,
@@ -97,16 +100,19 @@ impl FacilityRow {
                 Naming::IpcName => "IPC name (/name)",
                 Naming::SysvKey => "System V key",
                 Naming::NetworkAddress => "host:port",
+                _ => "other",
             },
             reach: match p.reach {
                 Reach::RelatedProcesses => "related processes",
                 Reach::Host => "any process on the host",
                 Reach::Network => "other hosts",
+                _ => "other",
             },
             persistence: match p.persistence {
                 Persistence::Process => "process",
                 Persistence::Kernel => "kernel",
                 Persistence::Filesystem => "filesystem (name)",
+                _ => "other",
             },
             permissions: p.permissions,
             reliable: p.reliable,
@@ -367,18 +373,21 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
                 Some(Naming::IpcName) => "/name",
                 Some(Naming::SysvKey) => "key",
                 Some(Naming::NetworkAddress) => "ip:port",
+                Some(_) => "other",
             }
             .to_owned(),
             match p.map(|p| p.reach) {
                 Some(Reach::RelatedProcesses) | None => "related",
                 Some(Reach::Host) => "host",
                 Some(Reach::Network) => "network",
+                Some(_) => "other",
             }
             .to_owned(),
             match p.map(|p| p.persistence) {
                 Some(Persistence::Process) | None => "process",
                 Some(Persistence::Kernel) => "kernel",
                 Some(Persistence::Filesystem) => "fs name",
+                Some(_) => "other",
             }
             .to_owned(),
             yes_no(r.reliable).to_owned(),

@@ -165,11 +165,8 @@ fn run_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
         // process alone and named it once; nothing else here owns it.
         owned.push(unsafe { OwnedFd::from_raw_fd(raw) });
     }
-    let options = LinkOptions { max_message_size };
-    let ticket = Ticket {
-        address: address.clone(),
-        fds: owned,
-    };
+    let options = LinkOptions::new(max_message_size);
+    let ticket = Ticket::new(address.clone(), owned);
     let mut link = facility
         .connector
         .join(ticket, &options)

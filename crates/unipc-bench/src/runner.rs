@@ -136,9 +136,7 @@ impl Plan<'_> {
             (Some((a, b)), Placement::CrossCpu) => (Some(a), Some(b)),
             (None, _) => (None, None),
         };
-        let options = LinkOptions {
-            max_message_size: link_size,
-        };
+        let options = LinkOptions::new(link_size);
         let connected = connect(facility, &options, peer_cpu);
         let (mut link, mut peer) = match connected {
             Ok(parts) => parts,

@@ -202,6 +202,7 @@ impl fmt::Display for FsPath {
 /// # Ok::<(), unipc::Error>(())
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum UnixAddr {
     /// A socket file at this path.
     Path(FsPath),

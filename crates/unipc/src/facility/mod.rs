@@ -34,6 +34,7 @@ pub(crate) use link::{socket_link, MessageLink, StreamCalls, StreamLink};
 
 /// Byte stream or messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Shape {
     /// An ordered stream of bytes; writes may be split or merged.
     ByteStream,
@@ -43,6 +44,7 @@ pub enum Shape {
 
 /// Whether data flows one way or both ways over one object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Direction {
     /// One writer side, one reader side (a pipe).
     OneWay,
@@ -52,6 +54,7 @@ pub enum Direction {
 
 /// What a message carries besides its bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Tags {
     /// Nothing.
     None,
@@ -63,6 +66,7 @@ pub enum Tags {
 
 /// How processes find the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Naming {
     /// No name: descriptors are inherited or passed.
     None,
@@ -80,6 +84,7 @@ pub enum Naming {
 
 /// Who can reach the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reach {
     /// Only processes that inherit or are passed a descriptor.
     RelatedProcesses,
@@ -91,6 +96,7 @@ pub enum Reach {
 
 /// How long the object lives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Persistence {
     /// Until the last process that has it open closes it.
     Process,
@@ -103,6 +109,7 @@ pub enum Persistence {
 
 /// The properties `unipc compare` shows, declared beside each facility.
 #[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
 pub struct Properties {
     /// Byte stream or messages.
     pub shape: Shape,
@@ -128,6 +135,7 @@ pub struct Properties {
 
 /// A limit read from this machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LiveLimit {
     /// What is limited ("capacity", "msg_max").
     pub name: &'static str,
@@ -157,6 +165,7 @@ impl LiveLimit {
 }
 
 /// One IPC facility as tools see it.
+#[non_exhaustive]
 pub struct Facility {
     /// Short name, as `unipc bench --facility` takes it.
     pub name: &'static str,
@@ -186,6 +195,7 @@ impl fmt::Debug for Facility {
 
 /// The largest message a facility carries on this machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct MessageCap {
     /// Size in bytes.
     pub bytes: usize,
@@ -195,14 +205,23 @@ pub struct MessageCap {
 
 /// What a link must carry, so queue facilities can size their objects.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct LinkOptions {
     /// The largest message the link will be asked to carry.
     pub max_message_size: usize,
 }
 
+impl LinkOptions {
+    /// A link that carries messages of up to `max_message_size` bytes.
+    pub fn new(max_message_size: usize) -> LinkOptions {
+        LinkOptions { max_message_size }
+    }
+}
+
 /// What the peer process needs to join a link: an address (a path, a
 /// name, a port; may be empty) and descriptors it inherits, in order.
 #[derive(Debug, Default)]
+#[non_exhaustive]
 pub struct Ticket {
     /// Facility-specific address, opaque to the caller.
     pub address: String,
@@ -211,6 +230,15 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// A ticket of an address and descriptors, as a peer rebuilds it from
+    /// what it was passed.
+    pub fn new(address: impl Into<String>, fds: Vec<OwnedFd>) -> Ticket {
+        Ticket {
+            address: address.into(),
+            fds,
+        }
+    }
+
     /// A ticket that is an address alone.
     pub fn address(address: impl Into<String>) -> Ticket {
         Ticket {

@@ -23,6 +23,7 @@ pub mod sysv_mq;
 
 /// How long a send or receive may wait for room or for a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Wait {
     /// Wait as long as it takes.
     Forever,
@@ -35,6 +36,7 @@ pub enum Wait {
 /// The tag a facility attaches to a message: a POSIX priority or a System V
 /// type. Datagram sockets carry none.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Tag {
     /// No tag: the facility's default (priority 0, type 1).
     #[default]
@@ -47,6 +49,7 @@ pub enum Tag {
 
 /// What a receive returns besides the bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Received {
     /// The message's length in bytes.
     pub len: usize,
@@ -54,8 +57,17 @@ pub struct Received {
     pub tag: Tag,
 }
 
+impl Received {
+    /// A message of `len` bytes with `tag`, as a [`Messenger`] outside this
+    /// crate reports it.
+    pub fn new(len: usize, tag: Tag) -> Received {
+        Received { len, tag }
+    }
+}
+
 /// The limits of one message object, read from the object itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Limits {
     /// The largest message the object accepts, in bytes.
     pub max_message_size: usize,
@@ -63,6 +75,18 @@ pub struct Limits {
     /// counts messages (a System V queue counts bytes; sockets count buffer
     /// space).
     pub max_messages: Option<usize>,
+}
+
+impl Limits {
+    /// The limits of an object that takes messages of up to
+    /// `max_message_size` bytes and holds `max_messages` of them (`None`
+    /// when it does not count messages).
+    pub fn new(max_message_size: usize, max_messages: Option<usize>) -> Limits {
+        Limits {
+            max_message_size,
+            max_messages,
+        }
+    }
 }
 
 /// The interface every message facility implements.

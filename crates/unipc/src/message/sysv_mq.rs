@@ -156,6 +156,7 @@ pub fn ftok(path: impl AsRef<Path>, id: u8) -> Result<SysvKey> {
 /// # Ok::<(), unipc::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Select {
     /// The oldest message, whatever its type (`msgtyp` 0).
     #[default]
