@@ -32,6 +32,7 @@
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
+mod adopt;
 mod deadline;
 pub mod endpoint;
 mod error;
@@ -45,6 +46,7 @@ pub mod stream;
 mod sys;
 mod unix_socket;
 
+pub use adopt::AdoptError;
 pub use endpoint::Endpoint;
 pub use mode::Mode;
 

@@ -207,7 +207,12 @@ where
 /// close-on-exec duplicate of the same descriptor.
 pub(crate) fn socket_link<S>(object: impl Into<String>, socket: S) -> Result<Box<dyn Link>>
 where
-    S: Read + Write + AsFd + From<std::os::fd::OwnedFd> + Send + 'static,
+    S: Read
+        + Write
+        + AsFd
+        + TryFrom<std::os::fd::OwnedFd, Error = crate::AdoptError>
+        + Send
+        + 'static,
 {
     let object = object.into();
     let copy = rustix::io::fcntl_dupfd_cloexec(socket.as_fd(), 0)
@@ -215,7 +220,7 @@ where
     Ok(Box::new(StreamLink::new(
         object,
         socket,
-        S::from(copy),
+        S::try_from(copy)?,
         StreamCalls::SendRecv,
     )))
 }

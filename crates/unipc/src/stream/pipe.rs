@@ -4,8 +4,9 @@
 //! ([`Receiver`]), made together by [`new`] or [`Options::create`]. The ends
 //! reach another process by inheritance (clear close-on-exec on the one to
 //! hand over, or `dup2` it between fork and exec) or by descriptor passing
-//! over a UNIX socket; [`Sender::from`] and [`Receiver::from`] adopt a
-//! descriptor received that way.
+//! over a UNIX socket; [`Sender::try_from`] and [`Receiver::try_from`]
+//! adopt a descriptor received that way, once checked to be a pipe or FIFO
+//! end open the right way.
 //!
 //! Semantics worth knowing, from pipe(7):
 //!
@@ -66,12 +67,13 @@ use std::ops::{BitOr, BitOrAssign};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+use crate::adopt::{self, Want};
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
 };
 use crate::sys;
-use crate::{Error, Result};
+use crate::{AdoptError, Error, Result};
 
 /// The object name errors use for anonymous pipes.
 const OBJECT: &str = "pipe";
@@ -210,7 +212,7 @@ impl Options {
                     Error::os(OBJECT, "pipe2", err)
                 }
             })?;
-        Ok((Sender::from(write), Receiver::from(read)))
+        Ok((Sender::adopt(write), Receiver { fd: read }))
     }
 }
 
@@ -288,8 +290,8 @@ macro_rules! common_end_methods {
         /// from either end and in every process.
         ///
         /// # Errors
-        /// [`Error::Os`] (EBADF) when the descriptor is not a pipe, as can
-        /// happen after adopting a foreign one with `From<OwnedFd>`.
+        /// [`Error::Os`] when `fcntl` fails (not expected on an adopted end,
+        /// which was checked to be a pipe or FIFO).
         ///
         /// # References
         /// fcntl(2), pipe(7) "Pipe capacity"
@@ -415,20 +417,41 @@ macro_rules! fd_conversions {
 fd_conversions!(Sender);
 fd_conversions!(Receiver);
 
-impl From<OwnedFd> for Sender {
-    /// Adopts a pipe's write end, such as one inherited or received over a
-    /// UNIX socket. Reads SIGPIPE's disposition (see [`Sender`]'s writes).
-    fn from(fd: OwnedFd) -> Sender {
+impl Sender {
+    fn adopt(fd: OwnedFd) -> Sender {
         sys::pipe::refresh_sigpipe();
         Sender { fd }
     }
 }
 
-impl From<OwnedFd> for Receiver {
-    /// Adopts a pipe's read end, such as one inherited or received over a
-    /// UNIX socket.
-    fn from(fd: OwnedFd) -> Receiver {
-        Receiver { fd }
+impl TryFrom<OwnedFd> for Sender {
+    type Error = AdoptError;
+
+    /// Adopts the write end of a pipe or FIFO, such as one inherited or
+    /// received over a UNIX socket. Reads SIGPIPE's disposition (see
+    /// [`Sender`]'s writes).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] when `fd` is not a pipe or FIFO open for
+    /// writing; the descriptor comes back inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> Result<Sender, AdoptError> {
+        let fd = adopt::check(fd, OBJECT, "the write end of a pipe", Want::PipeEnd(true))?;
+        Ok(Sender::adopt(fd))
+    }
+}
+
+impl TryFrom<OwnedFd> for Receiver {
+    type Error = AdoptError;
+
+    /// Adopts the read end of a pipe or FIFO, such as one inherited or
+    /// received over a UNIX socket.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] when `fd` is not a pipe or FIFO open for
+    /// reading; the descriptor comes back inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> Result<Receiver, AdoptError> {
+        let fd = adopt::check(fd, OBJECT, "the read end of a pipe", Want::PipeEnd(false))?;
+        Ok(Receiver { fd })
     }
 }
 
@@ -671,8 +694,8 @@ impl facility::Connector for Connector {
         };
         let link = StreamLink::new(
             "pipe",
-            Receiver::from(reads),
-            Sender::from(writes),
+            Receiver::try_from(reads)?,
+            Sender::try_from(writes)?,
             StreamCalls::ReadWrite,
         );
         Ok(Box::new(link))

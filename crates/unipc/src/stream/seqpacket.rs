@@ -55,6 +55,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+use crate::adopt::{self, Want};
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
     PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
@@ -63,8 +64,9 @@ use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
 use crate::stream::unix::{self, Credentials};
 use crate::stream::unix_core::{endpoint_label, peer_closed, Bound, Pace, Socket};
+use crate::sys::fd::{Family, SocketKind};
 use crate::sys::socket::Kind;
-use crate::{Error, Mode, Result};
+use crate::{AdoptError, Error, Mode, Result};
 
 /// Options for a seqpacket [`Listener`]; the same knobs as
 /// [`unix::ListenerOptions`].
@@ -467,12 +469,20 @@ impl AsFd for Conn {
     }
 }
 
-impl From<OwnedFd> for Conn {
-    /// Adopts a connected UNIX seqpacket socket. It is not checked.
-    fn from(fd: OwnedFd) -> Conn {
-        Conn {
+impl TryFrom<OwnedFd> for Conn {
+    type Error = AdoptError;
+
+    /// Adopts a UNIX seqpacket socket that is not listening.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for anything else; the descriptor comes back
+    /// inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> std::result::Result<Conn, AdoptError> {
+        let want = Want::Socket(Family::Unix, SocketKind::Seqpacket, false);
+        let fd = adopt::check(fd, "unix-seqpacket", "a UNIX seqpacket socket", want)?;
+        Ok(Conn {
             inner: Socket::from_fd(Kind::Seqpacket, fd),
-        }
+        })
     }
 }
 
@@ -547,7 +557,7 @@ fn message_link(conn: Conn) -> Result<Box<dyn Link>> {
     let copy = rustix::io::fcntl_dupfd_cloexec(conn.as_fd(), 0)
         .map_err(|e| Error::os(object, "dup", e))?;
     Ok(Box::new(MessageLink::direct(
-        Conn::from(copy),
+        Conn::try_from(copy)?,
         conn,
         raw_io,
     )))

@@ -43,13 +43,15 @@ use std::time::{Duration, Instant};
 use rustix::event::PollFlags;
 use rustix::io::Errno;
 
+use crate::adopt::{self, Want};
 use crate::endpoint::HostPort;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, Tags, Ticket,
 };
 use crate::sys;
-use crate::{Error, Result};
+use crate::sys::fd::{Family, SocketKind};
+use crate::{AdoptError, Error, Result};
 
 /// `tcp:HOST:PORT`, as errors name an endpoint.
 fn object_of(addr: &HostPort) -> String {
@@ -268,14 +270,23 @@ impl From<Listener> for OwnedFd {
     }
 }
 
-impl From<OwnedFd> for Listener {
+impl TryFrom<OwnedFd> for Listener {
+    type Error = AdoptError;
+
     /// Adopts a listening TCP socket (inherited, or passed over a UNIX
-    /// socket). The descriptor is not checked; calls on anything else fail.
-    fn from(fd: OwnedFd) -> Listener {
+    /// socket).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for anything else (a socket that does not
+    /// listen, another family or type, a file); the descriptor comes back
+    /// inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> std::result::Result<Listener, AdoptError> {
+        let want = Want::Socket(Family::Inet, SocketKind::Stream, true);
+        let fd = adopt::check(fd, "tcp", "a listening TCP socket", want)?;
         let object = sys::tcp::local_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| "tcp".to_owned());
-        Listener { fd, object }
+        Ok(Listener { fd, object })
     }
 }
 
@@ -518,14 +529,22 @@ impl From<Stream> for OwnedFd {
     }
 }
 
-impl From<OwnedFd> for Stream {
-    /// Adopts a connected TCP socket (inherited, or passed over a UNIX
-    /// socket). The descriptor is not checked; calls on anything else fail.
-    fn from(fd: OwnedFd) -> Stream {
+impl TryFrom<OwnedFd> for Stream {
+    type Error = AdoptError;
+
+    /// Adopts a TCP socket that is not listening (inherited, or passed over
+    /// a UNIX socket).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for anything else; the descriptor comes back
+    /// inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> std::result::Result<Stream, AdoptError> {
+        let want = Want::Socket(Family::Inet, SocketKind::Stream, false);
+        let fd = adopt::check(fd, "tcp", "a TCP socket", want)?;
         let object = sys::tcp::peer_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| "tcp".to_owned());
-        Stream { fd, object }
+        Ok(Stream { fd, object })
     }
 }
 

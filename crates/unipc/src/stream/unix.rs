@@ -36,15 +36,17 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::unix_core::{endpoint_label, Bound, Config, Pace, Socket};
+use crate::adopt::{self, Want};
 use crate::endpoint::Endpoint;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, Tags, Ticket,
 };
 use crate::name::UnixAddr;
+use crate::sys::fd::{Family, SocketKind};
 use crate::sys::socket::{Kind, SCM_MAX_FD};
 use crate::unix_socket;
-use crate::{Error, Mode, Result};
+use crate::{AdoptError, Error, Mode, Result};
 
 /// Who is at the other end of a connection, as the kernel recorded it when
 /// the connection was made (`SO_PEERCRED`).
@@ -323,7 +325,7 @@ impl Stream {
     /// let mut buf = [0; 1];
     /// let (n, mut fds) = b.recv_with_fds(&mut buf, 1)?;
     /// assert_eq!((n, fds.len()), (1, 1));
-    /// let mut received = unix::Stream::from(fds.pop().unwrap());
+    /// let mut received = unix::Stream::try_from(fds.pop().unwrap())?;
     /// received.write_all(b"via fd")?;
     /// let mut got = [0; 6];
     /// mine.read_exact(&mut got)?;
@@ -489,13 +491,22 @@ impl AsFd for Stream {
     }
 }
 
-impl From<OwnedFd> for Stream {
-    /// Adopts a connected UNIX stream socket (one inherited, or received
-    /// with [`Stream::recv_with_fds`]). It is not checked.
-    fn from(fd: OwnedFd) -> Stream {
-        Stream {
+impl TryFrom<OwnedFd> for Stream {
+    type Error = AdoptError;
+
+    /// Adopts a UNIX stream socket that is not listening (one inherited,
+    /// or received with [`Stream::recv_with_fds`]).
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for anything else (a listening socket, another
+    /// family or type, a file); the descriptor comes back inside the
+    /// [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> std::result::Result<Stream, AdoptError> {
+        let want = Want::Socket(Family::Unix, SocketKind::Stream, false);
+        let fd = adopt::check(fd, "unix", "a UNIX stream socket", want)?;
+        Ok(Stream {
             inner: Socket::from_fd(Kind::Stream, fd),
-        }
+        })
     }
 }
 
@@ -622,7 +633,7 @@ impl facility::Connector for PairConnector {
                 reason: "the peer inherits one end of the pair".to_owned(),
             });
         };
-        facility::socket_link("socketpair", Stream::from(fd))
+        facility::socket_link("socketpair", Stream::try_from(fd)?)
     }
 }
 

@@ -19,7 +19,7 @@ fn path_arg() -> PathBuf {
 
 /// Blocks until the other process writes a byte to the passed descriptor.
 fn wait_for(fd: OwnedFd) {
-    let mut rx = Receiver::from(fd);
+    let mut rx = Receiver::try_from(fd).unwrap();
     let mut byte = [0];
     rx.read_exact(&mut byte).expect("read signal byte");
 }
@@ -134,7 +134,7 @@ fn nonblocking_write_open_without_a_reader_is_enxio() {
             .nonblocking(true)
             .open_reader(path_arg())
             .unwrap();
-        let mut opened = Sender::from(util::passed_fd(0));
+        let mut opened = Sender::try_from(util::passed_fd(0)).unwrap();
         signal(&mut opened);
         wait_for(util::passed_fd(1));
         return; // closes the only read end
@@ -316,7 +316,7 @@ fn wait_until_blocked_in_fifo_open(pid: u32) -> bool {
 #[test]
 fn a_blocking_open_waits_until_the_other_end_is_opened() {
     if let Some(role) = util::role() {
-        let mut opened = Sender::from(util::passed_fd(0));
+        let mut opened = Sender::try_from(util::passed_fd(0)).unwrap();
         match role.as_str() {
             "reader" => {
                 let mut rx = Reader::open(path_arg()).unwrap();
@@ -419,7 +419,7 @@ fn owner_drop_removes_the_fifo_unless_kept_or_replaced() {
         if role == "keeper" {
             fifo.keep();
         }
-        signal(&mut Sender::from(util::passed_fd(0)));
+        signal(&mut Sender::try_from(util::passed_fd(0)).unwrap());
         wait_for(util::passed_fd(1));
         drop(fifo);
         return;
@@ -521,7 +521,7 @@ fn a_writer_whose_reader_left_gets_broken_pipe_not_sigpipe() {
         }
         .unwrap();
         let mut tx = Writer::open(path_arg()).unwrap();
-        signal(&mut Sender::from(util::passed_fd(0)));
+        signal(&mut Sender::try_from(util::passed_fd(0)).unwrap());
         wait_for(util::passed_fd(1));
         let err = tx.write(b"nobody listens").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::BrokenPipe);

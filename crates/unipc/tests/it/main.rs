@@ -3,6 +3,7 @@
 
 mod util;
 
+mod adopt;
 mod dgram;
 mod fifo;
 mod message_conformance;

@@ -71,7 +71,10 @@ fn socket_end(kind: Kind, fd: OwnedFd) -> End {
             Box::new(UdpSocket::try_from(copy).unwrap()),
             Box::new(UdpSocket::try_from(fd).unwrap()),
         ),
-        Kind::Seqpacket => (Box::new(sp::Conn::from(copy)), Box::new(sp::Conn::from(fd))),
+        Kind::Seqpacket => (
+            Box::new(sp::Conn::try_from(copy).unwrap()),
+            Box::new(sp::Conn::try_from(fd).unwrap()),
+        ),
         _ => unreachable!("{kind:?} is not a socket"),
     };
     End {

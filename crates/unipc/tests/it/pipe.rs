@@ -10,7 +10,7 @@ use crate::util::{self, Peer};
 
 /// Blocks until the parent writes a byte to the passed descriptor.
 fn wait_for_go(fd: OwnedFd) {
-    let mut go = Receiver::from(fd);
+    let mut go = Receiver::try_from(fd).unwrap();
     let mut byte = [0];
     go.read_exact(&mut byte).expect("read go");
 }
@@ -35,7 +35,7 @@ fn thread_mask(field: &str) -> u64 {
 #[test]
 fn eof_only_after_every_writer_closes() {
     if let Some(role) = util::role() {
-        let mut tx = Sender::from(util::passed_fd(0));
+        let mut tx = Sender::try_from(util::passed_fd(0)).unwrap();
         match role.as_str() {
             "first" => tx.write_all(b"first;").unwrap(),
             "second" => {
@@ -143,7 +143,7 @@ fn broken_pipe_is_an_error_never_a_signal() {
         }
         let blocked_before = thread_mask("SigBlk");
         // Adopting the descriptor reads the disposition just set.
-        let mut tx = Sender::from(util::passed_fd(0));
+        let mut tx = Sender::try_from(util::passed_fd(0)).unwrap();
         assert_every_write_is_broken_pipe(&mut tx);
 
         assert_eq!(thread_mask("SigBlk"), blocked_before, "mask restored");
@@ -195,7 +195,7 @@ fn writes_of_pipe_buf_bytes_are_atomic_across_writer_processes() {
     const RECORDS: u32 = 2000;
     if util::role().is_some() {
         let writer: u32 = util::arg("writer").parse().unwrap();
-        let mut tx = Sender::from(util::passed_fd(0));
+        let mut tx = Sender::try_from(util::passed_fd(0)).unwrap();
         for seq in 0..RECORDS {
             // One write(2) per record: atomic, so all or nothing.
             assert_eq!(tx.write(&record(writer, seq)).unwrap(), PIPE_BUF);
@@ -257,7 +257,7 @@ fn writes_of_pipe_buf_bytes_are_atomic_across_writer_processes() {
 fn capacity_is_one_property_of_the_pipe_seen_by_both_processes() {
     if util::role().is_some() {
         let want: usize = util::arg("capacity").parse().unwrap();
-        let mut tx = Sender::from(util::passed_fd(0));
+        let mut tx = Sender::try_from(util::passed_fd(0)).unwrap();
         assert_eq!(tx.capacity().unwrap(), want);
         // Fill it: page-sized non-blocking writes fit exactly `capacity`.
         tx.set_nonblocking(true).unwrap();
@@ -337,7 +337,7 @@ fn capacity_over_pipe_max_size_is_refused_for_unprivileged_users() {
 #[test]
 fn nonblocking_read_of_an_empty_pipe_would_block() {
     if util::role().is_some() {
-        let mut tx = Sender::from(util::passed_fd(0));
+        let mut tx = Sender::try_from(util::passed_fd(0)).unwrap();
         wait_for_go(util::passed_fd(1));
         tx.write_all(b"late").unwrap();
         return;
@@ -372,7 +372,7 @@ fn nonblocking_read_of_an_empty_pipe_would_block() {
 fn packet_mode_keeps_write_boundaries_across_processes() {
     const SIZES: [usize; 4] = [1, 100, PIPE_BUF, PIPE_BUF + 904];
     if util::role().is_some() {
-        let mut tx = Sender::from(util::passed_fd(0));
+        let mut tx = Sender::try_from(util::passed_fd(0)).unwrap();
         for (i, size) in SIZES.into_iter().enumerate() {
             assert_eq!(tx.write(&vec![i as u8; size]).unwrap(), size);
         }
@@ -414,7 +414,7 @@ fn splice_tee_and_vmsplice_move_data_a_peer_wrote() {
     if let Some(role) = util::role() {
         match role.as_str() {
             "vmsplicer" => {
-                let tx = Sender::from(util::passed_fd(0));
+                let tx = Sender::try_from(util::passed_fd(0)).unwrap();
                 let parts = [IoSlice::new(b"written by "), IoSlice::new(b"vmsplice")];
                 assert_eq!(
                     pipe::vmsplice(&tx, &parts, SpliceFlags::empty()).unwrap(),
@@ -422,7 +422,7 @@ fn splice_tee_and_vmsplice_move_data_a_peer_wrote() {
                 );
             }
             "reader" => {
-                let mut rx = Receiver::from(util::passed_fd(0));
+                let mut rx = Receiver::try_from(util::passed_fd(0)).unwrap();
                 let mut got = String::new();
                 rx.read_to_string(&mut got).unwrap();
                 assert_eq!(got, util::arg("expect"));

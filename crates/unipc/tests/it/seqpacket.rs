@@ -67,7 +67,7 @@ fn boundaries_survive_between_processes() {
 #[test]
 fn a_short_buffer_is_refused_and_the_message_kept() {
     if util::role().is_some() {
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         conn.send(&message(100, 7)).unwrap();
         conn.send(&message(30, 8)).unwrap();
         return;
@@ -130,7 +130,7 @@ fn a_buffer_of_the_receive_hint_takes_one_call() {
             println!("skipped: cannot fake net.core.wmem_* here ({why})");
             return;
         }
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         let hint = conn.recv_buffer_hint().unwrap();
         assert_eq!(hint, 2 * 1024 - 32);
         let mut buf = vec![0; 4000];
@@ -203,7 +203,7 @@ fn a_buffer_of_the_receive_hint_takes_one_call() {
 #[test]
 fn a_discarding_receive_reports_and_drops_a_long_message() {
     if util::role().is_some() {
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         conn.send(&message(100, 7)).unwrap();
         conn.send(&message(30, 8)).unwrap();
         return;
@@ -242,7 +242,7 @@ fn a_discarding_receive_reports_and_drops_a_long_message() {
 #[test]
 fn a_socketpair_end_handed_to_a_child() {
     if util::role().is_some() {
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         // socketpair records its caller for both ends: the parent.
         let cred = conn.peer_credentials().unwrap();
         assert_eq!(
@@ -285,7 +285,7 @@ fn a_socketpair_end_handed_to_a_child() {
 #[test]
 fn descriptors_travel_with_their_message() {
     if util::role().is_some() {
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         let before = open_fds();
         let mut buf = [0; 16];
         // Three descriptors for room for one: the message goes, so do they.
@@ -332,7 +332,7 @@ fn descriptors_travel_with_their_message() {
 #[test]
 fn receives_wait_as_told() {
     if util::role().is_some() {
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         let err = conn.recv_into(&mut [0; 8], Wait::Never).unwrap_err();
         assert!(matches!(err, Error::Empty { .. }), "{err:?}");
         let timeout = Duration::from_millis(200);
@@ -369,7 +369,7 @@ fn receives_wait_as_told() {
 #[test]
 fn a_full_socket_refuses_without_losing_anything() {
     if util::role().is_some() {
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         let count: usize = hear(&util::passed_fd(1)).parse().unwrap();
         for i in 0..count {
             let got = conn.recv_vec(Wait::For(GUARD)).unwrap().0;
@@ -412,7 +412,7 @@ fn a_full_socket_refuses_without_losing_anything() {
 #[test]
 fn limits_tags_and_empty_messages() {
     if util::role().is_some() {
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         let limit: usize = util::arg("limit").parse().unwrap();
         let (got, tag) = conn.recv_vec(Wait::For(GUARD)).unwrap();
         assert_eq!((got.len(), tag), (limit, Tag::None));
@@ -456,7 +456,7 @@ fn limits_tags_and_empty_messages() {
 #[test]
 fn an_empty_message_from_another_program_is_not_the_end() {
     if util::role().is_some() {
-        let conn = Conn::from(util::passed_fd(0));
+        let conn = Conn::try_from(util::passed_fd(0)).unwrap();
         // What a C program may do: send(fd, "", 0, 0).
         rustix::net::send(&conn, b"", rustix::net::SendFlags::empty()).unwrap();
         conn.send(b"after").unwrap();

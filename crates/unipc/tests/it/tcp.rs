@@ -316,7 +316,7 @@ fn connection_refused_names_the_endpoint() {
 #[test]
 fn nodelay_lives_in_the_shared_socket() {
     if util::role().is_some() {
-        let stream = tcp::Stream::from(util::passed_fd(0));
+        let stream = tcp::Stream::try_from(util::passed_fd(0)).unwrap();
         assert!(
             stream.object().starts_with("tcp:127.0.0.1:"),
             "{}",

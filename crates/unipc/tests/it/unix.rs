@@ -155,7 +155,7 @@ fn echo_over_abstract_name() {
 #[test]
 fn end_of_stream_when_the_peer_exits() {
     if util::role().is_some() {
-        let mut stream = Stream::from(util::passed_fd(0));
+        let mut stream = Stream::try_from(util::passed_fd(0)).unwrap();
         stream.write_all(b"last words").unwrap();
         return; // exiting closes the only other copy
     }
@@ -186,7 +186,7 @@ fn writing_to_a_closed_peer_is_broken_pipe_not_sigpipe() {
         let now = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) }.unwrap();
         assert_eq!(now, SigHandler::SigDfl, "SIGPIPE is not at its default");
 
-        let mut stream = Stream::from(util::passed_fd(0));
+        let mut stream = Stream::try_from(util::passed_fd(0)).unwrap();
         // Wait until the parent has closed its end.
         assert_eq!(stream.read(&mut [0; 8]).unwrap(), 0);
         let err = stream.write(b"anyone?").unwrap_err();
@@ -271,7 +271,7 @@ fn peer_credentials_of_a_child_running_as_nobody() {
 #[test]
 fn a_passed_pipe_end_carries_the_childs_writes() {
     if util::role().is_some() {
-        let stream = Stream::from(util::passed_fd(0));
+        let stream = Stream::try_from(util::passed_fd(0)).unwrap();
         let mut buf = [0; 16];
         let (n, mut fds) = stream.recv_with_fds(&mut buf, 4).unwrap();
         assert_eq!(&buf[..n], b"take this");
@@ -308,7 +308,7 @@ fn a_passed_pipe_end_carries_the_childs_writes() {
 #[test]
 fn too_many_fds_is_an_error_and_leaks_nothing() {
     if util::role().is_some() {
-        let stream = Stream::from(util::passed_fd(0));
+        let stream = Stream::try_from(util::passed_fd(0)).unwrap();
         let before = open_fds();
         let mut buf = [0; 16];
         // 2 descriptors for room for 1: they fit the rounded-up control
@@ -796,7 +796,7 @@ fn connect_errors_say_what_is_missing() {
 #[test]
 fn a_nonblocking_stream_would_block_instead_of_waiting() {
     if util::role().is_some() {
-        let stream = Stream::from(util::passed_fd(0));
+        let stream = Stream::try_from(util::passed_fd(0)).unwrap();
         hear(&util::passed_fd(1));
         (&stream).write_all(b"now").unwrap();
         return;
@@ -824,5 +824,8 @@ fn a_nonblocking_stream_would_block_instead_of_waiting() {
     let raw = ours.as_fd().as_raw_fd();
     let fd = OwnedFd::from(ours);
     assert_eq!(fd.as_raw_fd(), raw);
-    assert_eq!((&Stream::from(fd)).read(&mut [0; 1]).unwrap(), 0);
+    assert_eq!(
+        (&Stream::try_from(fd).unwrap()).read(&mut [0; 1]).unwrap(),
+        0
+    );
 }

@@ -397,7 +397,7 @@ fn recv_untagged(
 /// close-on-exec duplicate of the same descriptor.
 fn dgram_link<S>(socket: S) -> Result<Box<dyn Link>>
 where
-    S: Messenger + AsFd + TryFrom<OwnedFd, Error = Error> + Send + 'static,
+    S: Messenger + AsFd + TryFrom<OwnedFd, Error = crate::AdoptError> + Send + 'static,
 {
     let copy = rustix::io::fcntl_dupfd_cloexec(socket.as_fd(), 0)
         .map_err(|e| Error::os(socket.object(), "dup", e))?;

@@ -12,6 +12,7 @@ use super::{
     check_kind, dgram_link, peek_len, recv_datagram, recv_error, recv_untagged, send_error,
     with_wait, How, Stop, Until,
 };
+use crate::adopt::{self, Want};
 use crate::endpoint::HostPort;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, Naming, PendingLink,
@@ -19,7 +20,8 @@ use crate::facility::{
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::sys::dgram::{self as sys, Family, Ready};
-use crate::{Error, Result};
+use crate::sys::fd::{Family as FdFamily, SocketKind};
+use crate::{AdoptError, Error, Result};
 
 /// The largest UDP payload over IPv4: 65,535 less a 20-byte IP header and
 /// an 8-byte UDP header.
@@ -238,21 +240,36 @@ pub struct UdpSocket {
 
 impl UdpSocket {
     fn adopt(fd: OwnedFd, family: Family, object: &str) -> Result<UdpSocket> {
-        let local = sys::local_addr(fd.as_fd())
+        let (local, peer) = UdpSocket::addresses(fd.as_fd(), object)?;
+        Ok(UdpSocket::with_addresses(fd, family, local, peer))
+    }
+
+    /// The socket's own address and its peer's, if connected.
+    fn addresses(fd: BorrowedFd<'_>, object: &str) -> Result<(SocketAddr, Option<SocketAddr>)> {
+        let local = sys::local_addr(fd)
             .and_then(sys::inet_addr_from)
             .map_err(|e| Error::os(object, "getsockname", e))?;
-        let peer = sys::peer_addr(fd.as_fd())
+        let peer = sys::peer_addr(fd)
             .map_err(|e| Error::os(object, "getpeername", e))?
             .map(sys::inet_addr_from)
             .transpose()
             .map_err(|e| Error::os(object, "getpeername", e))?;
-        Ok(UdpSocket {
+        Ok((local, peer))
+    }
+
+    fn with_addresses(
+        fd: OwnedFd,
+        family: Family,
+        local: SocketAddr,
+        peer: Option<SocketAddr>,
+    ) -> UdpSocket {
+        UdpSocket {
             fd,
             v6: family == Family::V6,
             local,
             peer,
             object: format!("udp:{local}"),
-        })
+        }
     }
 
     /// `socket` + `bind` — a UDP socket bound to `addr` (a name is
@@ -728,23 +745,25 @@ impl AsFd for UdpSocket {
 }
 
 impl TryFrom<OwnedFd> for UdpSocket {
-    type Error = Error;
+    type Error = AdoptError;
 
     /// Adopts a bound UDP socket made elsewhere.
     ///
     /// # Errors
     /// [`Error::WrongType`] when `fd` is not a UDP socket; [`Error::Os`]
-    /// when its address cannot be read.
-    fn try_from(fd: OwnedFd) -> Result<UdpSocket> {
-        let family = check_kind(fd.as_fd(), "udp", "a UDP socket")?;
-        if family == Family::Unix {
-            return Err(Error::WrongType {
-                object: "udp".into(),
-                expected: "a UDP socket",
-                found: "a UNIX datagram socket",
-            });
+    /// when its address cannot be read. Either way the descriptor comes
+    /// back inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> Result<UdpSocket, AdoptError> {
+        let want = Want::Socket(FdFamily::Inet, SocketKind::Dgram, false);
+        let fd = adopt::check(fd, "udp", "a UDP socket", want)?;
+        let family = match check_kind(fd.as_fd(), "udp", "a UDP socket") {
+            Ok(family) => family,
+            Err(error) => return Err(AdoptError::new(fd, error)),
+        };
+        match UdpSocket::addresses(fd.as_fd(), "udp") {
+            Ok((local, peer)) => Ok(UdpSocket::with_addresses(fd, family, local, peer)),
+            Err(error) => Err(AdoptError::new(fd, error)),
         }
-        UdpSocket::adopt(fd, family, "udp")
     }
 }
 

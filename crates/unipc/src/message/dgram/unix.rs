@@ -15,9 +15,10 @@ use rustix::net::addr::SocketAddrArg;
 use rustix::net::SocketAddrAny;
 
 use super::{
-    check_kind, dgram_link, peek_len, recv_datagram, recv_error, recv_untagged, send_error,
-    with_wait, How, Stop, Until,
+    dgram_link, peek_len, recv_datagram, recv_error, recv_untagged, send_error, with_wait, How,
+    Stop, Until,
 };
+use crate::adopt::{self, Want};
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, Naming, PendingLink,
     Persistence, Properties, Reach, Shape, Tags, Ticket,
@@ -25,8 +26,9 @@ use crate::facility::{
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
 use crate::sys::dgram::{self as sys, Family, Ready};
+use crate::sys::fd::{Family as FdFamily, SocketKind};
 use crate::unix_socket::{self, BindSpec, Flavor, SocketFile};
-use crate::{Error, Mode, Result};
+use crate::{AdoptError, Error, Mode, Result};
 
 /// What a UNIX datagram send may carry: `SO_SNDBUF` less this (the kernel
 /// refuses `len > sk_sndbuf - 32` in `unix_dgram_sendmsg`).
@@ -554,25 +556,18 @@ impl AsFd for UnixDatagram {
 }
 
 impl TryFrom<OwnedFd> for UnixDatagram {
-    type Error = Error;
+    type Error = AdoptError;
 
     /// Adopts a UNIX datagram socket made elsewhere (passed by a parent
     /// process, say). The handle does not own any socket file: dropping it
     /// only closes the descriptor.
     ///
     /// # Errors
-    /// [`Error::WrongType`] when `fd` is not a UNIX datagram socket.
-    fn try_from(fd: OwnedFd) -> Result<UnixDatagram> {
-        match check_kind(fd.as_fd(), "unix-dgram", "a UNIX datagram socket")? {
-            Family::Unix => {}
-            Family::V4 | Family::V6 => {
-                return Err(Error::WrongType {
-                    object: "unix-dgram".into(),
-                    expected: "a UNIX datagram socket",
-                    found: "a UDP socket",
-                })
-            }
-        }
+    /// [`Error::WrongType`] when `fd` is not a UNIX datagram socket; the
+    /// descriptor comes back inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> Result<UnixDatagram, AdoptError> {
+        let want = Want::Socket(FdFamily::Unix, SocketKind::Dgram, false);
+        let fd = adopt::check(fd, "unix-dgram", "a UNIX datagram socket", want)?;
         let local = sys::local_addr(fd.as_fd())
             .ok()
             .and_then(sys::unix_addr_from);
