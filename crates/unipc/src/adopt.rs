@@ -26,11 +26,11 @@ use crate::Error;
 ///
 /// # Examples
 /// ```
-/// use std::os::fd::{AsRawFd, OwnedFd};
+/// use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 /// use unipc::stream::{pipe, unix};
 ///
 /// let (tx, _rx) = pipe::new()?;
-/// let raw = tx.as_raw_fd();
+/// let raw = tx.as_fd().as_raw_fd();
 /// // A pipe end is not a UNIX stream socket: refused, and given back.
 /// let err = unix::Stream::try_from(OwnedFd::from(tx)).unwrap_err();
 /// assert!(matches!(err.error(), unipc::Error::WrongType { .. }));
