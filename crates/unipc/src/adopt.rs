@@ -163,6 +163,28 @@ pub(crate) fn check(
     Err(AdoptError::new(fd, error))
 }
 
+/// Refuses `fd`, which a facility-specific check found is not `expected`,
+/// naming what it is instead.
+pub(crate) fn refuse(fd: OwnedFd, object: &str, expected: &'static str) -> AdoptError {
+    let found = match sys::describe(fd.as_fd()) {
+        Ok(Described::File {
+            file_type: FileType::CharacterDevice,
+            ..
+        }) => "a character device that is not a pseudoterminal master",
+        Ok(found) => found_name(found),
+        Err(err) => {
+            let error = Error::os(object, "examine the descriptor", err);
+            return AdoptError::new(fd, error);
+        }
+    };
+    let error = Error::WrongType {
+        object: object.to_owned(),
+        expected,
+        found,
+    };
+    AdoptError::new(fd, error)
+}
+
 /// What a refused descriptor is, in words.
 fn found_name(found: Described) -> &'static str {
     use SocketKind::{Dgram, Seqpacket, Stream};

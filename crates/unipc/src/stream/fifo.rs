@@ -66,6 +66,7 @@ use std::time::Duration;
 
 use rustix::fs::FileType;
 
+use crate::adopt::{self, Want};
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
@@ -73,7 +74,7 @@ use crate::facility::{
 use crate::name::FsPath;
 use crate::sys;
 use crate::sys::pipe::{FileInfo, OpenHow};
-use crate::{Endpoint, Error, Mode, Result};
+use crate::{AdoptError, Endpoint, Error, Mode, Result};
 
 const EXPECTED: &str = "a FIFO";
 
@@ -593,6 +594,44 @@ macro_rules! fd_conversions {
 
 fd_conversions!(Reader);
 fd_conversions!(Writer);
+
+impl TryFrom<OwnedFd> for Reader {
+    type Error = AdoptError;
+
+    /// Adopts the read end of a FIFO opened elsewhere (inherited, or
+    /// received over a UNIX socket); errors name it `fifo`, its path being
+    /// unknown. An anonymous pipe's read end passes the check too.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] when `fd` is not a FIFO or pipe open for
+    /// reading; the descriptor comes back inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> std::result::Result<Reader, AdoptError> {
+        let fd = adopt::check(fd, "fifo", "the read end of a FIFO", Want::PipeEnd(false))?;
+        Ok(Reader {
+            fd,
+            object: "fifo".to_owned(),
+        })
+    }
+}
+
+impl TryFrom<OwnedFd> for Writer {
+    type Error = AdoptError;
+
+    /// Adopts the write end of a FIFO opened elsewhere, as
+    /// [`Reader::try_from`] does the read end. Reads SIGPIPE's disposition.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] when `fd` is not a FIFO or pipe open for
+    /// writing; the descriptor comes back inside the [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> std::result::Result<Writer, AdoptError> {
+        let fd = adopt::check(fd, "fifo", "the write end of a FIFO", Want::PipeEnd(true))?;
+        sys::pipe::refresh_sigpipe();
+        Ok(Writer {
+            fd,
+            object: "fifo".to_owned(),
+        })
+    }
+}
 
 /// The FIFO's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {

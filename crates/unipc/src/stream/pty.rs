@@ -51,8 +51,9 @@ use std::process::{self, Command, ExitStatus};
 use rustix::io::Errno;
 use rustix::termios::Termios;
 
+use crate::adopt;
 use crate::sys;
-use crate::{Error, Result};
+use crate::{AdoptError, Error, Result};
 
 /// The facility's name in errors, before a pair has a path.
 const FACILITY: &str = "pty";
@@ -194,6 +195,28 @@ impl Write for Master {
 impl AsFd for Master {
     fn as_fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+impl TryFrom<OwnedFd> for Master {
+    type Error = AdoptError;
+
+    /// Adopts a pseudoterminal master opened elsewhere, checked by
+    /// `ptsname` (`ioctl(TIOCGPTN)`), which only a master answers.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for anything else, a pseudoterminal's
+    /// subsidiary side included; the descriptor comes back inside the
+    /// [`AdoptError`].
+    fn try_from(fd: OwnedFd) -> std::result::Result<Master, AdoptError> {
+        match sys::pty::name(fd.as_fd()) {
+            Ok(name) => {
+                let path = PathBuf::from(OsString::from_vec(name.into_bytes()));
+                let object = format!("{FACILITY}:{}", path.display());
+                Ok(Master { fd, object })
+            }
+            Err(_) => Err(adopt::refuse(fd, FACILITY, "a pseudoterminal master")),
+        }
     }
 }
 

@@ -6,8 +6,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 
 use unipc::message::dgram::{UdpSocket, UnixDatagram};
-use unipc::stream::{pipe, seqpacket, tcp, unix};
-use unipc::{AdoptError, Error};
+use unipc::stream::fifo::{self, Fifo};
+use unipc::stream::{pipe, pty, seqpacket, tcp, unix};
+use unipc::{AdoptError, Error, Mode};
 
 use crate::util::{self, Peer};
 
@@ -116,6 +117,62 @@ fn sockets_are_checked_for_family_type_and_listening() {
     let udp = refused(tcp::Stream::try_from(udp), raw, "a UDP socket");
     let udp = refused(UnixDatagram::try_from(udp), raw, "a UDP socket");
     UdpSocket::try_from(udp).unwrap();
+}
+
+#[test]
+fn fifo_ends_are_checked_like_pipe_ends() {
+    let dir = util::TempDir::new();
+    let made = Fifo::create(dir.join("f"), Mode::OWNER_RW).unwrap();
+    let options = fifo::OpenOptions::new().nonblocking(true);
+    let reader: OwnedFd = options.open_reader(made.path()).unwrap().into();
+    let writer: OwnedFd = options.open_writer(made.path()).unwrap().into();
+    let (rr, wr) = (reader.as_raw_fd(), writer.as_raw_fd());
+    let reader = refused(
+        fifo::Writer::try_from(reader),
+        rr,
+        "the read end of a pipe or FIFO",
+    );
+    let writer = refused(
+        fifo::Reader::try_from(writer),
+        wr,
+        "the write end of a pipe or FIFO",
+    );
+    let mut writer = fifo::Writer::try_from(writer).unwrap();
+    let mut reader = fifo::Reader::try_from(reader).unwrap();
+    assert_eq!(reader.object(), "fifo");
+    writer.write_all(b"ok").unwrap();
+    let mut got = [0; 2];
+    reader.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"ok");
+
+    let (a, _b) = unix::pair().unwrap();
+    let a: OwnedFd = a.into();
+    let raw = a.as_raw_fd();
+    refused(fifo::Reader::try_from(a), raw, "a UNIX stream socket");
+}
+
+#[test]
+fn only_a_pseudoterminal_master_is_adopted_as_one() {
+    let (master, subsidiary) = pty::Pair::open().unwrap().into_parts();
+    let raw = subsidiary.as_raw_fd();
+    refused(
+        pty::Master::try_from(subsidiary),
+        raw,
+        "a character device that is not a pseudoterminal master",
+    );
+    let object = master.object().to_owned();
+    let master: OwnedFd = master.into();
+    let (tx, _rx) = pipe::new().unwrap();
+    let pipe_end: OwnedFd = tx.into();
+    let raw = pipe_end.as_raw_fd();
+    refused(
+        pty::Master::try_from(pipe_end),
+        raw,
+        "the write end of a pipe or FIFO",
+    );
+    let master = pty::Master::try_from(master).unwrap();
+    assert_eq!(master.object(), object);
+    master.window_size().unwrap();
 }
 
 /// A descriptor inherited across exec: the peer first tries it as the
