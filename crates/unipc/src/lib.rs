@@ -50,4 +50,4 @@ pub use endpoint::Endpoint;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExamples;
-pub use error::{Error, Result};
+pub use error::{Error, ObjectName, Result};

@@ -192,7 +192,7 @@ fn claim(sock: BorrowedFd<'_>, path: &Path, spec: &BindSpec<'_>) -> Result<Socke
     let object = spec.object;
     let not_ours = |found: &'static str| {
         Error::WrongType {
-        object: object.to_owned(),
+        object: object.into(),
         expected: "the socket file this bind created (another process replaced or linked it during the bind; nothing of theirs was changed or removed)",
         found,
     }
@@ -265,7 +265,7 @@ fn examine(path: &Path, object: &str, live: impl FnOnce() -> Error) -> Result<Fo
     let found = sys::fstat(held.as_fd()).map_err(|e| Error::os(object, "fstat", e))?;
     if found.file_type != FileType::Socket {
         return Err(Error::WrongType {
-            object: object.to_owned(),
+            object: object.into(),
             expected: "a socket",
             found: file_type_name(found.file_type),
         });
@@ -301,7 +301,7 @@ fn clear_stale(path: &Path, spec: &BindSpec<'_>) -> Result<()> {
 pub(crate) fn remove_stale(addr: &UnixAddr, object: &str) -> Result<()> {
     let Some(path) = addr.as_path() else {
         return Err(Error::Unsupported {
-            object: object.to_owned(),
+            object: object.into(),
             what: "removing an abstract name".into(),
             reason: "an abstract socket has no file; its name goes when its last socket closes"
                 .into(),

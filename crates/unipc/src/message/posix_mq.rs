@@ -44,6 +44,7 @@ use std::time::Duration;
 use rustix::time::Timespec;
 
 use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::error::ObjectName;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
     PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
@@ -229,7 +230,7 @@ impl QueueOptions {
         let object = object_of(name);
         if self.mode & !0o777 != 0 {
             return Err(Error::Unsupported {
-                object,
+                object: object.into(),
                 what: format!("mode {:#o}", self.mode),
                 reason: "a queue's mode holds permission bits only (at most 0o777)".into(),
             });
@@ -247,21 +248,21 @@ impl QueueOptions {
                 kernel_attr,
             );
             match made {
-                Ok(mqd) => return Queue::new(mqd, name, object, true, Some(self.mode)),
+                Ok(mqd) => return Queue::new(mqd, name, object.into(), true, Some(self.mode)),
                 Err(err) if err.raw_os_error() == Some(libc::EEXIST) && !self.exclusive => {
                     match sys::open(name.as_str(), &self.flags(false, false), 0, None) {
                         Ok(mqd) => {
                             // On refusal `mqd` is closed here: nothing was
                             // sent, and an opener never unlinks.
                             self.check_adoptable(&object, &mqd)?;
-                            return Queue::new(mqd, name, object, false, None);
+                            return Queue::new(mqd, name, object.into(), false, None);
                         }
                         // Unlinked in between: try to create it again.
                         Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
-                        Err(err) => return Err(open_error(object, err)),
+                        Err(err) => return Err(open_error(object.into(), err)),
                     }
                 }
-                Err(err) => return Err(create_error(object, err, attr)),
+                Err(err) => return Err(create_error(object.into(), err, attr)),
             }
         }
         Err(Error::os(
@@ -303,8 +304,8 @@ impl QueueOptions {
     pub fn open(&self, name: &PosixName) -> Result<Queue> {
         let object = object_of(name);
         match sys::open(name.as_str(), &self.flags(false, false), 0, None) {
-            Ok(mqd) => Queue::new(mqd, name, object, false, None),
-            Err(err) => Err(open_error(object, err)),
+            Ok(mqd) => Queue::new(mqd, name, object.into(), false, None),
+            Err(err) => Err(open_error(object.into(), err)),
         }
     }
 
@@ -313,7 +314,7 @@ impl QueueOptions {
     fn requested_attr(&self, object: &str) -> Result<Option<(u64, u64)>> {
         if self.max_messages == Some(0) || self.max_message_size == Some(0) {
             return Err(Error::Unsupported {
-                object: object.to_owned(),
+                object: object.into(),
                 what: "a queue of zero messages or zero-byte messages".into(),
                 reason: "max messages and max message size must be at least 1".into(),
             });
@@ -408,8 +409,8 @@ fn charged_bytes(max_messages: u64, size: u64) -> u64 {
 }
 
 /// The error for a failed `mq_open(O_CREAT)`, naming the limit broken.
-fn create_error(object: String, err: io::Error, attr: Option<(u64, u64)>) -> Error {
-    let limit = |b: Broken, object: String| Error::LimitExceeded {
+fn create_error(object: ObjectName, err: io::Error, attr: Option<(u64, u64)>) -> Error {
+    let limit = |b: Broken, object: ObjectName| Error::LimitExceeded {
         object,
         what: b.what,
         requested: b.requested,
@@ -469,7 +470,7 @@ fn create_error(object: String, err: io::Error, attr: Option<(u64, u64)>) -> Err
 }
 
 /// The error for a failed `mq_open` of an existing queue.
-fn open_error(object: String, err: io::Error) -> Error {
+fn open_error(object: ObjectName, err: io::Error) -> Error {
     match err.raw_os_error() {
         Some(libc::ENOENT) => {
             Error::os(object, "mq_open", err).with_hint("no queue has that name; create it first")
@@ -564,7 +565,7 @@ pub struct Attributes {
 pub struct Queue {
     mqd: sys::Mqd,
     name: PosixName,
-    object: String,
+    object: ObjectName,
     max_messages: usize,
     max_message_size: usize,
     created: bool,
@@ -580,7 +581,7 @@ impl Queue {
     fn new(
         mqd: sys::Mqd,
         name: &PosixName,
-        object: String,
+        object: ObjectName,
         created: bool,
         mode: Option<u32>,
     ) -> Result<Queue> {
@@ -999,7 +1000,7 @@ impl AsFd for Queue {
 }
 
 impl Messenger for Queue {
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.object.clone()
     }
 
@@ -1054,7 +1055,7 @@ pub enum Notice {
 /// detaches the thread, which still runs the closure if a message arrives.
 #[derive(Debug)]
 pub struct Notifier {
-    object: String,
+    object: ObjectName,
     thread: JoinHandle<Result<Notice>>,
 }
 

@@ -59,6 +59,7 @@ use libc::{c_int, c_long};
 use rustix::io::Errno;
 
 use crate::endpoint::Endpoint;
+use crate::error::ObjectName;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
     PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
@@ -430,7 +431,7 @@ impl QueueOptions {
         };
         // Until set up completely, a queue this call created is removed if
         // anything below fails.
-        let mut queue = Queue::new(id, key, object, created)?;
+        let mut queue = Queue::new(id, key, object.into(), created)?;
         if created {
             if let Some(bytes) = max_bytes {
                 queue.apply_max_bytes(bytes)?;
@@ -446,7 +447,7 @@ impl QueueOptions {
     fn check_adoptable(&self, object: &str, id: c_int) -> Result<()> {
         let ds = sys::stat(id).map_err(|err| match errno(&err) {
             Some(Errno::IDRM | Errno::INVAL) => Error::Removed {
-                object: object.to_owned(),
+                object: object.into(),
             },
             Some(Errno::ACCESS) => Error::os(object, "stat", err).with_hint(
                 "the queue with this key cannot be read, so it is not this user's queue with the mode asked: remove it, or use a different key",
@@ -493,14 +494,14 @@ impl QueueOptions {
         let object = Endpoint::SysvMq(key).to_string();
         let SysvKey::Key(raw) = key else {
             return Err(Error::Unsupported {
-                object,
+                object: object.into(),
                 what: "opening by key".into(),
                 reason: "a private queue has no key to find it by; open it by its identifier"
                     .into(),
             });
         };
         let id = sys::get(raw, 0).map_err(|err| open_error(&object, err))?;
-        Queue::new(id, key, object, false)
+        Queue::new(id, key, object.into(), false)
     }
 }
 
@@ -521,7 +522,7 @@ fn open_error(object: &str, err: io::Error) -> Error {
 fn check_max_bytes(object: &str, bytes: usize) -> Result<c_int> {
     if bytes == 0 {
         return Err(Error::Unsupported {
-            object: object.to_owned(),
+            object: object.into(),
             what: "max bytes 0".into(),
             reason: "a queue of 0 bytes takes no message (the kernel also caps the number of messages at max bytes); ask for at least 1".into(),
         });
@@ -529,7 +530,7 @@ fn check_max_bytes(object: &str, bytes: usize) -> Result<c_int> {
     let msgmnb = sys::info().ok().map(|info| info.msgmnb);
     max_bytes_within(bytes, posix_sys::has_cap_sys_resource(), msgmnb).map_err(|(limit, set_in)| {
         Error::LimitExceeded {
-            object: object.to_owned(),
+            object: object.into(),
             what: "max bytes",
             requested: bytes as u64,
             limit,
@@ -562,7 +563,7 @@ const MSGMNB_SET_IN: &str = "/proc/sys/kernel/msgmnb; CAP_SYS_RESOURCE may excee
 fn check_mode(object: &str, mode: u32) -> Result<c_int> {
     if mode & !0o777 != 0 {
         return Err(Error::Unsupported {
-            object: object.to_owned(),
+            object: object.into(),
             what: format!("mode {mode:#o}"),
             reason: "a System V queue's mode holds only the permission bits 0o777".into(),
         });
@@ -685,7 +686,7 @@ impl From<&sys::QueueStat> for Stat {
 pub struct Queue {
     id: c_int,
     key: SysvKey,
-    object: String,
+    object: ObjectName,
     created: bool,
     remove_on_drop: bool,
     removed: AtomicBool,
@@ -705,7 +706,7 @@ impl fmt::Debug for Queue {
 }
 
 impl Queue {
-    fn new(id: c_int, key: SysvKey, object: String, created: bool) -> Result<Queue> {
+    fn new(id: c_int, key: SysvKey, object: ObjectName, created: bool) -> Result<Queue> {
         let queue = Queue {
             id,
             key,
@@ -766,7 +767,7 @@ impl Queue {
             }
         })?;
         let key = Stat::from(&ds).key;
-        Queue::new(id, key, Endpoint::SysvMq(key).to_string(), false)
+        Queue::new(id, key, Endpoint::SysvMq(key).to_string().into(), false)
     }
 
     /// The queue's identifier (`msqid`), valid in every process until the
@@ -1237,7 +1238,7 @@ impl Drop for Queue {
 }
 
 impl Messenger for Queue {
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.object.clone()
     }
 

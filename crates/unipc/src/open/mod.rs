@@ -114,7 +114,7 @@ impl Listener {
                 // file before any writer came: wait for one first.
                 if !reader.wait_readable(timeout)? {
                     return Err(Error::TimedOut {
-                        object: reader.object().to_owned(),
+                        object: reader.object().into(),
                         timeout: timeout.unwrap_or_default(),
                     });
                 }
@@ -126,7 +126,9 @@ impl Listener {
                     Some(t) => listener.accept_timeout(t)?,
                     None => listener.accept()?,
                 },
-                Endpoint::Unix(listener.local_addr().clone()).to_string(),
+                Endpoint::Unix(listener.local_addr().clone())
+                    .to_string()
+                    .into(),
             ),
             Waiting::Tcp(listener) => StreamHandle::tcp(match timeout {
                 Some(t) => listener.accept_timeout(t)?.0,
@@ -201,7 +203,7 @@ impl OpenOptions {
                 let stream = self.retry(endpoint, deadline, ABSENT_UNIX, || {
                     unix::Stream::connect(addr)
                 })?;
-                return self.stream(StreamHandle::unix(stream, endpoint.to_string()));
+                return self.stream(StreamHandle::unix(stream, endpoint.to_string().into()));
             }
             Endpoint::Tcp(host_port) => {
                 let stream = self.retry(endpoint, deadline, &[libc::ECONNREFUSED], || {
@@ -306,7 +308,7 @@ impl OpenOptions {
                 Err(err) if err.raw_os_error().is_some_and(|e| absent.contains(&e)) => {
                     if deadline.passed() {
                         return Err(Error::TimedOut {
-                            object: endpoint.to_string(),
+                            object: endpoint.to_string().into(),
                             timeout,
                         });
                     }
@@ -324,7 +326,7 @@ const ABSENT_UNIX: &[i32] = &[libc::ECONNREFUSED, libc::ENOENT];
 fn open_sysv(endpoint: &Endpoint, key: SysvKey) -> Result<sysv_mq::Queue> {
     if key == SysvKey::Private {
         return Err(Error::Unsupported {
-            object: endpoint.to_string(),
+            object: endpoint.to_string().into(),
             what: "opening a private queue by key".into(),
             reason: "a private queue has no key; address it by its id, sysv-mq:id=N".into(),
         });

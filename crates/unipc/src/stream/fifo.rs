@@ -66,6 +66,7 @@ use std::time::Duration;
 
 use rustix::fs::FileType;
 
+use crate::error::ObjectName;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
@@ -83,7 +84,7 @@ fn object_of(path: &FsPath) -> String {
 
 fn wrong_type(object: &str, info: &FileInfo) -> Error {
     Error::WrongType {
-        object: object.to_owned(),
+        object: object.into(),
         expected: EXPECTED,
         found: sys::fd::file_type_name(info.file_type),
     }
@@ -108,7 +109,7 @@ fn wrong_type(object: &str, info: &FileInfo) -> Error {
 /// ```
 pub struct Fifo {
     path: FsPath,
-    object: String,
+    object: ObjectName,
     /// Identity of the FIFO made, so drop does not remove a file that has
     /// replaced it (one of another type, or a FIFO with another inode).
     dev: u64,
@@ -154,7 +155,7 @@ impl Fifo {
         let object = object_of(&path);
         if mode & !0o777 != 0 {
             return Err(Error::Unsupported {
-                object,
+                object: object.into(),
                 what: format!("mode {mode:#o}"),
                 reason: "a FIFO's mode takes permission bits only (at most 0o777)".into(),
             });
@@ -181,7 +182,7 @@ impl Fifo {
         }
         let fifo = Fifo {
             path,
-            object,
+            object: object.into(),
             dev: info.dev,
             ino: info.ino,
             keep: false,
@@ -373,7 +374,10 @@ impl OpenOptions {
     /// As [`Reader::open`].
     pub fn open_reader(&self, path: impl AsRef<Path>) -> Result<Reader> {
         let (fd, object) = self.open(path.as_ref(), false, "open for reading")?;
-        Ok(Reader { fd, object })
+        Ok(Reader {
+            fd,
+            object: object.into(),
+        })
     }
 
     /// `open(O_WRONLY)`—Opens the write end of the FIFO at `path`.
@@ -383,7 +387,10 @@ impl OpenOptions {
     pub fn open_writer(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let (fd, object) = self.open(path.as_ref(), true, "open for writing")?;
         sys::pipe::refresh_sigpipe();
-        Ok(Writer { fd, object })
+        Ok(Writer {
+            fd,
+            object: object.into(),
+        })
     }
 
     fn open(&self, path: &Path, write: bool, op: &'static str) -> Result<(OwnedFd, String)> {
@@ -435,7 +442,7 @@ impl OpenOptions {
 /// ```
 pub struct Reader {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 /// The write end of a FIFO.
@@ -460,7 +467,7 @@ pub struct Reader {
 /// ```
 pub struct Writer {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 macro_rules! common_end_methods {

@@ -664,7 +664,7 @@ impl facility::Connector for Connector {
     fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
         let Ok::<[OwnedFd; 2], _>([reads, writes]) = ticket.fds.try_into() else {
             return Err(Error::Unsupported {
-                object: "pipe".to_owned(),
+                object: "pipe".into(),
                 what: "a ticket without exactly two descriptors".to_owned(),
                 reason: "the pipe link passes a read end and a write end".to_owned(),
             });

@@ -51,6 +51,7 @@ use std::process::{self, Command, ExitStatus};
 use rustix::io::Errno;
 use rustix::termios::Termios;
 
+use crate::error::ObjectName;
 use crate::sys;
 use crate::{Error, Result};
 
@@ -99,7 +100,7 @@ pub struct WindowSize {
 #[derive(Debug)]
 pub struct Master {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Master {
@@ -261,7 +262,10 @@ impl Pair {
         let subsidiary = sys::pty::open_subsidiary(master.as_fd(), &name)
             .map_err(|e| Error::os(&*object, "open subsidiary", e))?;
         Ok(Pair {
-            master: Master { fd: master, object },
+            master: Master {
+                fd: master,
+                object: object.into(),
+            },
             subsidiary,
             path,
         })

@@ -44,6 +44,7 @@ use rustix::event::PollFlags;
 use rustix::io::Errno;
 
 use crate::endpoint::HostPort;
+use crate::error::ObjectName;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, Tags, Ticket,
@@ -113,7 +114,7 @@ fn no_address(addr: &HostPort) -> Error {
 #[derive(Debug)]
 pub struct Listener {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Listener {
@@ -169,7 +170,10 @@ impl Listener {
         let object = sys::tcp::local_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| object.to_owned());
-        Ok(Listener { fd, object })
+        Ok(Listener {
+            fd,
+            object: object.into(),
+        })
     }
 
     /// `accept4(SOCK_CLOEXEC)` — waits for a connection and returns it with
@@ -224,7 +228,7 @@ impl Listener {
         };
         let stream = Stream {
             fd,
-            object: object_of_addr(&peer),
+            object: object_of_addr(&peer).into(),
         };
         Ok((stream, peer))
     }
@@ -275,7 +279,10 @@ impl From<OwnedFd> for Listener {
         let object = sys::tcp::local_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| "tcp".to_owned());
-        Listener { fd, object }
+        Listener {
+            fd,
+            object: object.into(),
+        }
     }
 }
 
@@ -316,7 +323,7 @@ impl From<OwnedFd> for Listener {
 #[derive(Debug)]
 pub struct Stream {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Stream {
@@ -386,7 +393,7 @@ impl Stream {
         }
         Ok(Stream {
             fd,
-            object: object.to_owned(),
+            object: object.into(),
         })
     }
 
@@ -396,7 +403,7 @@ impl Stream {
             .map_err(|e| Error::os(object, "poll", e))?;
         if !ready {
             return Err(Error::TimedOut {
-                object: object.to_owned(),
+                object: object.into(),
                 timeout: timeout.unwrap_or_default(),
             });
         }
@@ -525,7 +532,10 @@ impl From<OwnedFd> for Stream {
         let object = sys::tcp::peer_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| "tcp".to_owned());
-        Stream { fd, object }
+        Stream {
+            fd,
+            object: object.into(),
+        }
     }
 }
 

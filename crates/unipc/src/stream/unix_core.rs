@@ -10,7 +10,6 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rustix::event::PollFlags;
@@ -18,6 +17,7 @@ use rustix::io::Errno;
 
 use super::unix::Credentials;
 use crate::endpoint::Endpoint;
+use crate::error::ObjectName;
 use crate::message::Wait;
 use crate::name::UnixAddr;
 use crate::sys::fd::set_nonblocking;
@@ -35,8 +35,8 @@ pub(crate) enum Pace {
 }
 
 /// The label a socket that did not come from an address is known by.
-fn anonymous_label(kind: Kind, origin: &str) -> Arc<str> {
-    Arc::from(format!("{} {origin}", scheme(kind)))
+fn anonymous_label(kind: Kind, origin: &str) -> ObjectName {
+    ObjectName::from(format!("{} {origin}", scheme(kind)))
 }
 
 fn scheme(kind: Kind) -> &'static str {
@@ -46,12 +46,12 @@ fn scheme(kind: Kind) -> &'static str {
     }
 }
 
-pub(crate) fn endpoint_label(kind: Kind, addr: &UnixAddr) -> Arc<str> {
+pub(crate) fn endpoint_label(kind: Kind, addr: &UnixAddr) -> ObjectName {
     let endpoint = match kind {
         Kind::Stream => Endpoint::Unix(addr.clone()),
         Kind::Seqpacket => Endpoint::UnixSeqpacket(addr.clone()),
     };
-    Arc::from(endpoint.to_string())
+    ObjectName::from(endpoint.to_string())
 }
 
 /// The error for a receive that found the connection closed, where a
@@ -70,7 +70,7 @@ pub(crate) fn peer_closed(object: &str) -> Error {
 /// A connected UNIX socket of either kind, and its name for errors.
 pub(crate) struct Socket {
     fd: OwnedFd,
-    object: Arc<str>,
+    object: ObjectName,
 }
 
 impl fmt::Debug for Socket {
@@ -102,8 +102,13 @@ impl Socket {
         &self.object
     }
 
+    /// The name errors give, shared rather than copied.
+    pub(crate) fn object_name(&self) -> ObjectName {
+        self.object.clone()
+    }
+
     fn os(&self, op: &'static str, err: impl Into<io::Error>) -> Error {
-        Error::os(&*self.object, op, err)
+        Error::os(&self.object, op, err)
     }
 
     pub(crate) fn connect(kind: Kind, addr: &UnixAddr) -> Result<Socket> {
@@ -182,7 +187,7 @@ impl Socket {
             let timeout = match (pace, deadline) {
                 (Pace::AsFd, _) => return Err(on_error(Errno::AGAIN)),
                 (Pace::Wait(Wait::Never), _) => {
-                    let object = self.object.to_string();
+                    let object = self.object.clone();
                     return Err(if events == READABLE {
                         Error::Empty { object }
                     } else {
@@ -193,7 +198,7 @@ impl Socket {
                     let remaining = at.saturating_duration_since(Instant::now());
                     if remaining.is_zero() {
                         return Err(Error::TimedOut {
-                            object: self.object.to_string(),
+                            object: self.object.clone(),
                             timeout,
                         });
                     }
@@ -210,7 +215,7 @@ impl Socket {
     fn check_fds(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
         if fds.len() > SCM_MAX_FD {
             return Err(Error::LimitExceeded {
-                object: self.object.to_string(),
+                object: self.object.clone(),
                 what: "descriptors in one message",
                 requested: fds.len() as u64,
                 limit: SCM_MAX_FD as u64,
@@ -219,7 +224,7 @@ impl Socket {
         }
         if data.is_empty() && !fds.is_empty() {
             return Err(Error::Unsupported {
-                object: self.object.to_string(),
+                object: self.object.clone(),
                 what: "sending descriptors with no data".into(),
                 reason: "a UNIX stream drops descriptors sent with zero bytes; send at least one byte with them".into(),
             });
@@ -249,7 +254,7 @@ impl Socket {
         if err == Errno::MSGSIZE {
             if let Ok(limit) = self.max_message_size() {
                 return Error::MessageTooLarge {
-                    object: self.object.to_string(),
+                    object: self.object.clone(),
                     size,
                     limit,
                 };
@@ -301,7 +306,7 @@ impl Socket {
             if got.fds_truncated || got.fds.len() > max_fds {
                 drop(got.fds);
                 return Err(Error::TooManyFds {
-                    object: self.object.to_string(),
+                    object: self.object.clone(),
                     capacity: max_fds,
                 });
             }
@@ -322,7 +327,7 @@ impl Socket {
 
     fn too_small(&self, buf: &[u8], len: usize) -> Error {
         Error::BufferTooSmall {
-            object: self.object.to_string(),
+            object: self.object.clone(),
             buffer: buf.len(),
             needed: Some(len),
         }
@@ -461,7 +466,7 @@ impl Default for Config {
 pub(crate) struct Bound {
     fd: OwnedFd,
     addr: UnixAddr,
-    object: Arc<str>,
+    object: ObjectName,
     file: Option<SocketFile>,
     nonblocking: AtomicBool,
 }
@@ -486,14 +491,14 @@ impl Bound {
         if let Some(mode) = config.mode {
             if mode & !0o777 != 0 {
                 return Err(Error::Unsupported {
-                    object: object.to_string(),
+                    object: object.clone(),
                     what: format!("mode {mode:#o}"),
                     reason: "a socket file takes permission bits 0o777 and below only".into(),
                 });
             }
             if addr.as_path().is_none() {
                 return Err(Error::Unsupported {
-                    object: object.to_string(),
+                    object: object.clone(),
                     what: "a mode on an abstract address".into(),
                     reason: "an abstract socket has no file and no permission bits; any process in the network namespace can connect".into(),
                 });
@@ -566,7 +571,7 @@ impl Bound {
                     let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
                     if remaining == Some(Duration::ZERO) {
                         return Err(Error::TimedOut {
-                            object: self.object.to_string(),
+                            object: self.object.clone(),
                             timeout,
                         });
                     }

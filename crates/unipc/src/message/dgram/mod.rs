@@ -77,6 +77,7 @@ use rustix::io::Errno;
 use rustix::net::SocketAddrAny;
 
 use super::{Messenger, Received, Tag, Wait};
+use crate::error::ObjectName;
 use crate::facility::{Link, MessageLink, RawIo};
 use crate::sys::dgram::{self as sys, Family, Ready};
 use crate::sys::fd::file_type_name;
@@ -302,7 +303,7 @@ fn peek_len(fd: BorrowedFd<'_>, wait: Wait) -> std::result::Result<usize, Stop> 
 }
 
 /// Turns a stopped send into the error a caller sees.
-fn send_error(stop: Stop, object: impl Into<String>, op: &'static str) -> Error {
+fn send_error(stop: Stop, object: impl Into<ObjectName>, op: &'static str) -> Error {
     match stop {
         Stop::WouldBlock => Error::Full {
             object: object.into(),
@@ -332,7 +333,7 @@ fn send_error(stop: Stop, object: impl Into<String>, op: &'static str) -> Error 
 }
 
 /// Turns a stopped receive into the error a caller sees.
-fn recv_error(stop: RecvStop, object: String, op: &'static str) -> Error {
+fn recv_error(stop: RecvStop, object: ObjectName, op: &'static str) -> Error {
     match stop {
         RecvStop::TooSmall { buffer, needed } => Error::BufferTooSmall {
             object,
@@ -357,12 +358,12 @@ fn check_kind(fd: BorrowedFd<'_>, object: &str, expected: &'static str) -> Resul
     match sys::kind(fd).map_err(|e| Error::os(object, "getsockopt SO_DOMAIN", e))? {
         sys::Kind::Datagram(family) => Ok(family),
         sys::Kind::OtherSocket => Err(Error::WrongType {
-            object: object.to_owned(),
+            object: object.into(),
             expected,
             found: "a socket of another type or family",
         }),
         sys::Kind::NotSocket(file_type) => Err(Error::WrongType {
-            object: object.to_owned(),
+            object: object.into(),
             expected,
             found: file_type_name(file_type),
         }),
@@ -375,7 +376,7 @@ fn check_kind(fd: BorrowedFd<'_>, object: &str, expected: &'static str) -> Resul
 /// consumed and reported).
 fn recv_untagged(
     fd: BorrowedFd<'_>,
-    object: impl FnOnce() -> String,
+    object: impl FnOnce() -> ObjectName,
     buf: &mut [u8],
     wait: Wait,
     fits: Option<usize>,
