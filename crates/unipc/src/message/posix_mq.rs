@@ -44,6 +44,7 @@ use std::time::Duration;
 use rustix::time::Timespec;
 
 use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::deadline::Deadline;
 use crate::error::ObjectName;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
@@ -692,8 +693,9 @@ impl Queue {
     /// `mq_send`/`mq_timedsend` - sends `message` with `priority`, waiting
     /// for room as `wait` says.
     ///
-    /// A timed wait uses an absolute CLOCK_REALTIME deadline, as the call
-    /// does: setting the clock moves it. [`Wait::Never`] passes a deadline
+    /// A timed wait keeps a monotonic deadline and gives each call the
+    /// absolute CLOCK_REALTIME time it takes, computed just before the
+    /// call: setting the clock during a call moves that call's end. [`Wait::Never`] passes a deadline
     /// already past, so it never waits even on a blocking descriptor.
     ///
     /// # Errors
@@ -727,9 +729,9 @@ impl Queue {
                 set_in: "the kernel (MQ_PRIO_MAX = 32768)",
             });
         }
-        let deadline = deadline(wait);
+        let deadline = Deadline::of(wait);
         loop {
-            match sys::send(&self.mqd, message, priority, deadline) {
+            match sys::send(&self.mqd, message, priority, realtime(deadline)) {
                 Ok(()) => return Ok(()),
                 Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(err) => return Err(self.transfer_error("mq_send", err, wait, true)),
@@ -758,9 +760,9 @@ impl Queue {
     /// mq_receive(3)
     #[doc(alias = "mq_receive", alias = "mq_timedreceive")]
     pub fn recv_priority(&self, buf: &mut [u8], wait: Wait) -> Result<(usize, u32)> {
-        let deadline = deadline(wait);
+        let deadline = Deadline::of(wait);
         loop {
-            match sys::receive(&self.mqd, buf, deadline) {
+            match sys::receive(&self.mqd, buf, realtime(deadline)) {
                 Ok(got) => return Ok(got),
                 Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(err) if err.raw_os_error() == Some(libc::EMSGSIZE) => {
@@ -1097,16 +1099,18 @@ fn read_cookie(got: &[u8], token: &[u8]) -> Option<Notice> {
     }
 }
 
-/// The absolute CLOCK_REALTIME deadline for `wait`: none to wait forever,
-/// the epoch (long past) not to wait.
-fn deadline(wait: Wait) -> Option<Timespec> {
-    match wait {
-        Wait::Forever => None,
-        Wait::Never => Some(Timespec {
+/// The absolute CLOCK_REALTIME time `mq_timedsend`/`mq_timedreceive` take
+/// for `deadline`, made just before each call (the one place the monotonic
+/// deadline meets the realtime clock, so a call retried after `EINTR` gets
+/// the time left): none to wait forever, the epoch (long past) once the
+/// deadline has passed.
+fn realtime(deadline: Deadline) -> Option<Timespec> {
+    match deadline.remaining()? {
+        left if left.is_zero() => Some(Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         }),
-        Wait::For(timeout) => Some(add(sys::realtime_now(), timeout)),
+        left => Some(add(sys::realtime_now(), left)),
     }
 }
 
@@ -1262,9 +1266,11 @@ mod tests {
         assert_eq!((got.tv_sec, got.tv_nsec), (10, 250_000_000));
         let got = add(ts(1_700_000_000, 5), Duration::MAX);
         assert_eq!((got.tv_sec, got.tv_nsec), (LATEST_DEADLINE_SECS, 0));
-        let never = deadline(Wait::Never).unwrap();
+        let never = realtime(Deadline::of(Wait::Never)).unwrap();
         assert_eq!((never.tv_sec, never.tv_nsec), (0, 0));
-        assert!(deadline(Wait::Forever).is_none());
+        assert!(realtime(Deadline::of(Wait::Forever)).is_none());
+        let soon = realtime(Deadline::of(Wait::For(Duration::from_secs(60)))).unwrap();
+        assert!(soon.tv_sec > sys::realtime_now().tv_sec);
     }
 
     #[test]

@@ -53,11 +53,12 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use libc::{c_int, c_long};
 use rustix::io::Errno;
 
+use crate::deadline::Deadline;
 use crate::endpoint::Endpoint;
 use crate::error::ObjectName;
 use crate::facility::{
@@ -1061,17 +1062,14 @@ impl Queue {
         timeout: Duration,
         mut attempt: impl FnMut() -> Result<Option<T>>,
     ) -> Result<T> {
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = Deadline::after(timeout);
         let mut pause = FIRST_PAUSE;
         loop {
             if let Some(done) = attempt()? {
                 return Ok(done);
             }
-            // A timeout too large for Instant is forever.
-            let left = match deadline {
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-                None => MAX_PAUSE,
-            };
+            // A timeout too large for the clock is forever.
+            let left = deadline.remaining().unwrap_or(MAX_PAUSE);
             if left.is_zero() {
                 return Err(Error::TimedOut {
                     object: self.object.clone(),

@@ -38,11 +38,11 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::PollFlags;
 use rustix::io::Errno;
 
+use crate::deadline::Deadline;
 use crate::endpoint::HostPort;
 use crate::error::ObjectName;
 use crate::facility::{
@@ -204,12 +204,11 @@ impl Listener {
             object: self.object.clone(),
             timeout,
         };
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = Deadline::after(timeout);
         loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let ready = sys::tcp::wait(self.fd.as_fd(), PollFlags::IN, left)
+            let ready = sys::poll::wait(self.fd.as_fd(), sys::poll::READABLE, deadline)
                 .map_err(|e| Error::os(&*self.object, "poll", e))?;
-            if !ready {
+            if ready.is_empty() {
                 return Err(timed_out());
             }
             match sys::tcp::accept(self.fd.as_fd()) {
@@ -399,9 +398,9 @@ impl Stream {
 
     /// Waits for a connect under way to end, and returns its outcome.
     fn finish_connect(fd: BorrowedFd<'_>, object: &str, timeout: Option<Duration>) -> Result<()> {
-        let ready = sys::tcp::wait(fd, PollFlags::OUT, timeout)
+        let ready = sys::poll::wait(fd, sys::poll::WRITABLE, Deadline::within(timeout))
             .map_err(|e| Error::os(object, "poll", e))?;
-        if !ready {
+        if ready.is_empty() {
             return Err(Error::TimedOut {
                 object: object.into(),
                 timeout: timeout.unwrap_or_default(),

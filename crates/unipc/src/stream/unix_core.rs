@@ -10,17 +10,19 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::event::PollFlags;
 use rustix::io::Errno;
 
 use super::unix::Credentials;
+use crate::deadline::Deadline;
 use crate::endpoint::Endpoint;
 use crate::error::ObjectName;
 use crate::message::Wait;
 use crate::name::UnixAddr;
 use crate::sys::fd::set_nonblocking;
+use crate::sys::poll;
 use crate::sys::socket::{self as sys, Kind, PEER_CLOSED, READABLE, SCM_MAX_FD, WRITABLE};
 use crate::unix_socket::{self, BindSpec, Flavor, SocketFile};
 use crate::{Error, Result};
@@ -173,8 +175,8 @@ impl Socket {
         on_error: impl Fn(Errno) -> Error,
     ) -> Result<T> {
         let deadline = match pace {
-            Pace::Wait(Wait::For(timeout)) => Some((timeout, Instant::now().checked_add(timeout))),
-            _ => None,
+            Pace::Wait(wait) => Deadline::of(wait),
+            Pace::AsFd => Deadline::NEVER,
         };
         loop {
             let dontwait = matches!(pace, Pace::Wait(Wait::Never) | Pace::Wait(Wait::For(_)));
@@ -184,9 +186,9 @@ impl Socket {
                 Err(Errno::AGAIN) => {}
                 Err(err) => return Err(on_error(err)),
             }
-            let timeout = match (pace, deadline) {
-                (Pace::AsFd, _) => return Err(on_error(Errno::AGAIN)),
-                (Pace::Wait(Wait::Never), _) => {
+            match pace {
+                Pace::AsFd => return Err(on_error(Errno::AGAIN)),
+                Pace::Wait(Wait::Never) => {
                     let object = self.object.clone();
                     return Err(if events == READABLE {
                         Error::Empty { object }
@@ -194,20 +196,16 @@ impl Socket {
                         Error::Full { object }
                     });
                 }
-                (Pace::Wait(Wait::For(timeout)), Some((_, Some(at)))) => {
-                    let remaining = at.saturating_duration_since(Instant::now());
-                    if remaining.is_zero() {
-                        return Err(Error::TimedOut {
-                            object: self.object.clone(),
-                            timeout,
-                        });
-                    }
-                    Some(remaining)
+                Pace::Wait(Wait::For(timeout)) if deadline.passed() => {
+                    return Err(Error::TimedOut {
+                        object: self.object.clone(),
+                        timeout,
+                    });
                 }
-                // Forever, or a timeout too long to reach.
-                _ => None,
-            };
-            sys::poll_one(self.fd(), events, timeout).map_err(|e| self.os("poll", e))?;
+                // Forever, or time left.
+                Pace::Wait(_) => {}
+            }
+            poll::wait(self.fd(), events, deadline).map_err(|e| self.os("poll", e))?;
         }
     }
 
@@ -354,7 +352,7 @@ impl Socket {
         if len > 0 {
             return Ok(Some(len));
         }
-        let ready = sys::poll_one(self.fd(), PEER_CLOSED, Some(Duration::ZERO))
+        let ready = poll::wait(self.fd(), PEER_CLOSED, Deadline::after(Duration::ZERO))
             .map_err(|e| self.os("poll", e))?;
         Ok(if ready.intersects(PEER_CLOSED) {
             None
@@ -555,7 +553,8 @@ impl Bound {
             match sys::accept(self.fd()) {
                 Ok(fd) => return Ok(self.accepted(fd)),
                 Err(Errno::AGAIN) if !self.nonblocking.load(Ordering::Relaxed) => {
-                    sys::poll_one(self.fd(), READABLE, None).map_err(|e| self.os("poll", e))?;
+                    poll::wait(self.fd(), READABLE, Deadline::NEVER)
+                        .map_err(|e| self.os("poll", e))?;
                 }
                 Err(err) => return Err(self.os("accept", err)),
             }
@@ -563,20 +562,18 @@ impl Bound {
     }
 
     pub(crate) fn accept_timeout(&self, timeout: Duration) -> Result<Socket> {
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = Deadline::after(timeout);
         loop {
             match sys::accept(self.fd()) {
                 Ok(fd) => return Ok(self.accepted(fd)),
                 Err(Errno::AGAIN) => {
-                    let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
-                    if remaining == Some(Duration::ZERO) {
+                    if deadline.passed() {
                         return Err(Error::TimedOut {
                             object: self.object.clone(),
                             timeout,
                         });
                     }
-                    sys::poll_one(self.fd(), READABLE, remaining)
-                        .map_err(|e| self.os("poll", e))?;
+                    poll::wait(self.fd(), READABLE, deadline).map_err(|e| self.os("poll", e))?;
                 }
                 Err(err) => return Err(self.os("accept", err)),
             }

@@ -12,9 +12,8 @@ use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::PollFlags;
 use rustix::io::{self, Errno};
 use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
@@ -282,35 +281,6 @@ pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: Shutdown) -> io::Result<()> {
     net::shutdown(fd, how)
 }
 
-/// `poll` on one descriptor until one of `events` (or an error or hang-up)
-/// is ready, or `timeout` passes (`None`: no limit). `EINTR` is retried
-/// with the time that remains. Returns the ready events, empty on timeout.
-pub(crate) fn poll_one(
-    fd: BorrowedFd<'_>,
-    events: PollFlags,
-    timeout: Option<Duration>,
-) -> io::Result<PollFlags> {
-    let deadline = timeout.map(|t| Instant::now().checked_add(t));
-    loop {
-        let remaining = match deadline {
-            None | Some(None) => None,
-            Some(Some(at)) => Some(at.saturating_duration_since(Instant::now())),
-        };
-        // A timeout too long for a timespec is as good as none.
-        let spec = remaining.and_then(|r| Timespec::try_from(r).ok());
-        let mut fds = [PollFd::from_borrowed_fd(fd, events)];
-        match rustix::event::poll(&mut fds, spec.as_ref()) {
-            Ok(0) => return Ok(PollFlags::empty()),
-            Ok(_) => return Ok(fds[0].revents()),
-            Err(Errno::INTR) => continue,
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// Readiness to read, for [`poll_one`].
-pub(crate) const READABLE: PollFlags = PollFlags::IN;
-/// Readiness to write, for [`poll_one`].
-pub(crate) const WRITABLE: PollFlags = PollFlags::OUT;
+pub(crate) use super::poll::{READABLE, WRITABLE};
 /// The peer closed or shut down its writing side.
 pub(crate) const PEER_CLOSED: PollFlags = PollFlags::RDHUP.union(PollFlags::HUP);
