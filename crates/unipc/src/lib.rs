@@ -36,6 +36,7 @@ mod deadline;
 pub mod endpoint;
 mod error;
 pub mod facility;
+mod guard;
 pub mod message;
 pub mod name;
 pub mod open;

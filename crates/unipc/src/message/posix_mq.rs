@@ -50,6 +50,7 @@ use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
     PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
 };
+use crate::guard::{Guard, Made};
 use crate::name::PosixName;
 use crate::ownership;
 use crate::sys::posix_mq as sys;
@@ -570,10 +571,9 @@ pub struct Queue {
     max_messages: usize,
     max_message_size: usize,
     created: bool,
-    unlink_on_drop: bool,
-    /// (device, inode) of a queue this handle created, to recognize it
-    /// under its name before unlinking on drop.
-    identity: Option<(u64, u64)>,
+    /// Unlinks the name on drop (a queue this handle created, unless
+    /// kept) while it still leads to this queue.
+    guard: Guard<QueueName>,
 }
 
 impl Queue {
@@ -602,14 +602,19 @@ impl Queue {
             None
         };
         Ok(Queue {
-            identity,
+            guard: Guard::new(
+                QueueName {
+                    name: name.clone(),
+                    identity,
+                },
+                created,
+            ),
             mqd,
             name: name.clone(),
             object,
             max_messages: attr.max_messages as usize,
             max_message_size: attr.message_size as usize,
             created,
-            unlink_on_drop: created,
         })
     }
 
@@ -645,7 +650,7 @@ impl Queue {
 
     /// Leaves the name in place when this handle is dropped.
     pub fn keep(mut self) -> Self {
-        self.unlink_on_drop = false;
+        self.guard.keep();
         self
     }
 
@@ -955,17 +960,15 @@ impl Queue {
     }
 }
 
-impl Drop for Queue {
-    fn drop(&mut self) {
-        if self.unlink_on_drop && self.name_is_still_ours() {
-            // Already unlinked by someone else is fine: the name is gone
-            // either way, and drop has no one to report to.
-            let _ = sys::unlink(self.name.as_str());
-        }
-    }
+/// A queue's name and the (device, inode) of the queue a handle created
+/// under it, for its [`Guard`].
+#[derive(Debug)]
+struct QueueName {
+    name: PosixName,
+    identity: Option<(u64, u64)>,
 }
 
-impl Queue {
+impl Made for QueueName {
     /// Whether the name still leads to the queue this handle created. Once
     /// someone else has unlinked it (the bench's peer does, by design),
     /// another user may have created a new queue under the name, and a
@@ -977,9 +980,9 @@ impl Queue {
     /// itself is refused (EACCES) the caller is unprivileged, and the
     /// kernel's sticky /dev/mqueue already keeps it from unlinking another
     /// user's queue, so the unlink goes ahead.
-    fn name_is_still_ours(&self) -> bool {
+    fn is_still_ours(&self) -> io::Result<bool> {
         let Some(identity) = self.identity else {
-            return true;
+            return Ok(true);
         };
         let probe = sys::OpenFlags {
             read: true,
@@ -988,10 +991,16 @@ impl Queue {
             exclusive: false,
             nonblocking: true,
         };
-        match sys::open(self.name.as_str(), &probe, 0, None) {
+        Ok(match sys::open(self.name.as_str(), &probe, 0, None) {
             Ok(mqd) => sys::identity(&mqd).is_ok_and(|found| found == identity),
             Err(err) => err.raw_os_error() == Some(libc::EACCES),
-        }
+        })
+    }
+
+    /// Already unlinked by someone else is fine: the name is gone either
+    /// way.
+    fn remove(&self) -> io::Result<()> {
+        sys::unlink(self.name.as_str())
     }
 }
 

@@ -65,6 +65,7 @@ use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
     PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
 };
+use crate::guard::{Guard, Made};
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::{FsPath, SysvKey};
 use crate::ownership;
@@ -438,7 +439,7 @@ impl QueueOptions {
                 queue.apply_max_bytes(bytes)?;
             }
         }
-        queue.remove_on_drop = created && !self.keep;
+        queue.guard.set_armed(created && !self.keep);
         Ok(queue)
     }
 
@@ -689,8 +690,9 @@ pub struct Queue {
     key: SysvKey,
     object: ObjectName,
     created: bool,
-    remove_on_drop: bool,
-    removed: AtomicBool,
+    /// Removes the queue on drop (one this handle created, unless kept)
+    /// while the identifier still names it.
+    guard: Guard<QueueId>,
     /// The last known `msgmax`; refreshed when a message seems to break it.
     msgmax: AtomicUsize,
 }
@@ -701,7 +703,7 @@ impl fmt::Debug for Queue {
             .field("object", &self.object)
             .field("id", &self.id)
             .field("created", &self.created)
-            .field("remove_on_drop", &self.remove_on_drop)
+            .field("remove_on_drop", &self.guard.is_armed())
             .finish()
     }
 }
@@ -715,8 +717,15 @@ impl Queue {
             created,
             // Set properly by the caller once set up; until then a queue
             // this handle created is removed on any failure.
-            remove_on_drop: created,
-            removed: AtomicBool::new(false),
+            guard: Guard::new(
+                QueueId {
+                    id,
+                    key: key.raw(),
+                    creator: sys::euid(),
+                    removed: AtomicBool::new(false),
+                },
+                created,
+            ),
             msgmax: AtomicUsize::new(0),
         };
         queue.refresh_msgmax()?;
@@ -1221,17 +1230,40 @@ impl Queue {
     #[doc(alias = "IPC_RMID")]
     pub fn remove(&self) -> Result<()> {
         sys::remove(self.id).map_err(|err| self.fail("remove", err))?;
-        self.removed.store(true, Ordering::Relaxed);
+        self.guard.made().removed.store(true, Ordering::Relaxed);
         Ok(())
     }
 }
 
-impl Drop for Queue {
-    fn drop(&mut self) {
-        if self.remove_on_drop && !self.removed.load(Ordering::Relaxed) {
-            // Nothing useful to do on failure: someone removed it already.
-            let _ = sys::remove(self.id);
+/// A queue's identifier and what it was made with (key, creator), for
+/// its [`Guard`]: an identifier freed by `IPC_RMID` is in time given to a
+/// new queue, maybe another user's.
+#[derive(Debug)]
+struct QueueId {
+    id: c_int,
+    key: i32,
+    creator: u32,
+    /// Set by [`Queue::remove`].
+    removed: AtomicBool,
+}
+
+impl Made for QueueId {
+    /// `IPC_STAT`: the same key and creator. A queue this user may not
+    /// read (a creator's write-only mode) cannot be told, and the removal
+    /// goes ahead: the kernel still allows it only to its owner, creator or
+    /// a privileged user.
+    fn is_still_ours(&self) -> io::Result<bool> {
+        if self.removed.load(Ordering::Relaxed) {
+            return Ok(false);
         }
+        Ok(match sys::stat(self.id) {
+            Ok(found) => found.key == self.key && found.cuid == self.creator,
+            Err(err) => !matches!(errno(&err), Some(Errno::IDRM | Errno::INVAL)),
+        })
+    }
+
+    fn remove(&self) -> io::Result<()> {
+        sys::remove(self.id)
     }
 }
 

@@ -71,6 +71,7 @@ use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
 };
+use crate::guard::{Guard, Made};
 use crate::name::FsPath;
 use crate::sys;
 use crate::sys::pipe::{FileInfo, OpenHow};
@@ -110,11 +111,9 @@ fn wrong_type(object: &str, info: &FileInfo) -> Error {
 pub struct Fifo {
     path: FsPath,
     object: ObjectName,
-    /// Identity of the FIFO made, so drop does not remove a file that has
-    /// replaced it (one of another type, or a FIFO with another inode).
-    dev: u64,
-    ino: u64,
-    keep: bool,
+    /// Unlinks the FIFO made on drop, unless kept, and never a file that
+    /// has replaced it (one of another type, or a FIFO with another inode).
+    guard: Guard<FifoFile>,
 }
 
 impl Fifo {
@@ -181,11 +180,16 @@ impl Fifo {
             );
         }
         let fifo = Fifo {
+            guard: Guard::new(
+                FifoFile {
+                    path: path.clone(),
+                    dev: info.dev,
+                    ino: info.ino,
+                },
+                true,
+            ),
             path,
             object: object.into(),
-            dev: info.dev,
-            ino: info.ino,
-            keep: false,
         };
         if info.mode != mode {
             // On failure `fifo` drops here and removes the FIFO it made.
@@ -225,7 +229,7 @@ impl Fifo {
 
     /// Leaves the FIFO in place when this handle drops.
     pub fn keep(&mut self) {
-        self.keep = true;
+        self.guard.keep();
     }
 
     /// `unlink`—Removes the FIFO now, reporting failure (drop ignores it).
@@ -238,19 +242,31 @@ impl Fifo {
     /// unlink(2)
     #[doc(alias = "unlink")]
     pub fn remove(mut self) -> Result<()> {
-        self.keep = true;
-        self.unlink_if_ours()
+        self.guard
+            .remove_now()
+            .map(drop)
+            .map_err(|err| Error::os(self.object.clone(), "remove", err))
     }
+}
 
-    fn unlink_if_ours(&self) -> Result<()> {
-        let info = sys::pipe::lstat(self.path())
-            .map_err(|err| Error::os(self.object.clone(), "remove", err))?;
+/// The FIFO a [`Fifo`] made: its path, device and inode, for its [`Guard`].
+#[derive(Debug)]
+struct FifoFile {
+    path: FsPath,
+    dev: u64,
+    ino: u64,
+}
+
+impl Made for FifoFile {
+    fn is_still_ours(&self) -> io::Result<bool> {
+        let info = sys::pipe::lstat(self.path.as_path())?;
         // A freed inode number is reused at once, so a regular file put in
         // the FIFO's place often has its number: the type tells them apart.
-        if info.file_type != FileType::Fifo || (info.dev, info.ino) != (self.dev, self.ino) {
-            return Ok(());
-        }
-        sys::pipe::unlink(self.path()).map_err(|err| Error::os(self.object.clone(), "remove", err))
+        Ok(info.file_type == FileType::Fifo && (info.dev, info.ino) == (self.dev, self.ino))
+    }
+
+    fn remove(&self) -> io::Result<()> {
+        sys::pipe::unlink(self.path.as_path())
     }
 }
 
@@ -296,14 +312,6 @@ pub fn remove(path: impl AsRef<Path>) -> Result<()> {
     })
 }
 
-impl Drop for Fifo {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = self.unlink_if_ours();
-        }
-    }
-}
-
 impl fmt::Display for Fifo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.object)
@@ -314,7 +322,7 @@ impl fmt::Debug for Fifo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fifo")
             .field("path", &self.path)
-            .field("keep", &self.keep)
+            .field("keep", &!self.guard.is_armed())
             .finish()
     }
 }
