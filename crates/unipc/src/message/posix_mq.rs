@@ -54,6 +54,7 @@ use crate::guard::{Guard, Made};
 use crate::name::PosixName;
 use crate::ownership;
 use crate::sys::posix_mq as sys;
+use crate::sys::proc as sys_proc;
 use crate::{Error, Result};
 
 /// The highest priority a message may carry (`MQ_PRIO_MAX - 1` on Linux).
@@ -1141,7 +1142,7 @@ fn add(now: Timespec, timeout: Duration) -> Timespec {
 }
 
 fn proc_limit(path: &str) -> Option<usize> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    sys_proc::read_usize(path)
 }
 
 /// The POSIX message queue's entry in the facility registry.

@@ -51,12 +51,7 @@ pub(crate) fn unix_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The kernel's form of a UNIX address.
-pub(crate) fn unix_sockaddr(addr: &UnixAddr) -> io::Result<SocketAddrUnix> {
-    match addr {
-        UnixAddr::Path(path) => SocketAddrUnix::new(path.as_path()),
-        UnixAddr::Abstract(name) => SocketAddrUnix::new_abstract_name(name),
-    }
-}
+pub(crate) use super::socket::sockaddr as unix_sockaddr;
 
 /// unipc's form of a UNIX address the kernel returned; `None` for an
 /// unnamed socket (an unbound sender, one end of a socketpair).

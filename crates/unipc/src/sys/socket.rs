@@ -10,7 +10,6 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::path::Path;
 use std::sync::OnceLock;
 
 use rustix::event::PollFlags;
@@ -46,16 +45,10 @@ pub(crate) const SNDBUF_OVERHEAD: usize = 32;
 pub(crate) fn unprivileged_message_ceiling() -> Option<usize> {
     static CEILING: OnceLock<Option<usize>> = OnceLock::new();
     *CEILING.get_or_init(|| {
-        let read = |name: &str| -> Option<usize> {
-            std::fs::read_to_string(Path::new("/proc/sys/net/core").join(name))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
-        };
-        let most = read("wmem_max")?
+        let read = |name: &str| usize::try_from(super::proc::read_sysctl(name)?).ok();
+        let most = read("net/core/wmem_max")?
             .saturating_mul(2)
-            .max(read("wmem_default")?);
+            .max(read("net/core/wmem_default")?);
         Some(most.saturating_sub(SNDBUF_OVERHEAD))
     })
 }
@@ -272,9 +265,7 @@ pub(crate) fn peer_credentials(fd: BorrowedFd<'_>) -> std::io::Result<(i32, u32,
 }
 
 /// `getsockopt(fd, SOL_SOCKET, SO_SNDBUF)`.
-pub(crate) fn send_buffer_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
-    net::sockopt::socket_send_buffer_size(fd)
-}
+pub(crate) use super::dgram::send_buffer_size;
 
 /// `shutdown(fd, how)`.
 pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: Shutdown) -> io::Result<()> {

@@ -615,11 +615,7 @@ impl fmt::Display for UnixDatagram {
 }
 
 fn sndbuf_cap() -> Option<MessageCap> {
-    let sndbuf: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_default")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let sndbuf = crate::sys::proc::read_usize("/proc/sys/net/core/wmem_default")?;
     Some(MessageCap {
         bytes: sndbuf.saturating_sub(32),
         set_by: "the send buffer, wmem_default in /proc/sys/net/core/wmem_default, less 32"
