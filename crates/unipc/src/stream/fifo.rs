@@ -588,33 +588,8 @@ super::pipe_end_io!(read Reader);
 
 super::pipe_end_io!(write Writer);
 
-macro_rules! fd_conversions {
-    ($end:ident) => {
-        impl AsFd for $end {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.fd.as_fd()
-            }
-        }
-
-        impl From<$end> for OwnedFd {
-            fn from(end: $end) -> OwnedFd {
-                end.fd
-            }
-        }
-
-        impl fmt::Debug for $end {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($end))
-                    .field("object", &self.object)
-                    .field("fd", &self.fd)
-                    .finish()
-            }
-        }
-    };
-}
-
-fd_conversions!(Reader);
-fd_conversions!(Writer);
+super::fd_conversions!(Reader: object, fd);
+super::fd_conversions!(Writer: object, fd);
 
 /// The FIFO's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {

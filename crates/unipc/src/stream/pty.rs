@@ -176,21 +176,7 @@ impl Write for &Master {
     }
 }
 
-impl Read for Master {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for Master {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self).flush()
-    }
-}
+super::forward_io_to_ref!(Master);
 
 impl AsFd for Master {
     fn as_fd(&self) -> BorrowedFd<'_> {
