@@ -1420,6 +1420,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_guard_knows_its_queue_by_key_and_creator() {
+        let queue = QueueOptions::new().create(SysvKey::Private).unwrap();
+        let made = |creator| QueueId {
+            id: queue.id(),
+            key: SysvKey::Private.raw(),
+            creator,
+            removed: AtomicBool::new(false),
+        };
+        assert!(made(sys::euid()).is_still_ours().unwrap());
+        assert!(!made(sys::euid().wrapping_add(1)).is_still_ours().unwrap());
+        queue.remove().unwrap();
+        assert!(!queue.guard.made().is_still_ours().unwrap());
+        // Gone: not ours, whoever asks.
+        assert!(!made(sys::euid()).is_still_ours().unwrap());
+    }
+
+    #[test]
     fn modes_beyond_permission_bits_are_refused() {
         assert_eq!(check_mode("sysv-mq:0x1", 0o777).unwrap(), 0o777);
         let err = check_mode("sysv-mq:0x1", 0o1600).unwrap_err().to_string();
