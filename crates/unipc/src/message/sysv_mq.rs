@@ -769,7 +769,7 @@ impl Queue {
         }
         let ds = sys::stat(id).map_err(|err| {
             let missing = errno(&err) == Some(Errno::INVAL);
-            let err = Error::os(format!("sysv-mq id {id}"), "open", err);
+            let err = Error::os(Endpoint::SysvMqId(id).to_string(), "open", err);
             if missing {
                 err.with_hint("no queue has this identifier")
             } else {
@@ -777,7 +777,7 @@ impl Queue {
             }
         })?;
         let key = Stat::from(&ds).key;
-        Queue::new(id, key, Endpoint::SysvMq(key).to_string().into(), false)
+        Queue::new(id, key, Endpoint::SysvMqId(id).to_string().into(), false)
     }
 
     /// The queue's identifier (`msqid`), valid in every process until the

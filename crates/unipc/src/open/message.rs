@@ -22,7 +22,7 @@ use crate::Result;
 /// use unipc::open::OpenOptions;
 ///
 /// let endpoint: unipc::Endpoint = "posix-mq:/open-demo".parse()?;
-/// # let _ = unipc::message::posix_mq::unlink(&"/open-demo".parse()?);
+/// # let _ = unipc::open::remove(&endpoint);
 /// let _queue = unipc::message::posix_mq::QueueOptions::new().create(&"/open-demo".parse()?)?;
 /// let tx = OpenOptions::new().connect(&endpoint)?.into_messages().unwrap();
 /// let rx = OpenOptions::new().listen(&endpoint)?.accept()?.into_messages().unwrap();

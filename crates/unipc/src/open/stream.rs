@@ -36,15 +36,15 @@ use crate::{Error, Result};
 /// let options = OpenOptions::new().timeout(Duration::from_secs(5));
 /// let listener = options.listen(&endpoint)?;
 /// let mut tx = options.connect(&endpoint)?.into_stream().unwrap();
+/// let mut rx = listener.accept()?.into_stream().unwrap();
+/// // The receiver reads to the end and closes; finish() waits for that.
 /// let reader = std::thread::spawn(move || {
-///     let mut rx = listener.accept().unwrap().into_stream().unwrap();
 ///     let mut got = Vec::new();
-///     rx.read_to_end(&mut got).unwrap();
-///     got
+///     rx.read_to_end(&mut got).map(|_| got)
 /// });
 /// tx.write_all(b"hi")?;
-/// tx.finish()?; // rx sees end of stream; finish waits for rx to close
-/// assert_eq!(reader.join().unwrap(), b"hi");
+/// tx.finish()?;
+/// assert_eq!(reader.join().unwrap()?, b"hi");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct StreamHandle {
