@@ -20,7 +20,8 @@ use unipc::Endpoint;
 /// after SECS, never a hang.
 ///
 /// Exit status: 0 success, 1 runtime error, 2 usage error.
-// The text is verbatim --help: `[::1]` is an address, not a doc link.
+// The doc comment is the --help text, verbatim: `[::1]` is an address there,
+// not a link.
 #[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Parser)]
 #[command(

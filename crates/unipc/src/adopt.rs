@@ -156,7 +156,7 @@ pub(crate) fn check(
         return Ok(fd);
     }
     let error = Error::WrongType {
-        object: object.to_owned(),
+        object: object.to_owned().into(),
         expected,
         found: found_name(found),
     };
@@ -178,7 +178,7 @@ pub(crate) fn refuse(fd: OwnedFd, object: &str, expected: &'static str) -> Adopt
         }
     };
     let error = Error::WrongType {
-        object: object.to_owned(),
+        object: object.to_owned().into(),
         expected,
         found,
     };

@@ -37,6 +37,7 @@ mod deadline;
 pub mod endpoint;
 mod error;
 pub mod facility;
+mod guard;
 pub mod message;
 mod mode;
 pub mod name;
@@ -54,4 +55,4 @@ pub use mode::Mode;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExamples;
-pub use error::{Error, Result};
+pub use error::{Error, ObjectName, Result};

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use crate::deadline::Deadline;
+use crate::error::ObjectName;
 use crate::stream::{fifo, tcp, unix};
 use crate::sys;
 use crate::{Error, Result};
@@ -68,8 +69,8 @@ impl StreamHandle {
         Self::of(End::FifoWriter(writer))
     }
 
-    pub(crate) fn unix(stream: unix::Stream, object: String) -> Self {
-        Self::of(End::Unix(stream, object))
+    pub(crate) fn unix(stream: unix::Stream, object: ObjectName) -> Self {
+        Self::of(End::Unix(stream, object.to_string()))
     }
 
     pub(crate) fn tcp(stream: tcp::Stream) -> Self {
@@ -159,7 +160,7 @@ impl StreamHandle {
 
     fn timed_out(&self) -> io::Error {
         Error::TimedOut {
-            object: self.object().to_owned(),
+            object: self.object().into(),
             timeout: self.stall.unwrap_or_default(),
         }
         .into()

@@ -52,6 +52,7 @@ use rustix::io::Errno;
 use rustix::termios::Termios;
 
 use crate::adopt;
+use crate::error::ObjectName;
 use crate::sys;
 use crate::{AdoptError, Error, Result};
 
@@ -100,7 +101,7 @@ pub struct WindowSize {
 #[derive(Debug)]
 pub struct Master {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Master {
@@ -176,21 +177,7 @@ impl Write for &Master {
     }
 }
 
-impl Read for Master {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for Master {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self).flush()
-    }
-}
+super::forward_io_to_ref!(Master);
 
 impl AsFd for Master {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -213,7 +200,10 @@ impl TryFrom<OwnedFd> for Master {
             Ok(name) => {
                 let path = PathBuf::from(OsString::from_vec(name.into_bytes()));
                 let object = format!("{FACILITY}:{}", path.display());
-                Ok(Master { fd, object })
+                Ok(Master {
+                    fd,
+                    object: object.into(),
+                })
             }
             Err(_) => Err(adopt::refuse(fd, FACILITY, "a pseudoterminal master")),
         }
@@ -284,7 +274,10 @@ impl Pair {
         let subsidiary = sys::pty::open_subsidiary(master.as_fd(), &name)
             .map_err(|e| Error::os(&*object, "open subsidiary", e))?;
         Ok(Pair {
-            master: Master { fd: master, object },
+            master: Master {
+                fd: master,
+                object: object.into(),
+            },
             subsidiary,
             path,
         })

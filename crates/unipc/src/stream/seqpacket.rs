@@ -56,6 +56,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use crate::adopt::{self, Want};
+use crate::error::ObjectName;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
     PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
@@ -300,7 +301,7 @@ impl Conn {
 
 fn empty_message(socket: &Socket) -> Error {
     Error::Unsupported {
-        object: socket.object().to_owned(),
+        object: socket.object().into(),
         what: "an empty message".into(),
         reason: "on a seqpacket socket it cannot be told from the end of the connection".into(),
     }
@@ -342,8 +343,8 @@ pub fn remove_stale(addr: &UnixAddr) -> Result<()> {
 }
 
 impl Messenger for Conn {
-    fn object(&self) -> String {
-        self.inner.object().to_owned()
+    fn object(&self) -> ObjectName {
+        self.inner.object_name()
     }
 
     /// The largest message this end can send, `SO_SNDBUF - 32`; no count of

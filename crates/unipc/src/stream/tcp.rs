@@ -38,13 +38,14 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::PollFlags;
 use rustix::io::Errno;
 
 use crate::adopt::{self, Want};
+use crate::deadline::Deadline;
 use crate::endpoint::HostPort;
+use crate::error::ObjectName;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
     Properties, Reach, Shape, Tags, Ticket,
@@ -115,7 +116,7 @@ fn no_address(addr: &HostPort) -> Error {
 #[derive(Debug)]
 pub struct Listener {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Listener {
@@ -171,7 +172,10 @@ impl Listener {
         let object = sys::tcp::local_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| object.to_owned());
-        Ok(Listener { fd, object })
+        Ok(Listener {
+            fd,
+            object: object.into(),
+        })
     }
 
     /// `accept4(SOCK_CLOEXEC)` — waits for a connection and returns it with
@@ -202,12 +206,11 @@ impl Listener {
             object: self.object.clone(),
             timeout,
         };
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = Deadline::after(timeout);
         loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let ready = sys::tcp::wait(self.fd.as_fd(), PollFlags::IN, left)
+            let ready = sys::poll::wait(self.fd.as_fd(), sys::poll::READABLE, deadline)
                 .map_err(|e| Error::os(&*self.object, "poll", e))?;
-            if !ready {
+            if ready.is_empty() {
                 return Err(timed_out());
             }
             match sys::tcp::accept(self.fd.as_fd()) {
@@ -226,7 +229,7 @@ impl Listener {
         };
         let stream = Stream {
             fd,
-            object: object_of_addr(&peer),
+            object: object_of_addr(&peer).into(),
         };
         Ok((stream, peer))
     }
@@ -286,7 +289,10 @@ impl TryFrom<OwnedFd> for Listener {
         let object = sys::tcp::local_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| "tcp".to_owned());
-        Ok(Listener { fd, object })
+        Ok(Listener {
+            fd,
+            object: object.into(),
+        })
     }
 }
 
@@ -327,7 +333,7 @@ impl TryFrom<OwnedFd> for Listener {
 #[derive(Debug)]
 pub struct Stream {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Stream {
@@ -397,17 +403,17 @@ impl Stream {
         }
         Ok(Stream {
             fd,
-            object: object.to_owned(),
+            object: object.into(),
         })
     }
 
     /// Waits for a connect under way to end, and returns its outcome.
     fn finish_connect(fd: BorrowedFd<'_>, object: &str, timeout: Option<Duration>) -> Result<()> {
-        let ready = sys::tcp::wait(fd, PollFlags::OUT, timeout)
+        let ready = sys::poll::wait(fd, sys::poll::WRITABLE, Deadline::within(timeout))
             .map_err(|e| Error::os(object, "poll", e))?;
-        if !ready {
+        if ready.is_empty() {
             return Err(Error::TimedOut {
-                object: object.to_owned(),
+                object: object.into(),
                 timeout: timeout.unwrap_or_default(),
             });
         }
@@ -501,21 +507,7 @@ impl Write for &Stream {
     }
 }
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self).flush()
-    }
-}
+super::forward_io_to_ref!(Stream);
 
 impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -544,7 +536,10 @@ impl TryFrom<OwnedFd> for Stream {
         let object = sys::tcp::peer_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| "tcp".to_owned());
-        Ok(Stream { fd, object })
+        Ok(Stream {
+            fd,
+            object: object.into(),
+        })
     }
 }
 

@@ -19,6 +19,7 @@ use super::{
     Stop, Until,
 };
 use crate::adopt::{self, Want};
+use crate::error::ObjectName;
 use crate::facility::{
     self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, Naming, PendingLink,
     Persistence, Properties, Reach, Shape, Tags, Ticket,
@@ -132,7 +133,7 @@ impl UnixOptions {
         let object = unix_object(addr);
         if self.mode.is_some() && addr.as_path().is_none() {
             return Err(Error::Unsupported {
-                object,
+                object: object.into(),
                 what: "a file mode".into(),
                 reason: "abstract sockets have no file and no permissions".into(),
             });
@@ -224,7 +225,10 @@ pub struct UnixDatagram {
     peer: Option<UnixAddr>,
     /// [`Messenger::object`], kept formatted: every error names it, and a
     /// busy-polling receiver meets [`Error::Empty`] on every attempt.
-    object: String,
+    object: ObjectName,
+    /// What errors about sending to the peer name: the peer's address,
+    /// else [`Messenger::object`]; kept formatted for the same reason.
+    peer_object: ObjectName,
     /// The largest datagram a send may carry, as last read from SO_SNDBUF.
     send_limit: AtomicUsize,
     file: Option<SocketFile>,
@@ -237,12 +241,16 @@ impl UnixDatagram {
         peer: Option<UnixAddr>,
         file: Option<SocketFile>,
     ) -> UnixDatagram {
-        let object = object_of(local.as_ref(), peer.as_ref());
+        let object: ObjectName = object_of(local.as_ref(), peer.as_ref()).into();
+        let peer_object = peer
+            .as_ref()
+            .map_or_else(|| object.clone(), |peer| unix_object(peer).into());
         let sock = UnixDatagram {
             fd,
             local,
             peer,
             object,
+            peer_object,
             send_limit: AtomicUsize::new(0),
             file,
         };
@@ -299,7 +307,8 @@ impl UnixDatagram {
         match sys::connect(self.fd.as_fd(), &sockaddr) {
             Ok(()) => {
                 self.peer = Some(addr.clone());
-                self.object = object_of(self.local.as_ref(), self.peer.as_ref());
+                self.object = object_of(self.local.as_ref(), self.peer.as_ref()).into();
+                self.peer_object = object.into();
                 Ok(())
             }
             Err(Errno::PERM) => Err(Error::os(object, "connect", Errno::PERM).with_hint(
@@ -335,7 +344,13 @@ impl UnixDatagram {
         self.check_size(message.len())?;
         let sockaddr =
             sys::unix_sockaddr(to).map_err(|e| Error::os(unix_object(to), "sendto", e))?;
-        self.send_raw(message, Some(&sockaddr), wait, || unix_object(to), "sendto")
+        self.send_raw(
+            message,
+            Some(&sockaddr),
+            wait,
+            || unix_object(to).into(),
+            "sendto",
+        )
     }
 
     /// `recvfrom` — receives one datagram into `buf`, waiting as `wait`
@@ -444,7 +459,7 @@ impl UnixDatagram {
         message: &[u8],
         to: Option<&impl SocketAddrArg>,
         wait: Wait,
-        object: impl FnOnce() -> String,
+        object: impl FnOnce() -> ObjectName,
         op: &'static str,
     ) -> Result<()> {
         let fd = self.fd.as_fd();
@@ -468,18 +483,15 @@ impl UnixDatagram {
     }
 
     /// The object that receives errors about sending to the peer.
-    fn peer_object(&self) -> String {
-        match &self.peer {
-            Some(peer) => unix_object(peer),
-            None => self.object(),
-        }
+    fn peer_object(&self) -> ObjectName {
+        self.peer_object.clone()
     }
 }
 
 impl Messenger for UnixDatagram {
     /// The bound address (`unix-dgram:/run/app.sock`), else the connected
     /// peer's, else `unix-dgram`.
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.object.clone()
     }
 
@@ -598,11 +610,7 @@ impl fmt::Display for UnixDatagram {
 }
 
 fn sndbuf_cap() -> Option<MessageCap> {
-    let sndbuf: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_default")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let sndbuf = crate::sys::proc::read_usize("/proc/sys/net/core/wmem_default")?;
     Some(MessageCap {
         bytes: sndbuf.saturating_sub(32),
         set_by: "the send buffer, wmem_default in /proc/sys/net/core/wmem_default, less 32"
