@@ -41,7 +41,23 @@ pub fn install() -> anyhow::Result<()> {
 /// Runs `undo` if the process is ended by one of the signals, after the
 /// steps registered later.
 pub fn on_signal(undo: impl FnOnce() + Send + 'static) {
-    UNDO.lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(Box::new(undo));
+    creating(|steps| steps.on_signal(undo));
+}
+
+/// The undo steps, held while something is being made.
+pub struct Steps<'a>(&'a mut Vec<Undo>);
+
+impl Steps<'_> {
+    /// Runs `undo` if the process is ended by one of the signals.
+    pub fn on_signal(&mut self, undo: impl FnOnce() + Send + 'static) {
+        self.0.push(Box::new(undo));
+    }
+}
+
+/// Runs `make` with the undo steps held: a signal that comes while it
+/// runs is acted on only once `make` has registered how to undo what it
+/// made, so nothing it creates can be left behind by a signal in between.
+pub fn creating<T>(make: impl FnOnce(&mut Steps<'_>) -> T) -> T {
+    let mut undo = UNDO.lock().unwrap_or_else(|p| p.into_inner());
+    make(&mut Steps(&mut undo))
 }

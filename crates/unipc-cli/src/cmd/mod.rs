@@ -48,10 +48,14 @@ pub fn refuse_private_except_create(
     Ok(())
 }
 
-/// Removes the socket file `endpoint` bound if SIGINT, SIGTERM or SIGHUP
-/// ends the process while it waits (the listener's own drop never runs
-/// then). Only the file it bound: one that replaced it is left alone.
-pub fn cleanup_on_signal(endpoint: &unipc::Endpoint) {
+/// How to undo what listening on `endpoint` made, should SIGINT, SIGTERM
+/// or SIGHUP end the process while it waits (the listener's own drop never
+/// runs then): the socket file it bound, and only that file — one that
+/// replaced it is left alone.
+pub fn remove_socket_file_on_signal(
+    endpoint: &unipc::Endpoint,
+    steps: &mut crate::terminate::Steps<'_>,
+) {
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     use unipc::Endpoint;
     let (Endpoint::Unix(addr) | Endpoint::UnixSeqpacket(addr) | Endpoint::UnixDgram(addr)) =
@@ -62,14 +66,13 @@ pub fn cleanup_on_signal(endpoint: &unipc::Endpoint) {
     let Some(path) = addr.as_path().map(std::path::Path::to_owned) else {
         return;
     };
+    // The file the bind just made and checked (it is ours: the library
+    // refused anything else).
     let Ok(bound) = std::fs::symlink_metadata(&path) else {
         return;
     };
-    if crate::terminate::install().is_err() {
-        return;
-    }
     let identity = (bound.dev(), bound.ino());
-    crate::terminate::on_signal(move || {
+    steps.on_signal(move || {
         if let Ok(now) = std::fs::symlink_metadata(&path) {
             if now.file_type().is_socket() && (now.dev(), now.ino()) == identity {
                 let _ = std::fs::remove_file(&path);
@@ -77,7 +80,6 @@ pub fn cleanup_on_signal(endpoint: &unipc::Endpoint) {
         }
     });
 }
-
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {

@@ -305,8 +305,14 @@ pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
     if out::stdout_gone() {
         return Ok(ExitCode::SUCCESS);
     }
-    let listener = options_of(timeout).listen(endpoint)?;
-    super::cleanup_on_signal(endpoint);
+    // Signals are taken by our own thread from here on; a signal during the
+    // bind waits until the socket file it made is registered for removal.
+    crate::terminate::install()?;
+    let listener = crate::terminate::creating(|steps| {
+        let listener = options_of(timeout).listen(endpoint)?;
+        super::remove_socket_file_on_signal(endpoint, steps);
+        anyhow::Ok(listener)
+    })?;
     match listener.accept()? {
         Handle::Stream(mut stream) => recv_stream(endpoint, &mut stream)?,
         Handle::Messages(messages) => {
