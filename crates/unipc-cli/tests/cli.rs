@@ -1733,3 +1733,37 @@ fn foreign_objects_and_error_text() {
         "{line}"
     );
 }
+
+/// [16] A System V size that does not fit the kernel's field, or is zero,
+/// is refused and nothing is created.
+#[test]
+fn sysv_max_size_out_of_range_creates_nothing() {
+    let key = format!("sysv-mq:{:#x}", sysv_key(0xfd));
+    let _rm = Removed(key.clone());
+    // msgmnb binds unless the process has CAP_SYS_RESOURCE, which root here
+    // lacks (the library's own test covers both cases).
+    let msgmnb: u64 = std::fs::read_to_string("/proc/sys/kernel/msgmnb")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let above = (msgmnb + 1).to_string();
+    let mut sizes = vec!["4294967396", "4294967296", "0"];
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let cap_eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    if cap_eff & (1 << 24) == 0 {
+        sizes.push(&above);
+    }
+    for size in sizes {
+        let line = unipc_run(&["create", &key, "--max-size", size]).runtime_error(&key);
+        assert!(
+            line.contains("max bytes") || line.contains("limit"),
+            "{size}: {line}"
+        );
+        unipc_run(&["stat", &key]).runtime_error(&key);
+    }
+}

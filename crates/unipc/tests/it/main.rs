@@ -7,6 +7,7 @@ mod adopt;
 mod dgram;
 mod fifo;
 mod message_conformance;
+mod open;
 mod pipe;
 mod posix_mq;
 mod pty;
