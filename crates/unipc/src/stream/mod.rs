@@ -85,6 +85,74 @@ macro_rules! pipe_end_io {
 }
 pub(crate) use pipe_end_io;
 
+/// The methods of a UNIX listener (`unix::Listener`, `seqpacket::Listener`)
+/// over the shared `unix_core::Bound`: each type accepts its own kind of
+/// connection, `$conn`, built from the accepted `unix_core::Socket`. The
+/// type needs an `inner: Bound` field and a `ListenerOptions` in scope.
+macro_rules! unix_listener {
+    ($listener:ty, $conn:ident) => {
+        impl $listener {
+            /// `socket` + `bind` + `listen`—binds with the default
+            /// [`ListenerOptions`].
+            ///
+            /// # Errors
+            /// As [`ListenerOptions::bind`].
+            ///
+            /// # References
+            /// bind(2), listen(2), unix(7)
+            pub fn bind(addr: &UnixAddr) -> Result<Self> {
+                ListenerOptions::new().bind(addr)
+            }
+
+            /// `accept4(SOCK_CLOEXEC)`—waits for the next connection (unless
+            /// [`set_nonblocking`](Self::set_nonblocking) was set).
+            ///
+            /// # Errors
+            /// [`Error::Os`] from `accept`; when non-blocking and nobody
+            /// waits, one whose kind is [`io::ErrorKind::WouldBlock`].
+            ///
+            /// # References
+            /// accept(2)
+            #[doc(alias = "accept4")]
+            pub fn accept(&self) -> Result<$conn> {
+                self.inner.accept().map(|inner| $conn { inner })
+            }
+
+            /// `poll` + `accept4`—waits at most `timeout` for a connection.
+            ///
+            /// # Errors
+            /// [`Error::TimedOut`] when nobody connected in time;
+            /// [`Error::Os`] from `poll` or `accept`.
+            pub fn accept_timeout(&self, timeout: Duration) -> Result<$conn> {
+                self.inner
+                    .accept_timeout(timeout)
+                    .map(|inner| $conn { inner })
+            }
+
+            /// The address it was bound to.
+            pub fn local_addr(&self) -> &UnixAddr {
+                self.inner.addr()
+            }
+
+            /// Makes [`accept`](Self::accept) return at once when nobody
+            /// waits. No system call: the descriptor is always
+            /// non-blocking, and this only says whether `accept` waits in
+            /// `poll`.
+            pub fn set_nonblocking(&self, nonblocking: bool) {
+                self.inner.set_nonblocking(nonblocking);
+            }
+        }
+
+        impl AsFd for $listener {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.fd()
+            }
+        }
+    };
+}
+
+pub(crate) use unix_listener;
+
 /// `AsFd`, `From<End> for OwnedFd` and a `Debug` showing the fields listed,
 /// for a pipe or FIFO end with an `fd: OwnedFd` field.
 macro_rules! fd_conversions {

@@ -153,55 +153,7 @@ pub struct Listener {
     inner: Bound,
 }
 
-impl Listener {
-    /// `socket` + `bind` + `listen`—binds with the default
-    /// [`ListenerOptions`].
-    ///
-    /// # Errors
-    /// As [`unix::ListenerOptions::bind`].
-    ///
-    /// # References
-    /// bind(2), listen(2), unix(7)
-    pub fn bind(addr: &UnixAddr) -> Result<Listener> {
-        ListenerOptions::new().bind(addr)
-    }
-
-    /// `accept4(SOCK_CLOEXEC)`—waits for the next connection.
-    ///
-    /// # Errors
-    /// As [`unix::Listener::accept`].
-    #[doc(alias = "accept4")]
-    pub fn accept(&self) -> Result<Conn> {
-        self.inner.accept().map(|inner| Conn { inner })
-    }
-
-    /// `poll` + `accept4`—waits at most `timeout` for a connection.
-    ///
-    /// # Errors
-    /// [`Error::TimedOut`] when nobody connected in time.
-    pub fn accept_timeout(&self, timeout: Duration) -> Result<Conn> {
-        self.inner
-            .accept_timeout(timeout)
-            .map(|inner| Conn { inner })
-    }
-
-    /// The address it was bound to.
-    pub fn local_addr(&self) -> &UnixAddr {
-        self.inner.addr()
-    }
-
-    /// Makes [`accept`](Self::accept) return at once when nobody waits
-    /// (no system call; see [`unix::Listener::set_nonblocking`]).
-    pub fn set_nonblocking(&self, nonblocking: bool) {
-        self.inner.set_nonblocking(nonblocking);
-    }
-}
-
-impl AsFd for Listener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.fd()
-    }
-}
+super::unix_listener!(Listener, Conn);
 
 /// A connected UNIX seqpacket socket: each send is one message, each
 /// receive one whole message.

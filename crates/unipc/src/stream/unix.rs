@@ -193,62 +193,7 @@ pub struct Listener {
     inner: Bound,
 }
 
-impl Listener {
-    /// `socket` + `bind` + `listen`—binds with the default
-    /// [`ListenerOptions`].
-    ///
-    /// # Errors
-    /// As [`ListenerOptions::bind`].
-    ///
-    /// # References
-    /// bind(2), listen(2), unix(7)
-    pub fn bind(addr: &UnixAddr) -> Result<Listener> {
-        ListenerOptions::new().bind(addr)
-    }
-
-    /// `accept4(SOCK_CLOEXEC)`—waits for the next connection (unless
-    /// [`set_nonblocking`](Self::set_nonblocking) was set).
-    ///
-    /// # Errors
-    /// [`Error::Os`] from `accept`; when non-blocking and nobody waits, one
-    /// whose kind is [`io::ErrorKind::WouldBlock`].
-    ///
-    /// # References
-    /// accept(2)
-    #[doc(alias = "accept4")]
-    pub fn accept(&self) -> Result<Stream> {
-        self.inner.accept().map(|inner| Stream { inner })
-    }
-
-    /// `poll` + `accept4`—waits at most `timeout` for a connection.
-    ///
-    /// # Errors
-    /// [`Error::TimedOut`] when nobody connected in time; [`Error::Os`]
-    /// from `poll` or `accept`.
-    pub fn accept_timeout(&self, timeout: Duration) -> Result<Stream> {
-        self.inner
-            .accept_timeout(timeout)
-            .map(|inner| Stream { inner })
-    }
-
-    /// The address it was bound to.
-    pub fn local_addr(&self) -> &UnixAddr {
-        self.inner.addr()
-    }
-
-    /// Makes [`accept`](Self::accept) return at once when nobody waits.
-    /// No system call: the descriptor is always non-blocking, and this only
-    /// says whether `accept` waits in `poll`.
-    pub fn set_nonblocking(&self, nonblocking: bool) {
-        self.inner.set_nonblocking(nonblocking);
-    }
-}
-
-impl AsFd for Listener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.fd()
-    }
-}
+super::unix_listener!(Listener, Stream);
 
 /// A connected UNIX stream socket: a two-way byte stream.
 ///
