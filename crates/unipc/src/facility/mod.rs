@@ -160,6 +160,11 @@ impl LiveLimit {
 pub struct Facility {
     /// Short name, as `unipc bench --facility` takes it.
     pub name: &'static str,
+    /// The scheme of its endpoints (`fifo` in `fifo:PATH`), one of
+    /// [`crate::endpoint::SCHEMES`]; `None` for a facility no endpoint
+    /// can name (a pipe, a socketpair: [`Naming::None`]), whose
+    /// descriptors are inherited or passed instead.
+    pub scheme: Option<&'static str>,
     /// One line on what it is.
     pub summary: &'static str,
     /// How an endpoint for it is written, or how it is shared.
@@ -349,4 +354,83 @@ static REGISTRY: &[&Facility] = &[
 /// The facility called `name`.
 pub fn find(name: &str) -> Option<&'static Facility> {
     all().iter().copied().find(|f| f.name == name)
+}
+
+/// The facility whose endpoints are written `scheme:ADDRESS`; `None` when
+/// `scheme` is not one of [`crate::endpoint::SCHEMES`].
+///
+/// ```
+/// use unipc::facility;
+///
+/// assert_eq!(facility::for_scheme("posix-mq").map(|f| f.name), Some("posix-mq"));
+/// assert!(facility::for_scheme("pipe").is_none());
+/// ```
+pub fn for_scheme(scheme: &str) -> Option<&'static Facility> {
+    all().iter().copied().find(|f| f.scheme == Some(scheme))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::endpoint::SCHEMES;
+    use crate::Endpoint;
+
+    #[test]
+    fn every_scheme_has_one_entry_and_every_addressable_entry_a_scheme() {
+        for scheme in SCHEMES {
+            let owners: Vec<&str> = all()
+                .iter()
+                .filter(|f| f.scheme == Some(*scheme))
+                .map(|f| f.name)
+                .collect();
+            assert_eq!(owners.len(), 1, "scheme {scheme:?} belongs to {owners:?}");
+        }
+        for f in all() {
+            match f.scheme {
+                Some(scheme) => {
+                    assert!(SCHEMES.contains(&scheme), "{}: {scheme:?}", f.name);
+                    assert_ne!(f.properties.naming, Naming::None, "{}", f.name);
+                }
+                None => assert_eq!(
+                    f.properties.naming,
+                    Naming::None,
+                    "{} is addressable but has no endpoint scheme",
+                    f.name
+                ),
+            }
+        }
+        let names: Vec<&str> = all().iter().map(|f| f.name).collect();
+        for (i, name) in names.iter().enumerate() {
+            assert!(!names[i + 1..].contains(name), "{name} is listed twice");
+        }
+    }
+
+    #[test]
+    fn every_endpoint_maps_to_the_entry_of_its_scheme() {
+        let endpoints = [
+            "fifo:/tmp/f",
+            "unix:/tmp/s",
+            "unix:@abstract",
+            "unix-seqpacket:@s",
+            "tcp:127.0.0.1:80",
+            "posix-mq:/q",
+            "sysv-mq:0x10",
+            "sysv-mq:private",
+            "sysv-mq:id=5",
+            "unix-dgram:/tmp/d",
+            "udp:[::1]:53",
+        ];
+        let mut seen = Vec::new();
+        for text in endpoints {
+            let ep: Endpoint = text.parse().expect(text);
+            let f = ep.facility();
+            assert_eq!(f.scheme, Some(ep.scheme()), "{text}");
+            seen.push(ep.scheme());
+        }
+        let by_id: Endpoint = "sysv-mq:id=5".parse().unwrap();
+        assert_eq!(by_id.facility().name, "sysv-mq");
+        for scheme in SCHEMES {
+            assert!(seen.contains(scheme), "no sample endpoint for {scheme:?}");
+        }
+    }
 }

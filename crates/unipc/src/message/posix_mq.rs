@@ -1133,6 +1133,7 @@ fn proc_limit(path: &str) -> Option<usize> {
 /// The POSIX message queue's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "posix-mq",
+    scheme: Some("posix-mq"),
     summary: "POSIX message queue: whole messages with priorities, found by an IPC name",
     addressing: "posix-mq:/NAME",
     properties: Properties {

@@ -1296,6 +1296,7 @@ impl Messenger for Queue {
 /// The System V message queue's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "sysv-mq",
+    scheme: Some("sysv-mq"),
     summary: "System V message queue: whole messages with types, found by a numeric key",
     addressing: "sysv-mq:KEY (decimal, 0x-hex, or private)",
     properties: Properties {

@@ -604,6 +604,7 @@ fd_conversions!(Writer);
 /// The FIFO's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {
     name: "fifo",
+    scheme: Some("fifo"),
     summary: "named pipe: one-way byte stream found by a filesystem path",
     addressing: "fifo:PATH",
     properties: Properties {

@@ -596,6 +596,7 @@ pub fn vmsplice(to: impl AsFd, bufs: &[IoSlice<'_>], flags: SpliceFlags) -> Resu
 /// The pipe's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {
     name: "pipe",
+    scheme: None,
     summary: "anonymous pipe: one-way byte stream between related processes",
     addressing: "none: the descriptors are inherited or passed",
     properties: Properties {

@@ -485,6 +485,7 @@ impl From<Conn> for OwnedFd {
 /// The UNIX seqpacket socket's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "unix-seqpacket",
+    scheme: Some("unix-seqpacket"),
     summary: "UNIX seqpacket socket: connected, reliable, ordered messages",
     addressing: "unix-seqpacket:PATH, unix-seqpacket:@NAME",
     properties: Properties {

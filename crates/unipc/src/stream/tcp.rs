@@ -532,6 +532,7 @@ impl From<OwnedFd> for Stream {
 /// TCP's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {
     name: "tcp",
+    scheme: Some("tcp"),
     summary: "TCP stream socket (IPv4 or IPv6)",
     addressing: "tcp:HOST:PORT, tcp:[IPv6]:PORT",
     properties: Properties {

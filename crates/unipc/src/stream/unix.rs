@@ -545,6 +545,7 @@ const UNIX_PROPERTIES: Properties = Properties {
 /// The UNIX stream socket's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "unix",
+    scheme: Some("unix"),
     summary: "UNIX stream socket: two-way byte stream, passes descriptors and credentials",
     addressing: "unix:PATH, unix:@NAME (abstract)",
     properties: UNIX_PROPERTIES,
@@ -556,6 +557,7 @@ pub static FACILITY: Facility = Facility {
 /// The socketpair's entry in the facility registry.
 pub static PAIR_FACILITY: Facility = Facility {
     name: "socketpair",
+    scheme: None,
     summary: "connected pair of UNIX stream sockets for related processes",
     addressing: "none: one end is inherited or passed",
     properties: Properties {

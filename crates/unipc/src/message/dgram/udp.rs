@@ -763,6 +763,7 @@ impl fmt::Display for UdpSocket {
 /// The UDP socket's entry in the facility registry.
 pub static UDP_FACILITY: Facility = Facility {
     name: "udp",
+    scheme: Some("udp"),
     summary: "UDP datagram socket: unreliable messages across hosts, multicast",
     addressing: "udp:HOST:PORT, udp:[IPv6]:PORT",
     properties: Properties {

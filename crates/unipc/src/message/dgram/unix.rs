@@ -618,6 +618,7 @@ fn sndbuf_cap() -> Option<MessageCap> {
 /// The UNIX datagram socket's entry in the facility registry.
 pub static UNIX_FACILITY: Facility = Facility {
     name: "unix-dgram",
+    scheme: Some("unix-dgram"),
     summary: "UNIX datagram socket: reliable messages on this host, sender address on each",
     addressing: "unix-dgram:PATH, unix-dgram:@NAME",
     properties: Properties {
