@@ -45,8 +45,7 @@ use rustix::time::Timespec;
 
 use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
-    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::name::PosixName;
 use crate::ownership;
@@ -1178,15 +1177,22 @@ pub static FACILITY: Facility = Facility {
             set_by: "msgsize_max in /proc/sys/fs/mqueue/msgsize_max".to_owned(),
         })
     },
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, MessageLink, PendingLink, RawIo, Ticket};
+
 /// Joins two processes with two queues, one each way, named after the
 /// parent's pid; the peer removes the names once it has both open.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Queue, Queue);
 
+#[cfg(feature = "bench")]
 fn link_names(base: &str) -> Result<(PosixName, PosixName)> {
     Ok((
         PosixName::new(&format!("{base}-to-peer"))?,
@@ -1194,6 +1200,7 @@ fn link_names(base: &str) -> Result<(PosixName, PosixName)> {
     ))
 }
 
+#[cfg(feature = "bench")]
 fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     RawIo::PosixMq {
         read: rx.as_fd(),
@@ -1201,6 +1208,7 @@ fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     }
 }
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(
         &self,
@@ -1239,6 +1247,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;

@@ -60,8 +60,7 @@ use rustix::io::Errno;
 
 use crate::endpoint::Endpoint;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
-    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::{FsPath, SysvKey};
@@ -1333,15 +1332,22 @@ pub static FACILITY: Facility = Facility {
             set_by: "msgmax in /proc/sys/kernel/msgmax".to_owned(),
         })
     },
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, MessageLink, PendingLink, RawIo, Ticket};
+
 /// Joins two processes with two private queues, one each way; the peer
 /// finds them by identifier, and the parent's handles remove them.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Queue, Queue);
 
+#[cfg(feature = "bench")]
 fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     RawIo::SysvMsg {
         read_id: rx.id(),
@@ -1349,6 +1355,7 @@ fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     }
 }
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(&self, _scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let to_peer = QueueOptions::new().create(SysvKey::Private)?;
@@ -1378,6 +1385,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;

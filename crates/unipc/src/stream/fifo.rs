@@ -67,8 +67,7 @@ use std::time::Duration;
 use rustix::fs::FileType;
 
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
-    Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
+    Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::name::FsPath;
 use crate::sys;
@@ -634,19 +633,28 @@ pub static FACILITY: Facility = Facility {
         ]
     },
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
+
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, StreamCalls, StreamLink, Ticket};
 
 /// Joins two processes through two FIFOs in the scratch directory, one
 /// each way. Both sides open them in the same order, so the blocking opens
 /// pair up instead of deadlocking; the FIFOs are unlinked once open.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Fifo, Fifo);
 
+#[cfg(feature = "bench")]
 const TO_PEER: &str = "to-peer";
+#[cfg(feature = "bench")]
 const FROM_PEER: &str = "from-peer";
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let to_peer = Fifo::create(scratch.join(TO_PEER), 0o600)?;
@@ -672,6 +680,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(to_peer, from_peer) = *self;

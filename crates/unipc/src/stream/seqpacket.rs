@@ -56,8 +56,7 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
-    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
@@ -527,15 +526,22 @@ pub static FACILITY: Facility = Facility {
                 .to_owned(),
         })
     },
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, MessageLink, PendingLink, RawIo, Ticket};
+
 /// Joins two processes through a listener at `seqpacket` in the scratch
 /// directory.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Listener);
 
+#[cfg(feature = "bench")]
 fn raw_io<'a>(tx: &'a Conn, rx: &'a Conn) -> RawIo<'a> {
     RawIo::SendRecv {
         read: rx.as_fd(),
@@ -543,6 +549,7 @@ fn raw_io<'a>(tx: &'a Conn, rx: &'a Conn) -> RawIo<'a> {
     }
 }
 
+#[cfg(feature = "bench")]
 fn message_link(conn: Conn) -> Result<Box<dyn Link>> {
     let object = Messenger::object(&conn);
     let copy = rustix::io::fcntl_dupfd_cloexec(conn.as_fd(), 0)
@@ -554,6 +561,7 @@ fn message_link(conn: Conn) -> Result<Box<dyn Link>> {
     )))
 }
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(
         &self,
@@ -571,6 +579,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         message_link(self.0.accept()?)

@@ -45,8 +45,7 @@ use rustix::io::Errno;
 
 use crate::endpoint::HostPort;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
-    Properties, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::sys;
 use crate::{Error, Result};
@@ -563,15 +562,22 @@ pub static FACILITY: Facility = Facility {
         ]
     },
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, Ticket};
+
 /// Joins two processes over loopback TCP with Nagle off (so small
 /// messages are not held back, for unipc and the raw baseline alike).
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Listener);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(
         &self,
@@ -591,6 +597,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let (stream, _) = self.0.accept()?;

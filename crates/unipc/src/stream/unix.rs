@@ -32,19 +32,19 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 use std::time::Duration;
 
 use super::unix_core::{endpoint_label, Bound, Config, Pace, Socket};
-use crate::endpoint::Endpoint;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
-    Properties, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::name::UnixAddr;
 use crate::sys::socket::{Kind, SCM_MAX_FD};
 use crate::unix_socket;
-use crate::{Error, Result};
+use crate::Result;
+// The docs link to `Error`; only the bench's connectors use it in code.
+#[cfg(any(doc, feature = "bench"))]
+use crate::Error;
 
 /// Who is at the other end of a connection, as the kernel recorded it when
 /// the connection was made (`SO_PEERCRED`).
@@ -551,6 +551,7 @@ pub static FACILITY: Facility = Facility {
     properties: UNIX_PROPERTIES,
     limits: unix_limits,
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &PathConnector,
 };
 
@@ -568,14 +569,26 @@ pub static PAIR_FACILITY: Facility = Facility {
     },
     limits: unix_limits,
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &PairConnector,
 };
 
+#[cfg(feature = "bench")]
+use std::path::Path;
+
+#[cfg(feature = "bench")]
+use crate::endpoint::Endpoint;
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, Ticket};
+
 /// Joins two processes through a listener at `sock` in the scratch directory.
+#[cfg(feature = "bench")]
 struct PathConnector;
 
+#[cfg(feature = "bench")]
 struct PendingAccept(Listener);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for PathConnector {
     fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let addr = UnixAddr::path(scratch.join("sock"))?;
@@ -591,6 +604,7 @@ impl facility::Connector for PathConnector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for PendingAccept {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let stream = self.0.accept()?;
@@ -599,10 +613,13 @@ impl PendingLink for PendingAccept {
 }
 
 /// Joins two processes through a socketpair; the peer inherits one end.
+#[cfg(feature = "bench")]
 struct PairConnector;
 
+#[cfg(feature = "bench")]
 struct PendingPair(Stream);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for PairConnector {
     fn prepare(&self, _scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let (ours, theirs) = pair()?;
@@ -627,6 +644,7 @@ impl facility::Connector for PairConnector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for PendingPair {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         facility::socket_link("socketpair", self.0)

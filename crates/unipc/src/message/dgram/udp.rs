@@ -9,13 +9,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
 use super::{
-    check_kind, dgram_link, peek_len, recv_datagram, recv_error, recv_untagged, send_error,
-    with_wait, How, Stop, Until,
+    check_kind, peek_len, recv_datagram, recv_error, recv_untagged, send_error, with_wait, How,
+    Stop, Until,
 };
 use crate::endpoint::HostPort;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, Naming, PendingLink,
-    Persistence, Properties, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::sys::dgram::{self as sys, Family, Ready};
@@ -803,15 +802,24 @@ pub static UDP_FACILITY: Facility = Facility {
             set_by: "the IPv4 datagram size".to_owned(),
         })
     },
+    #[cfg(feature = "bench")]
     connector: &UdpConnector,
 };
 
+#[cfg(feature = "bench")]
+use super::dgram_link;
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, Ticket};
+
 /// Joins two processes over loopback UDP: the peer connects to the
 /// parent's port and greets it, which tells the parent the peer's port.
+#[cfg(feature = "bench")]
 struct UdpConnector;
 
+#[cfg(feature = "bench")]
 struct UdpPending(UdpSocket);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for UdpConnector {
     fn prepare(
         &self,
@@ -832,6 +840,7 @@ impl facility::Connector for UdpConnector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for UdpPending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let UdpPending(mut socket) = *self;

@@ -6,21 +6,18 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::addr::SocketAddrArg;
 use rustix::net::SocketAddrAny;
 
 use super::{
-    check_kind, dgram_link, peek_len, recv_datagram, recv_error, recv_untagged, send_error,
-    with_wait, How, Stop, Until,
+    check_kind, peek_len, recv_datagram, recv_error, recv_untagged, send_error, with_wait, How,
+    Stop, Until,
 };
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, Naming, PendingLink,
-    Persistence, Properties, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
@@ -648,18 +645,34 @@ pub static UNIX_FACILITY: Facility = Facility {
         ]
     },
     max_message: sndbuf_cap,
+    #[cfg(feature = "bench")]
     connector: &UnixConnector,
 };
 
+#[cfg(feature = "bench")]
+use std::path::PathBuf;
+#[cfg(feature = "bench")]
+use std::time::Duration;
+
+#[cfg(feature = "bench")]
+use super::dgram_link;
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, Ticket};
+
 /// Joins two processes through two bound sockets in the scratch
 /// directory, each connected to the other.
+#[cfg(feature = "bench")]
 struct UnixConnector;
 
+#[cfg(feature = "bench")]
 struct UnixPending(UnixDatagram, PathBuf);
 
+#[cfg(feature = "bench")]
 const PARENT_SOCKET: &str = "dgram-parent";
+#[cfg(feature = "bench")]
 const PEER_SOCKET: &str = "dgram-peer";
 
+#[cfg(feature = "bench")]
 impl facility::Connector for UnixConnector {
     fn prepare(
         &self,
@@ -682,6 +695,7 @@ impl facility::Connector for UnixConnector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for UnixPending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let UnixPending(mut socket, peer) = *self;
