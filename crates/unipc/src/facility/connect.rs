@@ -7,8 +7,9 @@
 //! of the library leaves it out.
 
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::name::{PosixName, UnixAddr};
 use crate::Result;
 
 /// What a link must carry, so queue facilities can size their objects.
@@ -73,8 +74,42 @@ pub trait Connector: Sync {
     fn join(&self, ticket: Ticket, options: &LinkOptions) -> Result<Box<dyn Link>>;
 }
 
+/// An object [`Connector::prepare`] created in the parent that the
+/// system keeps when the process dies before the link's handles remove it:
+/// what a caller that must clean up after a killed run has to remove.
+///
+/// Deliberately not `#[non_exhaustive]`: a new kind of object must fail to
+/// compile in the bench's clean-up until it is handled there.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CreatedObject {
+    /// A System V message queue, by identifier: lives until removed
+    /// (`msgctl(IPC_RMID)`).
+    SysvQueue(i32),
+    /// A POSIX message queue's name: lives until unlinked (`mq_unlink`).
+    PosixMq(PosixName),
+    /// A file: a FIFO or a socket file (`unlink`).
+    Path(PathBuf),
+}
+
+impl CreatedObject {
+    /// The socket file behind `addr`; `None` for an abstract name, which
+    /// goes with its socket.
+    pub(crate) fn socket_file(addr: &UnixAddr) -> Option<CreatedObject> {
+        match addr {
+            UnixAddr::Path(path) => Some(CreatedObject::Path(path.as_path().to_path_buf())),
+            UnixAddr::Abstract(_) => None,
+        }
+    }
+}
+
 /// The parent's side of a link until the peer has joined.
 pub trait PendingLink: Send {
+    /// Every object `prepare` created that outlives the process unless
+    /// removed: queues, names and files, exactly (descriptors, sockets
+    /// without a file and ports go with the process). Objects the peer
+    /// creates while joining are files under the scratch directory.
+    fn created(&self) -> Vec<CreatedObject>;
+
     /// Completes the link; blocks until the peer has joined.
     ///
     /// # Errors
@@ -144,4 +179,50 @@ pub enum RawIo<'a> {
         /// Queue identifier to send to.
         write_id: i32,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facility::{all, Naming};
+    use crate::message::{posix_mq, sysv_mq};
+
+    fn exists(object: &CreatedObject) -> bool {
+        match object {
+            CreatedObject::SysvQueue(id) => sysv_mq::Queue::open_id(*id).is_ok(),
+            CreatedObject::PosixMq(name) => posix_mq::Queue::open(name).is_ok(),
+            CreatedObject::Path(path) => path.symlink_metadata().is_ok(),
+        }
+    }
+
+    #[test]
+    fn each_pending_link_names_what_it_created_and_its_handles_remove_them() {
+        let scratch = tempfile::Builder::new()
+            .prefix("unipc-connect-")
+            .tempdir()
+            .unwrap();
+        let options = LinkOptions {
+            max_message_size: 64,
+        };
+        for facility in all() {
+            let (pending, _ticket) = facility
+                .connector
+                .prepare(scratch.path(), &options)
+                .unwrap_or_else(|e| panic!("{}: {e}", facility.name));
+            let created = pending.created();
+            let named = !matches!(
+                facility.properties.naming,
+                Naming::None | Naming::NetworkAddress
+            );
+            assert_eq!(!created.is_empty(), named, "{}: {created:?}", facility.name);
+            for object in &created {
+                assert!(exists(object), "{}: {object:?} is not there", facility.name);
+            }
+            drop(pending);
+            for object in &created {
+                assert!(!exists(object), "{}: {object:?} outlived", facility.name);
+            }
+        }
+        assert_eq!(std::fs::read_dir(scratch.path()).unwrap().count(), 0);
+    }
 }

@@ -33,7 +33,7 @@ mod connect;
 mod link;
 
 #[cfg(feature = "bench")]
-pub use connect::{Connector, Link, LinkOptions, PendingLink, RawIo, Ticket};
+pub use connect::{Connector, CreatedObject, Link, LinkOptions, PendingLink, RawIo, Ticket};
 #[cfg(feature = "bench")]
 pub(crate) use link::{socket_link, MessageLink, StreamCalls, StreamLink};
 

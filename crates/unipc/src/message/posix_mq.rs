@@ -1249,6 +1249,14 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        let Pending(tx, rx) = self;
+        vec![
+            facility::CreatedObject::PosixMq(tx.name().clone()),
+            facility::CreatedObject::PosixMq(rx.name().clone()),
+        ]
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;
         Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))

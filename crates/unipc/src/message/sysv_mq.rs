@@ -1387,6 +1387,14 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        let Pending(tx, rx) = self;
+        vec![
+            facility::CreatedObject::SysvQueue(tx.id()),
+            facility::CreatedObject::SysvQueue(rx.id()),
+        ]
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;
         Ok(Box::new(MessageLink::direct(tx, rx, raw_io)))

@@ -682,6 +682,14 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        let Pending(to_peer, from_peer) = self;
+        vec![
+            facility::CreatedObject::Path(to_peer.path().to_path_buf()),
+            facility::CreatedObject::Path(from_peer.path().to_path_buf()),
+        ]
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(to_peer, from_peer) = *self;
         let writer = to_peer.open_writer()?;

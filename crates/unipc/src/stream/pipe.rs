@@ -688,6 +688,10 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        Vec::new()
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(reader, writer) = *self;
         Ok(Box::new(StreamLink::new(

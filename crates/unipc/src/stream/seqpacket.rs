@@ -581,6 +581,12 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        facility::CreatedObject::socket_file(self.0.local_addr())
+            .into_iter()
+            .collect()
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         message_link(self.0.accept()?)
     }

@@ -599,6 +599,10 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        Vec::new()
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let (stream, _) = self.0.accept()?;
         stream.set_nodelay(true)?;

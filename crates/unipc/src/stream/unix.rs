@@ -606,6 +606,12 @@ impl facility::Connector for PathConnector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for PendingAccept {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        facility::CreatedObject::socket_file(self.0.local_addr())
+            .into_iter()
+            .collect()
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let stream = self.0.accept()?;
         facility::socket_link("unix", stream)
@@ -646,6 +652,10 @@ impl facility::Connector for PairConnector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for PendingPair {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        Vec::new()
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         facility::socket_link("socketpair", self.0)
     }

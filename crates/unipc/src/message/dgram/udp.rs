@@ -842,6 +842,10 @@ impl facility::Connector for UdpConnector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for UdpPending {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        Vec::new()
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let UdpPending(mut socket) = *self;
         let mut greeting = [0u8; 16];

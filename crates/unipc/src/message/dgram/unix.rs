@@ -697,6 +697,13 @@ impl facility::Connector for UnixConnector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for UnixPending {
+    fn created(&self) -> Vec<facility::CreatedObject> {
+        let addr = self.0.local_addr();
+        addr.and_then(facility::CreatedObject::socket_file)
+            .into_iter()
+            .collect()
+    }
+
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let UnixPending(mut socket, peer) = *self;
         let peer = UnixAddr::path(peer)?;
