@@ -24,7 +24,7 @@ use crate::Result;
 /// # let _ = unipc::message::posix_mq::unlink(&"/open-demo".parse()?);
 /// let _queue = unipc::message::posix_mq::QueueOptions::new().create(&"/open-demo".parse()?)?;
 /// let tx = OpenOptions::new().connect(&endpoint)?.into_messages().unwrap();
-/// let rx = OpenOptions::new().listen(&endpoint)?.into_messages().unwrap();
+/// let rx = OpenOptions::new().listen(&endpoint)?.accept()?.into_messages().unwrap();
 /// tx.send(b"job 1")?;
 /// assert_eq!(rx.recv_vec(Wait::Never)?.0, b"job 1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())

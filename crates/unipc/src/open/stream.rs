@@ -35,13 +35,14 @@ use crate::{Error, Result};
 /// let options = OpenOptions::new().timeout(Duration::from_secs(5));
 /// let listener = options.listen(&endpoint)?;
 /// let mut tx = options.connect(&endpoint)?.into_stream().unwrap();
-/// let mut rx = listener.accept_stream()?;
+/// let mut rx = listener.accept()?.into_stream().unwrap();
+/// let reader = std::thread::spawn(move || {
+///     let mut got = Vec::new();
+///     rx.read_to_end(&mut got).map(|_| got) // rx closes when this ends
+/// });
 /// tx.write_all(b"hi")?;
 /// tx.finish()?; // rx sees end of stream; finish waits for rx to close
-/// # drop(tx);
-/// let mut got = Vec::new();
-/// rx.read_to_end(&mut got)?;
-/// assert_eq!(got, b"hi");
+/// assert_eq!(reader.join().unwrap()?, b"hi");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct StreamHandle {
