@@ -13,7 +13,7 @@
 //!   started before the run creates anything, holds the read end of a pipe
 //!   whose write end only the run holds. Every object is announced to it
 //!   before it is created where it can be (the scratch directory) and right
-//!   after otherwise (what `prepare` created); when the pipe reaches end of file
+//!   after otherwise (what `prepare` announces); when the pipe reaches end of file
 //!   without a final `done`, the run died, and the reaper removes what is
 //!   still announced. The peer dies with its parent by `PR_SET_PDEATHSIG`.
 //!
@@ -22,13 +22,14 @@
 //! object can be created between the clean-up and the exit, and none can
 //! exist that the clean-up does not know of.
 //!
-//! Each connector names what it created
-//! ([`PendingLink::created`](unipc::facility::PendingLink::created)): System V
-//! queue identifiers, POSIX queue names, files. The runner registers exactly
-//! those, still holding the lock, as soon as `prepare` returns; nothing is
-//! guessed. A queue's identifier exists only once the queue does, so a
-//! SIGKILL in the microseconds between its creation inside `prepare` and
-//! its announcement is the one case that can leave an object behind.
+//! Each connector names what it creates, through the `announce` hook of
+//! [`Connector::prepare`](unipc::facility::Connector::prepare): paths and
+//! POSIX queue names before they exist, System V queue identifiers right
+//! after. The runner registers each at once, still holding the lock;
+//! nothing is guessed. A queue's identifier exists only once the queue
+//! does, so a SIGKILL between a System V queue's creation and its
+//! announcement (two system calls apart) is the one moment that can leave
+//! an object behind.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};

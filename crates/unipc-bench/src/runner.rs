@@ -369,20 +369,25 @@ fn connect_in(
     scratch: &std::path::Path,
 ) -> Result<Connected, String> {
     std::fs::create_dir(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    // A `prepare` that fails removes what it made before returning.
-    let (pending, ticket) = facility
-        .connector
-        .prepare(scratch, options)
-        .map_err(|e| e.to_string())?;
-    let created = pending.created();
-    for object in &created {
+    // The connector names each object as it creates it (before, where the
+    // name is known beforehand), and each is written down at once.
+    let mut created = Vec::new();
+    let prepared = facility.connector.prepare(scratch, options, &mut |object| {
         registry.created(object);
-    }
-    // On failure the pending link or the link has been dropped (on the
-    // establishing thread), and its handles removed what it created.
+        created.push(object.clone());
+    });
+    // On failure the connector, the pending link or the link (dropped on
+    // the establishing thread) has removed what it created.
     let forget_all = |registry: &mut crate::interrupt::Registry| {
         for object in &created {
             registry.forget(object);
+        }
+    };
+    let (pending, ticket) = match prepared {
+        Ok(parts) => parts,
+        Err(e) => {
+            forget_all(registry);
+            return Err(e.to_string());
         }
     };
     let mut peer = match Peer::spawn(facility, ticket, options, peer_cpu) {

@@ -9,7 +9,7 @@
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use crate::name::{PosixName, UnixAddr};
+use crate::name::PosixName;
 use crate::Result;
 
 /// What a link must carry, so queue facilities can size their objects.
@@ -58,6 +58,17 @@ pub trait Connector: Sync {
     /// directory the caller removes afterwards) and returns the parent's
     /// pending side and the peer's ticket.
     ///
+    /// Names every object it creates that outlives the process unless
+    /// removed (queues, queue names, files; not descriptors, sockets
+    /// without a file or ports) by calling `announce`: *before* creating
+    /// it when its name is known beforehand (a path, a POSIX name), right
+    /// after when the kernel picks it (a System V queue's identifier). So a
+    /// caller that writes each announcement down before returning from
+    /// `announce` can remove everything after a SIGKILL at any moment but
+    /// one: between a System V queue's creation and its announcement. What
+    /// the peer creates while joining lies under `scratch`. On failure,
+    /// what was announced has been removed again (or was never made).
+    ///
     /// # Errors
     /// When an object cannot be created, or the facility cannot carry
     /// `options.max_message_size` on this machine (the error says why).
@@ -65,6 +76,7 @@ pub trait Connector: Sync {
         &self,
         scratch: &Path,
         options: &LinkOptions,
+        announce: &mut dyn FnMut(&CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)>;
 
     /// In the peer: joins the link from the parent's ticket.
@@ -74,7 +86,7 @@ pub trait Connector: Sync {
     fn join(&self, ticket: Ticket, options: &LinkOptions) -> Result<Box<dyn Link>>;
 }
 
-/// An object [`Connector::prepare`] created in the parent that the
+/// An object [`Connector::prepare`] creates in the parent that the
 /// system keeps when the process dies before the link's handles remove it:
 /// what a caller that must clean up after a killed run has to remove.
 ///
@@ -91,25 +103,8 @@ pub enum CreatedObject {
     Path(PathBuf),
 }
 
-impl CreatedObject {
-    /// The socket file behind `addr`; `None` for an abstract name, which
-    /// goes with its socket.
-    pub(crate) fn socket_file(addr: &UnixAddr) -> Option<CreatedObject> {
-        match addr {
-            UnixAddr::Path(path) => Some(CreatedObject::Path(path.as_path().to_path_buf())),
-            UnixAddr::Abstract(_) => None,
-        }
-    }
-}
-
 /// The parent's side of a link until the peer has joined.
 pub trait PendingLink: Send {
-    /// Every object `prepare` created that outlives the process unless
-    /// removed: queues, names and files, exactly (descriptors, sockets
-    /// without a file and ports go with the process). Objects the peer
-    /// creates while joining are files under the scratch directory.
-    fn created(&self) -> Vec<CreatedObject>;
-
     /// Completes the link; blocks until the peer has joined.
     ///
     /// # Errors
@@ -196,7 +191,7 @@ mod tests {
     }
 
     #[test]
-    fn each_pending_link_names_what_it_created_and_its_handles_remove_them() {
+    fn each_connector_announces_what_it_creates_and_its_handles_remove_them() {
         let scratch = tempfile::Builder::new()
             .prefix("unipc-connect-")
             .tempdir()
@@ -205,21 +200,33 @@ mod tests {
             max_message_size: 64,
         };
         for facility in all() {
+            let mut announced = Vec::new();
+            let mut existed_when_announced = Vec::new();
             let (pending, _ticket) = facility
                 .connector
-                .prepare(scratch.path(), &options)
+                .prepare(scratch.path(), &options, &mut |object| {
+                    existed_when_announced.push(exists(object));
+                    announced.push(object.clone());
+                })
                 .unwrap_or_else(|e| panic!("{}: {e}", facility.name));
-            let created = pending.created();
             let named = !matches!(
                 facility.properties.naming,
                 Naming::None | Naming::NetworkAddress
             );
-            assert_eq!(!created.is_empty(), named, "{}: {created:?}", facility.name);
-            for object in &created {
+            assert_eq!(
+                !announced.is_empty(),
+                named,
+                "{}: {announced:?}",
+                facility.name
+            );
+            for (object, existed) in announced.iter().zip(existed_when_announced) {
+                // Told before it was made, unless the kernel picks the name.
+                let told_after = matches!(object, CreatedObject::SysvQueue(_));
+                assert_eq!(existed, told_after, "{}: {object:?}", facility.name);
                 assert!(exists(object), "{}: {object:?} is not there", facility.name);
             }
             drop(pending);
-            for object in &created {
+            for object in &announced {
                 assert!(!exists(object), "{}: {object:?} outlived", facility.name);
             }
         }

@@ -1214,6 +1214,7 @@ impl facility::Connector for Connector {
         &self,
         _scratch: &std::path::Path,
         options: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let base = format!(
@@ -1229,6 +1230,9 @@ impl facility::Connector for Connector {
             .max_messages(depth)
             .max_message_size(options.max_message_size)
             .exclusive(true);
+        // Told before they exist, so no moment has them unannounced.
+        announce(&facility::CreatedObject::PosixMq(to_peer.clone()));
+        announce(&facility::CreatedObject::PosixMq(from_peer.clone()));
         let to_peer = options.create(&to_peer)?;
         let from_peer = options.create(&from_peer)?;
         Ok((Box::new(Pending(to_peer, from_peer)), Ticket::address(base)))
@@ -1249,14 +1253,6 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        let Pending(tx, rx) = self;
-        vec![
-            facility::CreatedObject::PosixMq(tx.name().clone()),
-            facility::CreatedObject::PosixMq(rx.name().clone()),
-        ]
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;
         Ok(Box::new(MessageLink::new(tx, rx, raw_io)?))

@@ -1357,9 +1357,17 @@ fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
 
 #[cfg(feature = "bench")]
 impl facility::Connector for Connector {
-    fn prepare(&self, _scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+    fn prepare(
+        &self,
+        _scratch: &Path,
+        _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        // An identifier exists only once its queue does: told right after.
         let to_peer = QueueOptions::new().create(SysvKey::Private)?;
+        announce(&facility::CreatedObject::SysvQueue(to_peer.id()));
         let from_peer = QueueOptions::new().create(SysvKey::Private)?;
+        announce(&facility::CreatedObject::SysvQueue(from_peer.id()));
         let address = format!("{},{}", to_peer.id(), from_peer.id());
         Ok((
             Box::new(Pending(to_peer, from_peer)),
@@ -1387,14 +1395,6 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        let Pending(tx, rx) = self;
-        vec![
-            facility::CreatedObject::SysvQueue(tx.id()),
-            facility::CreatedObject::SysvQueue(rx.id()),
-        ]
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;
         Ok(Box::new(MessageLink::direct(tx, rx, raw_io)))

@@ -656,8 +656,15 @@ const FROM_PEER: &str = "from-peer";
 
 #[cfg(feature = "bench")]
 impl facility::Connector for Connector {
-    fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+    fn prepare(
+        &self,
+        scratch: &Path,
+        _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        announce(&facility::CreatedObject::Path(scratch.join(TO_PEER)));
         let to_peer = Fifo::create(scratch.join(TO_PEER), 0o600)?;
+        announce(&facility::CreatedObject::Path(scratch.join(FROM_PEER)));
         let from_peer = Fifo::create(scratch.join(FROM_PEER), 0o600)?;
         let address = scratch.to_string_lossy().into_owned();
         Ok((
@@ -682,14 +689,6 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        let Pending(to_peer, from_peer) = self;
-        vec![
-            facility::CreatedObject::Path(to_peer.path().to_path_buf()),
-            facility::CreatedObject::Path(from_peer.path().to_path_buf()),
-        ]
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(to_peer, from_peer) = *self;
         let writer = to_peer.open_writer()?;

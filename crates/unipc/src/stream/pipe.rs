@@ -658,6 +658,7 @@ impl facility::Connector for Connector {
         &self,
         _scratch: &std::path::Path,
         _: &LinkOptions,
+        _announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let (to_peer, peer_reads) = new()?;
         let (peer_writes, from_peer) = new()?;
@@ -688,10 +689,6 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        Vec::new()
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(reader, writer) = *self;
         Ok(Box::new(StreamLink::new(

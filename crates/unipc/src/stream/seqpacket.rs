@@ -567,8 +567,10 @@ impl facility::Connector for Connector {
         &self,
         scratch: &std::path::Path,
         _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let addr = UnixAddr::path(scratch.join("seqpacket"))?;
+        announce(&facility::CreatedObject::Path(scratch.join("seqpacket")));
         let listener = Listener::bind(&addr)?;
         let address = addr.to_string();
         Ok((Box::new(Pending(listener)), Ticket::address(address)))
@@ -581,12 +583,6 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        facility::CreatedObject::socket_file(self.0.local_addr())
-            .into_iter()
-            .collect()
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         message_link(self.0.accept()?)
     }

@@ -583,6 +583,7 @@ impl facility::Connector for Connector {
         &self,
         _scratch: &std::path::Path,
         _: &LinkOptions,
+        _announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let listener = Listener::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let address = listener.local_addr()?.to_string();
@@ -599,10 +600,6 @@ impl facility::Connector for Connector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for Pending {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        Vec::new()
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let (stream, _) = self.0.accept()?;
         stream.set_nodelay(true)?;

@@ -590,8 +590,14 @@ struct PendingAccept(Listener);
 
 #[cfg(feature = "bench")]
 impl facility::Connector for PathConnector {
-    fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+    fn prepare(
+        &self,
+        scratch: &Path,
+        _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let addr = UnixAddr::path(scratch.join("sock"))?;
+        announce(&facility::CreatedObject::Path(scratch.join("sock")));
         let listener = Listener::bind(&addr)?;
         let address = addr.to_string();
         Ok((Box::new(PendingAccept(listener)), Ticket::address(address)))
@@ -606,12 +612,6 @@ impl facility::Connector for PathConnector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for PendingAccept {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        facility::CreatedObject::socket_file(self.0.local_addr())
-            .into_iter()
-            .collect()
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let stream = self.0.accept()?;
         facility::socket_link("unix", stream)
@@ -627,7 +627,12 @@ struct PendingPair(Stream);
 
 #[cfg(feature = "bench")]
 impl facility::Connector for PairConnector {
-    fn prepare(&self, _scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+    fn prepare(
+        &self,
+        _scratch: &Path,
+        _: &LinkOptions,
+        _announce: &mut dyn FnMut(&facility::CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let (ours, theirs) = pair()?;
         Ok((
             Box::new(PendingPair(ours)),
@@ -652,10 +657,6 @@ impl facility::Connector for PairConnector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for PendingPair {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        Vec::new()
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         facility::socket_link("socketpair", self.0)
     }

@@ -825,6 +825,7 @@ impl facility::Connector for UdpConnector {
         &self,
         _scratch: &std::path::Path,
         _: &LinkOptions,
+        _announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let socket = UdpSocket::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let address = socket.local_addr().to_string();
@@ -842,10 +843,6 @@ impl facility::Connector for UdpConnector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for UdpPending {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        Vec::new()
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let UdpPending(mut socket) = *self;
         let mut greeting = [0u8; 16];

@@ -678,7 +678,9 @@ impl facility::Connector for UnixConnector {
         &self,
         scratch: &std::path::Path,
         _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        announce(&facility::CreatedObject::Path(scratch.join(PARENT_SOCKET)));
         let socket = UnixDatagram::bind(&UnixAddr::path(scratch.join(PARENT_SOCKET))?)?;
         let address = scratch.to_string_lossy().into_owned();
         Ok((
@@ -697,13 +699,6 @@ impl facility::Connector for UnixConnector {
 
 #[cfg(feature = "bench")]
 impl PendingLink for UnixPending {
-    fn created(&self) -> Vec<facility::CreatedObject> {
-        let addr = self.0.local_addr();
-        addr.and_then(facility::CreatedObject::socket_file)
-            .into_iter()
-            .collect()
-    }
-
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let UnixPending(mut socket, peer) = *self;
         let peer = UnixAddr::path(peer)?;
