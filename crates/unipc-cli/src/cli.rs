@@ -20,6 +20,9 @@ use unipc::Endpoint;
 /// after SECS, never a hang.
 ///
 /// Exit status: 0 success, 1 runtime error, 2 usage error.
+// The doc comment is the --help text, verbatim: `[::1]` is an address there,
+// not a link.
+#[allow(rustdoc::broken_intra_doc_links)]
 #[derive(Debug, Parser)]
 #[command(
     name = "unipc",

@@ -9,6 +9,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::message::Wait;
+
 /// When a wait must end: `at` on the monotonic clock, or never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Deadline {
@@ -29,6 +31,22 @@ impl Deadline {
     /// The deadline of an optional timeout (`None`: never).
     pub(crate) fn within(timeout: Option<Duration>) -> Deadline {
         timeout.map_or(Deadline::NEVER, Deadline::after)
+    }
+
+    /// The deadline of a [`Wait`]: never for [`Wait::Forever`], now (so
+    /// already passed) for [`Wait::Never`], `d` from now for
+    /// [`Wait::For`]`(d)`.
+    pub(crate) fn of(wait: Wait) -> Deadline {
+        match wait {
+            Wait::Forever => Deadline::NEVER,
+            Wait::Never => Deadline::after(Duration::ZERO),
+            Wait::For(timeout) => Deadline::after(timeout),
+        }
+    }
+
+    /// Whether the deadline never comes.
+    pub(crate) fn is_never(&self) -> bool {
+        self.at.is_none()
     }
 
     /// The time left (zero once passed), or `None` when it never comes.
@@ -54,5 +72,9 @@ mod tests {
         assert!(Deadline::after(Duration::ZERO).passed());
         assert!(!Deadline::after(Duration::from_secs(60)).passed());
         assert!(!Deadline::within(None).passed());
+        assert!(Deadline::of(Wait::Forever).is_never());
+        assert!(Deadline::of(Wait::For(Duration::MAX)).is_never());
+        assert!(Deadline::of(Wait::Never).passed());
+        assert!(!Deadline::of(Wait::For(Duration::from_secs(60))).passed());
     }
 }

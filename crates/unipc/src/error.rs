@@ -4,8 +4,126 @@
 //! `unix:/run/app.sock`, or a facility such as `pipe`) so that one line of
 //! Display is enough for a person to act on.
 
+use std::borrow::Borrow;
+use std::fmt;
 use std::io;
+use std::ops::Deref;
+use std::sync::Arc;
 use std::time::Duration;
+
+/// The object an [`Error`] names (`posix-mq:/jobs`, `unix:/run/app.sock`).
+///
+/// Shared, not copied: a handle formats its name once and every error it
+/// returns holds a reference to that one string, so a non-blocking call
+/// that finds a queue empty or full ([`Error::Empty`], [`Error::Full`],
+/// [`Error::TimedOut`]) allocates nothing. Reads as a `&str` (`Deref`,
+/// `Display`, comparisons with `str` and `String`).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ObjectName(Arc<str>);
+
+impl ObjectName {
+    /// The name as a string slice.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Deref for ObjectName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for ObjectName {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for ObjectName {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for ObjectName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl From<String> for ObjectName {
+    fn from(name: String) -> Self {
+        ObjectName(name.into())
+    }
+}
+
+impl From<&str> for ObjectName {
+    fn from(name: &str) -> Self {
+        ObjectName(name.into())
+    }
+}
+
+impl From<&String> for ObjectName {
+    fn from(name: &String) -> Self {
+        ObjectName(name.as_str().into())
+    }
+}
+
+impl From<&ObjectName> for ObjectName {
+    fn from(name: &ObjectName) -> Self {
+        name.clone()
+    }
+}
+
+impl From<ObjectName> for String {
+    fn from(name: ObjectName) -> Self {
+        name.0.as_ref().to_owned()
+    }
+}
+
+impl PartialEq<str> for ObjectName {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for ObjectName {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for ObjectName {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<ObjectName> for str {
+    fn eq(&self, other: &ObjectName) -> bool {
+        *self == *other.0
+    }
+}
+
+impl PartialEq<ObjectName> for &str {
+    fn eq(&self, other: &ObjectName) -> bool {
+        **self == *other.0
+    }
+}
+
+impl PartialEq<ObjectName> for String {
+    fn eq(&self, other: &ObjectName) -> bool {
+        **self == *other.0
+    }
+}
 
 /// `Result` with [`Error`] as the default error.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -39,7 +157,7 @@ pub enum Error {
     #[error("{object}: {op}: {}{}", errno_text(.source), hint_text(*.hint))]
     Os {
         /// The object the call was made on.
-        object: String,
+        object: ObjectName,
         /// The operation, in words or as the call's name ("connect", "open").
         op: &'static str,
         /// The error the kernel returned.
@@ -53,7 +171,7 @@ pub enum Error {
     #[error("{object}: is {found}, not {expected}")]
     WrongType {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// What the operation needs ("a FIFO").
         expected: &'static str,
         /// What was found there ("a regular file").
@@ -64,7 +182,7 @@ pub enum Error {
     #[error("{object}: message of {size} bytes exceeds the limit of {limit} bytes")]
     MessageTooLarge {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// The size of the message.
         size: usize,
         /// The largest size accepted.
@@ -76,7 +194,7 @@ pub enum Error {
     #[error("{object}: receive buffer of {buffer} bytes is smaller than the message{}", needed_text(*.needed))]
     BufferTooSmall {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// The size of the buffer given.
         buffer: usize,
         /// The size of the message, when the facility tells it.
@@ -88,7 +206,7 @@ pub enum Error {
     #[error("{object}: the peer sent more file descriptors than the {capacity} this receive accepts; the kernel closed the rest")]
     TooManyFds {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// How many descriptors the receive accepted.
         capacity: usize,
     },
@@ -97,21 +215,21 @@ pub enum Error {
     #[error("{object}: full; the message was not sent")]
     Full {
         /// The object.
-        object: String,
+        object: ObjectName,
     },
 
     /// A non-blocking receive found nothing waiting.
     #[error("{object}: empty; no message is waiting")]
     Empty {
         /// The object.
-        object: String,
+        object: ObjectName,
     },
 
     /// A timed operation ran out of time.
     #[error("{object}: timed out after {timeout:?}")]
     TimedOut {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// How long the operation waited.
         timeout: Duration,
     },
@@ -120,7 +238,7 @@ pub enum Error {
     #[error("{object}: removed while waiting on it")]
     Removed {
         /// The object.
-        object: String,
+        object: ObjectName,
     },
 
     /// The object cannot do what was asked (a tag it does not carry, an
@@ -128,7 +246,7 @@ pub enum Error {
     #[error("{object}: {what} is not supported: {reason}")]
     Unsupported {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// What was asked.
         what: String,
         /// Why it cannot be done, or what to do instead.
@@ -139,7 +257,7 @@ pub enum Error {
     #[error("{object}: {what} {requested} exceeds the system limit of {limit} (set in {set_in})")]
     LimitExceeded {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// The quantity asked for ("max messages").
         what: &'static str,
         /// The value asked for.
@@ -157,7 +275,7 @@ pub enum Error {
     #[error("{object}: create: {}: remove it, or use a different name", foreign_text(*.owner_uid, .owner_name.as_deref(), *.creator_uid, *.mode, *.expected_mode, *.caller_uid))]
     ForeignObject {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// Its owner's user id.
         owner_uid: u32,
         /// The owner's user name, when the local user database lists it.
@@ -178,7 +296,7 @@ pub enum Error {
     #[error("{object}: create: the new queue needs {needed} bytes of RLIMIT_MSGQUEUE ({max_messages} messages of {message_size} bytes, plus the kernel's bookkeeping), and this user's queues may take {limit} bytes in all{}: remove queues this user no longer needs, ask for fewer or smaller messages, or raise the limit (ulimit -q, setrlimit)", in_use_text(*.in_use))]
     QueueBytesLimit {
         /// The object.
-        object: String,
+        object: ObjectName,
         /// The bytes the new queue would be charged.
         needed: u64,
         /// The messages asked for.
@@ -197,7 +315,7 @@ impl Error {
     /// An OS error on `object` during `op`, with the standard hint for that
     /// operation and error when there is one.
     pub(crate) fn os(
-        object: impl Into<String>,
+        object: impl Into<ObjectName>,
         op: &'static str,
         source: impl Into<io::Error>,
     ) -> Self {

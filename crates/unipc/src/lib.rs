@@ -36,6 +36,7 @@ mod deadline;
 pub mod endpoint;
 mod error;
 pub mod facility;
+mod guard;
 pub mod message;
 pub mod name;
 pub mod open;
@@ -50,4 +51,4 @@ pub use endpoint::Endpoint;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExamples;
-pub use error::{Error, Result};
+pub use error::{Error, ObjectName, Result};

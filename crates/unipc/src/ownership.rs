@@ -47,7 +47,7 @@ pub(crate) fn check_adoptable(
         return Ok(());
     }
     Err(Error::ForeignObject {
-        object: object.to_owned(),
+        object: object.into(),
         owner_uid: found.uid,
         owner_name: user_name(found.uid),
         creator_uid: found.creator_uid,

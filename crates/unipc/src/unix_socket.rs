@@ -56,12 +56,14 @@
 //! unix(7), bind(2), open(2) (`O_PATH`), proc(5), sock_diag(7),
 //! `fs.protected_symlinks` and `fs.protected_hardlinks` in proc_sys_fs(5)
 
+use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use rustix::fs::FileType;
 use rustix::io::Errno;
 
+use crate::guard::{self, Guard, Made};
 use crate::name::UnixAddr;
 use crate::sys::fd::file_type_name;
 use crate::sys::unix_file::{self as sys, FileId, Probe};
@@ -92,43 +94,61 @@ pub(crate) struct BindSpec<'a> {
 /// it), and only while the path still names that file.
 #[derive(Debug)]
 pub(crate) struct SocketFile {
-    path: PathBuf,
-    id: FileId,
-    remove: bool,
+    // Someone may have removed it and put another file there; that one is
+    // not ours to remove.
+    guard: Guard<BoundFile<PathBuf>>,
 }
 
 impl SocketFile {
+    fn new(path: &Path, id: FileId) -> SocketFile {
+        SocketFile {
+            guard: Guard::new(
+                BoundFile {
+                    path: path.to_owned(),
+                    id,
+                },
+                true,
+            ),
+        }
+    }
+
     /// Whether the drop removes the file.
     pub(crate) fn set_remove(&mut self, remove: bool) {
-        self.remove = remove;
+        self.guard.set_armed(remove);
     }
 
     /// Whether the drop removes the file.
     pub(crate) fn removes(&self) -> bool {
-        self.remove
+        self.guard.is_armed()
     }
 }
 
-impl Drop for SocketFile {
-    fn drop(&mut self) {
-        if self.remove {
-            // Someone may have removed it and put another file there; that
-            // one is not ours to remove.
-            let _ = unlink_if_same(&self.path, self.id);
+/// The socket file at `path`, known by its device and inode.
+#[derive(Debug)]
+struct BoundFile<P: AsRef<Path>> {
+    path: P,
+    id: FileId,
+}
+
+impl<P: AsRef<Path>> Made for BoundFile<P> {
+    fn is_still_ours(&self) -> io::Result<bool> {
+        match sys::lstat(self.path.as_ref()) {
+            Ok(now) => Ok(now.file_type == FileType::Socket && now.id == self.id),
+            Err(Errno::NOENT) => Ok(false),
+            Err(err) => Err(err.into()),
         }
+    }
+
+    fn remove(&self) -> io::Result<()> {
+        Ok(sys::unlink(self.path.as_ref())?)
     }
 }
 
 /// Unlinks `path` if it still names the socket `id`; whether it did.
-fn unlink_if_same(path: &Path, id: FileId) -> rustix::io::Result<bool> {
-    match sys::lstat(path) {
-        Ok(now) if now.file_type == FileType::Socket && now.id == id => match sys::unlink(path) {
-            Ok(()) => Ok(true),
-            Err(Errno::NOENT) => Ok(false),
-            Err(err) => Err(err),
-        },
-        Ok(_) | Err(Errno::NOENT) => Ok(false),
-        Err(err) => Err(err),
+fn unlink_if_same(path: &Path, id: FileId) -> io::Result<bool> {
+    match guard::remove_if_ours(&BoundFile { path, id }) {
+        Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok(false),
+        other => other,
     }
 }
 
@@ -192,7 +212,7 @@ fn claim(sock: BorrowedFd<'_>, path: &Path, spec: &BindSpec<'_>) -> Result<Socke
     let object = spec.object;
     let not_ours = |found: &'static str| {
         Error::WrongType {
-        object: object.to_owned(),
+        object: object.into(),
         expected: "the socket file this bind created (another process replaced or linked it during the bind; nothing of theirs was changed or removed)",
         found,
     }
@@ -209,11 +229,7 @@ fn claim(sock: BorrowedFd<'_>, path: &Path, spec: &BindSpec<'_>) -> Result<Socke
     let ours_by_kernel = found.file_type == FileType::Socket
         && matches!(diag, Some(Some(bound)) if sys::same_file(bound, found.id));
     // Ours: a failure from here on removes it (identity checked again).
-    let mut file = ours_by_kernel.then(|| SocketFile {
-        path: path.to_owned(),
-        id: found.id,
-        remove: true,
-    });
+    let mut file = ours_by_kernel.then(|| SocketFile::new(path, found.id));
     if found.file_type != FileType::Socket {
         return Err(not_ours(file_type_name(found.file_type)));
     }
@@ -227,11 +243,9 @@ fn claim(sock: BorrowedFd<'_>, path: &Path, spec: &BindSpec<'_>) -> Result<Socke
         return Err(not_ours("another socket's file"));
     }
     // (Built lazily: a guard made and dropped would remove the file.)
-    let file = file.take().unwrap_or_else(|| SocketFile {
-        path: path.to_owned(),
-        id: found.id,
-        remove: true,
-    });
+    let file = file
+        .take()
+        .unwrap_or_else(|| SocketFile::new(path, found.id));
     if let Some(mode) = spec.mode {
         // On failure `file` drops here and removes our socket file.
         sys::chmod_held(held.as_fd(), mode).map_err(|e| {
@@ -265,7 +279,7 @@ fn examine(path: &Path, object: &str, live: impl FnOnce() -> Error) -> Result<Fo
     let found = sys::fstat(held.as_fd()).map_err(|e| Error::os(object, "fstat", e))?;
     if found.file_type != FileType::Socket {
         return Err(Error::WrongType {
-            object: object.to_owned(),
+            object: object.into(),
             expected: "a socket",
             found: file_type_name(found.file_type),
         });
@@ -301,7 +315,7 @@ fn clear_stale(path: &Path, spec: &BindSpec<'_>) -> Result<()> {
 pub(crate) fn remove_stale(addr: &UnixAddr, object: &str) -> Result<()> {
     let Some(path) = addr.as_path() else {
         return Err(Error::Unsupported {
-            object: object.to_owned(),
+            object: object.into(),
             what: "removing an abstract name".into(),
             reason: "an abstract socket has no file; its name goes when its last socket closes"
                 .into(),

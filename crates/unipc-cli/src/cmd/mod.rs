@@ -29,6 +29,25 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 
 pub use objects::parse_mode;
 
+/// `sysv-mq:private` names no queue a later command can find: only
+/// `create` (when `creating`) may use it, and it prints the id to use.
+pub fn refuse_private_except_create(
+    endpoint: &unipc::Endpoint,
+    creating: bool,
+) -> anyhow::Result<()> {
+    if !creating
+        && matches!(
+            endpoint,
+            unipc::Endpoint::SysvMq(unipc::name::SysvKey::Private)
+        )
+    {
+        return Err(usage(format!(
+            "{endpoint}: a private queue has no key; name it by the id `unipc create sysv-mq:private` printed: sysv-mq:id=N"
+        )));
+    }
+    Ok(())
+}
+
 /// Removes the socket file `endpoint` bound if SIGINT, SIGTERM or SIGHUP
 /// ends the process while it waits (the listener's own drop never runs
 /// then). Only the file it bound: one that replaced it is left alone.

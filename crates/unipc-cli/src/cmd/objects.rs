@@ -3,10 +3,8 @@
 
 use std::process::ExitCode;
 
-use serde_json::json;
-use unipc::message::{posix_mq, sysv_mq};
+use unipc::open::{CreateOptions, Value};
 use unipc::stream::fifo;
-use unipc::Endpoint;
 
 use super::usage;
 use crate::cli::{CreateArgs, EndpointArg, FifoCreateArgs, StatArgs};
@@ -22,108 +20,30 @@ pub fn parse_mode(text: &str) -> Result<u32, String> {
     }
 }
 
-fn not_for(endpoint: &Endpoint, what: &str, instead: &str) -> anyhow::Error {
-    usage(format!(
-        "{endpoint}: {what} does not apply to {} endpoints; {instead}",
-        endpoint.scheme()
-    ))
-}
-
 /// `unipc create`.
 pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
-    let mode = args.mode.unwrap_or(0o600);
-    match &args.endpoint {
-        Endpoint::PosixMq(name) => {
-            let mut options = posix_mq::QueueOptions::new()
-                .mode(mode)
-                .exclusive(args.exclusive);
-            if let Some(n) = args.max_messages {
-                options = options.max_messages(n);
-            }
-            if let Some(n) = args.max_size {
-                options = options.max_message_size(n);
-            }
-            let queue = options.create(name)?.keep();
-            let attrs = queue.attributes()?;
-            say(format!(
-                "{}: {} (max {} messages of {} bytes, mode {:o})",
-                args.endpoint,
-                if queue.created() {
-                    "created"
-                } else {
-                    "already existed"
-                },
-                attrs.max_messages,
-                attrs.max_message_size,
-                queue.mode()?
-            ))?;
-        }
-        Endpoint::SysvMq(key) => {
-            if args.max_messages.is_some() {
-                return Err(usage(
-                    "--max-messages: a System V queue is bounded in bytes; use --max-size BYTES",
-                ));
-            }
-            let mut options = sysv_mq::QueueOptions::new()
-                .mode(mode)
-                .exclusive(args.exclusive)
-                .keep();
-            if let Some(bytes) = args.max_size {
-                options = options.max_bytes(bytes);
-            }
-            let queue = options.create(*key)?;
-            let stat = queue.stat()?;
-            let private = if *key == unipc::name::SysvKey::Private {
-                format!("; address it as sysv-mq:id={}", queue.id())
-            } else {
-                String::new()
-            };
-            say(format!(
-                "{}: {} (id {}, owner uid {}, mode {:o}, max {} bytes){private}",
-                args.endpoint,
-                if queue.created() {
-                    "created"
-                } else {
-                    "already existed"
-                },
-                queue.id(),
-                stat.uid,
-                stat.mode,
-                stat.max_bytes,
-            ))?;
-        }
-        Endpoint::Fifo(path) => {
-            if args.max_messages.is_some() || args.max_size.is_some() {
-                return Err(usage(
-                    "--max-messages and --max-size apply to message queues, not FIFOs",
-                ));
-            }
-            fifo::Fifo::create(path.as_path(), mode)?.keep();
-            say(format!("{}: created (mode {mode:o})", args.endpoint))?;
-        }
-        other => {
-            return Err(not_for(
-                other,
-                "create",
-                "a socket exists while a process listens (unipc recv)",
-            ))
-        }
+    super::refuse_private_except_create(&args.endpoint, true)?;
+    let mut options = CreateOptions::new()
+        .mode(args.mode.unwrap_or(0o600))
+        .exclusive(args.exclusive);
+    if let Some(n) = args.max_messages {
+        options = options.max_messages(n);
     }
+    if let Some(n) = args.max_size {
+        options = options.max_size(n);
+    }
+    // An option that does not fit the endpoint is a usage error, found
+    // before anything is made.
+    options
+        .check(&args.endpoint)
+        .map_err(|e| usage(e.to_string()))?;
+    let made = options.create(&args.endpoint)?;
+    let mut line = format!("{}: {made}", args.endpoint);
+    if made.endpoint != args.endpoint {
+        line.push_str(&format!("; address it as {}", made.endpoint));
+    }
+    say(line)?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// A System V queue by key or id; `private` names none.
-fn open_sysv(endpoint: &Endpoint) -> anyhow::Result<sysv_mq::Queue> {
-    Ok(match endpoint {
-        Endpoint::SysvMqId(id) => sysv_mq::Queue::open_id(*id)?,
-        Endpoint::SysvMq(unipc::name::SysvKey::Private) => {
-            return Err(usage(format!(
-                "{endpoint}: a private queue has no key; name it by the id `unipc create sysv-mq:private` printed: sysv-mq:id=N"
-            )))
-        }
-        Endpoint::SysvMq(key) => sysv_mq::QueueOptions::new().open(*key)?,
-        other => return Err(usage(format!("{other} is not a System V queue"))),
-    })
 }
 
 /// One line on stdout.
@@ -142,73 +62,41 @@ pub fn fifo_create(args: FifoCreateArgs) -> anyhow::Result<ExitCode> {
 
 /// `unipc stat`.
 pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
-    let value = match &args.endpoint {
-        Endpoint::PosixMq(name) => {
-            let queue = posix_mq::QueueOptions::new()
-                .access(posix_mq::Access::Read)
-                .open(name)?;
-            let a = queue.attributes()?;
-            json!({
-                "endpoint": args.endpoint.to_string(),
-                "messages": a.messages,
-                "max_messages": a.max_messages,
-                "max_message_size": a.max_message_size,
-                "mode": format!("{:o}", queue.mode()?),
-            })
-        }
-        Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => {
-            let queue = open_sysv(&args.endpoint)?;
-            let s = queue.stat()?;
-            json!({
-                "endpoint": args.endpoint.to_string(),
-                "id": queue.id(),
-                "messages": s.messages,
-                "bytes": s.bytes,
-                "max_bytes": s.max_bytes,
-                "last_sender_pid": s.last_sender,
-                "last_receiver_pid": s.last_receiver,
-                "uid": s.uid,
-                "gid": s.gid,
-                "mode": format!("{:o}", s.mode),
-            })
-        }
-        other => return Err(not_for(other, "stat", "stat reads message queues")),
-    };
-    let mut text = String::new();
-    if args.json {
-        text = value.to_string();
-        text.push('\n');
-    } else if let Some(fields) = value.as_object() {
-        for (key, field) in fields {
-            let shown = match field {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => "-".to_owned(),
-                other => other.to_string(),
+    super::refuse_private_except_create(&args.endpoint, false)?;
+    let fields = unipc::open::describe(&args.endpoint).map_err(|e| match e {
+        unipc::Error::Unsupported { .. } => usage(e.to_string()),
+        other => other.into(),
+    })?;
+    let text = if args.json {
+        let mut object = serde_json::Map::new();
+        object.insert("endpoint".into(), args.endpoint.to_string().into());
+        for (name, value) in &fields {
+            let json = match value {
+                Value::Number(n) => (*n).into(),
+                Value::Mode(m) => format!("{m:o}").into(),
+                Value::None => serde_json::Value::Null,
+                other => other.to_string().into(),
             };
-            text.push_str(&format!("{key:<18} {shown}\n"));
+            object.insert((*name).into(), json);
         }
-    }
+        format!("{}\n", serde_json::Value::Object(object))
+    } else {
+        let mut text = format!("{:<18} {}\n", "endpoint", args.endpoint);
+        for (name, value) in &fields {
+            text.push_str(&format!("{name:<18} {value}\n"));
+        }
+        text
+    };
     crate::out::write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 
 /// `unipc rm`.
 pub fn rm(args: EndpointArg) -> anyhow::Result<ExitCode> {
-    match &args.endpoint {
-        Endpoint::PosixMq(name) => posix_mq::unlink(name)?,
-        Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => open_sysv(&args.endpoint)?.remove()?,
-        Endpoint::Fifo(path) => fifo::remove(path.as_path())?,
-        // A socket file is removed only when no process listens on it.
-        Endpoint::Unix(addr) => unipc::stream::unix::remove_stale(addr)?,
-        Endpoint::UnixSeqpacket(addr) => unipc::stream::seqpacket::remove_stale(addr)?,
-        Endpoint::UnixDgram(addr) => unipc::message::dgram::remove_stale(addr)?,
-        other => {
-            return Err(not_for(
-                other,
-                "rm",
-                "a network socket exists only while a process holds it",
-            ))
-        }
-    }
+    super::refuse_private_except_create(&args.endpoint, false)?;
+    unipc::open::remove(&args.endpoint).map_err(|e| match e {
+        unipc::Error::Unsupported { .. } => usage(e.to_string()),
+        other => other.into(),
+    })?;
     Ok(ExitCode::SUCCESS)
 }

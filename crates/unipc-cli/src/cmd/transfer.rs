@@ -51,16 +51,6 @@ fn is_message_endpoint(endpoint: &Endpoint) -> bool {
     )
 }
 
-/// `sysv-mq:private` names no queue another command can find again.
-fn refuse_private(endpoint: &Endpoint) -> anyhow::Result<()> {
-    if matches!(endpoint, Endpoint::SysvMq(unipc::name::SysvKey::Private)) {
-        return Err(usage(format!(
-            "{endpoint}: a private queue has no key; name it by the id `unipc create sysv-mq:private` printed: sysv-mq:id=N"
-        )));
-    }
-    Ok(())
-}
-
 /// The tag `--priority` / `--type` ask for, refused (a usage error) before
 /// anything is opened when the endpoint carries no such tag.
 fn tag_of(endpoint: &Endpoint, priority: Option<u32>, type_: Option<i64>) -> anyhow::Result<Tag> {
@@ -97,7 +87,7 @@ fn delimiter(args: &SendArgs) -> Option<u8> {
 /// `unipc send`.
 pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
-    refuse_private(endpoint)?;
+    super::refuse_private_except_create(endpoint, false)?;
     let timeout = args.timeout.map(Duration::from_secs_f64);
     let tag = tag_of(endpoint, args.priority, args.type_)?;
     if args.nonblock && !is_message_endpoint(endpoint) {
@@ -282,7 +272,7 @@ fn send_messages(
 /// `unipc recv`.
 pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
-    refuse_private(endpoint)?;
+    super::refuse_private_except_create(endpoint, false)?;
     let timeout = args.timeout.map(Duration::from_secs_f64);
     if args.raw && args.json {
         return Err(usage("--raw and --json cannot be given together"));

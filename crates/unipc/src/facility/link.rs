@@ -5,6 +5,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 
 use super::{Link, RawIo};
+use crate::error::ObjectName;
 use crate::message::{Messenger, Tag, Wait};
 use crate::{Error, Result};
 
@@ -19,7 +20,7 @@ pub(crate) enum StreamCalls {
 
 /// A link over a reading half and a writing half of byte streams.
 pub(crate) struct StreamLink<R, W> {
-    object: String,
+    object: ObjectName,
     reader: R,
     writer: W,
     calls: StreamCalls,
@@ -30,7 +31,12 @@ where
     R: Read + AsFd + Send,
     W: Write + AsFd + Send,
 {
-    pub(crate) fn new(object: impl Into<String>, reader: R, writer: W, calls: StreamCalls) -> Self {
+    pub(crate) fn new(
+        object: impl Into<ObjectName>,
+        reader: R,
+        writer: W,
+        calls: StreamCalls,
+    ) -> Self {
         StreamLink {
             object: object.into(),
             reader,
@@ -205,7 +211,7 @@ where
 
 /// A stream link over one two-way socket: the writing half is a
 /// close-on-exec duplicate of the same descriptor.
-pub(crate) fn socket_link<S>(object: impl Into<String>, socket: S) -> Result<Box<dyn Link>>
+pub(crate) fn socket_link<S>(object: impl Into<ObjectName>, socket: S) -> Result<Box<dyn Link>>
 where
     S: Read + Write + AsFd + From<std::os::fd::OwnedFd> + Send + 'static,
 {

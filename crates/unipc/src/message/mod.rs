@@ -15,6 +15,7 @@
 
 use std::time::Duration;
 
+use crate::error::ObjectName;
 use crate::{Error, Result};
 
 pub mod dgram;
@@ -87,7 +88,7 @@ pub struct Limits {
 /// ```
 pub trait Messenger {
     /// The object's endpoint in words (`posix-mq:/jobs`), as errors name it.
-    fn object(&self) -> String;
+    fn object(&self) -> ObjectName;
 
     /// The object's limits.
     ///
@@ -197,7 +198,7 @@ pub trait Messenger {
 }
 
 /// The error for a tag the facility does not carry.
-pub(crate) fn unsupported_tag(object: String, tag: Tag, facility_has: &'static str) -> Error {
+pub(crate) fn unsupported_tag(object: ObjectName, tag: Tag, facility_has: &'static str) -> Error {
     Error::Unsupported {
         object,
         what: format!("tag {tag:?}"),

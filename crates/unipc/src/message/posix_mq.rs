@@ -44,12 +44,16 @@ use std::time::Duration;
 use rustix::time::Timespec;
 
 use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::deadline::Deadline;
+use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
+use crate::guard::{Guard, Made};
 use crate::name::PosixName;
 use crate::ownership;
 use crate::sys::posix_mq as sys;
+use crate::sys::proc as sys_proc;
 use crate::{Error, Result};
 
 /// The highest priority a message may carry (`MQ_PRIO_MAX - 1` on Linux).
@@ -228,7 +232,7 @@ impl QueueOptions {
         let object = object_of(name);
         if self.mode & !0o777 != 0 {
             return Err(Error::Unsupported {
-                object,
+                object: object.into(),
                 what: format!("mode {:#o}", self.mode),
                 reason: "a queue's mode holds permission bits only (at most 0o777)".into(),
             });
@@ -246,21 +250,21 @@ impl QueueOptions {
                 kernel_attr,
             );
             match made {
-                Ok(mqd) => return Queue::new(mqd, name, object, true, Some(self.mode)),
+                Ok(mqd) => return Queue::new(mqd, name, object.into(), true, Some(self.mode)),
                 Err(err) if err.raw_os_error() == Some(libc::EEXIST) && !self.exclusive => {
                     match sys::open(name.as_str(), &self.flags(false, false), 0, None) {
                         Ok(mqd) => {
                             // On refusal `mqd` is closed here: nothing was
                             // sent, and an opener never unlinks.
                             self.check_adoptable(&object, &mqd)?;
-                            return Queue::new(mqd, name, object, false, None);
+                            return Queue::new(mqd, name, object.into(), false, None);
                         }
                         // Unlinked in between: try to create it again.
                         Err(err) if err.raw_os_error() == Some(libc::ENOENT) => continue,
-                        Err(err) => return Err(open_error(object, err)),
+                        Err(err) => return Err(open_error(object.into(), err)),
                     }
                 }
-                Err(err) => return Err(create_error(object, err, attr)),
+                Err(err) => return Err(create_error(object.into(), err, attr)),
             }
         }
         Err(Error::os(
@@ -302,8 +306,8 @@ impl QueueOptions {
     pub fn open(&self, name: &PosixName) -> Result<Queue> {
         let object = object_of(name);
         match sys::open(name.as_str(), &self.flags(false, false), 0, None) {
-            Ok(mqd) => Queue::new(mqd, name, object, false, None),
-            Err(err) => Err(open_error(object, err)),
+            Ok(mqd) => Queue::new(mqd, name, object.into(), false, None),
+            Err(err) => Err(open_error(object.into(), err)),
         }
     }
 
@@ -312,7 +316,7 @@ impl QueueOptions {
     fn requested_attr(&self, object: &str) -> Result<Option<(u64, u64)>> {
         if self.max_messages == Some(0) || self.max_message_size == Some(0) {
             return Err(Error::Unsupported {
-                object: object.to_owned(),
+                object: object.into(),
                 what: "a queue of zero messages or zero-byte messages".into(),
                 reason: "max messages and max message size must be at least 1".into(),
             });
@@ -407,8 +411,8 @@ fn charged_bytes(max_messages: u64, size: u64) -> u64 {
 }
 
 /// The error for a failed `mq_open(O_CREAT)`, naming the limit broken.
-fn create_error(object: String, err: io::Error, attr: Option<(u64, u64)>) -> Error {
-    let limit = |b: Broken, object: String| Error::LimitExceeded {
+fn create_error(object: ObjectName, err: io::Error, attr: Option<(u64, u64)>) -> Error {
+    let limit = |b: Broken, object: ObjectName| Error::LimitExceeded {
         object,
         what: b.what,
         requested: b.requested,
@@ -468,7 +472,7 @@ fn create_error(object: String, err: io::Error, attr: Option<(u64, u64)>) -> Err
 }
 
 /// The error for a failed `mq_open` of an existing queue.
-fn open_error(object: String, err: io::Error) -> Error {
+fn open_error(object: ObjectName, err: io::Error) -> Error {
     match err.raw_os_error() {
         Some(libc::ENOENT) => {
             Error::os(object, "mq_open", err).with_hint("no queue has that name; create it first")
@@ -563,14 +567,13 @@ pub struct Attributes {
 pub struct Queue {
     mqd: sys::Mqd,
     name: PosixName,
-    object: String,
+    object: ObjectName,
     max_messages: usize,
     max_message_size: usize,
     created: bool,
-    unlink_on_drop: bool,
-    /// (device, inode) of a queue this handle created, to recognize it
-    /// under its name before unlinking on drop.
-    identity: Option<(u64, u64)>,
+    /// Unlinks the name on drop (a queue this handle created, unless
+    /// kept) while it still leads to this queue.
+    guard: Guard<QueueName>,
 }
 
 impl Queue {
@@ -579,7 +582,7 @@ impl Queue {
     fn new(
         mqd: sys::Mqd,
         name: &PosixName,
-        object: String,
+        object: ObjectName,
         created: bool,
         mode: Option<u32>,
     ) -> Result<Queue> {
@@ -599,14 +602,19 @@ impl Queue {
             None
         };
         Ok(Queue {
-            identity,
+            guard: Guard::new(
+                QueueName {
+                    name: name.clone(),
+                    identity,
+                },
+                created,
+            ),
             mqd,
             name: name.clone(),
             object,
             max_messages: attr.max_messages as usize,
             max_message_size: attr.message_size as usize,
             created,
-            unlink_on_drop: created,
         })
     }
 
@@ -642,7 +650,7 @@ impl Queue {
 
     /// Leaves the name in place when this handle is dropped.
     pub fn keep(mut self) -> Self {
-        self.unlink_on_drop = false;
+        self.guard.keep();
         self
     }
 
@@ -690,8 +698,9 @@ impl Queue {
     /// `mq_send`/`mq_timedsend` - sends `message` with `priority`, waiting
     /// for room as `wait` says.
     ///
-    /// A timed wait uses an absolute CLOCK_REALTIME deadline, as the call
-    /// does: setting the clock moves it. [`Wait::Never`] passes a deadline
+    /// A timed wait keeps a monotonic deadline and gives each call the
+    /// absolute CLOCK_REALTIME time it takes, computed just before the
+    /// call: setting the clock during a call moves that call's end. [`Wait::Never`] passes a deadline
     /// already past, so it never waits even on a blocking descriptor.
     ///
     /// # Errors
@@ -725,9 +734,9 @@ impl Queue {
                 set_in: "the kernel (MQ_PRIO_MAX = 32768)",
             });
         }
-        let deadline = deadline(wait);
+        let deadline = Deadline::of(wait);
         loop {
-            match sys::send(&self.mqd, message, priority, deadline) {
+            match sys::send(&self.mqd, message, priority, realtime(deadline)) {
                 Ok(()) => return Ok(()),
                 Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(err) => return Err(self.transfer_error("mq_send", err, wait, true)),
@@ -756,9 +765,9 @@ impl Queue {
     /// mq_receive(3)
     #[doc(alias = "mq_receive", alias = "mq_timedreceive")]
     pub fn recv_priority(&self, buf: &mut [u8], wait: Wait) -> Result<(usize, u32)> {
-        let deadline = deadline(wait);
+        let deadline = Deadline::of(wait);
         loop {
-            match sys::receive(&self.mqd, buf, deadline) {
+            match sys::receive(&self.mqd, buf, realtime(deadline)) {
                 Ok(got) => return Ok(got),
                 Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(err) if err.raw_os_error() == Some(libc::EMSGSIZE) => {
@@ -951,17 +960,15 @@ impl Queue {
     }
 }
 
-impl Drop for Queue {
-    fn drop(&mut self) {
-        if self.unlink_on_drop && self.name_is_still_ours() {
-            // Already unlinked by someone else is fine: the name is gone
-            // either way, and drop has no one to report to.
-            let _ = sys::unlink(self.name.as_str());
-        }
-    }
+/// A queue's name and the (device, inode) of the queue a handle created
+/// under it, for its [`Guard`].
+#[derive(Debug)]
+struct QueueName {
+    name: PosixName,
+    identity: Option<(u64, u64)>,
 }
 
-impl Queue {
+impl Made for QueueName {
     /// Whether the name still leads to the queue this handle created. Once
     /// someone else has unlinked it (the bench's peer does, by design),
     /// another user may have created a new queue under the name, and a
@@ -973,9 +980,9 @@ impl Queue {
     /// itself is refused (EACCES) the caller is unprivileged, and the
     /// kernel's sticky /dev/mqueue already keeps it from unlinking another
     /// user's queue, so the unlink goes ahead.
-    fn name_is_still_ours(&self) -> bool {
+    fn is_still_ours(&self) -> io::Result<bool> {
         let Some(identity) = self.identity else {
-            return true;
+            return Ok(true);
         };
         let probe = sys::OpenFlags {
             read: true,
@@ -984,10 +991,16 @@ impl Queue {
             exclusive: false,
             nonblocking: true,
         };
-        match sys::open(self.name.as_str(), &probe, 0, None) {
+        Ok(match sys::open(self.name.as_str(), &probe, 0, None) {
             Ok(mqd) => sys::identity(&mqd).is_ok_and(|found| found == identity),
             Err(err) => err.raw_os_error() == Some(libc::EACCES),
-        }
+        })
+    }
+
+    /// Already unlinked by someone else is fine: the name is gone either
+    /// way.
+    fn remove(&self) -> io::Result<()> {
+        sys::unlink(self.name.as_str())
     }
 }
 
@@ -998,7 +1011,7 @@ impl AsFd for Queue {
 }
 
 impl Messenger for Queue {
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.object.clone()
     }
 
@@ -1053,7 +1066,7 @@ pub enum Notice {
 /// detaches the thread, which still runs the closure if a message arrives.
 #[derive(Debug)]
 pub struct Notifier {
-    object: String,
+    object: ObjectName,
     thread: JoinHandle<Result<Notice>>,
 }
 
@@ -1095,16 +1108,18 @@ fn read_cookie(got: &[u8], token: &[u8]) -> Option<Notice> {
     }
 }
 
-/// The absolute CLOCK_REALTIME deadline for `wait`: none to wait forever,
-/// the epoch (long past) not to wait.
-fn deadline(wait: Wait) -> Option<Timespec> {
-    match wait {
-        Wait::Forever => None,
-        Wait::Never => Some(Timespec {
+/// The absolute CLOCK_REALTIME time `mq_timedsend`/`mq_timedreceive` take
+/// for `deadline`, made just before each call (the one place the monotonic
+/// deadline meets the realtime clock, so a call retried after `EINTR` gets
+/// the time left): none to wait forever, the epoch (long past) once the
+/// deadline has passed.
+fn realtime(deadline: Deadline) -> Option<Timespec> {
+    match deadline.remaining()? {
+        left if left.is_zero() => Some(Timespec {
             tv_sec: 0,
             tv_nsec: 0,
         }),
-        Wait::For(timeout) => Some(add(sys::realtime_now(), timeout)),
+        left => Some(add(sys::realtime_now(), left)),
     }
 }
 
@@ -1126,7 +1141,7 @@ fn add(now: Timespec, timeout: Duration) -> Timespec {
 }
 
 fn proc_limit(path: &str) -> Option<usize> {
-    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+    sys_proc::read_usize(path)
 }
 
 /// The POSIX message queue's entry in the facility registry.
@@ -1275,9 +1290,11 @@ mod tests {
         assert_eq!((got.tv_sec, got.tv_nsec), (10, 250_000_000));
         let got = add(ts(1_700_000_000, 5), Duration::MAX);
         assert_eq!((got.tv_sec, got.tv_nsec), (LATEST_DEADLINE_SECS, 0));
-        let never = deadline(Wait::Never).unwrap();
+        let never = realtime(Deadline::of(Wait::Never)).unwrap();
         assert_eq!((never.tv_sec, never.tv_nsec), (0, 0));
-        assert!(deadline(Wait::Forever).is_none());
+        assert!(realtime(Deadline::of(Wait::Forever)).is_none());
+        let soon = realtime(Deadline::of(Wait::For(Duration::from_secs(60)))).unwrap();
+        assert!(soon.tv_sec > sys::realtime_now().tv_sec);
     }
 
     #[test]

@@ -53,15 +53,18 @@ use std::fmt;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use libc::{c_int, c_long};
 use rustix::io::Errno;
 
+use crate::deadline::Deadline;
 use crate::endpoint::Endpoint;
+use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
+use crate::guard::{Guard, Made};
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::{FsPath, SysvKey};
 use crate::ownership;
@@ -429,13 +432,13 @@ impl QueueOptions {
         };
         // Until set up completely, a queue this call created is removed if
         // anything below fails.
-        let mut queue = Queue::new(id, key, object, created)?;
+        let mut queue = Queue::new(id, key, object.into(), created)?;
         if created {
             if let Some(bytes) = max_bytes {
                 queue.apply_max_bytes(bytes)?;
             }
         }
-        queue.remove_on_drop = created && !self.keep;
+        queue.guard.set_armed(created && !self.keep);
         Ok(queue)
     }
 
@@ -445,7 +448,7 @@ impl QueueOptions {
     fn check_adoptable(&self, object: &str, id: c_int) -> Result<()> {
         let ds = sys::stat(id).map_err(|err| match errno(&err) {
             Some(Errno::IDRM | Errno::INVAL) => Error::Removed {
-                object: object.to_owned(),
+                object: object.into(),
             },
             Some(Errno::ACCESS) => Error::os(object, "stat", err).with_hint(
                 "the queue with this key cannot be read, so it is not this user's queue with the mode asked: remove it, or use a different key",
@@ -492,14 +495,14 @@ impl QueueOptions {
         let object = Endpoint::SysvMq(key).to_string();
         let SysvKey::Key(raw) = key else {
             return Err(Error::Unsupported {
-                object,
+                object: object.into(),
                 what: "opening by key".into(),
                 reason: "a private queue has no key to find it by; open it by its identifier"
                     .into(),
             });
         };
         let id = sys::get(raw, 0).map_err(|err| open_error(&object, err))?;
-        Queue::new(id, key, object, false)
+        Queue::new(id, key, object.into(), false)
     }
 }
 
@@ -520,7 +523,7 @@ fn open_error(object: &str, err: io::Error) -> Error {
 fn check_max_bytes(object: &str, bytes: usize) -> Result<c_int> {
     if bytes == 0 {
         return Err(Error::Unsupported {
-            object: object.to_owned(),
+            object: object.into(),
             what: "max bytes 0".into(),
             reason: "a queue of 0 bytes takes no message (the kernel also caps the number of messages at max bytes); ask for at least 1".into(),
         });
@@ -528,7 +531,7 @@ fn check_max_bytes(object: &str, bytes: usize) -> Result<c_int> {
     let msgmnb = sys::info().ok().map(|info| info.msgmnb);
     max_bytes_within(bytes, posix_sys::has_cap_sys_resource(), msgmnb).map_err(|(limit, set_in)| {
         Error::LimitExceeded {
-            object: object.to_owned(),
+            object: object.into(),
             what: "max bytes",
             requested: bytes as u64,
             limit,
@@ -561,7 +564,7 @@ const MSGMNB_SET_IN: &str = "/proc/sys/kernel/msgmnb; CAP_SYS_RESOURCE may excee
 fn check_mode(object: &str, mode: u32) -> Result<c_int> {
     if mode & !0o777 != 0 {
         return Err(Error::Unsupported {
-            object: object.to_owned(),
+            object: object.into(),
             what: format!("mode {mode:#o}"),
             reason: "a System V queue's mode holds only the permission bits 0o777".into(),
         });
@@ -684,10 +687,11 @@ impl From<&sys::QueueStat> for Stat {
 pub struct Queue {
     id: c_int,
     key: SysvKey,
-    object: String,
+    object: ObjectName,
     created: bool,
-    remove_on_drop: bool,
-    removed: AtomicBool,
+    /// Removes the queue on drop (one this handle created, unless kept)
+    /// while the identifier still names it.
+    guard: Guard<QueueId>,
     /// The last known `msgmax`; refreshed when a message seems to break it.
     msgmax: AtomicUsize,
 }
@@ -698,13 +702,13 @@ impl fmt::Debug for Queue {
             .field("object", &self.object)
             .field("id", &self.id)
             .field("created", &self.created)
-            .field("remove_on_drop", &self.remove_on_drop)
+            .field("remove_on_drop", &self.guard.is_armed())
             .finish()
     }
 }
 
 impl Queue {
-    fn new(id: c_int, key: SysvKey, object: String, created: bool) -> Result<Queue> {
+    fn new(id: c_int, key: SysvKey, object: ObjectName, created: bool) -> Result<Queue> {
         let queue = Queue {
             id,
             key,
@@ -712,8 +716,15 @@ impl Queue {
             created,
             // Set properly by the caller once set up; until then a queue
             // this handle created is removed on any failure.
-            remove_on_drop: created,
-            removed: AtomicBool::new(false),
+            guard: Guard::new(
+                QueueId {
+                    id,
+                    key: key.raw(),
+                    creator: sys::euid(),
+                    removed: AtomicBool::new(false),
+                },
+                created,
+            ),
             msgmax: AtomicUsize::new(0),
         };
         queue.refresh_msgmax()?;
@@ -757,7 +768,7 @@ impl Queue {
         }
         let ds = sys::stat(id).map_err(|err| {
             let missing = errno(&err) == Some(Errno::INVAL);
-            let err = Error::os(format!("sysv-mq id {id}"), "open", err);
+            let err = Error::os(Endpoint::SysvMqId(id).to_string(), "open", err);
             if missing {
                 err.with_hint("no queue has this identifier")
             } else {
@@ -765,7 +776,7 @@ impl Queue {
             }
         })?;
         let key = Stat::from(&ds).key;
-        Queue::new(id, key, Endpoint::SysvMq(key).to_string(), false)
+        Queue::new(id, key, Endpoint::SysvMqId(id).to_string().into(), false)
     }
 
     /// The queue's identifier (`msqid`), valid in every process until the
@@ -1059,17 +1070,14 @@ impl Queue {
         timeout: Duration,
         mut attempt: impl FnMut() -> Result<Option<T>>,
     ) -> Result<T> {
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = Deadline::after(timeout);
         let mut pause = FIRST_PAUSE;
         loop {
             if let Some(done) = attempt()? {
                 return Ok(done);
             }
-            // A timeout too large for Instant is forever.
-            let left = match deadline {
-                Some(deadline) => deadline.saturating_duration_since(Instant::now()),
-                None => MAX_PAUSE,
-            };
+            // A timeout too large for the clock is forever.
+            let left = deadline.remaining().unwrap_or(MAX_PAUSE);
             if left.is_zero() {
                 return Err(Error::TimedOut {
                     object: self.object.clone(),
@@ -1221,22 +1229,45 @@ impl Queue {
     #[doc(alias = "IPC_RMID")]
     pub fn remove(&self) -> Result<()> {
         sys::remove(self.id).map_err(|err| self.fail("remove", err))?;
-        self.removed.store(true, Ordering::Relaxed);
+        self.guard.made().removed.store(true, Ordering::Relaxed);
         Ok(())
     }
 }
 
-impl Drop for Queue {
-    fn drop(&mut self) {
-        if self.remove_on_drop && !self.removed.load(Ordering::Relaxed) {
-            // Nothing useful to do on failure: someone removed it already.
-            let _ = sys::remove(self.id);
+/// A queue's identifier and what it was made with (key, creator), for
+/// its [`Guard`]: an identifier freed by `IPC_RMID` is in time given to a
+/// new queue, maybe another user's.
+#[derive(Debug)]
+struct QueueId {
+    id: c_int,
+    key: i32,
+    creator: u32,
+    /// Set by [`Queue::remove`].
+    removed: AtomicBool,
+}
+
+impl Made for QueueId {
+    /// `IPC_STAT`: the same key and creator. A queue this user may not
+    /// read (a creator's write-only mode) cannot be told, and the removal
+    /// goes ahead: the kernel still allows it only to its owner, creator or
+    /// a privileged user.
+    fn is_still_ours(&self) -> io::Result<bool> {
+        if self.removed.load(Ordering::Relaxed) {
+            return Ok(false);
         }
+        Ok(match sys::stat(self.id) {
+            Ok(found) => found.key == self.key && found.cuid == self.creator,
+            Err(err) => !matches!(errno(&err), Some(Errno::IDRM | Errno::INVAL)),
+        })
+    }
+
+    fn remove(&self) -> io::Result<()> {
+        sys::remove(self.id)
     }
 }
 
 impl Messenger for Queue {
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.object.clone()
     }
 
@@ -1404,6 +1435,23 @@ impl PendingLink for Pending {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guard_knows_its_queue_by_key_and_creator() {
+        let queue = QueueOptions::new().create(SysvKey::Private).unwrap();
+        let made = |creator| QueueId {
+            id: queue.id(),
+            key: SysvKey::Private.raw(),
+            creator,
+            removed: AtomicBool::new(false),
+        };
+        assert!(made(sys::euid()).is_still_ours().unwrap());
+        assert!(!made(sys::euid().wrapping_add(1)).is_still_ours().unwrap());
+        queue.remove().unwrap();
+        assert!(!queue.guard.made().is_still_ours().unwrap());
+        // Gone: not ours, whoever asks.
+        assert!(!made(sys::euid()).is_still_ours().unwrap());
+    }
 
     #[test]
     fn modes_beyond_permission_bits_are_refused() {

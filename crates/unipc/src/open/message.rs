@@ -4,6 +4,7 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
+use crate::error::ObjectName;
 use crate::message::dgram::{UdpSocket, UnixDatagram};
 use crate::message::sysv_mq::{self, Select};
 use crate::message::{posix_mq, Limits, Messenger, Received, Tag, Wait};
@@ -21,7 +22,7 @@ use crate::Result;
 /// use unipc::open::OpenOptions;
 ///
 /// let endpoint: unipc::Endpoint = "posix-mq:/open-demo".parse()?;
-/// # let _ = unipc::message::posix_mq::unlink(&"/open-demo".parse()?);
+/// # let _ = unipc::open::remove(&endpoint);
 /// let _queue = unipc::message::posix_mq::QueueOptions::new().create(&"/open-demo".parse()?)?;
 /// let tx = OpenOptions::new().connect(&endpoint)?.into_messages().unwrap();
 /// let rx = OpenOptions::new().listen(&endpoint)?.accept()?.into_messages().unwrap();
@@ -78,7 +79,7 @@ impl MessageHandle {
 }
 
 impl Messenger for MessageHandle {
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.messenger().object()
     }
 
@@ -165,7 +166,7 @@ impl Inbox {
 }
 
 impl Messenger for Inbox {
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.conn().object()
     }
 

@@ -7,7 +7,9 @@
 //! [`Listener::accept`] completes it (the first writer or peer). Both give a
 //! [`Handle`]: a [`StreamHandle`] (`Read + Write + AsFd`) for byte streams,
 //! a [`MessageHandle`] (a [`Messenger`](crate::message::Messenger)) for
-//! message facilities. The `unipc` command opens every endpoint this way.
+//! message facilities. [`CreateOptions`], [`describe`] and [`remove`] do
+//! the same for named objects that outlive a process. The `unipc` command
+//! opens every endpoint this way.
 //!
 //! One timeout bounds the wait for the other side: a sender retries while
 //! nobody listens yet (a socket refused or not yet bound, a FIFO with no
@@ -37,15 +39,16 @@ use std::time::Duration;
 use crate::deadline::Deadline;
 use crate::endpoint::HostPort;
 use crate::message::dgram::{UdpSocket, UnixDatagram};
-use crate::message::{posix_mq, sysv_mq};
-use crate::name::SysvKey;
+use crate::message::posix_mq;
 use crate::stream::{fifo, seqpacket, tcp, unix};
 use crate::{Endpoint, Error, Result};
 
 mod message;
+mod object;
 mod stream;
 
 pub use message::{Inbox, MessageHandle};
+pub use object::{describe, remove, CreateOptions, Created, Value};
 pub use stream::StreamHandle;
 
 /// How often a bounded wait for a peer looks again.
@@ -114,7 +117,7 @@ impl Listener {
                 // file before any writer came: wait for one first.
                 if !reader.wait_readable(timeout)? {
                     return Err(Error::TimedOut {
-                        object: reader.object().to_owned(),
+                        object: reader.object().into(),
                         timeout: timeout.unwrap_or_default(),
                     });
                 }
@@ -126,7 +129,9 @@ impl Listener {
                     Some(t) => listener.accept_timeout(t)?,
                     None => listener.accept()?,
                 },
-                Endpoint::Unix(listener.local_addr().clone()).to_string(),
+                Endpoint::Unix(listener.local_addr().clone())
+                    .to_string()
+                    .into(),
             ),
             Waiting::Tcp(listener) => StreamHandle::tcp(match timeout {
                 Some(t) => listener.accept_timeout(t)?.0,
@@ -201,7 +206,7 @@ impl OpenOptions {
                 let stream = self.retry(endpoint, deadline, ABSENT_UNIX, || {
                     unix::Stream::connect(addr)
                 })?;
-                return self.stream(StreamHandle::unix(stream, endpoint.to_string()));
+                return self.stream(StreamHandle::unix(stream, endpoint.to_string().into()));
             }
             Endpoint::Tcp(host_port) => {
                 let stream = self.retry(endpoint, deadline, &[libc::ECONNREFUSED], || {
@@ -214,8 +219,9 @@ impl OpenOptions {
                     .access(posix_mq::Access::Write)
                     .open(name)?,
             ),
-            Endpoint::SysvMq(key) => MessageHandle::SysvMq(open_sysv(endpoint, *key)?),
-            Endpoint::SysvMqId(id) => MessageHandle::SysvMq(sysv_mq::Queue::open_id(*id)?),
+            Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => {
+                MessageHandle::SysvMq(object::open_sysv(endpoint)?)
+            }
             Endpoint::UnixSeqpacket(addr) => {
                 MessageHandle::Seqpacket(self.retry(endpoint, deadline, ABSENT_UNIX, || {
                     seqpacket::Conn::connect(addr)
@@ -265,11 +271,8 @@ impl OpenOptions {
                     .access(posix_mq::Access::Read)
                     .open(name)?,
             )),
-            Endpoint::SysvMq(key) => {
-                Waiting::Ready(MessageHandle::SysvMq(open_sysv(endpoint, *key)?))
-            }
-            Endpoint::SysvMqId(id) => {
-                Waiting::Ready(MessageHandle::SysvMq(sysv_mq::Queue::open_id(*id)?))
+            Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => {
+                Waiting::Ready(MessageHandle::SysvMq(object::open_sysv(endpoint)?))
             }
             Endpoint::UnixDgram(addr) => {
                 Waiting::Ready(MessageHandle::UnixDgram(UnixDatagram::bind(addr)?))
@@ -306,7 +309,7 @@ impl OpenOptions {
                 Err(err) if err.raw_os_error().is_some_and(|e| absent.contains(&e)) => {
                     if deadline.passed() {
                         return Err(Error::TimedOut {
-                            object: endpoint.to_string(),
+                            object: endpoint.to_string().into(),
                             timeout,
                         });
                     }
@@ -320,17 +323,6 @@ impl OpenOptions {
 
 /// A UNIX socket address nobody has bound (no file) or nobody listens on.
 const ABSENT_UNIX: &[i32] = &[libc::ECONNREFUSED, libc::ENOENT];
-
-fn open_sysv(endpoint: &Endpoint, key: SysvKey) -> Result<sysv_mq::Queue> {
-    if key == SysvKey::Private {
-        return Err(Error::Unsupported {
-            object: endpoint.to_string(),
-            what: "opening a private queue by key".into(),
-            reason: "a private queue has no key; address it by its id, sysv-mq:id=N".into(),
-        });
-    }
-    sysv_mq::QueueOptions::new().open(key)
-}
 
 fn resolve(endpoint: &Endpoint, host_port: &HostPort) -> Result<SocketAddr> {
     let mut resolved = (host_port.host.as_str(), host_port.port)

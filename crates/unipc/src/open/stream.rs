@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::time::Duration;
 
 use crate::deadline::Deadline;
+use crate::error::ObjectName;
 use crate::stream::{fifo, tcp, unix};
 use crate::sys;
 use crate::{Error, Result};
@@ -36,12 +37,13 @@ use crate::{Error, Result};
 /// let listener = options.listen(&endpoint)?;
 /// let mut tx = options.connect(&endpoint)?.into_stream().unwrap();
 /// let mut rx = listener.accept()?.into_stream().unwrap();
+/// // The receiver reads to the end and closes; finish() waits for that.
 /// let reader = std::thread::spawn(move || {
 ///     let mut got = Vec::new();
-///     rx.read_to_end(&mut got).map(|_| got) // rx closes when this ends
+///     rx.read_to_end(&mut got).map(|_| got)
 /// });
 /// tx.write_all(b"hi")?;
-/// tx.finish()?; // rx sees end of stream; finish waits for rx to close
+/// tx.finish()?;
 /// assert_eq!(reader.join().unwrap()?, b"hi");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -67,8 +69,8 @@ impl StreamHandle {
         Self::of(End::FifoWriter(writer))
     }
 
-    pub(crate) fn unix(stream: unix::Stream, object: String) -> Self {
-        Self::of(End::Unix(stream, object))
+    pub(crate) fn unix(stream: unix::Stream, object: ObjectName) -> Self {
+        Self::of(End::Unix(stream, object.to_string()))
     }
 
     pub(crate) fn tcp(stream: tcp::Stream) -> Self {
@@ -158,7 +160,7 @@ impl StreamHandle {
 
     fn timed_out(&self) -> io::Error {
         Error::TimedOut {
-            object: self.object().to_owned(),
+            object: self.object().into(),
             timeout: self.stall.unwrap_or_default(),
         }
         .into()

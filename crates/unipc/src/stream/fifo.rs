@@ -66,9 +66,11 @@ use std::time::Duration;
 
 use rustix::fs::FileType;
 
+use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
+use crate::guard::{Guard, Made};
 use crate::name::FsPath;
 use crate::sys;
 use crate::sys::pipe::{FileInfo, OpenHow};
@@ -82,7 +84,7 @@ fn object_of(path: &FsPath) -> String {
 
 fn wrong_type(object: &str, info: &FileInfo) -> Error {
     Error::WrongType {
-        object: object.to_owned(),
+        object: object.into(),
         expected: EXPECTED,
         found: sys::fd::file_type_name(info.file_type),
     }
@@ -107,12 +109,10 @@ fn wrong_type(object: &str, info: &FileInfo) -> Error {
 /// ```
 pub struct Fifo {
     path: FsPath,
-    object: String,
-    /// Identity of the FIFO made, so drop does not remove a file that has
-    /// replaced it (one of another type, or a FIFO with another inode).
-    dev: u64,
-    ino: u64,
-    keep: bool,
+    object: ObjectName,
+    /// Unlinks the FIFO made on drop, unless kept, and never a file that
+    /// has replaced it (one of another type, or a FIFO with another inode).
+    guard: Guard<FifoFile>,
 }
 
 impl Fifo {
@@ -153,7 +153,7 @@ impl Fifo {
         let object = object_of(&path);
         if mode & !0o777 != 0 {
             return Err(Error::Unsupported {
-                object,
+                object: object.into(),
                 what: format!("mode {mode:#o}"),
                 reason: "a FIFO's mode takes permission bits only (at most 0o777)".into(),
             });
@@ -179,11 +179,16 @@ impl Fifo {
             );
         }
         let fifo = Fifo {
+            guard: Guard::new(
+                FifoFile {
+                    path: path.clone(),
+                    dev: info.dev,
+                    ino: info.ino,
+                },
+                true,
+            ),
             path,
-            object,
-            dev: info.dev,
-            ino: info.ino,
-            keep: false,
+            object: object.into(),
         };
         if info.mode != mode {
             // On failure `fifo` drops here and removes the FIFO it made.
@@ -223,7 +228,7 @@ impl Fifo {
 
     /// Leaves the FIFO in place when this handle drops.
     pub fn keep(&mut self) {
-        self.keep = true;
+        self.guard.keep();
     }
 
     /// `unlink`—Removes the FIFO now, reporting failure (drop ignores it).
@@ -236,19 +241,31 @@ impl Fifo {
     /// unlink(2)
     #[doc(alias = "unlink")]
     pub fn remove(mut self) -> Result<()> {
-        self.keep = true;
-        self.unlink_if_ours()
+        self.guard
+            .remove_now()
+            .map(drop)
+            .map_err(|err| Error::os(self.object.clone(), "remove", err))
     }
+}
 
-    fn unlink_if_ours(&self) -> Result<()> {
-        let info = sys::pipe::lstat(self.path())
-            .map_err(|err| Error::os(self.object.clone(), "remove", err))?;
+/// The FIFO a [`Fifo`] made: its path, device and inode, for its [`Guard`].
+#[derive(Debug)]
+struct FifoFile {
+    path: FsPath,
+    dev: u64,
+    ino: u64,
+}
+
+impl Made for FifoFile {
+    fn is_still_ours(&self) -> io::Result<bool> {
+        let info = sys::pipe::lstat(self.path.as_path())?;
         // A freed inode number is reused at once, so a regular file put in
         // the FIFO's place often has its number: the type tells them apart.
-        if info.file_type != FileType::Fifo || (info.dev, info.ino) != (self.dev, self.ino) {
-            return Ok(());
-        }
-        sys::pipe::unlink(self.path()).map_err(|err| Error::os(self.object.clone(), "remove", err))
+        Ok(info.file_type == FileType::Fifo && (info.dev, info.ino) == (self.dev, self.ino))
+    }
+
+    fn remove(&self) -> io::Result<()> {
+        sys::pipe::unlink(self.path.as_path())
     }
 }
 
@@ -294,14 +311,6 @@ pub fn remove(path: impl AsRef<Path>) -> Result<()> {
     })
 }
 
-impl Drop for Fifo {
-    fn drop(&mut self) {
-        if !self.keep {
-            let _ = self.unlink_if_ours();
-        }
-    }
-}
-
 impl fmt::Display for Fifo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.object)
@@ -312,7 +321,7 @@ impl fmt::Debug for Fifo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fifo")
             .field("path", &self.path)
-            .field("keep", &self.keep)
+            .field("keep", &!self.guard.is_armed())
             .finish()
     }
 }
@@ -372,7 +381,10 @@ impl OpenOptions {
     /// As [`Reader::open`].
     pub fn open_reader(&self, path: impl AsRef<Path>) -> Result<Reader> {
         let (fd, object) = self.open(path.as_ref(), false, "open for reading")?;
-        Ok(Reader { fd, object })
+        Ok(Reader {
+            fd,
+            object: object.into(),
+        })
     }
 
     /// `open(O_WRONLY)`—Opens the write end of the FIFO at `path`.
@@ -382,7 +394,10 @@ impl OpenOptions {
     pub fn open_writer(&self, path: impl AsRef<Path>) -> Result<Writer> {
         let (fd, object) = self.open(path.as_ref(), true, "open for writing")?;
         sys::pipe::refresh_sigpipe();
-        Ok(Writer { fd, object })
+        Ok(Writer {
+            fd,
+            object: object.into(),
+        })
     }
 
     fn open(&self, path: &Path, write: bool, op: &'static str) -> Result<(OwnedFd, String)> {
@@ -434,7 +449,7 @@ impl OpenOptions {
 /// ```
 pub struct Reader {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 /// The write end of a FIFO.
@@ -459,7 +474,7 @@ pub struct Reader {
 /// ```
 pub struct Writer {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 macro_rules! common_end_methods {
@@ -572,33 +587,8 @@ super::pipe_end_io!(read Reader);
 
 super::pipe_end_io!(write Writer);
 
-macro_rules! fd_conversions {
-    ($end:ident) => {
-        impl AsFd for $end {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.fd.as_fd()
-            }
-        }
-
-        impl From<$end> for OwnedFd {
-            fn from(end: $end) -> OwnedFd {
-                end.fd
-            }
-        }
-
-        impl fmt::Debug for $end {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($end))
-                    .field("object", &self.object)
-                    .field("fd", &self.fd)
-                    .finish()
-            }
-        }
-    };
-}
-
-fd_conversions!(Reader);
-fd_conversions!(Writer);
+super::fd_conversions!(Reader: object, fd);
+super::fd_conversions!(Writer: object, fd);
 
 /// The FIFO's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {

@@ -84,3 +84,54 @@ macro_rules! pipe_end_io {
     };
 }
 pub(crate) use pipe_end_io;
+
+/// `AsFd`, `From<End> for OwnedFd` and a `Debug` showing the fields listed,
+/// for a pipe or FIFO end with an `fd: OwnedFd` field.
+macro_rules! fd_conversions {
+    ($end:ident: $($field:ident),+) => {
+        impl AsFd for $end {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.fd.as_fd()
+            }
+        }
+
+        impl From<$end> for OwnedFd {
+            fn from(end: $end) -> OwnedFd {
+                end.fd
+            }
+        }
+
+        impl fmt::Debug for $end {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($end))
+                    $(.field(stringify!($field), &self.$field))+
+                    .finish()
+            }
+        }
+    };
+}
+pub(crate) use fd_conversions;
+
+/// `Read` and `Write` for a type through those of a shared reference to it
+/// (`impl Read for &T`, `impl Write for &T`), where the calls need no
+/// exclusive access.
+macro_rules! forward_io_to_ref {
+    ($t:ident) => {
+        impl Read for $t {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                (&*self).read(buf)
+            }
+        }
+
+        impl Write for $t {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            fn flush(&mut self) -> io::Result<()> {
+                (&*self).flush()
+            }
+        }
+    };
+}
+pub(crate) use forward_io_to_ref;

@@ -387,32 +387,8 @@ super::pipe_end_io!(write Sender);
 
 super::pipe_end_io!(read Receiver);
 
-macro_rules! fd_conversions {
-    ($end:ident) => {
-        impl AsFd for $end {
-            fn as_fd(&self) -> BorrowedFd<'_> {
-                self.fd.as_fd()
-            }
-        }
-
-        impl From<$end> for OwnedFd {
-            fn from(end: $end) -> OwnedFd {
-                end.fd
-            }
-        }
-
-        impl fmt::Debug for $end {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($end))
-                    .field("fd", &self.fd)
-                    .finish()
-            }
-        }
-    };
-}
-
-fd_conversions!(Sender);
-fd_conversions!(Receiver);
+super::fd_conversions!(Sender: fd);
+super::fd_conversions!(Receiver: fd);
 
 impl From<OwnedFd> for Sender {
     /// Adopts a pipe's write end, such as one inherited or received over a
@@ -672,7 +648,7 @@ impl facility::Connector for Connector {
     fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
         let Ok::<[OwnedFd; 2], _>([reads, writes]) = ticket.fds.try_into() else {
             return Err(Error::Unsupported {
-                object: "pipe".to_owned(),
+                object: "pipe".into(),
                 what: "a ticket without exactly two descriptors".to_owned(),
                 reason: "the pipe link passes a read end and a write end".to_owned(),
             });

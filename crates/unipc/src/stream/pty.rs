@@ -51,6 +51,7 @@ use std::process::{self, Command, ExitStatus};
 use rustix::io::Errno;
 use rustix::termios::Termios;
 
+use crate::error::ObjectName;
 use crate::sys;
 use crate::{Error, Result};
 
@@ -99,7 +100,7 @@ pub struct WindowSize {
 #[derive(Debug)]
 pub struct Master {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Master {
@@ -175,21 +176,7 @@ impl Write for &Master {
     }
 }
 
-impl Read for Master {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for Master {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self).flush()
-    }
-}
+super::forward_io_to_ref!(Master);
 
 impl AsFd for Master {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -261,7 +248,10 @@ impl Pair {
         let subsidiary = sys::pty::open_subsidiary(master.as_fd(), &name)
             .map_err(|e| Error::os(&*object, "open subsidiary", e))?;
         Ok(Pair {
-            master: Master { fd: master, object },
+            master: Master {
+                fd: master,
+                object: object.into(),
+            },
             subsidiary,
             path,
         })

@@ -55,6 +55,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::Duration;
 
+use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
@@ -297,7 +298,7 @@ impl Conn {
 
 fn empty_message(socket: &Socket) -> Error {
     Error::Unsupported {
-        object: socket.object().to_owned(),
+        object: socket.object().into(),
         what: "an empty message".into(),
         reason: "on a seqpacket socket it cannot be told from the end of the connection".into(),
     }
@@ -339,8 +340,8 @@ pub fn remove_stale(addr: &UnixAddr) -> Result<()> {
 }
 
 impl Messenger for Conn {
-    fn object(&self) -> String {
-        self.inner.object().to_owned()
+    fn object(&self) -> ObjectName {
+        self.inner.object_name()
     }
 
     /// The largest message this end can send, `SO_SNDBUF - 32`; no count of

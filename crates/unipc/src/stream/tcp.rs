@@ -38,12 +38,13 @@
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rustix::event::PollFlags;
 use rustix::io::Errno;
 
+use crate::deadline::Deadline;
 use crate::endpoint::HostPort;
+use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
@@ -112,7 +113,7 @@ fn no_address(addr: &HostPort) -> Error {
 #[derive(Debug)]
 pub struct Listener {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Listener {
@@ -168,7 +169,10 @@ impl Listener {
         let object = sys::tcp::local_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| object.to_owned());
-        Ok(Listener { fd, object })
+        Ok(Listener {
+            fd,
+            object: object.into(),
+        })
     }
 
     /// `accept4(SOCK_CLOEXEC)` — waits for a connection and returns it with
@@ -199,12 +203,11 @@ impl Listener {
             object: self.object.clone(),
             timeout,
         };
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = Deadline::after(timeout);
         loop {
-            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let ready = sys::tcp::wait(self.fd.as_fd(), PollFlags::IN, left)
+            let ready = sys::poll::wait(self.fd.as_fd(), sys::poll::READABLE, deadline)
                 .map_err(|e| Error::os(&*self.object, "poll", e))?;
-            if !ready {
+            if ready.is_empty() {
                 return Err(timed_out());
             }
             match sys::tcp::accept(self.fd.as_fd()) {
@@ -223,7 +226,7 @@ impl Listener {
         };
         let stream = Stream {
             fd,
-            object: object_of_addr(&peer),
+            object: object_of_addr(&peer).into(),
         };
         Ok((stream, peer))
     }
@@ -274,7 +277,10 @@ impl From<OwnedFd> for Listener {
         let object = sys::tcp::local_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| "tcp".to_owned());
-        Listener { fd, object }
+        Listener {
+            fd,
+            object: object.into(),
+        }
     }
 }
 
@@ -315,7 +321,7 @@ impl From<OwnedFd> for Listener {
 #[derive(Debug)]
 pub struct Stream {
     fd: OwnedFd,
-    object: String,
+    object: ObjectName,
 }
 
 impl Stream {
@@ -385,17 +391,17 @@ impl Stream {
         }
         Ok(Stream {
             fd,
-            object: object.to_owned(),
+            object: object.into(),
         })
     }
 
     /// Waits for a connect under way to end, and returns its outcome.
     fn finish_connect(fd: BorrowedFd<'_>, object: &str, timeout: Option<Duration>) -> Result<()> {
-        let ready = sys::tcp::wait(fd, PollFlags::OUT, timeout)
+        let ready = sys::poll::wait(fd, sys::poll::WRITABLE, Deadline::within(timeout))
             .map_err(|e| Error::os(object, "poll", e))?;
-        if !ready {
+        if ready.is_empty() {
             return Err(Error::TimedOut {
-                object: object.to_owned(),
+                object: object.into(),
                 timeout: timeout.unwrap_or_default(),
             });
         }
@@ -489,21 +495,7 @@ impl Write for &Stream {
     }
 }
 
-impl Read for Stream {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-}
-
-impl Write for Stream {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        (&*self).flush()
-    }
-}
+super::forward_io_to_ref!(Stream);
 
 impl AsFd for Stream {
     fn as_fd(&self) -> BorrowedFd<'_> {
@@ -524,7 +516,10 @@ impl From<OwnedFd> for Stream {
         let object = sys::tcp::peer_addr(fd.as_fd())
             .map(|a| object_of_addr(&a))
             .unwrap_or_else(|_| "tcp".to_owned());
-        Stream { fd, object }
+        Stream {
+            fd,
+            object: object.into(),
+        }
     }
 }
 

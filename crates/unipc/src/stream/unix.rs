@@ -646,7 +646,7 @@ impl facility::Connector for PairConnector {
     fn join(&self, ticket: Ticket, _: &LinkOptions) -> Result<Box<dyn Link>> {
         let Some(fd) = ticket.fds.into_iter().next() else {
             return Err(Error::Unsupported {
-                object: "socketpair".to_owned(),
+                object: "socketpair".into(),
                 what: "a ticket without a descriptor".to_owned(),
                 reason: "the peer inherits one end of the pair".to_owned(),
             });

@@ -10,17 +10,19 @@ use std::fmt;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::event::PollFlags;
 use rustix::io::Errno;
 
 use super::unix::Credentials;
+use crate::deadline::Deadline;
 use crate::endpoint::Endpoint;
+use crate::error::ObjectName;
 use crate::message::Wait;
 use crate::name::UnixAddr;
 use crate::sys::fd::set_nonblocking;
+use crate::sys::poll;
 use crate::sys::socket::{self as sys, Kind, PEER_CLOSED, READABLE, SCM_MAX_FD, WRITABLE};
 use crate::unix_socket::{self, BindSpec, Flavor, SocketFile};
 use crate::{Error, Result};
@@ -35,8 +37,8 @@ pub(crate) enum Pace {
 }
 
 /// The label a socket that did not come from an address is known by.
-fn anonymous_label(kind: Kind, origin: &str) -> Arc<str> {
-    Arc::from(format!("{} {origin}", scheme(kind)))
+fn anonymous_label(kind: Kind, origin: &str) -> ObjectName {
+    ObjectName::from(format!("{} {origin}", scheme(kind)))
 }
 
 fn scheme(kind: Kind) -> &'static str {
@@ -46,12 +48,12 @@ fn scheme(kind: Kind) -> &'static str {
     }
 }
 
-pub(crate) fn endpoint_label(kind: Kind, addr: &UnixAddr) -> Arc<str> {
+pub(crate) fn endpoint_label(kind: Kind, addr: &UnixAddr) -> ObjectName {
     let endpoint = match kind {
         Kind::Stream => Endpoint::Unix(addr.clone()),
         Kind::Seqpacket => Endpoint::UnixSeqpacket(addr.clone()),
     };
-    Arc::from(endpoint.to_string())
+    ObjectName::from(endpoint.to_string())
 }
 
 /// The error for a receive that found the connection closed, where a
@@ -70,7 +72,7 @@ pub(crate) fn peer_closed(object: &str) -> Error {
 /// A connected UNIX socket of either kind, and its name for errors.
 pub(crate) struct Socket {
     fd: OwnedFd,
-    object: Arc<str>,
+    object: ObjectName,
 }
 
 impl fmt::Debug for Socket {
@@ -102,8 +104,13 @@ impl Socket {
         &self.object
     }
 
+    /// The name errors give, shared rather than copied.
+    pub(crate) fn object_name(&self) -> ObjectName {
+        self.object.clone()
+    }
+
     fn os(&self, op: &'static str, err: impl Into<io::Error>) -> Error {
-        Error::os(&*self.object, op, err)
+        Error::os(&self.object, op, err)
     }
 
     pub(crate) fn connect(kind: Kind, addr: &UnixAddr) -> Result<Socket> {
@@ -168,8 +175,8 @@ impl Socket {
         on_error: impl Fn(Errno) -> Error,
     ) -> Result<T> {
         let deadline = match pace {
-            Pace::Wait(Wait::For(timeout)) => Some((timeout, Instant::now().checked_add(timeout))),
-            _ => None,
+            Pace::Wait(wait) => Deadline::of(wait),
+            Pace::AsFd => Deadline::NEVER,
         };
         loop {
             let dontwait = matches!(pace, Pace::Wait(Wait::Never) | Pace::Wait(Wait::For(_)));
@@ -179,30 +186,26 @@ impl Socket {
                 Err(Errno::AGAIN) => {}
                 Err(err) => return Err(on_error(err)),
             }
-            let timeout = match (pace, deadline) {
-                (Pace::AsFd, _) => return Err(on_error(Errno::AGAIN)),
-                (Pace::Wait(Wait::Never), _) => {
-                    let object = self.object.to_string();
+            match pace {
+                Pace::AsFd => return Err(on_error(Errno::AGAIN)),
+                Pace::Wait(Wait::Never) => {
+                    let object = self.object.clone();
                     return Err(if events == READABLE {
                         Error::Empty { object }
                     } else {
                         Error::Full { object }
                     });
                 }
-                (Pace::Wait(Wait::For(timeout)), Some((_, Some(at)))) => {
-                    let remaining = at.saturating_duration_since(Instant::now());
-                    if remaining.is_zero() {
-                        return Err(Error::TimedOut {
-                            object: self.object.to_string(),
-                            timeout,
-                        });
-                    }
-                    Some(remaining)
+                Pace::Wait(Wait::For(timeout)) if deadline.passed() => {
+                    return Err(Error::TimedOut {
+                        object: self.object.clone(),
+                        timeout,
+                    });
                 }
-                // Forever, or a timeout too long to reach.
-                _ => None,
-            };
-            sys::poll_one(self.fd(), events, timeout).map_err(|e| self.os("poll", e))?;
+                // Forever, or time left.
+                Pace::Wait(_) => {}
+            }
+            poll::wait(self.fd(), events, deadline).map_err(|e| self.os("poll", e))?;
         }
     }
 
@@ -210,7 +213,7 @@ impl Socket {
     fn check_fds(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
         if fds.len() > SCM_MAX_FD {
             return Err(Error::LimitExceeded {
-                object: self.object.to_string(),
+                object: self.object.clone(),
                 what: "descriptors in one message",
                 requested: fds.len() as u64,
                 limit: SCM_MAX_FD as u64,
@@ -219,7 +222,7 @@ impl Socket {
         }
         if data.is_empty() && !fds.is_empty() {
             return Err(Error::Unsupported {
-                object: self.object.to_string(),
+                object: self.object.clone(),
                 what: "sending descriptors with no data".into(),
                 reason: "a UNIX stream drops descriptors sent with zero bytes; send at least one byte with them".into(),
             });
@@ -249,7 +252,7 @@ impl Socket {
         if err == Errno::MSGSIZE {
             if let Ok(limit) = self.max_message_size() {
                 return Error::MessageTooLarge {
-                    object: self.object.to_string(),
+                    object: self.object.clone(),
                     size,
                     limit,
                 };
@@ -301,7 +304,7 @@ impl Socket {
             if got.fds_truncated || got.fds.len() > max_fds {
                 drop(got.fds);
                 return Err(Error::TooManyFds {
-                    object: self.object.to_string(),
+                    object: self.object.clone(),
                     capacity: max_fds,
                 });
             }
@@ -322,7 +325,7 @@ impl Socket {
 
     fn too_small(&self, buf: &[u8], len: usize) -> Error {
         Error::BufferTooSmall {
-            object: self.object.to_string(),
+            object: self.object.clone(),
             buffer: buf.len(),
             needed: Some(len),
         }
@@ -349,7 +352,7 @@ impl Socket {
         if len > 0 {
             return Ok(Some(len));
         }
-        let ready = sys::poll_one(self.fd(), PEER_CLOSED, Some(Duration::ZERO))
+        let ready = poll::wait(self.fd(), PEER_CLOSED, Deadline::after(Duration::ZERO))
             .map_err(|e| self.os("poll", e))?;
         Ok(if ready.intersects(PEER_CLOSED) {
             None
@@ -461,7 +464,7 @@ impl Default for Config {
 pub(crate) struct Bound {
     fd: OwnedFd,
     addr: UnixAddr,
-    object: Arc<str>,
+    object: ObjectName,
     file: Option<SocketFile>,
     nonblocking: AtomicBool,
 }
@@ -486,14 +489,14 @@ impl Bound {
         if let Some(mode) = config.mode {
             if mode & !0o777 != 0 {
                 return Err(Error::Unsupported {
-                    object: object.to_string(),
+                    object: object.clone(),
                     what: format!("mode {mode:#o}"),
                     reason: "a socket file takes permission bits 0o777 and below only".into(),
                 });
             }
             if addr.as_path().is_none() {
                 return Err(Error::Unsupported {
-                    object: object.to_string(),
+                    object: object.clone(),
                     what: "a mode on an abstract address".into(),
                     reason: "an abstract socket has no file and no permission bits; any process in the network namespace can connect".into(),
                 });
@@ -550,7 +553,8 @@ impl Bound {
             match sys::accept(self.fd()) {
                 Ok(fd) => return Ok(self.accepted(fd)),
                 Err(Errno::AGAIN) if !self.nonblocking.load(Ordering::Relaxed) => {
-                    sys::poll_one(self.fd(), READABLE, None).map_err(|e| self.os("poll", e))?;
+                    poll::wait(self.fd(), READABLE, Deadline::NEVER)
+                        .map_err(|e| self.os("poll", e))?;
                 }
                 Err(err) => return Err(self.os("accept", err)),
             }
@@ -558,20 +562,18 @@ impl Bound {
     }
 
     pub(crate) fn accept_timeout(&self, timeout: Duration) -> Result<Socket> {
-        let deadline = Instant::now().checked_add(timeout);
+        let deadline = Deadline::after(timeout);
         loop {
             match sys::accept(self.fd()) {
                 Ok(fd) => return Ok(self.accepted(fd)),
                 Err(Errno::AGAIN) => {
-                    let remaining = deadline.map(|at| at.saturating_duration_since(Instant::now()));
-                    if remaining == Some(Duration::ZERO) {
+                    if deadline.passed() {
                         return Err(Error::TimedOut {
-                            object: self.object.to_string(),
+                            object: self.object.clone(),
                             timeout,
                         });
                     }
-                    sys::poll_one(self.fd(), READABLE, remaining)
-                        .map_err(|e| self.os("poll", e))?;
+                    poll::wait(self.fd(), READABLE, deadline).map_err(|e| self.os("poll", e))?;
                 }
                 Err(err) => return Err(self.os("accept", err)),
             }

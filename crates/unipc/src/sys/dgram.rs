@@ -12,9 +12,7 @@ use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
-use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec};
 use rustix::fs::FileType;
 use rustix::io;
 use rustix::net::{
@@ -53,12 +51,7 @@ pub(crate) fn unix_pair() -> io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The kernel's form of a UNIX address.
-pub(crate) fn unix_sockaddr(addr: &UnixAddr) -> io::Result<SocketAddrUnix> {
-    match addr {
-        UnixAddr::Path(path) => SocketAddrUnix::new(path.as_path()),
-        UnixAddr::Abstract(name) => SocketAddrUnix::new_abstract_name(name),
-    }
-}
+pub(crate) use super::socket::sockaddr as unix_sockaddr;
 
 /// unipc's form of a UNIX address the kernel returned; `None` for an
 /// unnamed socket (an unbound sender, one end of a socketpair).
@@ -218,27 +211,6 @@ pub(crate) fn next_len(fd: BorrowedFd<'_>, dont_wait: bool) -> io::Result<usize>
 pub(crate) enum Ready {
     Read,
     Write,
-}
-
-/// `poll` on one descriptor; `Ok(false)` when the timeout ran out first.
-/// `None` waits forever. Error and hang-up conditions count as ready, so
-/// that the next call reports them.
-pub(crate) fn poll(
-    fd: BorrowedFd<'_>,
-    ready: Ready,
-    timeout: Option<Duration>,
-) -> io::Result<bool> {
-    let events = match ready {
-        Ready::Read => PollFlags::IN,
-        Ready::Write => PollFlags::OUT,
-    };
-    let mut fds = [PollFd::from_borrowed_fd(fd, events)];
-    let timeout = match timeout {
-        // A timeout too large for a timespec is as good as forever.
-        Some(t) => Timespec::try_from(t).ok(),
-        None => None,
-    };
-    Ok(rustix::event::poll(&mut fds, timeout.as_ref())? > 0)
 }
 
 /// `getsockopt(SO_SNDBUF)`: the kernel's (doubled) send buffer size.

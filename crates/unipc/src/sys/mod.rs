@@ -9,6 +9,7 @@ pub(crate) mod fd;
 pub(crate) mod pipe;
 pub(crate) mod poll;
 pub(crate) mod posix_mq;
+pub(crate) mod proc;
 pub(crate) mod pty;
 pub(crate) mod socket;
 pub(crate) mod sysv_mq;

@@ -231,11 +231,7 @@ pub(crate) fn set_capacity(fd: BorrowedFd<'_>, bytes: usize) -> io::Result<usize
 /// The largest capacity an unprivileged process may set, from
 /// /proc/sys/fs/pipe-max-size; `None` when it cannot be read.
 pub(crate) fn pipe_max_size() -> Option<u64> {
-    std::fs::read_to_string(PIPE_MAX_SIZE_FILE)
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    super::proc::read_u64(PIPE_MAX_SIZE_FILE)
 }
 
 /// `splice(2)` without offsets (files use and advance their position).
@@ -398,13 +394,11 @@ pub(crate) fn open_path_nofollow(path: &Path) -> io::Result<OwnedFd> {
 /// without following links, checking it is still the same inode, and
 /// `fchmod`, which needs read permission (or privilege) on the FIFO.
 pub(crate) fn set_mode_exact(fd: BorrowedFd<'_>, path: &Path, mode: u32) -> io::Result<()> {
-    use std::os::fd::AsRawFd;
-    let mode = Mode::from_bits_retain(mode);
-    let link = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    match rustix::fs::chmod(link.as_str(), mode) {
+    match super::unix_file::chmod_held(fd, mode) {
         Err(rustix::io::Errno::NOENT) => {}
         other => return Ok(other?),
     }
+    let mode = Mode::from_bits_retain(mode);
     let opened = open(
         path,
         OpenHow {
@@ -427,7 +421,4 @@ pub(crate) fn unlink(path: &Path) -> io::Result<()> {
     Ok(rustix::fs::unlink(path)?)
 }
 
-/// `geteuid(2)`.
-pub(crate) fn geteuid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
+pub(crate) use super::proc::euid as geteuid;

@@ -22,13 +22,13 @@ use std::io;
 use std::mem::ManuallyDrop;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
+use super::proc::{self, Resource};
 use nix::errno::Errno;
 use nix::mqueue::{self, MQ_OFlag, MqAttr, MqdT};
 use nix::sys::signal::{SigEvent, SigevNotify};
 use nix::sys::stat::Mode;
 use nix::sys::time::TimeSpec;
 use rustix::net::{AddressFamily, RecvFlags, SocketFlags, SocketType};
-use rustix::process::Resource;
 use rustix::time::{ClockId, Timespec};
 
 /// How a queue is opened, in the flags `mq_open` takes.
@@ -207,10 +207,7 @@ pub(crate) fn identity(mqd: &Mqd) -> io::Result<(u64, u64)> {
     Ok((st.st_dev as u64, st.st_ino as u64))
 }
 
-/// The effective user id (`geteuid`).
-pub(crate) fn euid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
+pub(crate) use super::proc::euid;
 
 /// `mq_send`, or `mq_timedsend` when there is a deadline (absolute,
 /// CLOCK_REALTIME).
@@ -349,32 +346,24 @@ pub(crate) fn recv_cookie(socket: BorrowedFd<'_>) -> io::Result<(usize, [u8; COO
 
 /// A number from `/proc/sys/fs/mqueue/<file>`, read now.
 pub(crate) fn proc_limit(file: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/sys/fs/mqueue/{file}"))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// The soft limit of `resource`, `None` when unlimited.
-fn soft_limit(resource: Resource) -> Option<u64> {
-    rustix::process::getrlimit(resource).current
+    proc::read_sysctl(&format!("fs/mqueue/{file}"))
 }
 
 /// RLIMIT_MSGQUEUE: bytes all of this user's queues may take.
 pub(crate) fn msgqueue_rlimit() -> Option<u64> {
-    soft_limit(Resource::Msgqueue)
+    proc::soft_rlimit(Resource::Msgqueue)
 }
 
 /// Whether this process has as many descriptors open as RLIMIT_NOFILE
 /// allows (then EMFILE means descriptors, not queue bytes).
 pub(crate) fn at_descriptor_limit() -> bool {
-    let Some(limit) = soft_limit(Resource::Nofile) else {
+    let Some(limit) = proc::soft_rlimit(Resource::Nofile) else {
         return false;
     };
-    match std::fs::read_dir("/proc/self/fd") {
-        // The directory handle being read takes one descriptor itself.
-        Ok(dir) => dir.count() as u64 > limit.saturating_sub(1),
+    match proc::open_descriptors() {
+        // The failed open's room may since have gone to the reader's own
+        // directory handle: one short of the limit counts.
+        Ok(open) => open >= limit.saturating_sub(1),
         Err(err) => err.raw_os_error() == Some(libc::EMFILE),
     }
 }
@@ -383,12 +372,5 @@ pub(crate) fn at_descriptor_limit() -> bool {
 /// lets it exceed msg_max, msgsize_max and queues_max.
 pub(crate) fn has_cap_sys_resource() -> bool {
     const CAP_SYS_RESOURCE: u32 = 24;
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
-        return false;
-    };
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("CapEff:"))
-        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
-        .is_some_and(|caps| caps & (1 << CAP_SYS_RESOURCE) != 0)
+    proc::has_effective_capability(CAP_SYS_RESOURCE)
 }

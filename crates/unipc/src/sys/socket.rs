@@ -10,11 +10,9 @@
 use std::io::{IoSlice, IoSliceMut};
 use std::mem::MaybeUninit;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::path::Path;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
-use rustix::event::{PollFd, PollFlags, Timespec};
+use rustix::event::PollFlags;
 use rustix::io::{self, Errno};
 use rustix::net::{
     self, AddressFamily, RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, ReturnFlags,
@@ -47,16 +45,10 @@ pub(crate) const SNDBUF_OVERHEAD: usize = 32;
 pub(crate) fn unprivileged_message_ceiling() -> Option<usize> {
     static CEILING: OnceLock<Option<usize>> = OnceLock::new();
     *CEILING.get_or_init(|| {
-        let read = |name: &str| -> Option<usize> {
-            std::fs::read_to_string(Path::new("/proc/sys/net/core").join(name))
-                .ok()?
-                .trim()
-                .parse()
-                .ok()
-        };
-        let most = read("wmem_max")?
+        let read = |name: &str| usize::try_from(super::proc::read_sysctl(name)?).ok();
+        let most = read("net/core/wmem_max")?
             .saturating_mul(2)
-            .max(read("wmem_default")?);
+            .max(read("net/core/wmem_default")?);
         Some(most.saturating_sub(SNDBUF_OVERHEAD))
     })
 }
@@ -273,44 +265,13 @@ pub(crate) fn peer_credentials(fd: BorrowedFd<'_>) -> std::io::Result<(i32, u32,
 }
 
 /// `getsockopt(fd, SOL_SOCKET, SO_SNDBUF)`.
-pub(crate) fn send_buffer_size(fd: BorrowedFd<'_>) -> io::Result<usize> {
-    net::sockopt::socket_send_buffer_size(fd)
-}
+pub(crate) use super::dgram::send_buffer_size;
 
 /// `shutdown(fd, how)`.
 pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: Shutdown) -> io::Result<()> {
     net::shutdown(fd, how)
 }
 
-/// `poll` on one descriptor until one of `events` (or an error or hang-up)
-/// is ready, or `timeout` passes (`None`: no limit). `EINTR` is retried
-/// with the time that remains. Returns the ready events, empty on timeout.
-pub(crate) fn poll_one(
-    fd: BorrowedFd<'_>,
-    events: PollFlags,
-    timeout: Option<Duration>,
-) -> io::Result<PollFlags> {
-    let deadline = timeout.map(|t| Instant::now().checked_add(t));
-    loop {
-        let remaining = match deadline {
-            None | Some(None) => None,
-            Some(Some(at)) => Some(at.saturating_duration_since(Instant::now())),
-        };
-        // A timeout too long for a timespec is as good as none.
-        let spec = remaining.and_then(|r| Timespec::try_from(r).ok());
-        let mut fds = [PollFd::from_borrowed_fd(fd, events)];
-        match rustix::event::poll(&mut fds, spec.as_ref()) {
-            Ok(0) => return Ok(PollFlags::empty()),
-            Ok(_) => return Ok(fds[0].revents()),
-            Err(Errno::INTR) => continue,
-            Err(err) => return Err(err),
-        }
-    }
-}
-
-/// Readiness to read, for [`poll_one`].
-pub(crate) const READABLE: PollFlags = PollFlags::IN;
-/// Readiness to write, for [`poll_one`].
-pub(crate) const WRITABLE: PollFlags = PollFlags::OUT;
+pub(crate) use super::poll::{READABLE, WRITABLE};
 /// The peer closed or shut down its writing side.
 pub(crate) const PEER_CLOSED: PollFlags = PollFlags::RDHUP.union(PollFlags::HUP);

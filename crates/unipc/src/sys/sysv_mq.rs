@@ -336,6 +336,4 @@ pub(crate) fn ftok(path: &Path, proj: u8) -> io::Result<c_int> {
 
 /// The effective user id, to tell an owner refused by a limit from a
 /// stranger refused by permissions.
-pub(crate) fn euid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
+pub(crate) use super::proc::euid;

@@ -7,11 +7,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, OwnedFd};
-use std::time::Duration;
 
-use rustix::event::PollFlags;
-
-use crate::deadline::Deadline;
 use rustix::io::{self, Errno};
 use rustix::net::{
     self, ipproto, AddressFamily, RecvFlags, SendFlags, Shutdown, SocketFlags, SocketType,
@@ -61,18 +57,6 @@ pub(crate) fn accept(fd: BorrowedFd<'_>) -> io::Result<(OwnedFd, Option<SocketAd
 /// `connect(fd, addr)`.
 pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
     net::connect(fd, addr)
-}
-
-/// `poll(fd, events, timeout)`, retried on EINTR with the time left.
-///
-/// Returns whether the descriptor became ready (`false`: the time ran out).
-/// `None` waits without limit.
-pub(crate) fn wait(
-    fd: BorrowedFd<'_>,
-    events: PollFlags,
-    timeout: Option<Duration>,
-) -> io::Result<bool> {
-    Ok(!super::poll::wait(fd, events, Deadline::within(timeout))?.is_empty())
 }
 
 /// `send(fd, buf, MSG_NOSIGNAL)`.

@@ -85,10 +85,7 @@ pub(crate) fn lstat(path: &Path) -> io::Result<FileInfo> {
     rustix::fs::lstat(path).map(|stat| info(&stat))
 }
 
-/// `geteuid()`.
-pub(crate) fn euid() -> u32 {
-    rustix::process::geteuid().as_raw()
-}
+pub(crate) use super::proc::euid;
 
 /// The magic link naming the file an open descriptor holds.
 fn proc_fd(fd: BorrowedFd<'_>) -> PathBuf {
@@ -99,6 +96,7 @@ fn proc_fd(fd: BorrowedFd<'_>) -> PathBuf {
 /// (`O_PATH`) descriptor holds, whatever the path it was opened by names
 /// now.
 pub(crate) fn chmod_held(fd: BorrowedFd<'_>, mode: u32) -> io::Result<()> {
+    // Also how `sys::pipe::set_mode_exact` sets a FIFO's mode.
     rustix::fs::chmod(proc_fd(fd), Mode::from_raw_mode(mode))
 }
 

@@ -81,7 +81,7 @@ impl Sock {
 
     /// The endpoint string others reach this socket by.
     fn endpoint(&self) -> String {
-        self.messenger().object()
+        self.messenger().object().to_string()
     }
 
     fn send_to(&self, message: &[u8], to: &str, wait: Wait) -> unipc::Result<()> {

@@ -1050,7 +1050,8 @@ fn private_queue_is_reached_by_its_identifier() {
         assert_eq!(role, "child");
         let queue = Queue::open_id(util::arg("id").parse().unwrap()).unwrap();
         assert_eq!(queue.key(), SysvKey::Private);
-        assert_eq!(queue.object(), "sysv-mq:private");
+        // Named as it was opened: by an id, the only name a private queue has.
+        assert_eq!(queue.object(), format!("sysv-mq:id={}", queue.id()));
         queue.send_typed(1, b"by id", Wait::Never).unwrap();
         let err = expect_err(Queue::open_id(i32::MAX), "an unused id");
         assert_text(&err, &["no queue has this identifier"]);

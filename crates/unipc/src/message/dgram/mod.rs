@@ -73,7 +73,7 @@
 use std::os::fd::BorrowedFd;
 #[cfg(feature = "bench")]
 use std::os::fd::{AsFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::SocketAddrAny;
@@ -82,10 +82,13 @@ use rustix::net::SocketAddrAny;
 #[cfg(any(doc, feature = "bench"))]
 use super::Messenger;
 use super::{Received, Tag, Wait};
+use crate::deadline::Deadline;
+use crate::error::ObjectName;
 #[cfg(feature = "bench")]
 use crate::facility::{Link, MessageLink, RawIo};
 use crate::sys::dgram::{self as sys, Family, Ready};
 use crate::sys::fd::file_type_name;
+use crate::sys::poll;
 use crate::{Error, Result};
 
 mod udp;
@@ -102,7 +105,7 @@ pub use unix::{remove_stale, UnixDatagram, UnixOptions, UNIX_FACILITY};
 enum Until {
     Forever,
     Now,
-    At(Instant, Duration),
+    At(Deadline, Duration),
 }
 
 impl Until {
@@ -111,9 +114,9 @@ impl Until {
             Wait::Forever => Until::Forever,
             Wait::Never => Until::Now,
             // A deadline too far to represent is as good as forever.
-            Wait::For(d) => match Instant::now().checked_add(d) {
-                Some(at) => Until::At(at, d),
-                None => Until::Forever,
+            Wait::For(d) => match Deadline::after(d) {
+                deadline if deadline.is_never() => Until::Forever,
+                deadline => Until::At(deadline, d),
             },
         }
     }
@@ -151,15 +154,14 @@ fn with_wait<T>(
             Err(Errno::AGAIN) => {}
             Err(other) => return Err(Stop::Os(other)),
         }
-        let timeout = match until {
+        let deadline = match until {
             Until::Now => return Err(Stop::WouldBlock),
-            Until::Forever => None,
-            Until::At(at, asked) => {
-                let left = at.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+            Until::Forever => Deadline::NEVER,
+            Until::At(deadline, asked) => {
+                if deadline.passed() {
                     return Err(Stop::TimedOut(asked));
                 }
-                Some(left)
+                deadline
             }
         };
         // Poll said ready and the call still would block: either another
@@ -169,14 +171,22 @@ fn with_wait<T>(
         // spin.
         if polled_ready && ready == Ready::Write {
             backoff = (backoff * 2).clamp(Duration::from_micros(50), Duration::from_millis(10));
-            std::thread::sleep(timeout.map_or(backoff, |left| left.min(backoff)));
+            std::thread::sleep(
+                deadline
+                    .remaining()
+                    .map_or(backoff, |left| left.min(backoff)),
+            );
             polled_ready = false;
             continue;
         }
-        polled_ready = false;
-        match sys::poll(fd, ready, timeout) {
-            Ok(ready) => polled_ready = ready,
-            Err(Errno::INTR) => {}
+        let events = match ready {
+            Ready::Read => poll::READABLE,
+            Ready::Write => poll::WRITABLE,
+        };
+        // Error and hang-up conditions count as ready, so that the next
+        // call reports them.
+        match poll::wait(fd, events, deadline) {
+            Ok(revents) => polled_ready = !revents.is_empty(),
             Err(other) => return Err(Stop::Os(other)),
         }
     }
@@ -308,7 +318,7 @@ fn peek_len(fd: BorrowedFd<'_>, wait: Wait) -> std::result::Result<usize, Stop> 
 }
 
 /// Turns a stopped send into the error a caller sees.
-fn send_error(stop: Stop, object: impl Into<String>, op: &'static str) -> Error {
+fn send_error(stop: Stop, object: impl Into<ObjectName>, op: &'static str) -> Error {
     match stop {
         Stop::WouldBlock => Error::Full {
             object: object.into(),
@@ -338,7 +348,7 @@ fn send_error(stop: Stop, object: impl Into<String>, op: &'static str) -> Error 
 }
 
 /// Turns a stopped receive into the error a caller sees.
-fn recv_error(stop: RecvStop, object: String, op: &'static str) -> Error {
+fn recv_error(stop: RecvStop, object: ObjectName, op: &'static str) -> Error {
     match stop {
         RecvStop::TooSmall { buffer, needed } => Error::BufferTooSmall {
             object,
@@ -363,12 +373,12 @@ fn check_kind(fd: BorrowedFd<'_>, object: &str, expected: &'static str) -> Resul
     match sys::kind(fd).map_err(|e| Error::os(object, "getsockopt SO_DOMAIN", e))? {
         sys::Kind::Datagram(family) => Ok(family),
         sys::Kind::OtherSocket => Err(Error::WrongType {
-            object: object.to_owned(),
+            object: object.into(),
             expected,
             found: "a socket of another type or family",
         }),
         sys::Kind::NotSocket(file_type) => Err(Error::WrongType {
-            object: object.to_owned(),
+            object: object.into(),
             expected,
             found: file_type_name(file_type),
         }),
@@ -381,7 +391,7 @@ fn check_kind(fd: BorrowedFd<'_>, object: &str, expected: &'static str) -> Resul
 /// consumed and reported).
 fn recv_untagged(
     fd: BorrowedFd<'_>,
-    object: impl FnOnce() -> String,
+    object: impl FnOnce() -> ObjectName,
     buf: &mut [u8],
     wait: Wait,
     fits: Option<usize>,

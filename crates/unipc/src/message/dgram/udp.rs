@@ -13,6 +13,7 @@ use super::{
     Stop, Until,
 };
 use crate::endpoint::HostPort;
+use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
@@ -232,7 +233,10 @@ pub struct UdpSocket {
     local: SocketAddr,
     peer: Option<SocketAddr>,
     /// [`Messenger::object`], kept formatted (see [`UnixDatagram`]'s).
-    object: String,
+    object: ObjectName,
+    /// What errors about sending to the connected peer name: `udp:PEER`,
+    /// else [`Messenger::object`]; kept formatted for the same reason.
+    peer_object: ObjectName,
 }
 
 impl UdpSocket {
@@ -250,7 +254,11 @@ impl UdpSocket {
             v6: family == Family::V6,
             local,
             peer,
-            object: format!("udp:{local}"),
+            object: format!("udp:{local}").into(),
+            peer_object: match peer {
+                Some(peer) => format!("udp:{peer}").into(),
+                None => format!("udp:{local}").into(),
+            },
         })
     }
 
@@ -306,10 +314,11 @@ impl UdpSocket {
         let object = format!("udp:{addr}");
         sys::connect(self.fd.as_fd(), &addr).map_err(|e| Error::os(&object, "connect", e))?;
         self.peer = Some(addr);
+        self.peer_object = object.into();
         // Connecting a socket bound to a wildcard address fixes its source.
         if let Ok(local) = sys::local_addr(self.fd.as_fd()).and_then(sys::inet_addr_from) {
             self.local = local;
-            self.object = format!("udp:{local}");
+            self.object = format!("udp:{local}").into();
         }
         Ok(())
     }
@@ -356,7 +365,7 @@ impl UdpSocket {
         if size > limit {
             return Err(Error::MessageTooLarge {
                 object: match to {
-                    Some(to) => format!("udp:{to}"),
+                    Some(to) => format!("udp:{to}").into(),
                     None => self.object(),
                 },
                 size,
@@ -393,7 +402,7 @@ impl UdpSocket {
             sys::send_to(fd, message, dont_wait, &to)
         })
         .map(drop)
-        .map_err(|stop| udp_send_error(stop, format!("udp:{to}"), "sendto"))
+        .map_err(|stop| udp_send_error(stop, format!("udp:{to}").into(), "sendto"))
     }
 
     /// `recvfrom` — receives one datagram into `buf`, waiting as `wait`
@@ -645,7 +654,7 @@ impl UdpSocket {
     }
 }
 
-fn udp_send_error(stop: Stop, object: String, op: &'static str) -> Error {
+fn udp_send_error(stop: Stop, object: ObjectName, op: &'static str) -> Error {
     match stop {
         Stop::Os(Errno::CONNREFUSED) => Error::os(object, op, Errno::CONNREFUSED)
             .with_hint("an earlier datagram found the peer's port closed"),
@@ -655,7 +664,7 @@ fn udp_send_error(stop: Stop, object: String, op: &'static str) -> Error {
 
 impl Messenger for UdpSocket {
     /// `udp:ADDRESS:PORT` of the bound address.
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.object.clone()
     }
 
@@ -677,13 +686,7 @@ impl Messenger for UdpSocket {
             sys::send(fd, message, dont_wait)
         })
         .map(drop)
-        .map_err(|stop| {
-            let object = match self.peer {
-                Some(peer) => format!("udp:{peer}"),
-                None => self.object(),
-            };
-            udp_send_error(stop, object, "send")
-        })
+        .map_err(|stop| udp_send_error(stop, self.peer_object.clone(), "send"))
     }
 
     /// The largest datagram this socket can receive (65,527 bytes on an

@@ -16,6 +16,7 @@ use super::{
     check_kind, peek_len, recv_datagram, recv_error, recv_untagged, send_error, with_wait, How,
     Stop, Until,
 };
+use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
@@ -127,7 +128,7 @@ impl UnixOptions {
         let object = unix_object(addr);
         if self.mode.is_some() && addr.as_path().is_none() {
             return Err(Error::Unsupported {
-                object,
+                object: object.into(),
                 what: "a file mode".into(),
                 reason: "abstract sockets have no file and no permissions".into(),
             });
@@ -219,7 +220,10 @@ pub struct UnixDatagram {
     peer: Option<UnixAddr>,
     /// [`Messenger::object`], kept formatted: every error names it, and a
     /// busy-polling receiver meets [`Error::Empty`] on every attempt.
-    object: String,
+    object: ObjectName,
+    /// What errors about sending to the peer name: the peer's address,
+    /// else [`Messenger::object`]; kept formatted for the same reason.
+    peer_object: ObjectName,
     /// The largest datagram a send may carry, as last read from SO_SNDBUF.
     send_limit: AtomicUsize,
     file: Option<SocketFile>,
@@ -232,12 +236,16 @@ impl UnixDatagram {
         peer: Option<UnixAddr>,
         file: Option<SocketFile>,
     ) -> UnixDatagram {
-        let object = object_of(local.as_ref(), peer.as_ref());
+        let object: ObjectName = object_of(local.as_ref(), peer.as_ref()).into();
+        let peer_object = peer
+            .as_ref()
+            .map_or_else(|| object.clone(), |peer| unix_object(peer).into());
         let sock = UnixDatagram {
             fd,
             local,
             peer,
             object,
+            peer_object,
             send_limit: AtomicUsize::new(0),
             file,
         };
@@ -294,7 +302,8 @@ impl UnixDatagram {
         match sys::connect(self.fd.as_fd(), &sockaddr) {
             Ok(()) => {
                 self.peer = Some(addr.clone());
-                self.object = object_of(self.local.as_ref(), self.peer.as_ref());
+                self.object = object_of(self.local.as_ref(), self.peer.as_ref()).into();
+                self.peer_object = object.into();
                 Ok(())
             }
             Err(Errno::PERM) => Err(Error::os(object, "connect", Errno::PERM).with_hint(
@@ -330,7 +339,13 @@ impl UnixDatagram {
         self.check_size(message.len())?;
         let sockaddr =
             sys::unix_sockaddr(to).map_err(|e| Error::os(unix_object(to), "sendto", e))?;
-        self.send_raw(message, Some(&sockaddr), wait, || unix_object(to), "sendto")
+        self.send_raw(
+            message,
+            Some(&sockaddr),
+            wait,
+            || unix_object(to).into(),
+            "sendto",
+        )
     }
 
     /// `recvfrom` — receives one datagram into `buf`, waiting as `wait`
@@ -439,7 +454,7 @@ impl UnixDatagram {
         message: &[u8],
         to: Option<&impl SocketAddrArg>,
         wait: Wait,
-        object: impl FnOnce() -> String,
+        object: impl FnOnce() -> ObjectName,
         op: &'static str,
     ) -> Result<()> {
         let fd = self.fd.as_fd();
@@ -463,18 +478,15 @@ impl UnixDatagram {
     }
 
     /// The object that receives errors about sending to the peer.
-    fn peer_object(&self) -> String {
-        match &self.peer {
-            Some(peer) => unix_object(peer),
-            None => self.object(),
-        }
+    fn peer_object(&self) -> ObjectName {
+        self.peer_object.clone()
     }
 }
 
 impl Messenger for UnixDatagram {
     /// The bound address (`unix-dgram:/run/app.sock`), else the connected
     /// peer's, else `unix-dgram`.
-    fn object(&self) -> String {
+    fn object(&self) -> ObjectName {
         self.object.clone()
     }
 
@@ -600,11 +612,7 @@ impl fmt::Display for UnixDatagram {
 }
 
 fn sndbuf_cap() -> Option<MessageCap> {
-    let sndbuf: usize = std::fs::read_to_string("/proc/sys/net/core/wmem_default")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()?;
+    let sndbuf = crate::sys::proc::read_usize("/proc/sys/net/core/wmem_default")?;
     Some(MessageCap {
         bytes: sndbuf.saturating_sub(32),
         set_by: "the send buffer, wmem_default in /proc/sys/net/core/wmem_default, less 32"

@@ -1,0 +1,331 @@
+//! Named objects that outlive a process, by endpoint: create, describe,
+//! remove. What `unipc create`, `unipc stat` and `unipc rm` do.
+
+use std::fmt;
+
+use crate::message::{posix_mq, sysv_mq};
+use crate::name::SysvKey;
+use crate::stream::{fifo, seqpacket, unix};
+use crate::{Endpoint, Error, Result};
+
+/// Options for creating a named object by endpoint: a POSIX or System V
+/// queue, or a FIFO. Built by value.
+///
+/// Creating over an existing object adopts it only when it is this user's
+/// and has the mode asked for (see [`posix_mq::QueueOptions::create`]);
+/// [`exclusive`](Self::exclusive) refuses any existing object.
+///
+/// # Examples
+/// ```
+/// use unipc::open::CreateOptions;
+///
+/// let endpoint: unipc::Endpoint = "posix-mq:/create-demo".parse()?;
+/// # let _ = unipc::open::remove(&endpoint);
+/// let made = CreateOptions::new().max_messages(4).max_size(128).create(&endpoint)?;
+/// assert!(made.created);
+/// assert!(made.to_string().contains("max 4 messages of 128 bytes"));
+/// unipc::open::remove(&endpoint)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct CreateOptions {
+    mode: u32,
+    exclusive: bool,
+    max_messages: Option<usize>,
+    max_size: Option<usize>,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions {
+            mode: 0o600,
+            exclusive: false,
+            max_messages: None,
+            max_size: None,
+        }
+    }
+}
+
+/// What [`CreateOptions::create`] made or found. Displays as
+/// `created (mode 600)` or `already existed (...)`.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Created {
+    /// How to reach it again: a private System V queue by its id.
+    pub endpoint: Endpoint,
+    /// Whether this call created it (rather than finding it, with the
+    /// owner and mode asked for).
+    pub created: bool,
+    /// Its attributes, as `name value` pairs for a person.
+    pub details: Vec<(&'static str, String)>,
+}
+
+impl fmt::Display for Created {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let verb = if self.created {
+            "created"
+        } else {
+            "already existed"
+        };
+        f.write_str(verb)?;
+        let mut sep = " (";
+        for (name, value) in &self.details {
+            write!(f, "{sep}{name} {value}")?;
+            sep = ", ";
+        }
+        if sep == ", " {
+            f.write_str(")")?;
+        }
+        Ok(())
+    }
+}
+
+impl CreateOptions {
+    /// Mode 0o600, not exclusive, the system's default sizes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Permission bits, set exactly whatever the umask.
+    pub fn mode(mut self, mode: u32) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Refuse an object that already exists.
+    pub fn exclusive(mut self, exclusive: bool) -> Self {
+        self.exclusive = exclusive;
+        self
+    }
+
+    /// A POSIX queue's capacity in messages.
+    pub fn max_messages(mut self, n: usize) -> Self {
+        self.max_messages = Some(n);
+        self
+    }
+
+    /// A POSIX queue's largest message, or a System V queue's capacity in
+    /// bytes.
+    pub fn max_size(mut self, bytes: usize) -> Self {
+        self.max_size = Some(bytes);
+        self
+    }
+
+    /// Checks that every option set applies to `endpoint`, without making
+    /// anything.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] naming the option and what to use instead.
+    pub fn check(&self, endpoint: &Endpoint) -> Result<()> {
+        let refuse = |what: &str, reason: &str| {
+            Err(Error::Unsupported {
+                object: endpoint.to_string().into(),
+                what: what.into(),
+                reason: reason.into(),
+            })
+        };
+        match endpoint {
+            Endpoint::PosixMq(_) => Ok(()),
+            Endpoint::SysvMq(_) if self.max_messages.is_some() => refuse(
+                "a capacity in messages",
+                "a System V queue is bounded in bytes: give a size instead",
+            ),
+            Endpoint::SysvMq(_) => Ok(()),
+            Endpoint::Fifo(_) if self.max_messages.is_some() || self.max_size.is_some() => {
+                refuse("a size", "sizes apply to message queues, not FIFOs")
+            }
+            Endpoint::Fifo(_) => Ok(()),
+            Endpoint::SysvMqId(_) => refuse(
+                "creating by id",
+                "the kernel chooses a queue's id: create by key, or sysv-mq:private",
+            ),
+            _ => refuse(
+                "creating a named object",
+                "a socket exists while a process has it bound (unipc recv)",
+            ),
+        }
+    }
+
+    /// Creates the object `endpoint` names and keeps it: it outlives this
+    /// process until [`remove`]d.
+    ///
+    /// # Errors
+    /// As [`check`](Self::check); the facility's own errors (an existing
+    /// object of another user, limits, permissions).
+    pub fn create(&self, endpoint: &Endpoint) -> Result<Created> {
+        self.check(endpoint)?;
+        let octal = |mode: u32| format!("{mode:o}");
+        Ok(match endpoint {
+            Endpoint::PosixMq(name) => {
+                let mut options = posix_mq::QueueOptions::new()
+                    .mode(self.mode)
+                    .exclusive(self.exclusive);
+                if let Some(n) = self.max_messages {
+                    options = options.max_messages(n);
+                }
+                if let Some(n) = self.max_size {
+                    options = options.max_message_size(n);
+                }
+                let queue = options.create(name)?.keep();
+                let attrs = queue.attributes()?;
+                Created {
+                    endpoint: endpoint.clone(),
+                    created: queue.created(),
+                    details: vec![
+                        (
+                            "max",
+                            format!(
+                                "{} messages of {} bytes",
+                                attrs.max_messages, attrs.max_message_size
+                            ),
+                        ),
+                        ("mode", octal(queue.mode()?)),
+                    ],
+                }
+            }
+            Endpoint::SysvMq(key) => {
+                let mut options = sysv_mq::QueueOptions::new()
+                    .mode(self.mode)
+                    .exclusive(self.exclusive)
+                    .keep();
+                if let Some(bytes) = self.max_size {
+                    options = options.max_bytes(bytes);
+                }
+                let queue = options.create(*key)?;
+                let stat = queue.stat()?;
+                Created {
+                    endpoint: match key {
+                        SysvKey::Private => Endpoint::SysvMqId(queue.id()),
+                        SysvKey::Key(_) => endpoint.clone(),
+                    },
+                    created: queue.created(),
+                    details: vec![
+                        ("id", queue.id().to_string()),
+                        ("owner uid", stat.uid.to_string()),
+                        ("mode", octal(stat.mode)),
+                        ("max bytes", stat.max_bytes.to_string()),
+                    ],
+                }
+            }
+            Endpoint::Fifo(path) => {
+                fifo::Fifo::create(path.as_path(), self.mode)?.keep();
+                Created {
+                    endpoint: endpoint.clone(),
+                    created: true,
+                    details: vec![("mode", octal(self.mode))],
+                }
+            }
+            _ => unreachable!("check() refused every other endpoint"),
+        })
+    }
+}
+
+/// A value in a [`describe`] report.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Value {
+    /// A count, size, id or pid.
+    Number(u64),
+    /// A mode (permission bits), shown in octal.
+    Mode(u32),
+    /// Text.
+    Text(String),
+    /// Not known, or never happened (no last sender yet).
+    None,
+}
+
+impl fmt::Display for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Value::Number(n) => write!(f, "{n}"),
+            Value::Mode(m) => write!(f, "{m:o}"),
+            Value::Text(t) => f.write_str(t),
+            Value::None => f.write_str("-"),
+        }
+    }
+}
+
+/// The attributes and counts of the object `endpoint` names (a queue), as
+/// `name value` pairs in a fixed order.
+///
+/// # Errors
+/// [`Error::Unsupported`] for an endpoint with nothing to describe; the
+/// facility's errors (no such queue, permissions).
+pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
+    let pid = |p: Option<u32>| p.map_or(Value::None, |p| Value::Number(p.into()));
+    Ok(match endpoint {
+        Endpoint::PosixMq(name) => {
+            let queue = posix_mq::QueueOptions::new()
+                .access(posix_mq::Access::Read)
+                .open(name)?;
+            let a = queue.attributes()?;
+            vec![
+                ("messages", Value::Number(a.messages as u64)),
+                ("max_messages", Value::Number(a.max_messages as u64)),
+                ("max_message_size", Value::Number(a.max_message_size as u64)),
+                ("mode", Value::Mode(queue.mode()?)),
+            ]
+        }
+        Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => {
+            let queue = open_sysv(endpoint)?;
+            let s = queue.stat()?;
+            vec![
+                ("id", Value::Number(queue.id() as u64)),
+                ("messages", Value::Number(s.messages)),
+                ("bytes", Value::Number(s.bytes)),
+                ("max_bytes", Value::Number(s.max_bytes)),
+                ("last_sender_pid", pid(s.last_sender)),
+                ("last_receiver_pid", pid(s.last_receiver)),
+                ("uid", Value::Number(s.uid.into())),
+                ("gid", Value::Number(s.gid.into())),
+                ("mode", Value::Mode(s.mode)),
+            ]
+        }
+        other => {
+            return Err(Error::Unsupported {
+                object: other.to_string().into(),
+                what: "describing".into(),
+                reason: "only message queues keep attributes and counts".into(),
+            })
+        }
+    })
+}
+
+/// Removes the object `endpoint` names: a queue, a FIFO (only a FIFO), or
+/// a UNIX socket file that no process has bound any more.
+///
+/// # Errors
+/// The facility's errors: nothing there, permissions, a socket still
+/// listened on; [`Error::Unsupported`] for a network endpoint.
+pub fn remove(endpoint: &Endpoint) -> Result<()> {
+    match endpoint {
+        Endpoint::PosixMq(name) => posix_mq::unlink(name),
+        Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => open_sysv(endpoint)?.remove(),
+        Endpoint::Fifo(path) => fifo::remove(path.as_path()),
+        Endpoint::Unix(addr) => unix::remove_stale(addr),
+        Endpoint::UnixSeqpacket(addr) => seqpacket::remove_stale(addr),
+        Endpoint::UnixDgram(addr) => crate::message::dgram::remove_stale(addr),
+        other => Err(Error::Unsupported {
+            object: other.to_string().into(),
+            what: "removing".into(),
+            reason: "a network socket exists only while a process holds it".into(),
+        }),
+    }
+}
+
+pub(super) fn open_sysv(endpoint: &Endpoint) -> Result<sysv_mq::Queue> {
+    match endpoint {
+        Endpoint::SysvMqId(id) => sysv_mq::Queue::open_id(*id),
+        Endpoint::SysvMq(SysvKey::Private) => Err(Error::Unsupported {
+            object: endpoint.to_string().into(),
+            what: "opening a private queue by key".into(),
+            reason: "a private queue has no key; address it by its id, sysv-mq:id=N".into(),
+        }),
+        Endpoint::SysvMq(key) => sysv_mq::QueueOptions::new().open(*key),
+        other => Err(Error::WrongType {
+            object: other.to_string().into(),
+            expected: "a System V queue",
+            found: "another facility's endpoint",
+        }),
+    }
+}

@@ -1,0 +1,80 @@
+//! `/proc` and `/proc/sys` readers, resource limits and the effective user
+//! id: the one place the library reads the kernel's tunables and this
+//! process's limits and credentials.
+//!
+//! Every reader answers `None` (or `false`) when the file cannot be read
+//! or does not hold what was expected (no `/proc` mounted, a container
+//! that hides it): callers fall back to a documented default or leave the
+//! figure out, never fail an operation for it.
+
+use std::path::Path;
+
+pub(crate) use rustix::process::Resource;
+
+/// The number in the file at `path` (one decimal, surrounding white space
+/// allowed).
+pub(crate) fn read_u64(path: impl AsRef<Path>) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// The number in `/proc/sys/<name>`, `name` as a path below it
+/// (`"fs/mqueue/msg_max"`, `"net/core/wmem_max"`).
+pub(crate) fn read_sysctl(name: &str) -> Option<u64> {
+    read_u64(Path::new("/proc/sys").join(name))
+}
+
+/// [`read_u64`] as a `usize`.
+pub(crate) fn read_usize(path: impl AsRef<Path>) -> Option<usize> {
+    usize::try_from(read_u64(path)?).ok()
+}
+
+/// `getrlimit(resource)`: the soft limit, `None` when unlimited.
+pub(crate) fn soft_rlimit(resource: Resource) -> Option<u64> {
+    rustix::process::getrlimit(resource).current
+}
+
+/// How many descriptors this process has open, from `/proc/self/fd`
+/// (less the one reading it); `Err` as `read_dir` fails (EMFILE at the
+/// limit).
+pub(crate) fn open_descriptors() -> std::io::Result<u64> {
+    // The directory handle being read takes one descriptor itself.
+    Ok((std::fs::read_dir("/proc/self/fd")?.count() as u64).saturating_sub(1))
+}
+
+/// `geteuid()`: the effective user id, which owns what this process
+/// creates and is checked against an object's owner.
+pub(crate) fn euid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Whether capability number `cap` (`CAP_SYS_RESOURCE` is 24) is in this
+/// process's effective set, from `CapEff` in `/proc/self/status`.
+pub(crate) fn has_effective_capability(cap: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string("/proc/self/status") else {
+        return false;
+    };
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .is_some_and(|caps| cap < 64 && caps & (1 << cap) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_numbers_and_refuses_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let number = dir.path().join("n");
+        std::fs::write(&number, " 4096\n").unwrap();
+        assert_eq!(read_u64(&number), Some(4096));
+        assert_eq!(read_usize(&number), Some(4096));
+        let words = dir.path().join("w");
+        std::fs::write(&words, "4096 87380 6291456\n").unwrap();
+        assert_eq!(read_u64(&words), None);
+        assert_eq!(read_u64(dir.path().join("absent")), None);
+        assert!(!has_effective_capability(64));
+    }
+}

@@ -1,0 +1,216 @@
+//! Would-block and timeout results allocate nothing: a busy-polling
+//! receiver (`Wait::Never` on an empty queue or socket) and a sender that
+//! retries on a full one meet `Error::Empty` / `Error::Full` on every call,
+//! and those errors share the handle's name instead of copying it.
+//!
+//! A binary of its own, because it installs a counting global allocator;
+//! the count is per thread, so the harness's own threads do not disturb it.
+//! What is counted is the steady state: a handle's first call may make
+//! per-thread scratch space once (the System V message buffer).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::time::Duration;
+
+use unipc::message::dgram::{UdpSocket, UnixDatagram};
+use unipc::message::{posix_mq, sysv_mq, Messenger, Wait};
+use unipc::name::{PosixName, SysvKey};
+use unipc::stream::seqpacket;
+use unipc::Error;
+
+struct Counting;
+
+thread_local! {
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note() {
+    // `try_with`: the allocator also runs while thread locals are torn down.
+    let _ = COUNTING.try_with(|on| {
+        if on.get() {
+            let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+        }
+    });
+}
+
+// SAFETY: every method forwards to `System` with the caller's own
+// arguments, so `System`'s guarantees are ours; counting touches only
+// const-initialized thread locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: as `alloc`.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: `ptr` came from this allocator, that is from `System`,
+        // with `layout`; the caller upholds the rest.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` with `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const ROUNDS: usize = 1000;
+
+/// How many allocations `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    ALLOCATIONS.with(|n| n.set(0));
+    COUNTING.with(|on| on.set(true));
+    f();
+    COUNTING.with(|on| on.set(false));
+    ALLOCATIONS.with(Cell::get)
+}
+
+/// `ROUNDS` receives without waiting on the empty `rx`: each is
+/// `Error::Empty`, none allocates.
+fn assert_empty_free(rx: &dyn Messenger) {
+    let mut buf = vec![0; rx.recv_buffer_hint().unwrap()];
+    // One call first: the System V layer makes its per-thread message
+    // buffer on a thread's first call and reuses it after.
+    let _ = rx.recv_into(&mut buf, Wait::Never);
+    let count = allocations(|| {
+        for _ in 0..ROUNDS {
+            match rx.recv_into(&mut buf, Wait::Never) {
+                Err(Error::Empty { .. }) => {}
+                other => panic!("{}: expected Empty, got {other:?}", rx.object()),
+            }
+        }
+    });
+    assert_eq!(
+        count,
+        0,
+        "{}: {count} allocations in {ROUNDS} empty receives",
+        rx.object()
+    );
+    let count = allocations(|| {
+        for _ in 0..ROUNDS {
+            assert!(rx.object().starts_with(|c: char| c.is_ascii_lowercase()));
+        }
+    });
+    assert_eq!(count, 0, "{}: Messenger::object allocates", rx.object());
+}
+
+/// Fills `tx`, then makes `ROUNDS` sends without waiting: each is
+/// `Error::Full`, none allocates.
+fn assert_full_free(tx: &dyn Messenger) {
+    let message = [7u8; 64];
+    let mut sent = 0;
+    loop {
+        match tx.try_send(&message) {
+            Ok(()) => sent += 1,
+            Err(Error::Full { .. }) => break,
+            Err(other) => panic!("{}: filling: {other}", tx.object()),
+        }
+        assert!(sent < 1_000_000, "{}: never full", tx.object());
+    }
+    let count = allocations(|| {
+        for _ in 0..ROUNDS {
+            match tx.send_tagged(&message, unipc::message::Tag::None, Wait::Never) {
+                Err(Error::Full { .. }) => {}
+                other => panic!("{}: expected Full, got {other:?}", tx.object()),
+            }
+        }
+    });
+    assert_eq!(
+        count,
+        0,
+        "{}: {count} allocations in {ROUNDS} full sends",
+        tx.object()
+    );
+}
+
+/// A timed wait that runs out: `Error::TimedOut`, no allocation either.
+fn assert_timeout_free(rx: &dyn Messenger) {
+    let mut buf = vec![0; rx.recv_buffer_hint().unwrap()];
+    let count = allocations(|| {
+        for _ in 0..3 {
+            match rx.recv_into(&mut buf, Wait::For(Duration::from_millis(1))) {
+                Err(Error::TimedOut { .. }) => {}
+                other => panic!("{}: expected TimedOut, got {other:?}", rx.object()),
+            }
+        }
+    });
+    assert_eq!(
+        count,
+        0,
+        "{}: {count} allocations in 3 timeouts",
+        rx.object()
+    );
+}
+
+#[test]
+fn counting_allocator_counts() {
+    let count = allocations(|| drop(std::hint::black_box(vec![1u8; 16])));
+    assert_eq!(count, 1);
+}
+
+#[test]
+fn posix_mq_would_block_allocates_nothing() {
+    let name: PosixName = format!("/unipc-alloc-{}", std::process::id())
+        .parse()
+        .unwrap();
+    let queue = posix_mq::QueueOptions::new()
+        .max_messages(2)
+        .max_message_size(64)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    assert_empty_free(&queue);
+    assert_timeout_free(&queue);
+    assert_full_free(&queue);
+}
+
+#[test]
+fn sysv_mq_would_block_allocates_nothing() {
+    let queue = sysv_mq::QueueOptions::new()
+        .max_bytes(256)
+        .create(SysvKey::Private)
+        .unwrap();
+    assert_empty_free(&queue);
+    assert_timeout_free(&queue);
+    assert_full_free(&queue);
+}
+
+#[test]
+fn unix_dgram_would_block_allocates_nothing() {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    assert_empty_free(&b);
+    assert_timeout_free(&b);
+    assert_full_free(&a);
+}
+
+#[test]
+fn seqpacket_would_block_allocates_nothing() {
+    let (a, b) = seqpacket::pair().unwrap();
+    assert_empty_free(&b);
+    assert_timeout_free(&b);
+    assert_full_free(&a);
+}
+
+/// UDP over loopback never reports a full queue (a datagram the receiver
+/// has no room for is dropped, and the send succeeds), so only receives.
+#[test]
+fn udp_would_block_allocates_nothing() {
+    let rx = UdpSocket::bind_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+    let mut tx = UdpSocket::bind_addr("127.0.0.1:0".parse().unwrap()).unwrap();
+    tx.connect_addr(rx.local_addr()).unwrap();
+    assert_empty_free(&rx);
+    assert_timeout_free(&rx);
+    assert_empty_free(&tx);
+}
