@@ -13,7 +13,7 @@
 //!   started before the run creates anything, holds the read end of a pipe
 //!   whose write end only the run holds. Every object is announced to it
 //!   before it is created where it can be (the scratch directory) and right
-//!   after otherwise (queue identifiers); when the pipe reaches end of file
+//!   after otherwise (what `prepare` announces); when the pipe reaches end of file
 //!   without a final `done`, the run died, and the reaper removes what is
 //!   still announced. The peer dies with its parent by `PR_SET_PDEATHSIG`.
 //!
@@ -22,15 +22,14 @@
 //! object can be created between the clean-up and the exit, and none can
 //! exist that the clean-up does not know of.
 //!
-//! The library's connectors do not say which System V queues `prepare`
-//! created; the link names them only once the peer has joined. So the
-//! runner brackets `prepare`: it reads `/proc/sysvipc/msg` before, tells the
-//! reaper which queues existed, and afterwards registers the private,
-//! never-used queues of this user that appeared ([`new_private_queues`]). A
-//! run killed inside the bracket has the reaper do the same diff. The only
-//! risk is another program of the same user creating a private queue in
-//! the same milliseconds and not yet using it when the run is killed there;
-//! a `Connector` that named its objects would remove the guess.
+//! Each connector names what it creates, through the `announce` hook of
+//! [`Connector::prepare`](unipc::facility::Connector::prepare): paths and
+//! POSIX queue names before they exist, System V queue identifiers right
+//! after. The runner registers each at once, still holding the lock;
+//! nothing is guessed. A queue's identifier exists only once the queue
+//! does, so a SIGKILL between a System V queue's creation and its
+//! announcement (two system calls apart) is the one moment that can leave
+//! an object behind.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
@@ -40,12 +39,15 @@ use std::sync::{Mutex, MutexGuard, Once};
 
 use nix::sys::signal::{kill, SigSet, SigmaskHow, Signal};
 use nix::unistd::Pid;
+use unipc::facility::CreatedObject;
+use unipc::name::PosixName;
 
 /// What exists now and must go if the run ends early.
 #[derive(Default)]
 pub struct Registry {
     peer: Option<u32>,
     sysv_queues: BTreeSet<i32>,
+    posix_queues: BTreeSet<String>,
     scratch: Option<PathBuf>,
     files: BTreeSet<PathBuf>,
     reaper: Option<Reaper>,
@@ -59,6 +61,7 @@ struct Reaper {
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     peer: None,
     sysv_queues: BTreeSet::new(),
+    posix_queues: BTreeSet::new(),
     scratch: None,
     files: BTreeSet::new(),
     reaper: None,
@@ -158,40 +161,36 @@ impl Registry {
         self.peer = pid;
     }
 
-    /// Announces a System V queue that exists now.
-    pub fn add_queue(&mut self, id: i32) {
-        if self.sysv_queues.insert(id) {
-            self.tell(&format!("msq {id}"));
+    /// Announces an object a connector created, which exists now.
+    pub fn created(&mut self, object: &CreatedObject) {
+        let line = match object {
+            CreatedObject::SysvQueue(id) => {
+                self.sysv_queues.insert(*id).then(|| format!("msq {id}"))
+            }
+            CreatedObject::PosixMq(name) => (self.posix_queues)
+                .insert(name.to_string())
+                .then(|| format!("mq {name}")),
+            CreatedObject::Path(path) => return self.file(path, false),
+        };
+        if let Some(line) = line {
+            self.tell(&line);
         }
     }
 
-    /// Forgets a System V queue (call after removing it).
-    pub fn forget_queue(&mut self, id: i32) {
-        if self.sysv_queues.remove(&id) {
-            self.tell(&format!("unmsq {id}"));
+    /// Forgets an object (call once it is removed, or its name unlinked).
+    pub fn forget(&mut self, object: &CreatedObject) {
+        let line = match object {
+            CreatedObject::SysvQueue(id) => {
+                self.sysv_queues.remove(id).then(|| format!("unmsq {id}"))
+            }
+            CreatedObject::PosixMq(name) => (self.posix_queues)
+                .remove(&name.to_string())
+                .then(|| format!("unmq {name}")),
+            CreatedObject::Path(path) => return self.file(path, true),
+        };
+        if let Some(line) = line {
+            self.tell(&line);
         }
-    }
-
-    /// Announces that a connector may create System V queues it will not
-    /// name until the link is up: if the run dies before [`end_prepare`]
-    /// (Registry::end_prepare), the reaper removes the private, unused
-    /// queues of this user that appeared since `before` was read.
-    pub fn begin_prepare(&mut self, before: &[QueueEntry]) {
-        let ids: Vec<String> = before.iter().map(|q| q.id.to_string()).collect();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs());
-        self.tell(&format!("begin {now} {}", ids.join(",")));
-    }
-
-    /// The queues the connector made are announced by identifier now.
-    pub fn end_prepare(&mut self) {
-        self.tell("end");
-    }
-
-    /// The queues announced now.
-    pub fn queues(&self) -> Vec<i32> {
-        self.sysv_queues.iter().copied().collect()
     }
 
     fn clean_up(&mut self) {
@@ -201,11 +200,14 @@ impl Registry {
         for id in std::mem::take(&mut self.sysv_queues) {
             remove_private_queue(id);
         }
-        if let Some(dir) = self.scratch.take() {
-            let _ = std::fs::remove_dir_all(dir);
+        for name in std::mem::take(&mut self.posix_queues) {
+            remove_posix_queue(&name);
         }
         for file in std::mem::take(&mut self.files) {
             let _ = std::fs::remove_file(file);
+        }
+        if let Some(dir) = self.scratch.take() {
+            let _ = std::fs::remove_dir_all(dir);
         }
         // Everything is gone; the reaper has nothing left to do.
         if let Some(reaper) = &mut self.reaper {
@@ -220,6 +222,13 @@ fn remove_private_queue(id: i32) {
         if queue.key() == unipc::name::SysvKey::Private {
             let _ = queue.remove();
         }
+    }
+}
+
+/// Unlinks the POSIX queue name `name`, if it is still there.
+fn remove_posix_queue(name: &str) {
+    if let Ok(name) = PosixName::new(name) {
+        let _ = unipc::message::posix_mq::unlink(&name);
     }
 }
 
@@ -252,8 +261,8 @@ pub fn reaper_main() -> i32 {
     let _ = signals().thread_block();
     let mut dirs = BTreeSet::new();
     let mut queues = BTreeSet::new();
+    let mut names = BTreeSet::new();
     let mut files = BTreeSet::new();
-    let mut preparing: Option<(u64, Vec<i32>)> = None;
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         let (verb, arg) = line.split_once(' ').unwrap_or((line.as_str(), ""));
@@ -278,119 +287,27 @@ pub fn reaper_main() -> i32 {
                     queues.remove(&id);
                 }
             }
-            "begin" => {
-                let (since, ids) = arg.split_once(' ').unwrap_or((arg, ""));
-                let ids = ids.split(',').filter_map(|id| id.parse().ok()).collect();
-                preparing = Some((since.parse().unwrap_or(0), ids));
+            "mq" => {
+                names.insert(arg.to_owned());
             }
-            "end" => preparing = None,
+            "unmq" => {
+                names.remove(arg);
+            }
             "done" => return 0,
             _ => {}
         }
     }
-    if let Some((since, before)) = preparing {
-        // The run died while a connector was creating queues it had not
-        // named yet: the new private queues nobody has used are its own.
-        let after: Vec<QueueEntry> = sysv_queues()
-            .into_iter()
-            .filter(|q| q.changed + 1 >= since)
-            .collect();
-        let before: Vec<QueueEntry> = sysv_queues()
-            .into_iter()
-            .filter(|q| before.contains(&q.id))
-            .collect();
-        queues.extend(new_private_queues(&before, &after));
-    }
     for id in queues {
         remove_private_queue(id);
     }
-    for dir in dirs {
-        let _ = std::fs::remove_dir_all(dir);
+    for name in names {
+        remove_posix_queue(&name);
     }
     for file in files {
         let _ = std::fs::remove_file(file);
     }
+    for dir in dirs {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     0
-}
-
-/// One line of `/proc/sysvipc/msg`, the fields that tell whose a queue is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct QueueEntry {
-    /// `key`.
-    pub key: i32,
-    /// `msqid`.
-    pub id: i32,
-    /// `qnum`: messages waiting.
-    pub messages: u64,
-    /// `lspid`, `lrpid`: last sender and receiver.
-    pub last_pids: (u32, u32),
-    /// `cuid`: the creator's user.
-    pub creator_uid: u32,
-    /// `ctime`: when it was created or last changed, in seconds.
-    pub changed: u64,
-}
-
-/// Every System V queue on the host, from `/proc/sysvipc/msg` (empty when
-/// unreadable).
-pub fn sysv_queues() -> Vec<QueueEntry> {
-    let Ok(text) = std::fs::read_to_string("/proc/sysvipc/msg") else {
-        return Vec::new();
-    };
-    text.lines().skip(1).filter_map(parse_queue_line).collect()
-}
-
-fn parse_queue_line(line: &str) -> Option<QueueEntry> {
-    let f: Vec<&str> = line.split_whitespace().collect();
-    if f.len() < 14 {
-        return None;
-    }
-    Some(QueueEntry {
-        key: f[0].parse().ok()?,
-        id: f[1].parse().ok()?,
-        messages: f[4].parse().ok()?,
-        last_pids: (f[5].parse().ok()?, f[6].parse().ok()?),
-        creator_uid: f[9].parse().ok()?,
-        changed: f.get(13).and_then(|t| t.parse().ok()).unwrap_or(0),
-    })
-}
-
-/// The queues in `after` but not in `before` that this process could have
-/// just created: private (key 0), created by this user, never used.
-pub fn new_private_queues(before: &[QueueEntry], after: &[QueueEntry]) -> Vec<i32> {
-    let uid = rustix::process::geteuid().as_raw();
-    after
-        .iter()
-        .filter(|q| {
-            q.key == 0
-                && q.creator_uid == uid
-                && q.messages == 0
-                && q.last_pids == (0, 0)
-                && !before.iter().any(|b| b.id == q.id)
-        })
-        .map(|q| q.id)
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queue_lines_parse_and_new_private_ones_are_found() {
-        let uid = rustix::process::geteuid().as_raw();
-        let line = |key: i32, id: i32, pids: &str| {
-            format!("{key:>10} {id:>10} 600 0 0 {pids} {uid} 0 {uid} 0 0 0 1700000000")
-        };
-        let old = parse_queue_line(&line(0, 1, "0 0")).unwrap();
-        let fresh = parse_queue_line(&line(0, 2, "0 0")).unwrap();
-        let used = parse_queue_line(&line(0, 3, "12 13")).unwrap();
-        let keyed = parse_queue_line(&line(77, 4, "0 0")).unwrap();
-        assert_eq!(fresh.last_pids, (0, 0));
-        assert_eq!(used.last_pids, (12, 13));
-        assert_eq!(
-            new_private_queues(&[old], &[old, fresh, used, keyed]),
-            vec![2]
-        );
-        assert!(parse_queue_line("key msqid perms").is_none());
-    }
 }

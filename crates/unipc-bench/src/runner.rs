@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use unipc::facility::{Facility, Link, LinkOptions, RawIo};
+use unipc::facility::{CreatedObject, Facility, Link, LinkOptions};
 
 use crate::peer::Peer;
 use crate::raw::RawWire;
@@ -138,7 +138,7 @@ impl Plan<'_> {
         };
         let options = LinkOptions::new(link_size);
         let connected = connect(facility, &options, peer_cpu);
-        let (mut link, mut peer) = match connected {
+        let (mut link, mut peer, created) = match connected {
             Ok(parts) => parts,
             Err(why) => {
                 self.bar.inc(jobs as u64);
@@ -204,10 +204,11 @@ impl Plan<'_> {
             peer.finish();
         }
         registry.peer(None);
-        // The link's handles remove its System V queues; forget them after.
+        // The link's handles remove what outlives the process (System V
+        // queues); forget it after.
         drop(link);
-        for id in registry.queues() {
-            registry.forget_queue(id);
+        for object in &created {
+            registry.forget(object);
         }
     }
 
@@ -323,11 +324,14 @@ impl Plan<'_> {
     }
 }
 
-type Connected = (Box<dyn Link>, Peer);
+/// The link, its peer, and what the link holds that outlives the process
+/// until its handles remove it (still registered).
+type Connected = (Box<dyn Link>, Peer, Vec<CreatedObject>);
 
 /// Sets up the link and its peer. Everything is created while holding the
 /// interrupt registry, and announced to it before creation where it can be
-/// (see `interrupt`), so an interrupted or killed run leaves nothing.
+/// and right after otherwise (see `interrupt`), so an interrupted or killed
+/// run leaves nothing.
 fn connect(
     facility: &'static Facility,
     options: &LinkOptions,
@@ -348,6 +352,13 @@ fn connect(
     result
 }
 
+/// Whether `object` stays once every process has closed it, name or not
+/// (a System V queue), as opposed to a name (a path, a POSIX queue's name)
+/// that has done its work once both sides hold the object open.
+fn outlives_its_name(object: &CreatedObject) -> bool {
+    matches!(object, CreatedObject::SysvQueue(_))
+}
+
 fn connect_in(
     registry: &mut crate::interrupt::Registry,
     facility: &'static Facility,
@@ -356,30 +367,32 @@ fn connect_in(
     scratch: &std::path::Path,
 ) -> Result<Connected, String> {
     std::fs::create_dir(scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
-    let before = crate::interrupt::sysv_queues();
-    registry.begin_prepare(&before);
-    let prepared = facility.connector.prepare(scratch, options);
-    // The connector does not say which System V queues it created; until
-    // the link does, count the private queues that just appeared.
-    let provisional =
-        crate::interrupt::new_private_queues(&before, &crate::interrupt::sysv_queues());
-    if prepared.is_ok() {
-        for &id in &provisional {
-            registry.add_queue(id);
+    // The connector names each object as it creates it (before, where the
+    // name is known beforehand), and each is written down at once.
+    let mut created = Vec::new();
+    let prepared = facility.connector.prepare(scratch, options, &mut |object| {
+        registry.created(object);
+        created.push(object.clone());
+    });
+    // On failure the connector, the pending link or the link (dropped on
+    // the establishing thread) has removed what it created.
+    let forget_all = |registry: &mut crate::interrupt::Registry| {
+        for object in &created {
+            registry.forget(object);
         }
-    }
-    registry.end_prepare();
-    let (pending, ticket) = prepared.map_err(|e| e.to_string())?;
-    let forget_provisional = |registry: &mut crate::interrupt::Registry| {
-        for &id in &provisional {
-            registry.forget_queue(id);
+    };
+    let (pending, ticket) = match prepared {
+        Ok(parts) => parts,
+        Err(e) => {
+            forget_all(registry);
+            return Err(e.to_string());
         }
     };
     let mut peer = match Peer::spawn(facility, ticket, options, peer_cpu) {
         Ok(peer) => peer,
         Err(e) => {
             drop(pending);
-            forget_provisional(registry);
+            forget_all(registry);
             return Err(format!("starting the peer: {e}"));
         }
     };
@@ -387,7 +400,7 @@ fn connect_in(
     let fail = |registry: &mut crate::interrupt::Registry, peer: Peer, why: String| {
         peer.kill();
         registry.peer(None);
-        forget_provisional(registry);
+        forget_all(registry);
         Err(why)
     };
     // Establishing may block (accept, FIFO open) until the peer joins; a
@@ -422,17 +435,15 @@ fn connect_in(
         drop(link);
         return fail(registry, peer, format!("the peer could not join: {why}"));
     }
-    let exact = match link.raw() {
-        RawIo::SysvMsg { read_id, write_id } => vec![read_id, write_id],
-        _ => Vec::new(),
-    };
-    for &id in &exact {
-        registry.add_queue(id);
+    // The peer has joined: both sides hold the objects open, and the names
+    // are unlinked (the peer unlinks a POSIX queue's; the scratch directory
+    // goes next). What outlives its name stays registered until the link's
+    // handles remove it.
+    let (lasting, names): (Vec<_>, Vec<_>) = created.into_iter().partition(outlives_its_name);
+    for object in &names {
+        registry.forget(object);
     }
-    for &id in provisional.iter().filter(|id| !exact.contains(id)) {
-        registry.forget_queue(id);
-    }
-    Ok((link, peer))
+    Ok((link, peer, lasting))
 }
 
 fn summarise(runs: &[RunResult], size: usize) -> Sample {

@@ -399,6 +399,25 @@ mod run_tree {
             .collect()
     }
 
+    /// The POSIX queues of the links the run `pid` made that still exist,
+    /// which it then unlinks (the connector names them
+    /// `/unipc-link-PID-N-to-peer` and `-from-peer`).
+    pub fn posix_queues_of(pid: u32) -> Vec<String> {
+        use unipc::message::posix_mq;
+        let mut left = Vec::new();
+        for n in 0..32 {
+            for way in ["to-peer", "from-peer"] {
+                let text = format!("/unipc-link-{pid}-{n}-{way}");
+                let name = unipc::name::PosixName::new(&text).unwrap();
+                if posix_mq::Queue::open(&name).is_ok() {
+                    let _ = posix_mq::unlink(&name);
+                    left.push(text);
+                }
+            }
+        }
+        left
+    }
+
     /// The queue identifiers a System V peer was handed (`sysv-mq A,B`).
     pub fn peer_queue_ids(args: &[String]) -> Vec<i32> {
         match args.iter().position(|a| a == "sysv-mq") {
@@ -413,7 +432,7 @@ mod run_tree {
 
 /// Interrupts `unipc bench --quick` at several moments with SIGINT, SIGTERM
 /// and SIGKILL and checks the run left nothing: no file in its private
-/// TMPDIR, no System V queue its processes created or used, no process.
+/// TMPDIR, no POSIX queue, no System V queue its processes created or used, no process.
 #[test]
 fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
     use std::time::{Duration, Instant};
@@ -426,7 +445,7 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
     let mut pids = std::collections::BTreeSet::new();
     let mut queue_ids = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
-    for facility in ["sysv-mq", "unix"] {
+    for facility in ["sysv-mq", "posix-mq", "unix"] {
         for (signal, name) in [
             (libc::SIGINT, "SIGINT"),
             (libc::SIGTERM, "SIGTERM"),
@@ -492,6 +511,10 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
                     .collect();
                 if !files.is_empty() {
                     failures.push(format!("{case}: left in TMPDIR: {files:?}"));
+                }
+                let names = run_tree::posix_queues_of(child.id());
+                if !names.is_empty() {
+                    failures.push(format!("{case}: POSIX queues left: {names:?}"));
                 }
                 // A signal that came before the bench took the signals over
                 // ends it by the default action; it had created nothing yet.

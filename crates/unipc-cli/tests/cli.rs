@@ -1683,7 +1683,7 @@ fn foreign_objects_and_error_text() {
         "true",
     ]);
     if !probe.status().is_ok_and(|s| s.success()) {
-        eprintln!("SKIP foreign_objects_and_error_text: setpriv cannot switch to nobody here");
+        unipc_test_support::skip("setpriv cannot switch to nobody here");
         return;
     }
     let mut squat = Command::new("setpriv");

@@ -111,6 +111,24 @@ impl Endpoint {
             Endpoint::Udp(_) => "udp",
         }
     }
+
+    /// The facility's entry in the registry: what [`crate::facility::for_scheme`]
+    /// finds for [`Endpoint::scheme`] (`sysv-mq:id=N` is `sysv-mq` too).
+    ///
+    /// ```
+    /// use unipc::Endpoint;
+    ///
+    /// let ep: Endpoint = "sysv-mq:id=7".parse()?;
+    /// assert_eq!(ep.facility().name, "sysv-mq");
+    /// assert!(ep.facility().properties.reliable);
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    pub fn facility(&self) -> &'static crate::facility::Facility {
+        // Every scheme has exactly one entry: checked by the facility
+        // registry's tests, so this lookup cannot miss.
+        crate::facility::for_scheme(self.scheme())
+            .expect("every endpoint scheme has an entry in facility::all()")
+    }
 }
 
 fn bad(input: &str, reason: impl Into<String>) -> Error {

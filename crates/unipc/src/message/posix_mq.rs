@@ -47,8 +47,7 @@ use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::deadline::Deadline;
 use crate::error::ObjectName;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
-    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::guard::{Guard, Made};
 use crate::name::PosixName;
@@ -1145,6 +1144,7 @@ fn proc_limit(path: &str) -> Option<usize> {
 /// The POSIX message queue's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "posix-mq",
+    scheme: Some("posix-mq"),
     summary: "POSIX message queue: whole messages with priorities, found by an IPC name",
     addressing: "posix-mq:/NAME",
     properties: Properties {
@@ -1189,15 +1189,22 @@ pub static FACILITY: Facility = Facility {
             set_by: "msgsize_max in /proc/sys/fs/mqueue/msgsize_max".to_owned(),
         })
     },
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, MessageLink, PendingLink, RawIo, Ticket};
+
 /// Joins two processes with two queues, one each way, named after the
 /// parent's pid; the peer removes the names once it has both open.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Queue, Queue);
 
+#[cfg(feature = "bench")]
 fn link_names(base: &str) -> Result<(PosixName, PosixName)> {
     Ok((
         PosixName::new(&format!("{base}-to-peer"))?,
@@ -1205,6 +1212,7 @@ fn link_names(base: &str) -> Result<(PosixName, PosixName)> {
     ))
 }
 
+#[cfg(feature = "bench")]
 fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     RawIo::PosixMq {
         read: rx.as_fd(),
@@ -1212,11 +1220,13 @@ fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     }
 }
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(
         &self,
         _scratch: &std::path::Path,
         options: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let base = format!(
@@ -1232,6 +1242,9 @@ impl facility::Connector for Connector {
             .max_messages(depth)
             .max_message_size(options.max_message_size)
             .exclusive(true);
+        // Told before they exist, so no moment has them unannounced.
+        announce(&facility::CreatedObject::PosixMq(to_peer.clone()));
+        announce(&facility::CreatedObject::PosixMq(from_peer.clone()));
         let to_peer = options.create(&to_peer)?;
         let from_peer = options.create(&from_peer)?;
         Ok((Box::new(Pending(to_peer, from_peer)), Ticket::address(base)))
@@ -1250,6 +1263,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;

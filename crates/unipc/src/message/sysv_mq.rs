@@ -62,8 +62,7 @@ use crate::deadline::Deadline;
 use crate::endpoint::Endpoint;
 use crate::error::ObjectName;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
-    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::guard::{Guard, Made};
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
@@ -1322,6 +1321,7 @@ impl Messenger for Queue {
 /// The System V message queue's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "sysv-mq",
+    scheme: Some("sysv-mq"),
     summary: "System V message queue: whole messages with types, found by a numeric key",
     addressing: "sysv-mq:KEY (decimal, 0x-hex, or private)",
     properties: Properties {
@@ -1358,15 +1358,22 @@ pub static FACILITY: Facility = Facility {
             set_by: "msgmax in /proc/sys/kernel/msgmax".to_owned(),
         })
     },
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, MessageLink, PendingLink, RawIo, Ticket};
+
 /// Joins two processes with two private queues, one each way; the peer
 /// finds them by identifier, and the parent's handles remove them.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Queue, Queue);
 
+#[cfg(feature = "bench")]
 fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     RawIo::SysvMsg {
         read_id: rx.id(),
@@ -1374,10 +1381,19 @@ fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     }
 }
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
-    fn prepare(&self, _scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+    fn prepare(
+        &self,
+        _scratch: &Path,
+        _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        // An identifier exists only once its queue does: told right after.
         let to_peer = QueueOptions::new().create(SysvKey::Private)?;
+        announce(&facility::CreatedObject::SysvQueue(to_peer.id()));
         let from_peer = QueueOptions::new().create(SysvKey::Private)?;
+        announce(&facility::CreatedObject::SysvQueue(from_peer.id()));
         let address = format!("{},{}", to_peer.id(), from_peer.id());
         Ok((
             Box::new(Pending(to_peer, from_peer)),
@@ -1403,6 +1419,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(tx, rx) = *self;

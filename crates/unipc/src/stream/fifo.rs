@@ -69,8 +69,7 @@ use rustix::fs::FileType;
 use crate::adopt::{self, Want};
 use crate::error::ObjectName;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
-    Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
+    Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::guard::{Guard, Made};
 use crate::name::FsPath;
@@ -626,6 +625,7 @@ impl TryFrom<OwnedFd> for Writer {
 /// The FIFO's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {
     name: "fifo",
+    scheme: Some("fifo"),
     summary: "named pipe: one-way byte stream found by a filesystem path",
     addressing: "fifo:PATH",
     properties: Properties {
@@ -655,22 +655,38 @@ pub static FACILITY: Facility = Facility {
         ]
     },
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
+
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, StreamCalls, StreamLink, Ticket};
 
 /// Joins two processes through two FIFOs in the scratch directory, one
 /// each way. Both sides open them in the same order, so the blocking opens
 /// pair up instead of deadlocking; the FIFOs are unlinked once open.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Fifo, Fifo);
 
+#[cfg(feature = "bench")]
 const TO_PEER: &str = "to-peer";
+#[cfg(feature = "bench")]
 const FROM_PEER: &str = "from-peer";
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
-    fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+    fn prepare(
+        &self,
+        scratch: &Path,
+        _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        announce(&facility::CreatedObject::Path(scratch.join(TO_PEER)));
         let to_peer = Fifo::create(scratch.join(TO_PEER), Mode::OWNER_RW)?;
+        announce(&facility::CreatedObject::Path(scratch.join(FROM_PEER)));
         let from_peer = Fifo::create(scratch.join(FROM_PEER), Mode::OWNER_RW)?;
         let address = scratch.to_string_lossy().into_owned();
         Ok((
@@ -693,6 +709,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(to_peer, from_peer) = *self;

@@ -69,8 +69,7 @@ use std::time::Duration;
 
 use crate::adopt::{self, Want};
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
-    Properties, Reach, Shape, StreamCalls, StreamLink, Tags, Ticket,
+    Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::sys;
 use crate::{AdoptError, Error, Result};
@@ -595,6 +594,7 @@ pub fn vmsplice(to: impl AsFd, bufs: &[IoSlice<'_>], flags: SpliceFlags) -> Resu
 /// The pipe's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {
     name: "pipe",
+    scheme: None,
     summary: "anonymous pipe: one-way byte stream between related processes",
     addressing: "none: the descriptors are inherited or passed",
     properties: Properties {
@@ -637,19 +637,27 @@ pub static FACILITY: Facility = Facility {
         ]
     },
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, StreamCalls, StreamLink, Ticket};
+
 /// Joins two processes with two pipes, one each way.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Receiver, Sender);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(
         &self,
         _scratch: &std::path::Path,
         _: &LinkOptions,
+        _announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let (to_peer, peer_reads) = new()?;
         let (peer_writes, from_peer) = new()?;
@@ -678,6 +686,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let Pending(reader, writer) = *self;
@@ -719,7 +728,7 @@ mod tests {
     #[test]
     fn capacity_refusals_over_the_limit_name_the_proc_file() {
         let Some(limit) = sys::pipe::pipe_max_size() else {
-            eprintln!("skipped: {} is not readable", sys::pipe::PIPE_MAX_SIZE_FILE);
+            unipc_test_support::skip(format!("{} is not readable", sys::pipe::PIPE_MAX_SIZE_FILE));
             return;
         };
         let asked = (limit + 1) as usize;

@@ -58,8 +58,7 @@ use std::time::Duration;
 use crate::adopt::{self, Want};
 use crate::error::ObjectName;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, MessageLink, Naming,
-    PendingLink, Persistence, Properties, RawIo, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
@@ -448,6 +447,7 @@ impl From<Conn> for OwnedFd {
 /// The UNIX seqpacket socket's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "unix-seqpacket",
+    scheme: Some("unix-seqpacket"),
     summary: "UNIX seqpacket socket: connected, reliable, ordered messages",
     addressing: "unix-seqpacket:PATH, unix-seqpacket:@NAME",
     properties: Properties {
@@ -489,15 +489,22 @@ pub static FACILITY: Facility = Facility {
                 .to_owned(),
         })
     },
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, MessageLink, PendingLink, RawIo, Ticket};
+
 /// Joins two processes through a listener at `seqpacket` in the scratch
 /// directory.
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Listener);
 
+#[cfg(feature = "bench")]
 fn raw_io<'a>(tx: &'a Conn, rx: &'a Conn) -> RawIo<'a> {
     RawIo::SendRecv {
         read: rx.as_fd(),
@@ -505,6 +512,7 @@ fn raw_io<'a>(tx: &'a Conn, rx: &'a Conn) -> RawIo<'a> {
     }
 }
 
+#[cfg(feature = "bench")]
 fn message_link(conn: Conn) -> Result<Box<dyn Link>> {
     let object = Messenger::object(&conn);
     let copy = rustix::io::fcntl_dupfd_cloexec(conn.as_fd(), 0)
@@ -516,13 +524,16 @@ fn message_link(conn: Conn) -> Result<Box<dyn Link>> {
     )))
 }
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(
         &self,
         scratch: &std::path::Path,
         _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let addr = UnixAddr::path(scratch.join("seqpacket"))?;
+        announce(&facility::CreatedObject::Path(scratch.join("seqpacket")));
         let listener = Listener::bind(&addr)?;
         let address = addr.to_string();
         Ok((Box::new(Pending(listener)), Ticket::address(address)))
@@ -533,6 +544,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         message_link(self.0.accept()?)

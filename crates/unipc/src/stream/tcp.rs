@@ -47,8 +47,7 @@ use crate::deadline::Deadline;
 use crate::endpoint::HostPort;
 use crate::error::ObjectName;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
-    Properties, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::sys;
 use crate::sys::fd::{Family, SocketKind};
@@ -546,6 +545,7 @@ impl TryFrom<OwnedFd> for Stream {
 /// TCP's entry in the facility registry (`unipc compare`, `unipc bench`).
 pub static FACILITY: Facility = Facility {
     name: "tcp",
+    scheme: Some("tcp"),
     summary: "TCP stream socket (IPv4 or IPv6)",
     addressing: "tcp:HOST:PORT, tcp:[IPv6]:PORT",
     properties: Properties {
@@ -576,20 +576,28 @@ pub static FACILITY: Facility = Facility {
         ]
     },
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &Connector,
 };
 
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, Ticket};
+
 /// Joins two processes over loopback TCP with Nagle off (so small
 /// messages are not held back, for unipc and the raw baseline alike).
+#[cfg(feature = "bench")]
 struct Connector;
 
+#[cfg(feature = "bench")]
 struct Pending(Listener);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for Connector {
     fn prepare(
         &self,
         _scratch: &std::path::Path,
         _: &LinkOptions,
+        _announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let listener = Listener::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let address = listener.local_addr()?.to_string();
@@ -604,6 +612,7 @@ impl facility::Connector for Connector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for Pending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let (stream, _) = self.0.accept()?;

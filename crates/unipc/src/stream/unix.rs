@@ -32,21 +32,23 @@
 
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::Path;
 use std::time::Duration;
 
 use super::unix_core::{endpoint_label, Bound, Config, Pace, Socket};
 use crate::adopt::{self, Want};
+#[cfg(feature = "bench")]
 use crate::endpoint::Endpoint;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, Naming, PendingLink, Persistence,
-    Properties, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::name::UnixAddr;
 use crate::sys::fd::{Family, SocketKind};
 use crate::sys::socket::{Kind, SCM_MAX_FD};
 use crate::unix_socket;
-use crate::{AdoptError, Error, Mode, Result};
+use crate::{AdoptError, Mode, Result};
+// The docs link to `Error`; only the bench's connectors use it in code.
+#[cfg(any(doc, feature = "bench"))]
+use crate::Error;
 
 /// Who is at the other end of a connection, as the kernel recorded it when
 /// the connection was made (`SO_PEERCRED`).
@@ -502,17 +504,20 @@ const UNIX_PROPERTIES: Properties = Properties {
 /// The UNIX stream socket's entry in the facility registry.
 pub static FACILITY: Facility = Facility {
     name: "unix",
+    scheme: Some("unix"),
     summary: "UNIX stream socket: two-way byte stream, passes descriptors and credentials",
     addressing: "unix:PATH, unix:@NAME (abstract)",
     properties: UNIX_PROPERTIES,
     limits: unix_limits,
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &PathConnector,
 };
 
 /// The socketpair's entry in the facility registry.
 pub static PAIR_FACILITY: Facility = Facility {
     name: "socketpair",
+    scheme: None,
     summary: "connected pair of UNIX stream sockets for related processes",
     addressing: "none: one end is inherited or passed",
     properties: Properties {
@@ -523,17 +528,33 @@ pub static PAIR_FACILITY: Facility = Facility {
     },
     limits: unix_limits,
     max_message: || None,
+    #[cfg(feature = "bench")]
     connector: &PairConnector,
 };
 
+#[cfg(feature = "bench")]
+use std::path::Path;
+
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, Ticket};
+
 /// Joins two processes through a listener at `sock` in the scratch directory.
+#[cfg(feature = "bench")]
 struct PathConnector;
 
+#[cfg(feature = "bench")]
 struct PendingAccept(Listener);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for PathConnector {
-    fn prepare(&self, scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+    fn prepare(
+        &self,
+        scratch: &Path,
+        _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let addr = UnixAddr::path(scratch.join("sock"))?;
+        announce(&facility::CreatedObject::Path(scratch.join("sock")));
         let listener = Listener::bind(&addr)?;
         let address = addr.to_string();
         Ok((Box::new(PendingAccept(listener)), Ticket::address(address)))
@@ -546,6 +567,7 @@ impl facility::Connector for PathConnector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for PendingAccept {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let stream = self.0.accept()?;
@@ -554,12 +576,20 @@ impl PendingLink for PendingAccept {
 }
 
 /// Joins two processes through a socketpair; the peer inherits one end.
+#[cfg(feature = "bench")]
 struct PairConnector;
 
+#[cfg(feature = "bench")]
 struct PendingPair(Stream);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for PairConnector {
-    fn prepare(&self, _scratch: &Path, _: &LinkOptions) -> Result<(Box<dyn PendingLink>, Ticket)> {
+    fn prepare(
+        &self,
+        _scratch: &Path,
+        _: &LinkOptions,
+        _announce: &mut dyn FnMut(&facility::CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let (ours, theirs) = pair()?;
         Ok((
             Box::new(PendingPair(ours)),
@@ -582,6 +612,7 @@ impl facility::Connector for PairConnector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for PendingPair {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         facility::socket_link("socketpair", self.0)

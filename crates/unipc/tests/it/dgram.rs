@@ -66,7 +66,7 @@ impl Sock {
             Kind::UdpV6 => match UdpSocket::bind_addr("[::1]:0".parse().unwrap()) {
                 Ok(sock) => Sock::Udp(sock),
                 Err(err) => {
-                    println!("SKIPPED: no IPv6 loopback on this host: {err}");
+                    util::skip(format!("no IPv6 loopback on this host: {err}"));
                     return None;
                 }
             },
@@ -914,7 +914,7 @@ fn unix_buffer_of_the_receive_hint_takes_one_call() {
     if util::role().is_some() {
         let dir = PathBuf::from(util::arg("DIR"));
         if let Err(why) = util::fake_wmem(&dir, 1024) {
-            println!("skipped: cannot fake net.core.wmem_* here ({why})");
+            util::skip(format!("cannot fake net.core.wmem_* here ({why})"));
             return;
         }
         let mine = UnixDatagram::try_from(util::passed_fd(0)).unwrap();
@@ -964,7 +964,7 @@ fn unix_buffer_of_the_receive_hint_takes_one_call() {
         return;
     }
     if !util::is_root() {
-        println!("skipped: faking net.core.wmem_* needs root");
+        util::skip("faking net.core.wmem_* needs root");
         return;
     }
     let dir = util::TempDir::new();
@@ -1039,10 +1039,10 @@ fn unix_permission_refused_for_nobody() {
         return;
     }
     if !util::is_root() {
-        println!(
-            "SKIPPED: switching to nobody needs root; running as uid {}",
+        util::skip(format!(
+            "switching to nobody needs root; running as uid {}",
             rustix::process::geteuid().as_raw()
-        );
+        ));
         return;
     }
     let dir = util::TempDir::new();
@@ -1338,11 +1338,11 @@ fn udp_multicast_v6_interface_local() {
         return;
     }
     let Some((name, index)) = multicast_interface() else {
-        println!("SKIPPED: no interface is up with the MULTICAST flag, so IPv6 multicast cannot be tried");
+        util::skip("no interface is up with the MULTICAST flag, so IPv6 multicast cannot be tried");
         return;
     };
     let Ok(sender) = UdpSocket::bind_addr("[::]:0".parse().unwrap()) else {
-        println!("SKIPPED: IPv6 is not available on this host");
+        util::skip("IPv6 is not available on this host");
         return;
     };
     let group = IpAddr::V6(Ipv6Addr::new(

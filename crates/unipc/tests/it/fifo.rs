@@ -91,7 +91,7 @@ fn mode_on_disk_is_the_mode_asked_whatever_the_umask() {
         cases.push((0o277, 0o220, true));
         cases.push((0o777, 0o200, true));
     } else {
-        eprintln!("note: not root, so the cases run as `nobody` are skipped");
+        util::skip("in part: the cases run as `nobody` need root");
     }
     for (i, (umask, mode, nobody)) in cases.into_iter().enumerate() {
         let path = dir.join(&format!("f{i}"));
@@ -495,7 +495,7 @@ fn another_user_is_refused_a_0600_fifo() {
         return;
     }
     if !util::is_root() {
-        eprintln!("skipped: switching to `nobody` needs root");
+        util::skip("switching to `nobody` needs root");
         return;
     }
     let dir = util::TempDir::new();

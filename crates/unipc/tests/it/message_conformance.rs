@@ -383,9 +383,9 @@ fn full_loses_nothing(kind: Kind, test: &str) {
         return;
     }
     if !kind.flow_controlled() {
-        println!(
-            "skip {kind:?}: a datagram channel without flow control drops instead of refusing"
-        );
+        util::skip(format!(
+            "{kind:?}: a datagram channel without flow control drops instead of refusing"
+        ));
         return;
     }
     let mut channel = channel(kind, test, "drainer");

@@ -1064,7 +1064,7 @@ fn queue_count_limit_names_queues_max() {
         // queues vanish with the namespace when this process exits. The
         // namespace belongs to this thread, which makes every call below.
         if let Err(err) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWIPC) {
-            println!("skipped: cannot make a private IPC namespace here ({err})");
+            util::skip(format!("cannot make a private IPC namespace here ({err})"));
             return;
         }
         std::fs::write("/proc/sys/fs/mqueue/queues_max", "2").unwrap();
@@ -1111,7 +1111,7 @@ fn create_does_not_adopt_a_queue_another_user_made() {
         return;
     }
     if !util::is_root() {
-        println!("SKIPPED create_does_not_adopt_a_queue_another_user_made: needs root to switch a peer to nobody");
+        util::skip("needs root to switch a peer to nobody");
         return;
     }
     let name = fresh_name();
@@ -1316,7 +1316,7 @@ fn creator_does_not_unlink_a_queue_that_replaced_its_own() {
         return;
     }
     if !util::is_root() {
-        println!("SKIPPED creator_does_not_unlink_a_queue_that_replaced_its_own: needs root to switch a peer to nobody");
+        util::skip("needs root to switch a peer to nobody");
         return;
     }
     let name = fresh_name();

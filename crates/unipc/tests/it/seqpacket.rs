@@ -127,7 +127,7 @@ fn a_buffer_of_the_receive_hint_takes_one_call() {
     if util::role().is_some() {
         let dir = std::path::PathBuf::from(util::arg("DIR"));
         if let Err(why) = util::fake_wmem(&dir, 1024) {
-            println!("skipped: cannot fake net.core.wmem_* here ({why})");
+            util::skip(format!("cannot fake net.core.wmem_* here ({why})"));
             return;
         }
         let conn = Conn::try_from(util::passed_fd(0)).unwrap();
@@ -176,7 +176,7 @@ fn a_buffer_of_the_receive_hint_takes_one_call() {
         return;
     }
     if !util::is_root() {
-        println!("skipped: faking net.core.wmem_* needs root");
+        util::skip("faking net.core.wmem_* needs root");
         return;
     }
     let dir = util::TempDir::new();

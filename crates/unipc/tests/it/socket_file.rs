@@ -113,7 +113,7 @@ fn a_link_swapped_in_during_the_bind_never_gets_the_mode() {
         return;
     }
     if !util::is_root() {
-        println!("skipped: the race needs root to bind and a peer switched to nobody");
+        util::skip("the race needs root to bind and a peer switched to nobody");
         return;
     }
     let secret_dir = util::TempDir::new();

@@ -158,11 +158,11 @@ fn has_sys_resource() -> bool {
     bits & (1 << CAP_SYS_RESOURCE) != 0
 }
 
-fn skip_unless_root(test: &str) -> bool {
+fn skip_unless_root() -> bool {
     if util::is_root() {
         return false;
     }
-    println!("SKIPPED {test}: needs root to switch a peer to nobody");
+    util::skip("needs root to switch a peer to nobody");
     true
 }
 
@@ -771,7 +771,7 @@ fn ipc_set_changes_mode_and_max_bytes() {
     let test = "ipc_set_changes_mode_and_max_bytes";
     peer(test, "reader", key).spawn().wait_success();
 
-    if !skip_unless_root(test) {
+    if !skip_unless_root() {
         let mut nobody = peer(test, "nobody", key);
         util::as_nobody(&mut nobody);
         nobody.spawn().wait_success();
@@ -975,7 +975,7 @@ fn permission_is_refused_to_other_users_by_mode() {
         return;
     }
     let test = "permission_is_refused_to_other_users_by_mode";
-    if skip_unless_root(test) {
+    if skip_unless_root() {
         return;
     }
     let (queue, key) = create_with(QueueOptions::new().mode(Mode::OWNER_RW));
@@ -1238,7 +1238,7 @@ fn every_size_crosses_whole_in_any_order() {
         match role.as_str() {
             "host" => {
                 if let Err(err) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWIPC) {
-                    println!("skipped: cannot make a private IPC namespace here ({err})");
+                    util::skip(format!("cannot make a private IPC namespace here ({err})"));
                     return;
                 }
                 std::fs::write("/proc/sys/kernel/msgmax", LARGEST.to_string()).unwrap();
@@ -1338,7 +1338,7 @@ fn create_does_not_adopt_a_queue_another_user_made() {
         return;
     }
     let test = "create_does_not_adopt_a_queue_another_user_made";
-    if skip_unless_root(test) {
+    if skip_unless_root() {
         return;
     }
     let (key, disguised) = (unique_key(), unique_key());

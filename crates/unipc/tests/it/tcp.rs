@@ -32,7 +32,7 @@ fn ipv6_listener(test: &str) -> Option<tcp::Listener> {
     match tcp::Listener::bind(&host_port("::1", 0)) {
         Ok(listener) => Some(listener),
         Err(err) => {
-            println!("{test}: skipping the IPv6 half: cannot bind [::1]: {err}");
+            util::skip(format!("the IPv6 part of {test}: cannot bind [::1]: {err}"));
             None
         }
     }

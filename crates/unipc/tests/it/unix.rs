@@ -250,7 +250,7 @@ fn peer_credentials_of_a_child_running_as_nobody() {
         return;
     }
     if !util::is_root() {
-        println!("skipped: switching a peer to nobody needs root");
+        util::skip("switching a peer to nobody needs root");
         return;
     }
     // An abstract name has no file, so nobody may connect.
@@ -695,7 +695,7 @@ fn nobody_cannot_connect_to_a_socket_only_root_may_write() {
         return;
     }
     if !util::is_root() {
-        println!("skipped: switching a peer to nobody needs root");
+        util::skip("switching a peer to nobody needs root");
         return;
     }
     let dir = util::TempDir::new();

@@ -70,15 +70,21 @@
 //! # References
 //! unix(7), udp(7), ip(7), ipv6(7), socket(7), recv(2), send(2), poll(2)
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::BorrowedFd;
+#[cfg(feature = "bench")]
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::SocketAddrAny;
 
-use super::{Messenger, Received, Tag, Wait};
+// The docs link to `Messenger`; only the bench's link uses it in code.
+#[cfg(any(doc, feature = "bench"))]
+use super::Messenger;
+use super::{Received, Tag, Wait};
 use crate::deadline::Deadline;
 use crate::error::ObjectName;
+#[cfg(feature = "bench")]
 use crate::facility::{Link, MessageLink, RawIo};
 use crate::sys::dgram::{self as sys, Family, Ready};
 use crate::sys::fd::file_type_name;
@@ -405,6 +411,7 @@ fn recv_untagged(
 
 /// A link over one connected datagram socket: the sending half is a
 /// close-on-exec duplicate of the same descriptor.
+#[cfg(feature = "bench")]
 fn dgram_link<S>(socket: S) -> Result<Box<dyn Link>>
 where
     S: Messenger + AsFd + TryFrom<OwnedFd, Error = crate::AdoptError> + Send + 'static,

@@ -9,15 +9,14 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use rustix::io::Errno;
 
 use super::{
-    check_kind, dgram_link, peek_len, recv_datagram, recv_error, recv_untagged, send_error,
-    with_wait, How, Stop, Until,
+    check_kind, peek_len, recv_datagram, recv_error, recv_untagged, send_error, with_wait, How,
+    Stop, Until,
 };
 use crate::adopt::{self, Want};
 use crate::endpoint::HostPort;
 use crate::error::ObjectName;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, Naming, PendingLink,
-    Persistence, Properties, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::sys::dgram::{self as sys, Family, Ready};
@@ -785,6 +784,7 @@ impl fmt::Display for UdpSocket {
 /// The UDP socket's entry in the facility registry.
 pub static UDP_FACILITY: Facility = Facility {
     name: "udp",
+    scheme: Some("udp"),
     summary: "UDP datagram socket: unreliable messages across hosts, multicast",
     addressing: "udp:HOST:PORT, udp:[IPv6]:PORT",
     properties: Properties {
@@ -824,20 +824,30 @@ pub static UDP_FACILITY: Facility = Facility {
             set_by: "the IPv4 datagram size".to_owned(),
         })
     },
+    #[cfg(feature = "bench")]
     connector: &UdpConnector,
 };
 
+#[cfg(feature = "bench")]
+use super::dgram_link;
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, Ticket};
+
 /// Joins two processes over loopback UDP: the peer connects to the
 /// parent's port and greets it, which tells the parent the peer's port.
+#[cfg(feature = "bench")]
 struct UdpConnector;
 
+#[cfg(feature = "bench")]
 struct UdpPending(UdpSocket);
 
+#[cfg(feature = "bench")]
 impl facility::Connector for UdpConnector {
     fn prepare(
         &self,
         _scratch: &std::path::Path,
         _: &LinkOptions,
+        _announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
         let socket = UdpSocket::bind_addr(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let address = socket.local_addr().to_string();
@@ -853,6 +863,7 @@ impl facility::Connector for UdpConnector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for UdpPending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let UdpPending(mut socket) = *self;
@@ -870,7 +881,7 @@ mod tests {
     fn udp_limits_follow_the_destination_family() {
         let v6 = UdpSocket::bind_addr("[::1]:0".parse().unwrap());
         let Ok(v6) = v6 else {
-            eprintln!("skipped: no IPv6 loopback here");
+            unipc_test_support::skip("no IPv6 loopback here");
             return;
         };
         assert_eq!(v6.limit_for(None), UDP_V6_MAX);

@@ -6,23 +6,19 @@
 
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use rustix::io::Errno;
 use rustix::net::addr::SocketAddrArg;
 use rustix::net::SocketAddrAny;
 
 use super::{
-    dgram_link, peek_len, recv_datagram, recv_error, recv_untagged, send_error, with_wait, How,
-    Stop, Until,
+    peek_len, recv_datagram, recv_error, recv_untagged, send_error, with_wait, How, Stop, Until,
 };
 use crate::adopt::{self, Want};
 use crate::error::ObjectName;
 use crate::facility::{
-    self, Direction, Facility, Link, LinkOptions, LiveLimit, MessageCap, Naming, PendingLink,
-    Persistence, Properties, Reach, Shape, Tags, Ticket,
+    Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
 use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::UnixAddr;
@@ -621,6 +617,7 @@ fn sndbuf_cap() -> Option<MessageCap> {
 /// The UNIX datagram socket's entry in the facility registry.
 pub static UNIX_FACILITY: Facility = Facility {
     name: "unix-dgram",
+    scheme: Some("unix-dgram"),
     summary: "UNIX datagram socket: reliable messages on this host, sender address on each",
     addressing: "unix-dgram:PATH, unix-dgram:@NAME",
     properties: Properties {
@@ -650,24 +647,42 @@ pub static UNIX_FACILITY: Facility = Facility {
         ]
     },
     max_message: sndbuf_cap,
+    #[cfg(feature = "bench")]
     connector: &UnixConnector,
 };
 
+#[cfg(feature = "bench")]
+use std::path::PathBuf;
+#[cfg(feature = "bench")]
+use std::time::Duration;
+
+#[cfg(feature = "bench")]
+use super::dgram_link;
+#[cfg(feature = "bench")]
+use crate::facility::{self, Link, LinkOptions, PendingLink, Ticket};
+
 /// Joins two processes through two bound sockets in the scratch
 /// directory, each connected to the other.
+#[cfg(feature = "bench")]
 struct UnixConnector;
 
+#[cfg(feature = "bench")]
 struct UnixPending(UnixDatagram, PathBuf);
 
+#[cfg(feature = "bench")]
 const PARENT_SOCKET: &str = "dgram-parent";
+#[cfg(feature = "bench")]
 const PEER_SOCKET: &str = "dgram-peer";
 
+#[cfg(feature = "bench")]
 impl facility::Connector for UnixConnector {
     fn prepare(
         &self,
         scratch: &std::path::Path,
         _: &LinkOptions,
+        announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        announce(&facility::CreatedObject::Path(scratch.join(PARENT_SOCKET)));
         let socket = UnixDatagram::bind(&UnixAddr::path(scratch.join(PARENT_SOCKET))?)?;
         let address = scratch.to_string_lossy().into_owned();
         Ok((
@@ -684,6 +699,7 @@ impl facility::Connector for UnixConnector {
     }
 }
 
+#[cfg(feature = "bench")]
 impl PendingLink for UnixPending {
     fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
         let UnixPending(mut socket, peer) = *self;

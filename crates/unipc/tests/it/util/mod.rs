@@ -28,6 +28,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// The one way a test says it skipped (see `unipc-test-support`).
+pub use unipc_test_support::skip;
+
 /// Environment variable that carries the child's role.
 pub const ROLE_VAR: &str = "UNIPC_TEST_ROLE";
 /// How long any peer may run before the watchdog kills it and fails the test.
