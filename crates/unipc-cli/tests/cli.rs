@@ -1767,3 +1767,49 @@ fn sysv_max_size_out_of_range_creates_nothing() {
         unipc_run(&["stat", &key]).runtime_error(&key);
     }
 }
+
+/// A slow writer's bytes go out as they come: nothing waits for a newline
+/// or a full chunk while stdin has nothing more (FIFO and socket).
+#[test]
+fn send_passes_on_what_stdin_has_without_waiting_for_more() {
+    let dir = temp_dir();
+    let fifo = dir.path().join("f");
+    unipc_run(&["fifo", "create", fifo.to_str().unwrap()]).ok();
+    let endpoints = [
+        format!("fifo:{}", fifo.display()),
+        format!("unix:{}", dir.path().join("s").display()),
+    ];
+    for endpoint in endpoints {
+        let (recv, stdout) = if endpoint.starts_with("unix") {
+            let name = endpoint.split_once(':').unwrap().1.to_owned();
+            let (mut recv, stdout) = spawn(recv_cmd(&endpoint), Input::Nothing, true);
+            assert!(recv.wait_until(|pid| unix_bound(pid, &name, true)));
+            (recv, stdout)
+        } else {
+            spawn(recv_cmd(&endpoint), Input::Nothing, true)
+        };
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        let mut send = unipc()
+            .args(["send", &endpoint])
+            .stdin(reader)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        writer.write_all(b"no newline yet").unwrap();
+        let mut stdout = stdout.unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reading = thread::spawn(move || {
+            let mut got = [0u8; 14];
+            let read = stdout.read_exact(&mut got).map(|()| got);
+            let _ = tx.send(read.is_ok() && &got == b"no newline yet");
+            stdout
+        });
+        let arrived = rx.recv_timeout(DEADLINE).unwrap_or(false);
+        drop(writer);
+        let _ = send.wait();
+        drop(reading.join());
+        recv.finish();
+        assert!(arrived, "{endpoint}: the bytes waited for more input");
+    }
+}

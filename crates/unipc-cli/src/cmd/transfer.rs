@@ -95,13 +95,22 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
             "{endpoint} is a byte stream: --nonblock applies to message endpoints (use --timeout)"
         )));
     }
-    let mut input: Box<dyn BufRead> = match &args.data {
+    let source: Box<dyn Read> = match &args.data {
         Some(data) => Box::new(io::Cursor::new(data.as_bytes().to_vec())),
         None => Box::new(io::stdin().lock()),
     };
+    let mut input = io::BufReader::with_capacity(64 << 10, source);
     match options_of(timeout).connect(endpoint)? {
         Handle::Stream(mut stream) => {
-            send_stream(endpoint, &mut stream, &mut input, delimiter(&args))?;
+            // DATA given on the command line is all there at once.
+            let from_stdin = args.data.is_none();
+            send_stream(
+                endpoint,
+                &mut stream,
+                &mut input,
+                from_stdin,
+                delimiter(&args),
+            )?;
             stream
                 .finish()
                 .map_err(|e| peer_gone(endpoint, "finish", e.into()))?;
@@ -128,21 +137,37 @@ fn peer_gone(endpoint: &Endpoint, op: &str, err: io::Error) -> anyhow::Error {
     }
 }
 
-/// Copies `input` to the stream. On a FIFO each write is at most
-/// `PIPE_BUF` bytes and ends at the last delimiter inside it when there is
-/// one, so whole lines (records) up to `PIPE_BUF` from concurrent writers
-/// never interleave; with a delimiter each record is its own write.
+/// Copies `input` to the stream as it comes.
+///
+/// On a FIFO each write is at most `PIPE_BUF` bytes and ends at the last
+/// newline inside it when there is one, so whole lines up to `PIPE_BUF`
+/// from concurrent writers never interleave; the part after that newline
+/// waits for the rest of its line, but never while the input has nothing
+/// more ready (a slow writer is not held back). With a delimiter (`--lines`,
+/// `--null`) each record is its own write, on any stream.
 fn send_stream(
     endpoint: &Endpoint,
     stream: &mut StreamHandle,
-    input: &mut dyn BufRead,
+    input: &mut io::BufReader<Box<dyn Read>>,
+    from_stdin: bool,
     delimiter: Option<u8>,
 ) -> anyhow::Result<()> {
     let atomic = stream.atomic_write_size();
     let chunk_max = atomic.unwrap_or(64 << 10);
-    let cut_at = delimiter.or(atomic.map(|_| b'\n'));
     let mut pending: Vec<u8> = Vec::with_capacity(chunk_max);
+    let mut write = |bytes: &[u8]| {
+        stream
+            .write_all(bytes)
+            .map_err(|e| peer_gone(endpoint, "write", e))
+    };
     loop {
+        // What is held back waits for more input only if more is ready:
+        // buffered here already, or waiting in stdin.
+        let ready = !from_stdin || !input.buffer().is_empty() || stdin_ready();
+        if !pending.is_empty() && !ready {
+            write(&pending)?;
+            pending.clear();
+        }
         let available = match input.fill_buf() {
             Ok(buf) => buf,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -154,33 +179,47 @@ fn send_stream(
         let take = available.len().min(chunk_max - pending.len());
         pending.extend_from_slice(&available[..take]);
         input.consume(take);
-        loop {
-            let end = match cut_at.and_then(|d| {
-                pending
-                    .iter()
-                    .position(|&b| b == d)
-                    .filter(|_| delimiter.is_some())
-                    .or_else(|| pending.iter().rposition(|&b| b == d))
-            }) {
-                Some(at) => at + 1,
-                None if pending.len() >= chunk_max => pending.len(),
-                None => break,
-            };
-            stream
-                .write_all(&pending[..end])
-                .map_err(|e| peer_gone(endpoint, "write", e))?;
-            pending.drain(..end);
-            if delimiter.is_none() {
-                break;
+        match (delimiter, atomic) {
+            (Some(d), _) => {
+                // One write per record; a record longer than a chunk is
+                // written as it fills.
+                while let Some(at) = pending.iter().position(|&b| b == d) {
+                    write(&pending[..=at])?;
+                    pending.drain(..=at);
+                }
+                if pending.len() >= chunk_max {
+                    write(&pending)?;
+                    pending.clear();
+                }
+            }
+            (None, Some(_)) => {
+                let end = match pending.iter().rposition(|&b| b == b'\n') {
+                    Some(at) => at + 1,
+                    None if pending.len() >= chunk_max => pending.len(),
+                    None => continue,
+                };
+                write(&pending[..end])?;
+                pending.drain(..end);
+            }
+            (None, None) => {
+                write(&pending)?;
+                pending.clear();
             }
         }
     }
     if !pending.is_empty() {
-        stream
-            .write_all(&pending)
-            .map_err(|e| peer_gone(endpoint, "write", e))?;
+        write(&pending)?;
     }
     Ok(())
+}
+
+/// Whether stdin has bytes ready to read now (or its end: a read would
+/// not block).
+fn stdin_ready() -> bool {
+    use rustix::event::{PollFd, PollFlags, Timespec};
+    let stdin = rustix::stdio::stdin();
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    matches!(rustix::event::poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
 }
 
 /// Reads one message from `input`: up to `delimiter` (dropped) or end of
