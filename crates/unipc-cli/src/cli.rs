@@ -66,7 +66,8 @@ pub enum Command {
     /// on a socket, send ends by waiting for the receiver to close, so a receiver
     /// that died with data unread is an error too. On a FIFO every write is at most
     /// PIPE_BUF (4096) bytes and ends at a line end when the chunk has one, so lines
-    /// up to 4096 bytes from concurrent senders never interleave.
+    /// up to 4096 bytes from concurrent senders do not interleave (a line's start
+    /// waits at most 0.1 s for its end when stdin pauses; --lines always waits).
     ///
     /// Examples: unipc send unix:/run/app.sock hello;
     ///           echo job | unipc send posix-mq:/jobs --priority 5;

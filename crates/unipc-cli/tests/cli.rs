@@ -1337,8 +1337,12 @@ fn concurrent_fifo_senders_keep_lines_whole() {
                 line.push(b'\n');
                 data.extend_from_slice(&line);
             }
+            // Two senders keep lines whole by default, two strictly.
             let mut c = unipc();
             c.args(["send", &endpoint]);
+            if w % 2 == 1 {
+                c.arg("--lines");
+            }
             start(c, Input::Bytes(data))
         })
         .collect();

@@ -4,7 +4,6 @@
 use std::process::ExitCode;
 
 use unipc::open::{CreateOptions, Value};
-use unipc::stream::fifo;
 use unipc::Mode;
 
 use super::usage;
@@ -52,7 +51,8 @@ fn say(line: String) -> Result<(), crate::out::OutputError> {
 
 /// `unipc fifo create`.
 pub fn fifo_create(args: FifoCreateArgs) -> anyhow::Result<ExitCode> {
-    fifo::Fifo::create(&args.path, args.mode)?.keep();
+    let endpoint = unipc::Endpoint::Fifo(unipc::name::FsPath::new(&args.path)?);
+    CreateOptions::new().mode(args.mode).create(&endpoint)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -141,10 +141,11 @@ fn peer_gone(endpoint: &Endpoint, op: &str, err: io::Error) -> anyhow::Error {
 ///
 /// On a FIFO each write is at most `PIPE_BUF` bytes and ends at the last
 /// newline inside it when there is one, so whole lines up to `PIPE_BUF`
-/// from concurrent writers never interleave; the part after that newline
-/// waits for the rest of its line, but never while the input has nothing
-/// more ready (a slow writer is not held back). With a delimiter (`--lines`,
-/// `--null`) each record is its own write, on any stream.
+/// from concurrent writers do not interleave; the part after that newline
+/// waits for the rest of its line, but at most [`LINE_GRACE`] once stdin
+/// has nothing more (a slow writer is not held back). With a delimiter
+/// (`--lines`, `--null`) each record is its own write, on any stream, and
+/// always waits for its delimiter: the strict form of the rule.
 fn send_stream(
     endpoint: &Endpoint,
     stream: &mut StreamHandle,
@@ -161,12 +162,16 @@ fn send_stream(
             .map_err(|e| peer_gone(endpoint, "write", e))
     };
     loop {
-        // What is held back waits for more input only if more is ready:
-        // buffered here already, or waiting in stdin.
-        let ready = !from_stdin || !input.buffer().is_empty() || stdin_ready();
-        if !pending.is_empty() && !ready {
-            write(&pending)?;
-            pending.clear();
+        // The start of a line held back on a FIFO waits for its end only
+        // while more input comes: buffered here, ready in stdin, or
+        // arriving within LINE_GRACE. A record of --lines/--null always
+        // waits for its delimiter.
+        if !pending.is_empty() && delimiter.is_none() {
+            let more = !from_stdin || !input.buffer().is_empty() || stdin_ready(LINE_GRACE);
+            if !more {
+                write(&pending)?;
+                pending.clear();
+            }
         }
         let available = match input.fill_buf() {
             Ok(buf) => buf,
@@ -213,13 +218,18 @@ fn send_stream(
     Ok(())
 }
 
-/// Whether stdin has bytes ready to read now (or its end: a read would
-/// not block).
-fn stdin_ready() -> bool {
+/// How long the start of a line on a FIFO may wait for the rest of it
+/// when stdin has nothing more yet.
+const LINE_GRACE: Duration = Duration::from_millis(100);
+
+/// Whether stdin has bytes to read (or its end: a read would not block)
+/// within `wait`.
+fn stdin_ready(wait: Duration) -> bool {
     use rustix::event::{PollFd, PollFlags, Timespec};
     let stdin = rustix::stdio::stdin();
     let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
-    matches!(rustix::event::poll(&mut fds, Some(&Timespec::default())), Ok(n) if n > 0)
+    let wait = Timespec::try_from(wait).unwrap_or_default();
+    matches!(rustix::event::poll(&mut fds, Some(&wait)), Ok(n) if n > 0)
 }
 
 /// Reads one message from `input`: up to `delimiter` (dropped) or end of
