@@ -552,20 +552,14 @@ pub static FACILITY: Facility = Facility {
         reliable: true,
     },
     limits: || {
-        let mut limits = vec![LiveLimit {
+        vec![LiveLimit {
             name: "/dev/shm size",
             value: match (sys::total_bytes(DEV_SHM), sys::free_bytes(DEV_SHM)) {
                 (Some(total), Some(free)) => format!("{total} bytes ({free} free)"),
                 _ => "unreadable".to_owned(),
             },
             source: "statvfs(/dev/shm)",
-        }];
-        limits.push(LiveLimit::from_proc(
-            "file-max",
-            "/proc/sys/fs/file-max",
-            " open files",
-        ));
-        limits
+        }]
     },
     max_message: || None,
     #[cfg(feature = "bench")]
