@@ -493,3 +493,55 @@ fn read_only_handles_refuse_writes() {
         .spawn()
         .wait_success();
 }
+
+#[test]
+fn another_users_private_objects_are_refused_with_a_hint() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "nobody");
+        assert!(!util::is_root());
+        for access in [Access::ReadOnly, Access::ReadWrite] {
+            let err = posix::SegmentOptions::new()
+                .access(access)
+                .open(&name_arg())
+                .unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
+            let text = err.to_string();
+            assert!(text.starts_with("shm:/"), "{text}");
+            assert!(text.contains("check the object's owner and mode"), "{text}");
+        }
+        let segment = sysv::SegmentOptions::new().open(key_arg()).unwrap();
+        let err = segment.attach(Access::ReadOnly).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EACCES), "{err}");
+        assert!(err.to_string().contains("lacks permission"), "{err}");
+        assert!(
+            segment.remove().is_err(),
+            "nobody may not remove root's segment"
+        );
+        return;
+    }
+    if !util::is_root() {
+        util::skip("needs root to switch a peer to nobody");
+        return;
+    }
+    let name = fresh_name();
+    let key = unique_key();
+    let _posix = posix::SegmentOptions::new()
+        .size(8)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let sysv = sysv::SegmentOptions::new()
+        .size(8)
+        .exclusive(true)
+        .create(key)
+        .unwrap();
+    let mut peer = util::Peer::new(
+        "shm::another_users_private_objects_are_refused_with_a_hint",
+        "nobody",
+    )
+    .arg("name", name.as_str())
+    .arg("key", key.to_string());
+    util::as_nobody(&mut peer);
+    peer.spawn().wait_success();
+    assert!(!sysv.stat().unwrap().removed);
+}
