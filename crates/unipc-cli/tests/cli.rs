@@ -1900,3 +1900,27 @@ fn shared_memory_sizes_and_offsets_are_checked_as_usage_errors() {
     assert!(err.contains("shared memory"), "{err}");
     assert!(!Path::new("/dev/shm").join(&endpoint[5..]).exists());
 }
+
+#[test]
+fn a_private_segment_is_created_and_then_addressed_by_its_id() {
+    let out = unipc_run(&["create", "sysv-shm:private", "--size", "4K"]).ok();
+    let id = out
+        .split("address it as ")
+        .nth(1)
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no id to address it by: {out}"))
+        .to_owned();
+    assert!(id.starts_with("sysv-shm:id="), "{out}");
+    let _guard = Removed(id.clone());
+    unipc_run(&["write", &id, "private"]).ok();
+    let got = unipc_run(&["read", &id, "--length", "7"]);
+    got.ok();
+    assert_eq!(got.stdout, b"private");
+    let err = unipc_run(&["read", "sysv-shm:private"]).usage_error();
+    assert!(err.contains("sysv-shm:id=N"), "{err}");
+    let stat: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["stat", &id, "--json"]).ok()).unwrap();
+    assert_eq!(stat["size"], 4096);
+    assert_eq!(stat["attached"], 0, "read and write detach when they end");
+    unipc_run(&["rm", &id]).ok();
+}

@@ -545,3 +545,45 @@ fn another_users_private_objects_are_refused_with_a_hint() {
     peer.spawn().wait_success();
     assert!(!sysv.stat().unwrap().removed);
 }
+
+#[test]
+fn a_peer_resizes_and_changes_modes_and_reads_past_a_shrunk_end_are_refused() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "peer");
+        let segment = posix::Segment::open(&name_arg()).unwrap();
+        assert_eq!(segment.size().unwrap(), 4096);
+        segment.set_size(100).unwrap();
+        let sysv = sysv::SegmentOptions::new().open(key_arg()).unwrap();
+        sysv.set_mode(Mode::new(0o640).unwrap()).unwrap();
+        return;
+    }
+    let name = fresh_name();
+    let key = unique_key();
+    let posix = posix::SegmentOptions::new()
+        .size(4096)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let sysv = sysv::SegmentOptions::new()
+        .size(64)
+        .exclusive(true)
+        .create(key)
+        .unwrap();
+    util::Peer::new(
+        "shm::a_peer_resizes_and_changes_modes_and_reads_past_a_shrunk_end_are_refused",
+        "peer",
+    )
+    .arg("name", name.as_str())
+    .arg("key", key.to_string())
+    .spawn()
+    .wait_success();
+    // Read through the descriptor, a shrunk object is an error, not SIGBUS.
+    let err = posix.read_at(200, &mut [0; 8]).unwrap_err();
+    assert!(matches!(err, Error::OutOfBounds { size: 100, .. }), "{err}");
+    assert_eq!(std::fs::metadata(dev_shm(&name)).unwrap().len(), 100);
+    posix.set_size(8192).unwrap();
+    let mut zeros = [1; 8];
+    posix.read_at(8000, &mut zeros).unwrap();
+    assert_eq!(zeros, [0; 8], "grown bytes read as zero");
+    assert_eq!(sysv.stat().unwrap().mode.bits(), 0o640);
+}
