@@ -77,6 +77,7 @@ impl FacilityRow {
             shape: match p.shape {
                 Shape::ByteStream => "byte stream",
                 Shape::Messages => "messages",
+                Shape::SharedMemory => "shared memory",
                 _ => "other",
             },
             boundaries: p.shape == Shape::Messages,

@@ -169,6 +169,7 @@ fn run_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
     let ticket = Ticket::new(address.clone(), owned);
     let mut link = facility
         .connector
+        .ok_or_else(|| format!("{name} has no connector"))?
         .join(ticket, &options)
         .map_err(|e| e.to_string())?;
     writeln!(out, "ok")

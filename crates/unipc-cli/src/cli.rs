@@ -13,6 +13,7 @@ use unipc::Endpoint;
 ///   byte streams  fifo:PATH  unix:PATH  unix:@NAME  tcp:HOST:PORT  tcp:[::1]:PORT
 ///   messages      posix-mq:/NAME  sysv-mq:KEY  sysv-mq:id=N  unix-seqpacket:PATH
 ///                 unix-dgram:PATH  unix-dgram:@NAME  udp:HOST:PORT
+///   shared memory shm:/NAME  sysv-shm:KEY  sysv-shm:id=N   (unipc read / unipc write)
 ///
 /// --timeout SECS bounds every wait of a command: for the peer to appear, and
 /// for each step of the transfer (a stream that makes no progress, a message
@@ -87,20 +88,40 @@ pub enum Command {
     ///           unipc recv sysv-mq:0x1234 --type -5
     Recv(RecvArgs),
 
-    /// Create a named object that outlives the command (queue or FIFO).
+    /// Create a named object that outlives the command (queue, shared memory or FIFO).
     ///
-    /// Example: unipc create posix-mq:/jobs --max-messages 8 --max-size 1024 --mode 600
+    /// Examples: unipc create posix-mq:/jobs --max-messages 8 --max-size 1024 --mode 600;
+    ///           unipc create shm:/frames --size 64K --exclusive;
+    ///           unipc create sysv-shm:0x1234 --size 1M
     Create(CreateArgs),
 
-    /// Show a message queue's attributes and counts.
+    /// Show a queue's or a shared-memory object's attributes and counts.
     ///
-    /// Example: unipc stat sysv-mq:0x1234 --json
+    /// Examples: unipc stat sysv-mq:0x1234 --json; unipc stat shm:/frames
     Stat(StatArgs),
 
-    /// Remove a named object (queue or FIFO).
+    /// Remove a named object (queue, shared memory or FIFO).
     ///
-    /// Example: unipc rm posix-mq:/jobs
+    /// Examples: unipc rm posix-mq:/jobs; unipc rm sysv-shm:0x1234
     Rm(EndpointArg),
+
+    /// Print a range of a shared-memory object: raw bytes, or a hexdump with --hex.
+    ///
+    /// Reads --length bytes (default: to the end) from --offset (default 0); a
+    /// range past the end is an error naming both sizes (exit 1).
+    ///
+    /// Examples: unipc read shm:/frames --offset 4K --length 64 --hex;
+    ///           unipc read sysv-shm:0x1234 > copy.bin
+    Read(ReadArgs),
+
+    /// Write DATA (or stdin) into a shared-memory object at --offset.
+    ///
+    /// Never grows the object: data that would run past its end is refused,
+    /// naming both sizes (exit 1), and nothing is written.
+    ///
+    /// Examples: unipc write shm:/frames --offset 16 hello;
+    ///           unipc write sysv-shm:0x1234 < image.bin
+    Write(WriteArgs),
 
     /// FIFO operations.
     ///
@@ -223,7 +244,7 @@ pub struct RecvArgs {
 /// `unipc create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// What to create: posix-mq:/NAME, sysv-mq:KEY or fifo:PATH.
+    /// What to create: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY or fifo:PATH.
     #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
     /// POSIX queue: how many messages it holds. Example: --max-messages 8
@@ -232,6 +253,10 @@ pub struct CreateArgs {
     /// POSIX queue: largest message in bytes; System V: bytes the queue holds.
     #[arg(long, value_name = "BYTES")]
     pub max_size: Option<usize>,
+    /// Shared memory: the size in bytes, with an optional K, M or G suffix
+    /// (powers of 1024). Example: --size 64K
+    #[arg(long, value_name = "BYTES", value_parser = crate::cmd::parse_bytes)]
+    pub size: Option<u64>,
     /// Permission bits in octal, applied whatever the umask (default 600).
     #[arg(long, value_name = "OCTAL", value_parser = crate::cmd::parse_mode)]
     pub mode: Option<unipc::Mode>,
@@ -243,7 +268,7 @@ pub struct CreateArgs {
 /// `unipc stat`.
 #[derive(Debug, Args)]
 pub struct StatArgs {
-    /// The queue: posix-mq:/NAME or sysv-mq:KEY.
+    /// The object: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME or sysv-shm:KEY.
     #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
     /// Print one JSON object.
@@ -254,9 +279,39 @@ pub struct StatArgs {
 /// An endpoint alone.
 #[derive(Debug, Args)]
 pub struct EndpointArg {
-    /// The object: posix-mq:/NAME, sysv-mq:KEY or fifo:PATH.
+    /// The object: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY or fifo:PATH.
     #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
+}
+
+/// `unipc read`.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// The shared memory: shm:/NAME, sysv-shm:KEY or sysv-shm:id=N.
+    #[arg(value_parser = EndpointParser)]
+    pub endpoint: Endpoint,
+    /// Where to start, in bytes (K, M, G suffixes). Example: --offset 4K
+    #[arg(long, value_name = "BYTES", default_value = "0", value_parser = crate::cmd::parse_bytes)]
+    pub offset: u64,
+    /// How many bytes (K, M, G suffixes); default: to the end. Example: --length 64
+    #[arg(long, value_name = "BYTES", value_parser = crate::cmd::parse_bytes)]
+    pub length: Option<u64>,
+    /// A hexdump: offset, 16 bytes in hex, the printable ASCII.
+    #[arg(long)]
+    pub hex: bool,
+}
+
+/// `unipc write`.
+#[derive(Debug, Args)]
+pub struct WriteArgs {
+    /// The shared memory: shm:/NAME, sysv-shm:KEY or sysv-shm:id=N.
+    #[arg(value_parser = EndpointParser)]
+    pub endpoint: Endpoint,
+    /// The data (any bytes); stdin when absent. Example: hello
+    pub data: Option<OsString>,
+    /// Where to start, in bytes (K, M, G suffixes). Example: --offset 16
+    #[arg(long, value_name = "BYTES", default_value = "0", value_parser = crate::cmd::parse_bytes)]
+    pub offset: u64,
 }
 
 /// `unipc fifo create`.

@@ -591,6 +591,8 @@ fn help_of_every_subcommand_has_an_example() {
         &["create"],
         &["stat"],
         &["rm"],
+        &["read"],
+        &["write"],
         &["fifo"],
         &["fifo", "create"],
         &["pty"],
@@ -617,6 +619,13 @@ fn help_of_every_subcommand_has_an_example() {
     assert!(
         text.lines()
             .any(|l| l.trim_start().starts_with("messages") && l.contains("posix-mq:/NAME")),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.trim_start().starts_with("shared memory")
+                && l.contains("shm:/NAME")
+                && l.contains("sysv-shm:KEY")),
         "{text}"
     );
 }
@@ -1816,4 +1825,151 @@ fn send_passes_on_what_stdin_has_without_waiting_for_more() {
         recv.finish();
         assert!(arrived, "{endpoint}: the bytes waited for more input");
     }
+
+// ===========================================================================
+// Shared memory
+
+/// `unipc write ENDPOINT ARGS` with `data` on stdin.
+fn write_stdin(endpoint: &str, args: &[&str], data: &[u8]) -> Finished {
+    let mut cmd = unipc();
+    cmd.args(["write", endpoint]).args(args);
+    run(cmd, Input::Bytes(data.to_vec()))
+}
+
+/// create / stat / write / read / rm of one shared-memory endpoint, each
+/// step its own process; the data read back is exactly what was written.
+fn shared_memory_round_trip(endpoint: &str, size_arg: &str, size: u64) {
+    let _guard = Removed(endpoint.to_owned());
+    let created = under_umask_077(&[
+        "create",
+        endpoint,
+        "--size",
+        size_arg,
+        "--mode",
+        "640",
+        "--exclusive",
+    ])
+    .ok();
+    assert!(created.contains("created"), "{created}");
+    assert!(created.contains(&format!("size {size}")), "{created}");
+    // Exclusive over the existing object fails, naming it.
+    unipc_run(&["create", endpoint, "--size", size_arg, "--exclusive"]).runtime_error(endpoint);
+
+    let stat: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["stat", endpoint, "--json"]).ok()).unwrap();
+    assert_eq!(stat["size"], size);
+    assert_eq!(stat["mode"], "640", "the mode survives umask 077");
+    assert!(unipc_run(&["stat", endpoint]).ok().contains("size"));
+
+    // Every byte value, through stdin, at an offset with a suffix.
+    let all: Vec<u8> = (0..=255).collect();
+    write_stdin(endpoint, &["--offset", "1K"], &all).ok();
+    let mut read = unipc();
+    read.args(["read", endpoint, "--offset", "1K", "--length", "256"]);
+    assert_eq!(run(read, Input::Nothing).stdout, all);
+    // And a pattern across the whole object, as an argument elsewhere.
+    let data = pattern(4096);
+    write_stdin(endpoint, &["--offset", "8K"], &data).ok();
+    let out = unipc_run(&["read", endpoint, "--offset", "8K", "--length", "4K"]);
+    out.ok();
+    assert_eq!(out.stdout, data);
+    unipc_run(&["write", endpoint, "--offset", "16", "hello, world"]).ok();
+    let hex = unipc_run(&[
+        "read", endpoint, "--offset", "16", "--length", "18", "--hex",
+    ])
+    .ok();
+    assert_eq!(
+        hex,
+        "00000010  68 65 6c 6c 6f 2c 20 77  6f 72 6c 64 00 00 00 00  |hello, world....|\n\
+         00000020  00 00                                             |..|\n"
+    );
+    // The whole object, with no --length.
+    let whole = unipc_run(&["read", endpoint]);
+    whole.ok();
+    assert_eq!(whole.stdout.len() as u64, size);
+
+    // Past the end: refused, naming both sizes, nothing written.
+    let offset = (size - 4).to_string();
+    let err =
+        unipc_run(&["write", endpoint, "--offset", &offset, "toolong"]).runtime_error(endpoint);
+    assert!(
+        err.contains("7 bytes") && err.contains(&format!("{size} bytes")),
+        "{err}"
+    );
+    let err = write_stdin(endpoint, &["--offset", &offset], b"toolong").runtime_error(endpoint);
+    assert!(err.contains(&format!("{size} bytes")), "{err}");
+    let tail = unipc_run(&["read", endpoint, "--offset", &offset]);
+    tail.ok();
+    assert_eq!(tail.stdout, [0; 4], "a refused write changes nothing");
+    let err = unipc_run(&["read", endpoint, "--offset", &offset, "--length", "5"])
+        .runtime_error(endpoint);
+    assert!(
+        err.contains("5 bytes") && err.contains(&format!("{size} bytes")),
+        "{err}"
+    );
+
+    // Not a channel.
+    let err = unipc_run(&["send", endpoint, "x"]).usage_error();
+    assert!(err.contains("unipc read / unipc write"), "{err}");
+
+    unipc_run(&["rm", endpoint]).ok();
+    unipc_run(&["stat", endpoint]).runtime_error(endpoint);
+}
+
+#[test]
+fn posix_shared_memory_round_trips_binary_data_exactly() {
+    let name = unique();
+    let endpoint = format!("shm:/{name}");
+    shared_memory_round_trip(&endpoint, "64K", 64 << 10);
+    assert!(!Path::new("/dev/shm").join(&name).exists());
+}
+
+#[test]
+fn sysv_shared_memory_round_trips_binary_data_exactly() {
+    let endpoint = format!("sysv-shm:{:#x}", sysv_key(0x5e));
+    shared_memory_round_trip(&endpoint, "1M", 1 << 20);
+}
+
+#[test]
+fn shared_memory_sizes_and_offsets_are_checked_as_usage_errors() {
+    let endpoint = format!("shm:/{}", unique());
+    let _guard = Removed(endpoint.clone());
+    for bad in ["12Q", "K", "-1", "18446744073709551616", "17179869184G"] {
+        let err = unipc_run(&["create", &endpoint, "--size", bad]).usage_error();
+        assert!(err.contains(bad), "{err}");
+    }
+    let err = unipc_run(&["read", &endpoint, "--offset", "1X"]).usage_error();
+    assert!(err.contains("1X"), "{err}");
+    // A System V segment needs a size; a queue takes no --size.
+    let key = format!("sysv-shm:{:#x}", sysv_key(0x5f));
+    unipc_run(&["create", &key]).usage_error();
+    let queue = format!("posix-mq:/{}", unique());
+    unipc_run(&["create", &queue, "--size", "4K"]).usage_error();
+    let err = unipc_run(&["read", &queue]).usage_error();
+    assert!(err.contains("shared memory"), "{err}");
+    assert!(!Path::new("/dev/shm").join(&endpoint[5..]).exists());
+}
+
+#[test]
+fn a_private_segment_is_created_and_then_addressed_by_its_id() {
+    let out = unipc_run(&["create", "sysv-shm:private", "--size", "4K"]).ok();
+    let id = out
+        .split("address it as ")
+        .nth(1)
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no id to address it by: {out}"))
+        .to_owned();
+    assert!(id.starts_with("sysv-shm:id="), "{out}");
+    let _guard = Removed(id.clone());
+    unipc_run(&["write", &id, "private"]).ok();
+    let got = unipc_run(&["read", &id, "--length", "7"]);
+    got.ok();
+    assert_eq!(got.stdout, b"private");
+    let err = unipc_run(&["read", "sysv-shm:private"]).usage_error();
+    assert!(err.contains("sysv-shm:id=N"), "{err}");
+    let stat: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["stat", &id, "--json"]).ok()).unwrap();
+    assert_eq!(stat["size"], 4096);
+    assert_eq!(stat["attached"], 0, "read and write detach when they end");
+    unipc_run(&["rm", &id]).ok();
 }

@@ -35,6 +35,8 @@ pub const SCHEMES: &[&str] = &[
     "sysv-mq",
     "unix-dgram",
     "udp",
+    "shm",
+    "sysv-shm",
 ];
 
 /// A network host and port, as written in `tcp:` and `udp:` endpoints.
@@ -95,6 +97,13 @@ pub enum Endpoint {
     UnixDgram(UnixAddr),
     /// `udp:HOST:PORT`.
     Udp(HostPort),
+    /// `shm:/NAME`: a POSIX shared-memory object.
+    Shm(PosixName),
+    /// `sysv-shm:KEY`: a System V shared-memory segment.
+    SysvShm(SysvKey),
+    /// `sysv-shm:id=N`: a System V segment by its identifier (as `ipcs -m`
+    /// prints it), the only way to name a private segment.
+    SysvShmId(i32),
 }
 
 impl Endpoint {
@@ -109,6 +118,8 @@ impl Endpoint {
             Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => "sysv-mq",
             Endpoint::UnixDgram(_) => "unix-dgram",
             Endpoint::Udp(_) => "udp",
+            Endpoint::Shm(_) => "shm",
+            Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => "sysv-shm",
         }
     }
 
@@ -258,6 +269,11 @@ impl Endpoint {
                 Some(id) => Endpoint::SysvMqId(parse_id(&shown, id)?),
                 None => Endpoint::SysvMq(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             },
+            b"shm" => Endpoint::Shm(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
+            b"sysv-shm" => match text()?.strip_prefix("id=") {
+                Some(id) => Endpoint::SysvShmId(parse_id(&shown, id)?),
+                None => Endpoint::SysvShm(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
+            },
             other => {
                 return Err(bad(
                     &shown,
@@ -308,6 +324,9 @@ impl fmt::Display for Endpoint {
             Endpoint::PosixMq(name) => write!(f, "{name}"),
             Endpoint::SysvMq(key) => write!(f, "{key}"),
             Endpoint::SysvMqId(id) => write!(f, "id={id}"),
+            Endpoint::Shm(name) => write!(f, "{name}"),
+            Endpoint::SysvShm(key) => write!(f, "{key}"),
+            Endpoint::SysvShmId(id) => write!(f, "id={id}"),
         }
     }
 }
@@ -335,6 +354,10 @@ mod tests {
             "sysv-mq:id=2147483647",
             "unix-dgram:@d",
             "udp:[fe80::1]:9",
+            "shm:/frames",
+            "sysv-shm:0x2a",
+            "sysv-shm:private",
+            "sysv-shm:id=17",
         ];
         for case in cases {
             let ep: Endpoint = case.parse().unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -363,6 +386,9 @@ mod tests {
             ("sysv-mq:id=-1", "not a System V identifier"),
             ("sysv-mq:id=2147483648", "not a System V identifier"),
             ("tcp:a\u{1b}b:80", "not a host name"),
+            ("shm:frames", "must start with '/'"),
+            ("sysv-shm:0xZZ", "hexadecimal"),
+            ("sysv-shm:id=x", "not a System V identifier"),
         ];
         for (input, want) in cases {
             let err = input.parse::<Endpoint>().unwrap_err().to_string();
@@ -408,6 +434,17 @@ mod tests {
                 })
                 .prop_map(Endpoint::SysvMq),
             (0..=i32::MAX).prop_map(Endpoint::SysvMqId),
+            "/[a-zA-Z0-9_.-]{1,255}"
+                .prop_filter_map("posix", |n| PosixName::new(&n).ok())
+                .prop_map(Endpoint::Shm),
+            any::<i32>()
+                .prop_map(|k| if k == 0 {
+                    SysvKey::Private
+                } else {
+                    SysvKey::Key(k)
+                })
+                .prop_map(Endpoint::SysvShm),
+            (0..=i32::MAX).prop_map(Endpoint::SysvShmId),
         ]
     }
 

@@ -291,6 +291,22 @@ pub enum Error {
         caller_uid: u32,
     },
 
+    /// A read or write of shared memory runs past the end of the object;
+    /// nothing was copied.
+    #[error("{object}: {op} of {len} bytes at offset {offset} runs past the end of the object, which is {size} bytes")]
+    OutOfBounds {
+        /// The object.
+        object: ObjectName,
+        /// "read" or "write".
+        op: &'static str,
+        /// Where the range starts.
+        offset: u64,
+        /// How many bytes were asked.
+        len: u64,
+        /// The object's size.
+        size: u64,
+    },
+
     /// Creating a POSIX message queue would take this user's queues past
     /// `RLIMIT_MSGQUEUE`, the bytes all of one user's queues may take.
     #[error("{object}: create: the new queue needs {needed} bytes of RLIMIT_MSGQUEUE ({max_messages} messages of {message_size} bytes, plus the kernel's bookkeeping), and this user's queues may take {limit} bytes in all{}: remove queues this user no longer needs, ask for fewer or smaller messages, or raise the limit (ulimit -q, setrlimit)", in_use_text(*.in_use))]
@@ -364,6 +380,7 @@ impl Error {
             Error::Unsupported { .. } => io::ErrorKind::Unsupported,
             Error::ForeignObject { .. } => io::ErrorKind::AlreadyExists,
             Error::QueueBytesLimit { .. } => io::ErrorKind::Other,
+            Error::OutOfBounds { .. } => io::ErrorKind::InvalidInput,
         }
     }
 }

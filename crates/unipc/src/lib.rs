@@ -8,6 +8,8 @@
 //!   [`std::io::Read`], [`std::io::Write`] and [`std::os::fd::AsFd`].
 //! - [`message`]: facilities that keep message boundaries, all behind one
 //!   interface, [`message::Messenger`].
+//! - [`shm`]: shared memory (POSIX objects and System V segments), read
+//!   and written by bounds-checked copies.
 //! - [`facility`]: what each facility is (the properties `unipc compare`
 //!   shows) and how two processes join through it (what `unipc bench` uses).
 //!
@@ -43,6 +45,7 @@ mod mode;
 pub mod name;
 pub mod open;
 mod ownership;
+pub mod shm;
 pub mod stream;
 mod sys;
 mod unix_socket;

@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command, FifoCommand};
 
 mod bench;
 mod compare;
+mod memory;
 mod objects;
 mod pty;
 mod transfer;
@@ -27,6 +28,7 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
     UsageError(message.into()).into()
 }
 
+pub use memory::parse_bytes;
 pub use objects::parse_mode;
 
 /// `sysv-mq:private` names no queue a later command can find: only
@@ -43,6 +45,16 @@ pub fn refuse_private_except_create(
     {
         return Err(usage(format!(
             "{endpoint}: a private queue has no key; name it by the id `unipc create sysv-mq:private` printed: sysv-mq:id=N"
+        )));
+    }
+    if !creating
+        && matches!(
+            endpoint,
+            unipc::Endpoint::SysvShm(unipc::name::SysvKey::Private)
+        )
+    {
+        return Err(usage(format!(
+            "{endpoint}: a private segment has no key; name it by the id `unipc create sysv-shm:private` printed: sysv-shm:id=N"
         )));
     }
     Ok(())
@@ -90,6 +102,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Create(args) => objects::create(args),
         Command::Stat(args) => objects::stat(args),
         Command::Rm(args) => objects::rm(args),
+        Command::Read(args) => memory::read(args),
+        Command::Write(args) => memory::write(args),
         Command::Fifo {
             command: FifoCommand::Create(args),
         } => objects::fifo_create(args),

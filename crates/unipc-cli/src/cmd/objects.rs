@@ -27,6 +27,9 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.max_size {
         options = options.max_size(n);
     }
+    if let Some(n) = args.size {
+        options = options.size(n);
+    }
     // An option that does not fit the endpoint is a usage error, found
     // before anything is made.
     options

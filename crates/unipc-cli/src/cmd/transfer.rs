@@ -87,6 +87,7 @@ fn delimiter(args: &SendArgs) -> Option<u8> {
 /// `unipc send`.
 pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
+    refuse_shared_memory(endpoint, "send")?;
     super::refuse_private_except_create(endpoint, false)?;
     let timeout = args.timeout.map(Duration::from_secs_f64);
     let tag = tag_of(endpoint, args.priority, args.type_)?;
@@ -321,6 +322,7 @@ fn send_messages(
 /// `unipc recv`.
 pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
+    refuse_shared_memory(endpoint, "recv")?;
     super::refuse_private_except_create(endpoint, false)?;
     let timeout = args.timeout.map(Duration::from_secs_f64);
     if args.raw && args.json {
@@ -450,4 +452,18 @@ fn recv_messages(args: &RecvArgs, messages: &MessageHandle, wait: Wait) -> anyho
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Shared memory has nothing to send or receive: it is read and written in
+/// place.
+fn refuse_shared_memory(endpoint: &Endpoint, verb: &str) -> anyhow::Result<()> {
+    if matches!(
+        endpoint,
+        Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_)
+    ) {
+        return Err(super::usage(format!(
+            "{endpoint}: shared memory cannot {verb}: it is read and written in place; use unipc read / unipc write"
+        )));
+    }
+    Ok(())
 }

@@ -45,6 +45,9 @@ pub enum Shape {
     ByteStream,
     /// Whole messages; each receive returns exactly one send.
     Messages,
+    /// Memory both processes map: no send or receive, and nothing
+    /// synchronizes by itself.
+    SharedMemory,
 }
 
 /// Whether data flows one way or both ways over one object.
@@ -190,9 +193,11 @@ pub struct Facility {
     /// The largest message it can carry on this machine, and what sets
     /// that; `None` for byte streams, which carry any size.
     pub max_message: fn() -> Option<MessageCap>,
-    /// Joins two processes through it (the `bench` feature).
+    /// Joins two processes through it (the `bench` feature); `None` for a
+    /// facility that has no two-process link yet (shared memory, until it
+    /// has a hand-off to wait on), which the bench skips.
     #[cfg(feature = "bench")]
-    pub connector: &'static dyn Connector,
+    pub connector: Option<&'static dyn Connector>,
 }
 
 impl fmt::Debug for Facility {
@@ -230,6 +235,8 @@ static REGISTRY: &[&Facility] = &[
     &crate::message::sysv_mq::FACILITY,
     &crate::message::dgram::UNIX_FACILITY,
     &crate::message::dgram::UDP_FACILITY,
+    &crate::shm::posix::FACILITY,
+    &crate::shm::sysv::FACILITY,
 ];
 
 /// The facility called `name`.
@@ -300,6 +307,9 @@ mod tests {
             "sysv-mq:id=5",
             "unix-dgram:/tmp/d",
             "udp:[::1]:53",
+            "shm:/m",
+            "sysv-shm:0x20",
+            "sysv-shm:id=3",
         ];
         let mut seen = Vec::new();
         for text in endpoints {

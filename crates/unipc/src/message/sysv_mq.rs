@@ -1359,7 +1359,7 @@ pub static FACILITY: Facility = Facility {
         })
     },
     #[cfg(feature = "bench")]
-    connector: &Connector,
+    connector: Some(&Connector),
 };
 
 #[cfg(feature = "bench")]

@@ -48,7 +48,7 @@ mod object;
 mod stream;
 
 pub use message::{Inbox, MessageHandle};
-pub use object::{describe, remove, CreateOptions, Created, Value};
+pub use object::{describe, remove, CreateOptions, Created, SharedMemory, Value};
 pub use stream::StreamHandle;
 
 /// How often a bounded wait for a peer looks again.
@@ -245,6 +245,9 @@ impl OpenOptions {
                 socket.connect_addr(target)?;
                 MessageHandle::Udp(socket)
             }
+            Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
+                return Err(not_a_channel(endpoint))
+            }
         };
         Ok(Handle::Messages(handle))
     }
@@ -279,6 +282,9 @@ impl OpenOptions {
             }
             Endpoint::Udp(host_port) => {
                 Waiting::Ready(MessageHandle::Udp(UdpSocket::bind(host_port)?))
+            }
+            Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
+                return Err(not_a_channel(endpoint))
             }
         };
         Ok(Listener {
@@ -335,4 +341,14 @@ fn resolve(endpoint: &Endpoint, host_port: &HostPort) -> Result<SocketAddr> {
         input: endpoint.to_string(),
         reason: "the host has no address".to_owned(),
     })
+}
+
+/// Shared memory is read and written in place, not sent and received.
+fn not_a_channel(endpoint: &Endpoint) -> Error {
+    Error::Unsupported {
+        object: endpoint.to_string().into(),
+        what: "sending and receiving".into(),
+        reason: "shared memory is read and written in place (unipc read / unipc write; unipc::shm)"
+            .into(),
+    }
 }

@@ -5,6 +5,7 @@ use std::fmt;
 
 use crate::message::{posix_mq, sysv_mq};
 use crate::name::SysvKey;
+use crate::shm::{self, posix as shm_posix, sysv as shm_sysv, Access};
 use crate::stream::{fifo, seqpacket, unix};
 use crate::{Endpoint, Error, Mode, Result};
 
@@ -33,6 +34,7 @@ pub struct CreateOptions {
     exclusive: bool,
     max_messages: Option<usize>,
     max_size: Option<usize>,
+    size: Option<u64>,
 }
 
 impl Default for CreateOptions {
@@ -42,6 +44,7 @@ impl Default for CreateOptions {
             exclusive: false,
             max_messages: None,
             max_size: None,
+            size: None,
         }
     }
 }
@@ -111,6 +114,12 @@ impl CreateOptions {
         self
     }
 
+    /// A shared-memory object's size in bytes (required for System V).
+    pub fn size(mut self, bytes: u64) -> Self {
+        self.size = Some(bytes);
+        self
+    }
+
     /// Checks that every option set applies to `endpoint`, without making
     /// anything.
     ///
@@ -124,7 +133,26 @@ impl CreateOptions {
                 reason: reason.into(),
             })
         };
+        let queue_sizes = self.max_messages.is_some() || self.max_size.is_some();
         match endpoint {
+            Endpoint::Shm(_) | Endpoint::SysvShm(_) if queue_sizes => refuse(
+                "a message capacity",
+                "shared memory has a size in bytes, not messages: use --size",
+            ),
+            Endpoint::Shm(_) => Ok(()),
+            Endpoint::SysvShm(_) if self.size.is_none() => refuse(
+                "a System V segment without a size",
+                "a segment's size is fixed when it is made: give one (--size)",
+            ),
+            Endpoint::SysvShm(_) => Ok(()),
+            Endpoint::SysvShmId(_) => refuse(
+                "creating by id",
+                "the kernel chooses a segment's id: create by key, or sysv-shm:private",
+            ),
+            _ if self.size.is_some() => refuse(
+                "a size in bytes",
+                "--size applies to shared memory (shm:, sysv-shm:); queues take --max-size",
+            ),
             Endpoint::PosixMq(_) => Ok(()),
             Endpoint::SysvMq(_) if self.max_messages.is_some() => refuse(
                 "a capacity in messages",
@@ -215,6 +243,56 @@ impl CreateOptions {
                     details: vec![("mode", octal(self.mode))],
                 }
             }
+            Endpoint::Shm(name) => {
+                let mut options = shm_posix::SegmentOptions::new()
+                    .mode(self.mode)
+                    .exclusive(self.exclusive)
+                    .keep();
+                if let Some(size) = self.size {
+                    options = options.size(size);
+                }
+                let segment = options.create(name)?;
+                let stat = segment.stat()?;
+                Created {
+                    endpoint: endpoint.clone(),
+                    created: segment.created(),
+                    details: vec![
+                        ("size", stat.size.to_string()),
+                        ("owner uid", stat.uid.to_string()),
+                        ("mode", octal(stat.mode)),
+                    ],
+                }
+            }
+            Endpoint::SysvShm(key) => {
+                let size = self.size.unwrap_or(0);
+                let size = usize::try_from(size).map_err(|_| Error::LimitExceeded {
+                    object: endpoint.to_string().into(),
+                    what: "size",
+                    requested: size,
+                    limit: usize::MAX as u64,
+                    set_in: "the address space",
+                })?;
+                let segment = shm_sysv::SegmentOptions::new()
+                    .size(size)
+                    .mode(self.mode)
+                    .exclusive(self.exclusive)
+                    .keep()
+                    .create(*key)?;
+                let stat = segment.stat()?;
+                Created {
+                    endpoint: match key {
+                        SysvKey::Private => Endpoint::SysvShmId(segment.id()),
+                        SysvKey::Key(_) => endpoint.clone(),
+                    },
+                    created: segment.created(),
+                    details: vec![
+                        ("id", segment.id().to_string()),
+                        ("size", stat.size.to_string()),
+                        ("owner uid", stat.uid.to_string()),
+                        ("mode", octal(stat.mode)),
+                    ],
+                }
+            }
             _ => unreachable!("check() refused every other endpoint"),
         })
     }
@@ -281,11 +359,46 @@ pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
                 ("mode", Value::Mode(s.mode)),
             ]
         }
+        Endpoint::Shm(name) => {
+            let segment = shm_posix::SegmentOptions::new()
+                .access(Access::ReadOnly)
+                .open(name)?;
+            let s = segment.stat()?;
+            vec![
+                ("size", Value::Number(s.size)),
+                ("uid", Value::Number(s.uid.into())),
+                ("gid", Value::Number(s.gid.into())),
+                ("mode", Value::Mode(s.mode)),
+            ]
+        }
+        Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
+            let segment = open_sysv_shm(endpoint)?;
+            let s = segment.stat()?;
+            let time = |t: Option<std::time::SystemTime>| {
+                t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(Value::None, |d| Value::Number(d.as_secs()))
+            };
+            let some_pid = |p: i32| u32::try_from(p).ok().filter(|&p| p != 0);
+            vec![
+                ("id", Value::Number(segment.id() as u64)),
+                ("size", Value::Number(s.size)),
+                ("attached", Value::Number(s.attached)),
+                ("creator_pid", pid(some_pid(s.creator_pid))),
+                ("last_pid", pid(some_pid(s.last_pid))),
+                ("last_attach", time(s.last_attach)),
+                ("last_detach", time(s.last_detach)),
+                ("changed", time(s.changed)),
+                ("uid", Value::Number(s.uid.into())),
+                ("gid", Value::Number(s.gid.into())),
+                ("creator_uid", Value::Number(s.creator_uid.into())),
+                ("mode", Value::Mode(s.mode)),
+            ]
+        }
         other => {
             return Err(Error::Unsupported {
                 object: other.to_string().into(),
                 what: "describing".into(),
-                reason: "only message queues keep attributes and counts".into(),
+                reason: "only message queues and shared memory keep attributes and counts".into(),
             })
         }
     })
@@ -302,6 +415,8 @@ pub fn remove(endpoint: &Endpoint) -> Result<()> {
         Endpoint::PosixMq(name) => posix_mq::unlink(name),
         Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => open_sysv(endpoint)?.remove(),
         Endpoint::Fifo(path) => fifo::remove(path.as_path()),
+        Endpoint::Shm(name) => shm_posix::unlink(name),
+        Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => open_sysv_shm(endpoint)?.remove(),
         Endpoint::Unix(addr) => unix::remove_stale(addr),
         Endpoint::UnixSeqpacket(addr) => seqpacket::remove_stale(addr),
         Endpoint::UnixDgram(addr) => crate::message::dgram::remove_stale(addr),
@@ -327,5 +442,129 @@ pub(super) fn open_sysv(endpoint: &Endpoint) -> Result<sysv_mq::Queue> {
             expected: "a System V queue",
             found: "another facility's endpoint",
         }),
+    }
+}
+
+fn open_sysv_shm(endpoint: &Endpoint) -> Result<shm_sysv::Segment> {
+    match endpoint {
+        Endpoint::SysvShmId(id) => shm_sysv::Segment::open_id(*id),
+        Endpoint::SysvShm(SysvKey::Private) => Err(Error::Unsupported {
+            object: endpoint.to_string().into(),
+            what: "opening a private segment by key".into(),
+            reason: "a private segment has no key; address it by its id, sysv-shm:id=N".into(),
+        }),
+        Endpoint::SysvShm(key) => shm_sysv::SegmentOptions::new().open(*key),
+        other => Err(Error::WrongType {
+            object: other.to_string().into(),
+            expected: "a System V segment",
+            found: "another facility's endpoint",
+        }),
+    }
+}
+
+/// Shared memory opened by endpoint for reading and writing in place: a
+/// POSIX object through its descriptor (`pread`/`pwrite`, so a truncation
+/// by another process is an error, never `SIGBUS`), a System V segment
+/// through an attachment. What `unipc read` and `unipc write` use.
+///
+/// # Examples
+/// ```
+/// use unipc::open::{CreateOptions, SharedMemory};
+/// use unipc::shm::Access;
+///
+/// let endpoint: unipc::Endpoint = format!("shm:/open-demo-{}", std::process::id()).parse()?;
+/// CreateOptions::new().size(16).exclusive(true).create(&endpoint)?;
+/// let memory = SharedMemory::open(&endpoint, Access::ReadWrite)?;
+/// memory.write_at(4, b"abc")?;
+/// let mut got = [0; 3];
+/// memory.read_at(4, &mut got)?;
+/// assert_eq!(&got, b"abc");
+/// assert!(memory.write_at(15, b"abc").is_err());
+/// unipc::open::remove(&endpoint)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct SharedMemory {
+    inner: Memory,
+}
+
+#[derive(Debug)]
+enum Memory {
+    Posix(shm_posix::Segment),
+    Sysv(shm::Mapping),
+}
+
+impl SharedMemory {
+    /// Opens the shared memory `endpoint` names, read-only or read-write.
+    ///
+    /// # Errors
+    /// [`Error::WrongType`] for an endpoint of another facility; the
+    /// facility's errors (nothing there, permissions).
+    pub fn open(endpoint: &Endpoint, access: Access) -> Result<SharedMemory> {
+        let inner = match endpoint {
+            Endpoint::Shm(name) => {
+                Memory::Posix(shm_posix::SegmentOptions::new().access(access).open(name)?)
+            }
+            Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
+                Memory::Sysv(open_sysv_shm(endpoint)?.attach(access)?)
+            }
+            other => {
+                return Err(Error::WrongType {
+                    object: other.to_string().into(),
+                    expected: "shared memory (shm: or sysv-shm:)",
+                    found: "another facility's endpoint",
+                })
+            }
+        };
+        Ok(SharedMemory { inner })
+    }
+
+    /// The size in bytes now.
+    ///
+    /// # Errors
+    /// [`Error::Os`] when `fstat` fails.
+    pub fn size(&self) -> Result<u64> {
+        match &self.inner {
+            Memory::Posix(segment) => segment.size(),
+            Memory::Sysv(map) => Ok(map.len() as u64),
+        }
+    }
+
+    /// Copies `buf.len()` bytes from `offset`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfBounds`] naming the range and the size.
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<()> {
+        match &self.inner {
+            Memory::Posix(segment) => segment.read_at(offset, buf),
+            Memory::Sysv(map) => {
+                map.read_at(self.sysv_offset(map, "read", offset, buf.len())?, buf)
+            }
+        }
+    }
+
+    /// Copies `data` to `offset`.
+    ///
+    /// # Errors
+    /// [`Error::OutOfBounds`] naming the range and the size; an error when
+    /// opened read-only.
+    pub fn write_at(&self, offset: u64, data: &[u8]) -> Result<()> {
+        match &self.inner {
+            Memory::Posix(segment) => segment.write_at(offset, data),
+            Memory::Sysv(map) => {
+                map.write_at(self.sysv_offset(map, "write", offset, data.len())?, data)
+            }
+        }
+    }
+
+    fn sysv_offset(
+        &self,
+        map: &shm::Mapping,
+        op: &'static str,
+        offset: u64,
+        len: usize,
+    ) -> Result<usize> {
+        shm::check_range(map.object(), op, offset, len, map.len() as u64)?;
+        Ok(offset as usize)
     }
 }

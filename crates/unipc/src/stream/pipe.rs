@@ -638,7 +638,7 @@ pub static FACILITY: Facility = Facility {
     },
     max_message: || None,
     #[cfg(feature = "bench")]
-    connector: &Connector,
+    connector: Some(&Connector),
 };
 
 #[cfg(feature = "bench")]

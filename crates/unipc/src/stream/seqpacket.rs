@@ -490,7 +490,7 @@ pub static FACILITY: Facility = Facility {
         })
     },
     #[cfg(feature = "bench")]
-    connector: &Connector,
+    connector: Some(&Connector),
 };
 
 #[cfg(feature = "bench")]

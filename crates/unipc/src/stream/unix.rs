@@ -511,7 +511,7 @@ pub static FACILITY: Facility = Facility {
     limits: unix_limits,
     max_message: || None,
     #[cfg(feature = "bench")]
-    connector: &PathConnector,
+    connector: Some(&PathConnector),
 };
 
 /// The socketpair's entry in the facility registry.
@@ -529,7 +529,7 @@ pub static PAIR_FACILITY: Facility = Facility {
     limits: unix_limits,
     max_message: || None,
     #[cfg(feature = "bench")]
-    connector: &PairConnector,
+    connector: Some(&PairConnector),
 };
 
 #[cfg(feature = "bench")]

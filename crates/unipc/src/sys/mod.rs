@@ -11,6 +11,7 @@ pub(crate) mod poll;
 pub(crate) mod posix_mq;
 pub(crate) mod proc;
 pub(crate) mod pty;
+pub(crate) mod shm;
 pub(crate) mod socket;
 pub(crate) mod sysv_mq;
 pub(crate) mod tcp;

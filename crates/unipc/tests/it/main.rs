@@ -12,6 +12,7 @@ mod pipe;
 mod posix_mq;
 mod pty;
 mod seqpacket;
+mod shm;
 mod socket_file;
 mod sysv_mq;
 mod tcp;

@@ -825,7 +825,7 @@ pub static UDP_FACILITY: Facility = Facility {
         })
     },
     #[cfg(feature = "bench")]
-    connector: &UdpConnector,
+    connector: Some(&UdpConnector),
 };
 
 #[cfg(feature = "bench")]

@@ -648,7 +648,7 @@ pub static UNIX_FACILITY: Facility = Facility {
     },
     max_message: sndbuf_cap,
     #[cfg(feature = "bench")]
-    connector: &UnixConnector,
+    connector: Some(&UnixConnector),
 };
 
 #[cfg(feature = "bench")]
