@@ -1825,6 +1825,7 @@ fn send_passes_on_what_stdin_has_without_waiting_for_more() {
         recv.finish();
         assert!(arrived, "{endpoint}: the bytes waited for more input");
     }
+}
 
 // ===========================================================================
 // Shared memory
