@@ -196,6 +196,8 @@ where
     }
 
     fn set_nonblocking(&mut self, nonblocking: bool) -> Result<()> {
+        self.tx.set_polling(nonblocking)?;
+        self.rx.set_polling(nonblocking)?;
         self.wait = if nonblocking {
             Wait::Never
         } else {

@@ -176,6 +176,21 @@ pub trait Messenger {
         self.recv_into(buf, wait)
     }
 
+    /// Says that the caller is about to poll: until `polling` is false
+    /// again, every call passes [`Wait::Never`]. A facility whose calls
+    /// that must not wait are cheaper on a non-blocking descriptor switches
+    /// to one (a POSIX queue: `mq_send` on an `O_NONBLOCK` descriptor
+    /// instead of `mq_timedsend` with a deadline already passed); calls
+    /// with another [`Wait`] then fail at once, as on any non-blocking
+    /// descriptor. The default does nothing.
+    ///
+    /// # Errors
+    /// The facility's, from switching its descriptor.
+    fn set_polling(&self, polling: bool) -> Result<()> {
+        let _ = polling;
+        Ok(())
+    }
+
     /// Sends one message with the facility's default tag, blocking.
     ///
     /// # Errors

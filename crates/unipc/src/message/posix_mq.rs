@@ -37,7 +37,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -566,6 +566,10 @@ pub struct Queue {
     max_messages: usize,
     max_message_size: usize,
     created: bool,
+    /// Whether this handle last made its descriptor non-blocking: then a
+    /// call that must not wait is a plain `mq_send`/`mq_receive`, without
+    /// the timespec a passed deadline costs the kernel to copy and check.
+    nonblocking: AtomicBool,
     /// Unlinks the name on drop (a queue this handle created, unless
     /// kept) while it still leads to this queue.
     guard: Guard<QueueName>,
@@ -610,7 +614,18 @@ impl Queue {
             max_messages: attr.max_messages as usize,
             max_message_size: attr.message_size as usize,
             created,
+            nonblocking: AtomicBool::new(attr.nonblocking),
         })
+    }
+
+    /// The absolute time each try of a call waiting as `wait` must end by
+    /// (recomputed after EINTR); `None`, a plain call, when it must not wait
+    /// and the descriptor is already non-blocking, or when it may wait
+    /// forever.
+    fn call_deadline(&self, wait: Wait) -> impl Fn() -> Option<Timespec> {
+        let plain = wait == Wait::Never && self.nonblocking.load(Ordering::Relaxed);
+        let deadline = Deadline::of(wait);
+        move || if plain { None } else { realtime(deadline) }
     }
 
     /// `mq_open(name, O_CREAT | O_RDWR)` - [`QueueOptions::create`] with the
@@ -679,7 +694,9 @@ impl Queue {
     /// mq_setattr(3)
     #[doc(alias = "mq_setattr")]
     pub fn set_nonblocking(&self, nonblocking: bool) -> Result<()> {
-        sys::set_nonblocking(&self.mqd, nonblocking).map_err(|e| self.os("mq_setattr", e))
+        sys::set_nonblocking(&self.mqd, nonblocking).map_err(|e| self.os("mq_setattr", e))?;
+        self.nonblocking.store(nonblocking, Ordering::Relaxed);
+        Ok(())
     }
 
     /// `fstat` - the queue's permission bits.
@@ -731,9 +748,9 @@ impl Queue {
                 set_in: "the kernel (MQ_PRIO_MAX = 32768)",
             });
         }
-        let deadline = Deadline::of(wait);
+        let deadline = self.call_deadline(wait);
         loop {
-            match sys::send(&self.mqd, message, priority, realtime(deadline)) {
+            match sys::send(&self.mqd, message, priority, deadline()) {
                 Ok(()) => return Ok(()),
                 Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(err) => return Err(self.transfer_error("mq_send", err, wait, true)),
@@ -762,9 +779,9 @@ impl Queue {
     /// mq_receive(3)
     #[doc(alias = "mq_receive", alias = "mq_timedreceive")]
     pub fn recv_priority(&self, buf: &mut [u8], wait: Wait) -> Result<(usize, u32)> {
-        let deadline = Deadline::of(wait);
+        let deadline = self.call_deadline(wait);
         loop {
-            match sys::receive(&self.mqd, buf, realtime(deadline)) {
+            match sys::receive(&self.mqd, buf, deadline()) {
                 Ok(got) => return Ok(got),
                 Err(err) if err.raw_os_error() == Some(libc::EINTR) => continue,
                 Err(err) if err.raw_os_error() == Some(libc::EMSGSIZE) => {
@@ -1045,6 +1062,12 @@ impl Messenger for Queue {
             len,
             tag: Tag::Priority(priority),
         })
+    }
+
+    /// [`Queue::set_nonblocking`]: a call that must not wait is then a
+    /// plain `mq_send`/`mq_receive`.
+    fn set_polling(&self, polling: bool) -> Result<()> {
+        self.set_nonblocking(polling)
     }
 }
 

@@ -102,6 +102,10 @@ impl Messenger for MessageHandle {
     fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
         self.messenger().recv_into_or_discard(buf, wait)
     }
+
+    fn set_polling(&self, polling: bool) -> Result<()> {
+        self.messenger().set_polling(polling)
+    }
 }
 
 impl fmt::Debug for MessageHandle {

@@ -1381,3 +1381,58 @@ fn create_without_sizes_takes_the_kernel_defaults() {
     .spawn()
     .wait_success();
 }
+
+/// Polling mode: the descriptor turns non-blocking (a peer sees every
+/// message sent meanwhile), every call fails at once while it lasts, and
+/// waiting works again once it ends.
+#[test]
+fn polling_makes_the_descriptor_non_blocking_and_back() {
+    const TEST: &str = "posix_mq::polling_makes_the_descriptor_non_blocking_and_back";
+    let name = fresh_name();
+    if let Some(role) = util::role() {
+        assert_eq!(role, "sender");
+        let name: PosixName = util::arg("name").parse().unwrap();
+        let queue = QueueOptions::new()
+            .access(Access::Write)
+            .open(&name)
+            .unwrap();
+        queue.set_polling(true).unwrap();
+        for i in 0..3u8 {
+            queue.send_tagged(&[i], Tag::None, Wait::Never).unwrap();
+        }
+        // Full: a plain non-blocking mq_send refuses, whatever the wait.
+        assert!(matches!(
+            queue.send_tagged(b"x", Tag::None, Wait::Forever),
+            Err(Error::Full { .. })
+        ));
+        return;
+    }
+    let queue = QueueOptions::new()
+        .max_messages(3)
+        .max_message_size(8)
+        .create(&name)
+        .unwrap();
+    util::Peer::new(TEST, "sender")
+        .arg("name", name.as_str())
+        .spawn()
+        .wait_success();
+    queue.set_polling(true).unwrap();
+    assert!(queue.attributes().unwrap().nonblocking);
+    let mut buf = [0u8; 8];
+    for i in 0..3u8 {
+        let got = queue.recv_into(&mut buf, Wait::Never).unwrap();
+        assert_eq!(&buf[..got.len], &[i]);
+    }
+    assert!(matches!(
+        queue.recv_into(&mut buf, Wait::Forever),
+        Err(Error::Empty { .. })
+    ));
+    queue.set_polling(false).unwrap();
+    assert!(!queue.attributes().unwrap().nonblocking);
+    let began = Instant::now();
+    let err = queue
+        .recv_into(&mut buf, Wait::For(Duration::from_millis(50)))
+        .unwrap_err();
+    assert!(matches!(err, Error::TimedOut { .. }), "{err}");
+    assert!(began.elapsed() >= Duration::from_millis(50));
+}
