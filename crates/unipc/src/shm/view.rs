@@ -245,6 +245,10 @@ impl<T: Pod> View<'_, T> {
     /// mix of old and new bytes: still a valid `T` (any bit pattern is),
     /// but one to validate before trusting.
     pub fn load(&self) -> T {
+        // No `unsafe` here: `T: Pod` lets bytemuck lend a fresh `T`'s bytes
+        // (no padding, and any bytes copied in make a valid `T`), and the
+        // copy is the mapping's, inside the bounds checked when the view
+        // was made. No `&T` into the shared memory is ever made.
         let mut value = T::zeroed();
         self.map
             .region()

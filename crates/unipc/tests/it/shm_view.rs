@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytemuck::{Pod, Zeroable};
 use unipc::name::SysvKey;
-use unipc::shm::{sysv, Access};
+use unipc::shm::{posix, sysv, Access};
 use unipc::Error;
 
 use crate::util;
@@ -354,4 +354,53 @@ fn any_offset_and_count_is_refused_or_reads_and_writes_inside() {
             }
         }
     }
+}
+
+#[test]
+fn views_work_the_same_through_a_posix_mapping() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "peer");
+        let name = unipc::name::PosixName::new(&util::arg("name")).unwrap();
+        let segment = posix::SegmentOptions::new().open(&name).unwrap();
+        // SAFETY: the parent, the only other process with the object, does
+        // not resize it while this peer runs.
+        let map = unsafe { segment.map(Access::ReadWrite) }.unwrap();
+        let header = map.view::<Header>(0).unwrap().load();
+        assert_eq!(header.magic, MAGIC);
+        map.atomic_u64(128)
+            .unwrap()
+            .fetch_add(header.values.iter().sum(), Ordering::AcqRel);
+        return;
+    }
+    let name = unipc::name::PosixName::new(&format!("/{}", util::unique("shm-view"))).unwrap();
+    let segment = posix::SegmentOptions::new()
+        .size(4096)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    // SAFETY: the object is this test's alone (a unique name) and the peer
+    // does not resize it.
+    let map = unsafe { segment.map(Access::ReadWrite) }.unwrap();
+    map.view::<Header>(0)
+        .unwrap()
+        .store(&Header {
+            magic: MAGIC,
+            count: 3,
+            values: [10, 20, 30, 0, 0, 0, 0, 0],
+        })
+        .unwrap();
+    map.atomic_u64(128).unwrap().store(1, Ordering::Release);
+    util::Peer::new(
+        "shm_view::views_work_the_same_through_a_posix_mapping",
+        "peer",
+    )
+    .arg("name", name.as_str())
+    .spawn()
+    .wait_success();
+    assert_eq!(map.atomic_u64(128).unwrap().load(Ordering::Acquire), 61);
+    // Without mapping: the same bytes by pread.
+    let mut raw = [0; 8];
+    segment.read_at(128, &mut raw).unwrap();
+    assert_eq!(u64::from_ne_bytes(raw), 61);
+    assert!(map.view::<Header>(4096 - 71).is_err());
 }
