@@ -162,6 +162,13 @@ impl Mapping {
     /// The 32-bit atomic word at `offset`, which this and other processes
     /// may update concurrently; borrowed for as long as the mapping is.
     ///
+    /// The one reference into shared memory this crate lends, sound because
+    /// atomics permit concurrent mutation. Do not also write the word's
+    /// bytes by a copy ([`Mapping::write_at`], a [`View`]) from this process
+    /// while the atomic is in use. Through a POSIX mapping it inherits
+    /// [`posix::Segment::map`](super::posix::Segment::map)'s contract, as
+    /// [`View`] does.
+    ///
     /// # Errors
     ///
     /// [`Error::OutOfBounds`] when the 4 bytes run past the end;
@@ -219,6 +226,20 @@ impl Mapping {
 
 /// One `T` at a fixed offset of a [`Mapping`], checked in bounds and
 /// aligned when made ([`Mapping::view`]); copies in and out.
+///
+/// `T` is [`Pod`] (`#[repr(C)]` with `#[derive(Pod, Zeroable)]`: no
+/// padding, no pointers or references, every bit pattern valid), so
+/// whatever another process left in the memory loads as some `T`, still to
+/// be validated (a magic word, counts within their arrays) before it is
+/// trusted. No `&T` into the shared memory is ever made: a load racing a
+/// peer's store may see a mix of old and new bytes; words that must change
+/// as one belong in [`Mapping::atomic_u32`] / [`Mapping::atomic_u64`].
+///
+/// A view only borrows its mapping and so inherits its contract: a System V
+/// attachment never shrinks; a POSIX object is mapped by the `unsafe`
+/// [`posix::Segment::map`](super::posix::Segment::map), whose caller
+/// vouches that nobody truncates it meanwhile (a load or store past a new
+/// end raises `SIGBUS`).
 pub struct View<'a, T> {
     map: &'a Mapping,
     offset: usize,
