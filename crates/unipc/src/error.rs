@@ -307,6 +307,34 @@ pub enum Error {
         size: u64,
     },
 
+    /// A typed view or an atomic word in shared memory was asked at an
+    /// offset its type's alignment forbids; nothing was read or written.
+    /// (Mappings start on a page boundary, so the offset's alignment is the
+    /// address's.)
+    #[error("{object}: {what} at offset {offset} is misaligned: it needs an offset that is a multiple of {align}")]
+    Misaligned {
+        /// The object.
+        object: ObjectName,
+        /// What was asked ("view", "atomic_u64").
+        what: &'static str,
+        /// The offset asked.
+        offset: u64,
+        /// The alignment the type needs, in bytes.
+        align: u64,
+    },
+
+    /// An element index past the end of a typed slice view of shared
+    /// memory; nothing was read or written.
+    #[error("{object}: element {index} is out of range of a view of {count} elements")]
+    IndexOutOfRange {
+        /// The object.
+        object: ObjectName,
+        /// The index asked.
+        index: u64,
+        /// How many elements the view has.
+        count: u64,
+    },
+
     /// Creating a POSIX message queue would take this user's queues past
     /// `RLIMIT_MSGQUEUE`, the bytes all of one user's queues may take.
     #[error("{object}: create: the new queue needs {needed} bytes of RLIMIT_MSGQUEUE ({max_messages} messages of {message_size} bytes, plus the kernel's bookkeeping), and this user's queues may take {limit} bytes in all{}: remove queues this user no longer needs, ask for fewer or smaller messages, or raise the limit (ulimit -q, setrlimit)", in_use_text(*.in_use))]
@@ -381,6 +409,8 @@ impl Error {
             Error::ForeignObject { .. } => io::ErrorKind::AlreadyExists,
             Error::QueueBytesLimit { .. } => io::ErrorKind::Other,
             Error::OutOfBounds { .. } => io::ErrorKind::InvalidInput,
+            Error::Misaligned { .. } => io::ErrorKind::InvalidInput,
+            Error::IndexOutOfRange { .. } => io::ErrorKind::InvalidInput,
         }
     }
 }

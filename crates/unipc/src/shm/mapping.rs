@@ -81,6 +81,11 @@ impl Mapping {
         &self.object
     }
 
+    /// The mapped memory, for the typed views.
+    pub(super) fn region(&self) -> &Region {
+        &self.region
+    }
+
     /// Copies `buf.len()` bytes from `offset` into `buf`.
     ///
     /// # Errors

@@ -9,7 +9,9 @@
 //! - [`sysv`]: System V segments (`sysv-shm:KEY`), sized once at `shmget`
 //!   and attached with `shmat`;
 //! - [`Mapping`]: what either kind looks like once mapped into this
-//!   process, with bounds-checked copies in and out.
+//!   process, with bounds-checked copies in and out, typed views of
+//!   plain-old-data values and arrays ([`View`], [`SliceView`]) and atomic
+//!   words ([`Mapping::atomic_u64`]).
 //!
 //! Nothing here synchronizes: two processes writing the same bytes see
 //! some mix of both writes. And nothing read from shared memory can be
@@ -37,8 +39,10 @@
 mod mapping;
 pub mod posix;
 pub mod sysv;
+mod view;
 
 pub use mapping::Mapping;
+pub use view::{SliceView, View};
 
 /// Read-only or read-write: how a segment is opened, mapped or attached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

@@ -7,7 +7,9 @@
 //! drop. A region only ever copies bytes in and out through raw pointers
 //! ([`Region::copy_out`], [`Region::copy_in`]): it never hands out a
 //! reference into memory another process may write at any moment, which
-//! Rust's aliasing rules would not allow.
+//! Rust's aliasing rules would not allow. The one exception is atomic words
+//! ([`Region::atomic_u32`], [`Region::atomic_u64`]): an `&AtomicU32` may
+//! point at memory mutated concurrently, which is what atomics permit.
 //!
 //! # Safety
 //!
@@ -28,6 +30,7 @@
 use std::io;
 use std::os::fd::{BorrowedFd, OwnedFd};
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use libc::c_int;
 use rustix::fs::Mode as RawMode;
@@ -222,6 +225,66 @@ impl Region {
         // cannot overlap a shared mapping (no reference into it is ever
         // made); `u8` needs no alignment.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), dst, data.len()) }
+    }
+
+    /// The address of a word of type `A` at `offset`, asserted inside the
+    /// region and aligned for `A`.
+    ///
+    /// # Panics
+    /// When the word runs past the end or is misaligned (the caller checks
+    /// first).
+    fn word<A>(&self, offset: usize) -> *mut u8 {
+        let size = std::mem::size_of::<A>();
+        assert!(offset.checked_add(size).is_some_and(|end| end <= self.len));
+        let ptr = self.addr.as_ptr().wrapping_add(offset);
+        assert!((ptr as usize) % std::mem::align_of::<A>() == 0);
+        ptr
+    }
+
+    /// The 32-bit atomic word at `offset`, borrowed for as long as the
+    /// region is.
+    ///
+    /// # Panics
+    /// When the word runs past the end or `offset` is not 4-aligned (the
+    /// caller checks first).
+    ///
+    /// The caller must also have mapped the region writable: an atomic
+    /// store to a read-only mapping raises `SIGSEGV`.
+    pub(crate) fn atomic_u32(&self, offset: usize) -> &AtomicU32 {
+        let ptr = self.word::<AtomicU32>(offset).cast::<u32>();
+        // SAFETY: `AtomicU32::from_ptr` asks that
+        // - `ptr` be aligned to `align_of::<AtomicU32>()`: asserted in `word`;
+        // - `ptr` be valid for reads and writes of 4 bytes for the whole
+        //   lifetime returned: `word` asserted the 4 bytes inside the region,
+        //   which stays mapped until `self` drops, and the returned borrow
+        //   is tied to `&self`;
+        // - every access to those bytes meanwhile be atomic, or not
+        //   concurrent: another process reaching them through its own
+        //   mapping is what atomics are for (any bit pattern is a valid
+        //   `u32`, so whatever a peer stored reads as some value); no `&u32`
+        //   or `&mut` into the region is ever made, only raw-pointer copies,
+        //   which the callers of this crate are told not to race with the
+        //   atomic (as for a second process writing the same bytes).
+        unsafe { AtomicU32::from_ptr(ptr) }
+    }
+
+    /// The 64-bit atomic word at `offset`, borrowed for as long as the
+    /// region is.
+    ///
+    /// # Panics
+    /// When the word runs past the end or `offset` is not aligned for
+    /// `AtomicU64` (the caller checks first).
+    ///
+    /// The caller must also have mapped the region writable, as for
+    /// [`atomic_u32`](Self::atomic_u32).
+    pub(crate) fn atomic_u64(&self, offset: usize) -> &AtomicU64 {
+        let ptr = self.word::<AtomicU64>(offset).cast::<u64>();
+        // SAFETY: as for `atomic_u32`, with 8 bytes: `ptr` is aligned to
+        // `align_of::<AtomicU64>()` (asserted in `word`), valid for reads and
+        // writes of 8 bytes while `self` lives (asserted inside the region,
+        // borrow tied to `&self`), any bit pattern is a valid `u64`, and no
+        // non-atomic reference into the region exists.
+        unsafe { AtomicU64::from_ptr(ptr) }
     }
 }
 

@@ -13,6 +13,7 @@ mod posix_mq;
 mod pty;
 mod seqpacket;
 mod shm;
+mod shm_view;
 mod socket_file;
 mod sysv_mq;
 mod tcp;
