@@ -335,6 +335,19 @@ pub enum Error {
         count: u64,
     },
 
+    /// A descriptor adopted as sealed memory lacks seals the receiver
+    /// needs before it may map it; it is handed back (see
+    /// [`shm::memfd::SealedMemfd`](crate::shm::memfd::SealedMemfd)).
+    #[error("{object}: lacks {missing} (it has {present}): the sender must seal it before handing it over, or it could shrink or change under a mapping")]
+    MissingSeals {
+        /// The object.
+        object: ObjectName,
+        /// The required seals it lacks.
+        missing: crate::shm::memfd::SealFlags,
+        /// The seals it carries.
+        present: crate::shm::memfd::SealFlags,
+    },
+
     /// Creating a POSIX message queue would take this user's queues past
     /// `RLIMIT_MSGQUEUE`, the bytes all of one user's queues may take.
     #[error("{object}: create: the new queue needs {needed} bytes of RLIMIT_MSGQUEUE ({max_messages} messages of {message_size} bytes, plus the kernel's bookkeeping), and this user's queues may take {limit} bytes in all{}: remove queues this user no longer needs, ask for fewer or smaller messages, or raise the limit (ulimit -q, setrlimit)", in_use_text(*.in_use))]
@@ -411,6 +424,7 @@ impl Error {
             Error::OutOfBounds { .. } => io::ErrorKind::InvalidInput,
             Error::Misaligned { .. } => io::ErrorKind::InvalidInput,
             Error::IndexOutOfRange { .. } => io::ErrorKind::InvalidInput,
+            Error::MissingSeals { .. } => io::ErrorKind::InvalidData,
         }
     }
 }

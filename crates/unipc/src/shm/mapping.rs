@@ -1,11 +1,13 @@
-//! One mapping type for both kinds of shared memory: a POSIX object mapped
-//! with `mmap(MAP_SHARED)` or a System V segment attached with `shmat`.
+//! One mapping type for every kind of shared memory: a POSIX object or a
+//! memfd mapped with `mmap(MAP_SHARED)`, a System V segment attached with
+//! `shmat`, an anonymous or file-backed mapping (`shm::mapped`).
 
 use std::fmt;
 
 use crate::error::ObjectName;
 use crate::shm::check_range;
-use crate::sys::shm::Region;
+use crate::shm::mapped::Advice;
+use crate::sys::shm::{self as sys, Region};
 use crate::{Error, Result};
 
 /// Shared memory mapped into this process; unmapped (`munmap`) or detached
@@ -128,5 +130,100 @@ impl Mapping {
         )?;
         self.region.copy_in(offset, data);
         Ok(())
+    }
+
+    /// `msync(MS_SYNC)` — writes the changes made through a shared file
+    /// mapping back to the file before returning (the kernel does so by
+    /// itself some time later otherwise). For other kinds of mapping,
+    /// whose memory is the object itself, it is harmless and changes
+    /// nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Os`] when `msync` fails (`EIO` when the file's storage
+    /// failed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::shm::mapped::{MapOptions, Sharing};
+    ///
+    /// let map = MapOptions::new().sharing(Sharing::Shared).map_anonymous(4096)?;
+    /// map.write_at(0, b"x")?;
+    /// map.flush()?;
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// msync(2)
+    #[doc(alias = "msync")]
+    pub fn flush(&self) -> Result<()> {
+        self.flush_range(0, self.len())
+    }
+
+    /// `msync(MS_SYNC)` of the pages covering `offset..offset + len`.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfBounds`] when the range runs past the end;
+    /// [`Error::Os`] when `msync` fails.
+    pub fn flush_range(&self, offset: usize, len: usize) -> Result<()> {
+        check_range(&self.object, "msync", offset as u64, len, self.len() as u64)?;
+        self.region
+            .sync(offset, len)
+            .map_err(|e| Error::os(self.object.clone(), "msync", e))
+    }
+
+    /// `madvise` — tells the kernel how the pages covering `offset..offset
+    /// + len` will be used.
+    ///
+    /// [`Advice::DontNeed`] drops the pages: a shared or file-backed
+    /// mapping then reads the object's bytes again, a private anonymous one
+    /// reads zeros, and a private file mapping loses its copied-on-write
+    /// changes. That changes bytes, never memory safety, since nothing
+    /// refers into a mapping.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OutOfBounds`] when the range runs past the end;
+    /// [`Error::Os`] when `madvise` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use unipc::shm::mapped::{Advice, MapOptions, Sharing};
+    ///
+    /// let map = MapOptions::new().sharing(Sharing::Private).map_anonymous(4096)?;
+    /// map.write_at(0, b"x")?;
+    /// map.advise(0, map.len(), Advice::DontNeed)?;
+    /// let mut got = [1];
+    /// map.read_at(0, &mut got)?;
+    /// assert_eq!(got, [0]); // a private anonymous page dropped reads zeros
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    ///
+    /// # References
+    ///
+    /// madvise(2)
+    #[doc(alias = "madvise")]
+    pub fn advise(&self, offset: usize, len: usize, advice: Advice) -> Result<()> {
+        check_range(
+            &self.object,
+            "madvise",
+            offset as u64,
+            len,
+            self.len() as u64,
+        )?;
+        let advice = match advice {
+            Advice::Normal => sys::Advice::Normal,
+            Advice::Random => sys::Advice::Random,
+            Advice::Sequential => sys::Advice::Sequential,
+            Advice::WillNeed => sys::Advice::WillNeed,
+            Advice::DontNeed => sys::Advice::DontNeed,
+        };
+        self.region
+            .advise(offset, len, advice)
+            .map_err(|e| Error::os(self.object.clone(), "madvise", e))
     }
 }

@@ -36,7 +36,9 @@
 //!
 //! shm_overview(7), shm_open(3), mmap(2), shmget(2), shmat(2), shmctl(2).
 
+pub mod mapped;
 mod mapping;
+pub mod memfd;
 pub mod posix;
 pub mod sysv;
 mod view;

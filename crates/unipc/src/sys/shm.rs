@@ -315,6 +315,24 @@ impl Drop for Region {
 /// lives, or an access past its new end raises `SIGBUS`: the caller
 /// vouches for everyone who can truncate it.
 pub(crate) unsafe fn map_fd(fd: BorrowedFd<'_>, len: usize, write: bool) -> io::Result<Region> {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { map_fd_with(fd, len, write, true) }
+}
+
+/// `mmap(NULL, len, PROT_READ [| PROT_WRITE], MAP_SHARED or MAP_PRIVATE,
+/// fd, 0)`: a private mapping's writes are copy-on-write, never reaching
+/// the file.
+///
+/// # Safety
+/// As [`map_fd`]: the file behind `fd` must not shrink below `len` while
+/// the region lives (a private mapping reads the file's pages until it
+/// writes them, so it takes `SIGBUS` too).
+pub(crate) unsafe fn map_fd_with(
+    fd: BorrowedFd<'_>,
+    len: usize,
+    write: bool,
+    shared: bool,
+) -> io::Result<Region> {
     if len == 0 {
         return Ok(Region {
             addr: NonNull::dangling(),
@@ -326,12 +344,16 @@ pub(crate) unsafe fn map_fd(fd: BorrowedFd<'_>, len: usize, write: bool) -> io::
     if write {
         prot |= ProtFlags::WRITE;
     }
+    let flags = if shared {
+        MapFlags::SHARED
+    } else {
+        MapFlags::PRIVATE
+    };
     // SAFETY: a null address lets the kernel choose a fresh range, so no
     // existing mapping or Rust object is replaced; `len` is non-zero; the
     // descriptor is live for the call (the mapping keeps its own
     // reference); offset 0 is page-aligned.
-    let addr =
-        unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, MapFlags::SHARED, fd, 0) }?;
+    let addr = unsafe { rustix::mm::mmap(std::ptr::null_mut(), len, prot, flags, fd, 0) }?;
     let addr =
         NonNull::new(addr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
     Ok(Region {
@@ -339,6 +361,113 @@ pub(crate) unsafe fn map_fd(fd: BorrowedFd<'_>, len: usize, write: bool) -> io::
         len,
         undo: Undo::Munmap,
     })
+}
+
+/// `mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED or MAP_PRIVATE |
+/// MAP_ANONYMOUS, -1, 0)`: zeroed memory no file backs. A shared one is
+/// shared with children forked afterwards; a private one is copied on
+/// write at the fork.
+///
+/// Safe: no file backs it, so nothing can truncate it under the region.
+pub(crate) fn map_anonymous(len: usize, shared: bool) -> io::Result<Region> {
+    if len == 0 {
+        return Ok(Region {
+            addr: NonNull::dangling(),
+            len: 0,
+            undo: Undo::Nothing,
+        });
+    }
+    let flags = if shared {
+        MapFlags::SHARED
+    } else {
+        MapFlags::PRIVATE
+    };
+    // SAFETY: a null address lets the kernel choose a fresh range, so no
+    // existing mapping or Rust object is replaced; `len` is non-zero; an
+    // anonymous mapping takes no descriptor and no offset.
+    let addr = unsafe {
+        rustix::mm::mmap_anonymous(
+            std::ptr::null_mut(),
+            len,
+            ProtFlags::READ | ProtFlags::WRITE,
+            flags,
+        )
+    }?;
+    let addr =
+        NonNull::new(addr.cast::<u8>()).ok_or_else(|| io::Error::other("mmap returned null"))?;
+    Ok(Region {
+        addr,
+        len,
+        undo: Undo::Munmap,
+    })
+}
+
+/// What [`Region::advise`] tells the kernel (`madvise`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Advice {
+    Normal,
+    Random,
+    Sequential,
+    WillNeed,
+    DontNeed,
+}
+
+impl Region {
+    /// The page-aligned span that covers `offset..offset + len`, as the
+    /// address and length `msync` and `madvise` need.
+    ///
+    /// # Panics
+    /// When the range runs past the end (the caller checks first).
+    fn page_span(&self, offset: usize, len: usize) -> (*mut std::ffi::c_void, usize) {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len));
+        let start = offset - offset % page_size();
+        (
+            self.addr.as_ptr().wrapping_add(start).cast(),
+            offset + len - start,
+        )
+    }
+
+    /// `msync(MS_SYNC)` of the pages covering `offset..offset + len`: a
+    /// shared file mapping's changes are written to the file before it
+    /// returns. Nothing to do for an empty region or range.
+    pub(crate) fn sync(&self, offset: usize, len: usize) -> io::Result<()> {
+        if self.undo != Undo::Munmap || len == 0 {
+            return Ok(());
+        }
+        let (addr, span) = self.page_span(offset, len);
+        // SAFETY: `addr` is page-aligned (the region starts on a page, as
+        // `mmap` returns it, and the offset is aligned down) and
+        // `addr..addr + span` lies inside the region (page_span asserts the
+        // range), mapped while `self` lives; msync changes no memory, it
+        // only writes pages back.
+        unsafe { rustix::mm::msync(addr, span, rustix::mm::MsyncFlags::SYNC) }?;
+        Ok(())
+    }
+
+    /// `madvise(advice)` over the pages covering `offset..offset + len`.
+    ///
+    /// `DontNeed` drops the pages: a shared or file mapping reads them
+    /// back from the object, a private anonymous one reads zeros. That
+    /// changes bytes, never memory safety: nothing refers into a region.
+    pub(crate) fn advise(&self, offset: usize, len: usize, advice: Advice) -> io::Result<()> {
+        if self.undo == Undo::Nothing || len == 0 {
+            return Ok(());
+        }
+        let advice = match advice {
+            Advice::Normal => rustix::mm::Advice::Normal,
+            Advice::Random => rustix::mm::Advice::Random,
+            Advice::Sequential => rustix::mm::Advice::Sequential,
+            Advice::WillNeed => rustix::mm::Advice::WillNeed,
+            Advice::DontNeed => rustix::mm::Advice::LinuxDontNeed,
+        };
+        let (addr, span) = self.page_span(offset, len);
+        // SAFETY: `addr` is page-aligned and `addr..addr + span` lies
+        // inside this region (as for `sync`), mapped while `self` lives. No Rust reference points into the region (it only copies),
+        // so pages the kernel drops or re-reads under MADV_DONTNEED break
+        // no aliasing rule: later copies see the object's bytes or zeros.
+        unsafe { rustix::mm::madvise(addr, span, advice) }?;
+        Ok(())
+    }
 }
 
 fn cvt(ret: c_int) -> io::Result<c_int> {

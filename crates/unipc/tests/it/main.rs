@@ -6,6 +6,8 @@ mod util;
 mod adopt;
 mod dgram;
 mod fifo;
+mod mapped;
+mod memfd;
 mod message_conformance;
 mod open;
 mod pipe;
