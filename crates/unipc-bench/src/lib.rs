@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 pub mod compare;
+pub mod copymap;
 pub mod html;
 mod interrupt;
 mod machine;
@@ -64,6 +65,8 @@ pub struct Config {
     pub cpus: Option<(usize, usize)>,
     /// Whether this is a `--quick` run.
     pub quick: bool,
+    /// Sizes for the copy-or-map section ([`copymap`]).
+    pub copy_or_map_sizes: Vec<usize>,
 }
 
 impl Config {
@@ -85,6 +88,7 @@ impl Config {
             noise_limit: 0.10,
             cpus: default_cpus(),
             quick: false,
+            copy_or_map_sizes: copymap::full_sizes(),
         }
     }
 
@@ -101,6 +105,7 @@ impl Config {
             figure_budget: Duration::ZERO,
             latency_figure_budget: Duration::ZERO,
             quick: true,
+            copy_or_map_sizes: copymap::quick_sizes(),
             ..Config::full()
         }
     }
@@ -161,9 +166,20 @@ pub fn finish() {
 ///
 /// # Errors
 /// When `config` names a facility that does not exist.
+///
+/// The copy-or-map section runs in a full run and whenever `--facility`
+/// names [`copymap::SECTION`]; a `--quick` run leaves it out unless named.
+/// Named alone, it is all that runs.
 pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
     let all = unipc::facility::all();
-    let facilities: Vec<_> = if config.facilities.is_empty() {
+    let named_section = config.facilities.iter().any(|f| f == copymap::SECTION);
+    let named: Vec<&String> = (config.facilities.iter())
+        .filter(|f| *f != copymap::SECTION)
+        .collect();
+    let run_section = named_section || (config.facilities.is_empty() && !config.quick);
+    let facilities: Vec<_> = if named_section && named.is_empty() {
+        Vec::new()
+    } else if named.is_empty() {
         // Facilities with no two-process link yet are left out of a full
         // run; named with --facility, they are reported as skipped.
         all.iter()
@@ -171,13 +187,16 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
             .filter(|f| f.connector.is_some())
             .collect()
     } else {
-        config
-            .facilities
+        named
             .iter()
             .map(|name| {
                 unipc::facility::find(name).ok_or_else(|| UnknownFacility {
-                    name: name.clone(),
-                    known: all.iter().map(|f| f.name).collect(),
+                    name: (*name).clone(),
+                    known: all
+                        .iter()
+                        .map(|f| f.name)
+                        .chain([copymap::SECTION])
+                        .collect(),
                 })
             })
             .collect::<Result<_, _>>()?
@@ -188,6 +207,14 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
         .unwrap_or(0);
     interrupt::install();
     let results = runner::run(config, &facilities);
+    let copy_or_map = run_section.then(|| {
+        let repetitions = if config.quick { 3 } else { 7 };
+        copymap::run(
+            &config.copy_or_map_sizes,
+            repetitions,
+            Duration::from_millis(if config.quick { 200 } else { 600 }),
+        )
+    });
     Ok(Report {
         schema: report::SCHEMA,
         started,
@@ -205,6 +232,7 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
             noise_limit: config.noise_limit,
         },
         results,
+        copy_or_map,
         compare: facilities
             .iter()
             .map(|f| compare::FacilityRow::of(f))

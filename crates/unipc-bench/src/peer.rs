@@ -21,7 +21,7 @@ pub const PEER_ARG: &str = "__bench-peer";
 
 /// The parent's process id, as the peer must find it after arming its
 /// death signal.
-const PARENT_ENV: &str = "UNIPC_BENCH_PARENT";
+pub(crate) const PARENT_ENV: &str = "UNIPC_BENCH_PARENT";
 
 /// A running peer and the pipes that steer it.
 pub struct Peer {
@@ -117,7 +117,11 @@ pub fn peer_main(args: &[String]) -> i32 {
         return crate::interrupt::reaper_main();
     }
     let mut stdout = std::io::stdout();
-    match run_peer(args, &mut stdout) {
+    let result = match args.split_first() {
+        Some((role, rest)) if role == crate::copymap::ROLE => run_copymap_peer(rest, &mut stdout),
+        _ => run_peer(args, &mut stdout),
+    };
+    match result {
         Ok(()) => 0,
         Err(message) => {
             let _ = writeln!(stdout, "error {message}");
@@ -127,19 +131,31 @@ pub fn peer_main(args: &[String]) -> i32 {
     }
 }
 
-fn run_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
+fn run_copymap_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
     crate::interrupt::unblock_in_peer();
-    // A parent killed outright cannot stop us; the kernel can. Without
-    // this a peer blocked in a receive would outlive its parent.
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
-    // A parent that died before the death signal was armed would never
-    // send it: then this process has been re-parented, and must not join.
+    check_parent()?;
+    crate::copymap::peer_main(args, out)
+}
+
+/// A parent that died before the death signal was armed would never send
+/// it: then this process has been re-parented, and must not join.
+fn check_parent() -> Result<(), String> {
     if let Ok(parent) = std::env::var(PARENT_ENV) {
         let now = rustix::process::Pid::as_raw(rustix::process::getppid());
         if parent != now.to_string() {
             return Err(format!("the parent {parent} is gone"));
         }
     }
+    Ok(())
+}
+
+fn run_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
+    crate::interrupt::unblock_in_peer();
+    // A parent killed outright cannot stop us; the kernel can. Without
+    // this a peer blocked in a receive would outlive its parent.
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    check_parent()?;
     let [name, address, max_size, cpu, fds @ ..] = args else {
         return Err("usage: __bench-peer FACILITY ADDRESS MAX_SIZE CPU|- [FD...]".to_owned());
     };

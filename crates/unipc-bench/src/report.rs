@@ -1,6 +1,6 @@
 //! The report: every figure of one run, serialisable as the `--json` file.
 //!
-//! Shape (schema `unipc-bench/2`):
+//! Shape (schema `unipc-bench/3`):
 //!
 //! ```text
 //! { schema, started, machine: { cpu_model, cores, kernel, limits: [{ name, value, source }] },
@@ -8,6 +8,9 @@
 //!               throughput_window_ms, latency_figure_budget_ms,
 //!               throughput_figure_budget_ms, noise_limit },
 //!   results: [ { facility, wait, placement, workload, size, outcome } ],
+//!   copy_or_map: null | { sizes, figures: [ { method, size, median_ns, min_ns, max_ns,
+//!                                            repetitions } ],
+//!                         crossover_fresh, crossover_reused, skipped },
 //!   compare: [ { name, summary, addressing, properties..., limits: [...] } ] }
 //! ```
 //!
@@ -32,13 +35,25 @@
 //! instead of printing it. `wide_spread` is true when either side's
 //! headline figure varies by more than 25 % of its median over the pairs.
 //!
-//! Schema history: `unipc-bench/1` had no `pairs`, `ratio_spread`, `noisy`
+//! `copy_or_map` is `null` when the section did not run (a `--quick` run or
+//! `--facility` without `copy-or-map`). Each figure is the time, in
+//! nanoseconds, from the first call to the peer's one-byte acknowledgement
+//! after it has read every byte, for `method` `pipe`, `unix-stream`
+//! (copies), `fresh-memfd` (create, write, seal, pass the descriptor, the
+//! peer maps, checksums, unmaps) or `reused-mapping` (a copy into a mapping
+//! both sides hold, a one-byte notification, the peer's checksum): median,
+//! fastest and slowest of `repetitions` after one untimed warm-up.
+//! `crossover_fresh` and `crossover_reused` are the smallest size at which
+//! that method's median beats the faster copy's, or `null` when it does at
+//! none of `sizes`. `skipped` says why `figures` is empty, when it is.
+//!
+//! Schema history: `unipc-bench/2` had no `copy_or_map`; `unipc-bench/1` had no `pairs`, `ratio_spread`, `noisy`
 //! or the four settings after `budget_ms`, and `overhead` was median over median.
 
 use serde::Serialize;
 
 /// The schema this version writes.
-pub const SCHEMA: &str = "unipc-bench/2";
+pub const SCHEMA: &str = "unipc-bench/3";
 
 /// Everything one `unipc bench` run measured.
 #[derive(Debug, Serialize)]
@@ -53,6 +68,8 @@ pub struct Report {
     pub settings: Settings,
     /// One entry per facility, scenario, workload and size.
     pub results: Vec<Measurement>,
+    /// The copy-or-map section, when it ran.
+    pub copy_or_map: Option<crate::copymap::CopyOrMap>,
     /// The properties table (`unipc compare`).
     pub compare: Vec<crate::compare::FacilityRow>,
 }

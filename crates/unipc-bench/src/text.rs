@@ -226,9 +226,41 @@ pub fn render_report(report: &Report) -> String {
         }
         out.push('\n');
     }
+    if let Some(section) = &report.copy_or_map {
+        out.push_str(&copy_or_map(section));
+        out.push('\n');
+    }
     out.push_str(SCENARIO_NOTES);
     out.push('\n');
     out
+}
+
+/// The copy-or-map section as a table: one row per method, one column per
+/// size, the median time of one hand-off, and the crossovers.
+pub fn copy_or_map(section: &crate::copymap::CopyOrMap) -> String {
+    use crate::copymap::Method;
+    let title = "Copy or map: N bytes to another process once, median time to the peer's ack";
+    if let Some(why) = &section.skipped {
+        return format!("{title}: not measured — {why}\n");
+    }
+    let mut table = vec![std::iter::once("method".to_owned())
+        .chain(section.sizes.iter().map(|s| bytes(*s)))
+        .collect::<Vec<_>>()];
+    for method in Method::ALL {
+        let mut line = vec![method.name().to_owned()];
+        for &size in &section.sizes {
+            line.push(section.median(method, size).map(nanos).unwrap_or_default());
+        }
+        table.push(line);
+    }
+    let crossover = |c: Option<usize>| c.map(bytes).unwrap_or_else(|| "none".to_owned());
+    format!(
+        "{title}\n{}crossover (smallest size where it beats the faster copy): \
+         fresh memfd {}, reused mapping {}\n",
+        grid(&table),
+        crossover(section.crossover_fresh),
+        crossover(section.crossover_reused)
+    )
 }
 
 #[cfg(test)]
