@@ -289,7 +289,11 @@ fn quick_bench_measures_every_facility() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(report["schema"], "unipc-bench/2");
+    assert_eq!(report["schema"], "unipc-bench/3");
+    assert!(
+        report["copy_or_map"].is_null(),
+        "a --quick run leaves copy-or-map out"
+    );
     let results = report["results"].as_array().unwrap();
     for name in measured_facility_names() {
         let measured: Vec<&serde_json::Value> = results
@@ -313,6 +317,66 @@ fn quick_bench_measures_every_facility() {
     }
     let page = std::fs::read_to_string(&html).unwrap();
     assert!(page.contains("<svg") && page.contains("</html>"));
+}
+
+/// The copy-or-map section, named alone in a quick run (4 KiB and 1 MiB):
+/// a finite figure for every method at every size, and both crossover
+/// fields (a size or null), never a speed.
+#[test]
+fn quick_copy_or_map_gives_every_method_and_size_a_figure() {
+    let dir = tempfile::Builder::new()
+        .prefix("unipc-test-bench")
+        .tempdir()
+        .unwrap();
+    let json = dir.path().join("bench.json");
+    let out = unipc()
+        .args(["bench", "--quick", "--facility", "copy-or-map", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run unipc bench --facility copy-or-map");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["schema"], "unipc-bench/3");
+    assert!(report["results"].as_array().unwrap().is_empty());
+    let section = &report["copy_or_map"];
+    assert!(section["skipped"].is_null(), "{section}");
+    let sizes: Vec<u64> = section["sizes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_u64().unwrap())
+        .collect();
+    assert_eq!(sizes, [4096, 1 << 20]);
+    let figures = section["figures"].as_array().unwrap();
+    for method in ["pipe", "unix-stream", "fresh-memfd", "reused-mapping"] {
+        for size in &sizes {
+            let figure = figures
+                .iter()
+                .find(|f| f["method"] == method && f["size"] == *size)
+                .unwrap_or_else(|| panic!("no {method} figure at {size}: {section}"));
+            for field in ["median_ns", "min_ns", "max_ns"] {
+                let v = figure[field].as_f64().unwrap();
+                assert!(v.is_finite() && v > 0.0, "{method} {size} {field}: {v}");
+            }
+        }
+        assert!(
+            stdout.contains(method),
+            "the table lacks {method}:\n{stdout}"
+        );
+    }
+    for field in ["crossover_fresh", "crossover_reused"] {
+        let c = &section[field];
+        assert!(
+            c.is_null() || c.as_u64().is_some_and(|c| sizes.contains(&c)),
+            "{field}: {c}"
+        );
+    }
+    assert!(stdout.contains("crossover"), "{stdout}");
 }
 
 #[test]
@@ -460,7 +524,7 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
     let mut pids = std::collections::BTreeSet::new();
     let mut queue_ids = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
-    for facility in ["sysv-mq", "posix-mq", "unix"] {
+    for facility in ["sysv-mq", "posix-mq", "unix", "copy-or-map"] {
         for (signal, name) in [
             (libc::SIGINT, "SIGINT"),
             (libc::SIGTERM, "SIGTERM"),
