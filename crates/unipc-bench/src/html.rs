@@ -384,6 +384,14 @@ pub fn render(report: &Report) -> String {
     }
     page.push_str("<h2>Figures</h2>");
     page.push_str(&figures_table(report));
+    if let Some(section) = &report.copy_or_map {
+        page.push_str("<h2>Copy or map</h2>");
+        let _ = write!(
+            page,
+            "<pre>{}</pre>",
+            esc(&crate::text::copy_or_map(section))
+        );
+    }
     page.push_str("<h2>How the facilities differ</h2>");
     page.push_str(&compare_table(report));
     page.push_str("</body></html>\n");
