@@ -499,3 +499,57 @@ pub fn peer_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn section(figures: &[(Method, usize, f64)]) -> CopyOrMap {
+        let mut s = CopyOrMap {
+            sizes: vec![1, 2, 3],
+            figures: figures
+                .iter()
+                .map(|&(method, size, t)| Figure {
+                    method,
+                    size,
+                    median_ns: t,
+                    min_ns: t,
+                    max_ns: t,
+                    repetitions: 1,
+                })
+                .collect(),
+            crossover_fresh: None,
+            crossover_reused: None,
+            skipped: None,
+        };
+        s.crossover_fresh = crossover(&s, Method::FreshMemfd);
+        s.crossover_reused = crossover(&s, Method::ReusedMapping);
+        s
+    }
+
+    #[test]
+    fn the_crossover_is_the_first_size_that_beats_the_faster_copy() {
+        use Method::*;
+        let s = section(&[
+            (Pipe, 1, 10.0),
+            (UnixStream, 1, 5.0),
+            (FreshMemfd, 1, 8.0), // beats the pipe, not the socket
+            (ReusedMapping, 1, 4.0),
+            (Pipe, 2, 10.0),
+            (UnixStream, 2, 20.0),
+            (FreshMemfd, 2, 9.0),
+            (ReusedMapping, 2, 1.0),
+        ]);
+        assert_eq!(s.crossover_fresh, Some(2));
+        assert_eq!(s.crossover_reused, Some(1));
+        let none = section(&[(Pipe, 1, 1.0), (FreshMemfd, 1, 2.0)]);
+        assert_eq!(none.crossover_fresh, None);
+        assert_eq!(none.crossover_reused, None);
+    }
+
+    #[test]
+    fn the_checksum_reads_every_byte() {
+        assert_eq!(checksum(&[1, 2, 255]), 258);
+        assert_eq!(checksum(&[]), 0);
+    }
+}
