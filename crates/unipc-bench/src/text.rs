@@ -230,8 +230,10 @@ pub fn render_report(report: &Report) -> String {
         out.push_str(&copy_or_map(section));
         out.push('\n');
     }
-    out.push_str(SCENARIO_NOTES);
-    out.push('\n');
+    if !report.results.is_empty() {
+        out.push_str(SCENARIO_NOTES);
+        out.push('\n');
+    }
     out
 }
 
