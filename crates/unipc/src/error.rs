@@ -516,6 +516,10 @@ fn default_hint(op: &str, errno: Option<i32>) -> Option<&'static str> {
         (_, EACCES) | (_, EPERM) => "this user lacks permission; check the object's owner and mode",
         (_, EEXIST) => "something already exists under that name",
         (_, ENAMETOOLONG) => "the name is longer than the kernel accepts",
+        (_, ELOOP) => "a symbolic link is there, and it is not followed",
+        (_, ENODEV) if op.starts_with("open") => {
+            "it is not a regular file (a FIFO, socket or device was put there), so it was not used"
+        }
         _ => return None,
     })
 }

@@ -35,9 +35,13 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use libc::c_int;
 use rustix::fs::Mode as RawMode;
 use rustix::mm::{MapFlags, ProtFlags};
-use rustix::shm::OFlags;
 
-/// `shm_open(name, flags, mode)`; `mode` is masked by the umask.
+/// `shm_open(name, flags, mode)` as glibc does it — `open("/dev/shm/NAME")`
+/// — but with `O_NOFOLLOW` and `O_NONBLOCK`, and only a regular file
+/// accepted: a symlink planted in the world-writable /dev/shm is refused
+/// (ELOOP) rather than followed to the file it names (which a create with
+/// a size would then truncate), and a planted FIFO neither blocks the open
+/// nor is used. `mode` is masked by the umask.
 pub(crate) fn open(
     name: &str,
     write: bool,
@@ -45,18 +49,29 @@ pub(crate) fn open(
     exclusive: bool,
     mode: u32,
 ) -> io::Result<OwnedFd> {
-    let mut flags = if write { OFlags::RDWR } else { OFlags::RDONLY };
+    use rustix::fs::OFlags as FsFlags;
+    use std::os::fd::AsFd;
+    let mut flags = if write {
+        FsFlags::RDWR
+    } else {
+        FsFlags::RDONLY
+    };
+    flags |= FsFlags::NOFOLLOW | FsFlags::CLOEXEC | FsFlags::NONBLOCK;
     if create {
-        flags |= OFlags::CREATE;
+        flags |= FsFlags::CREATE;
     }
     if exclusive {
-        flags |= OFlags::EXCL;
+        flags |= FsFlags::EXCL;
     }
-    Ok(rustix::shm::open(
-        name,
-        flags,
-        RawMode::from_raw_mode(mode),
-    )?)
+    let path = format!("/dev/shm/{}", name.trim_start_matches('/'));
+    let fd = rustix::fs::open(path, flags, RawMode::from_raw_mode(mode))?;
+    if rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode)
+        != rustix::fs::FileType::RegularFile
+    {
+        return Err(rustix::io::Errno::NODEV.into());
+    }
+    super::fd::set_nonblocking(fd.as_fd(), false)?;
+    Ok(fd)
 }
 
 /// `shm_unlink(name)`.

@@ -587,3 +587,72 @@ fn a_peer_resizes_and_changes_modes_and_reads_past_a_shrunk_end_are_refused() {
     assert_eq!(zeros, [0; 8], "grown bytes read as zero");
     assert_eq!(sysv.stat().unwrap().mode.bits(), 0o640);
 }
+
+/// An unprivileged user plants a symlink (to a file of root's) and a FIFO
+/// in the world-writable /dev/shm under names root then creates: neither
+/// is followed or used, and the file the link names is left untouched
+/// (a create with a size would otherwise truncate it).
+#[test]
+fn planted_symlinks_and_fifos_in_dev_shm_are_refused() {
+    const TEST: &str = "shm::planted_symlinks_and_fifos_in_dev_shm_are_refused";
+    if let Some(role) = util::role() {
+        assert_eq!(role, "attacker");
+        let link = dev_shm(&util::arg("link").parse().unwrap());
+        std::os::unix::fs::symlink(util::arg("target"), &link).unwrap();
+        let fifo = dev_shm(&util::arg("fifo").parse().unwrap());
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o666),
+            0,
+        )
+        .unwrap();
+        return;
+    }
+    let dir = util::TempDir::new();
+    let target = dir.join("precious");
+    std::fs::write(&target, b"precious contents").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (link, fifo) = (fresh_name(), fresh_name());
+    let mut attacker = util::Peer::new(TEST, "attacker")
+        .arg("link", link.as_str())
+        .arg("fifo", fifo.as_str())
+        .arg("target", target.as_os_str());
+    util::as_nobody(&mut attacker);
+    attacker.spawn().wait_success();
+    struct Planted(Vec<std::path::PathBuf>);
+    impl Drop for Planted {
+        fn drop(&mut self) {
+            for path in &self.0 {
+                let _ = std::fs::remove_file(path);
+            }
+        }
+    }
+    let _planted = Planted(vec![dev_shm(&link), dev_shm(&fifo)]);
+
+    // The owner and mode match what is asked, so only the link check
+    // stands between this create and a truncated file.
+    let err = posix::SegmentOptions::new()
+        .size(4)
+        .mode(Mode::new(0o644).unwrap())
+        .create(&link)
+        .unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+    assert!(err.to_string().contains("not followed"), "{err}");
+    let err = posix::Segment::open(&link).unwrap_err();
+    assert_eq!(err.raw_os_error(), Some(libc::ELOOP), "{err}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"precious contents");
+
+    // A FIFO neither blocks the open nor is used.
+    for err in [
+        posix::SegmentOptions::new()
+            .size(4)
+            .create(&fifo)
+            .unwrap_err(),
+        posix::Segment::open(&fifo).unwrap_err(),
+    ] {
+        assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+    }
+}
