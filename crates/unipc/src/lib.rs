@@ -10,6 +10,8 @@
 //!   interface, [`message::Messenger`].
 //! - [`shm`]: shared memory (POSIX objects and System V segments), read
 //!   and written by bounds-checked copies.
+//! - [`sync`]: synchronization between processes (semaphores, file locks,
+//!   robust mutexes and condition variables, eventfd, futex).
 //! - [`facility`]: what each facility is (the properties `unipc compare`
 //!   shows) and how two processes join through it (what `unipc bench` uses).
 //!
@@ -47,6 +49,7 @@ pub mod open;
 mod ownership;
 pub mod shm;
 pub mod stream;
+pub mod sync;
 mod sys;
 mod unix_socket;
 
