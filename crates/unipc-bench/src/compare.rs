@@ -44,6 +44,8 @@ pub struct FacilityRow {
     pub permissions: &'static str,
     /// Whether delivery is guaranteed.
     pub reliable: bool,
+    /// What a crash of a process holding it leaves behind.
+    pub after_crash: &'static str,
     /// Largest message on this machine, for message facilities.
     pub max_message: Option<String>,
     /// Limits in force on this machine.
@@ -78,6 +80,7 @@ impl FacilityRow {
                 Shape::ByteStream => "byte stream",
                 Shape::Messages => "messages",
                 Shape::SharedMemory => "shared memory",
+                Shape::Synchronization => "synchronization",
                 _ => "other",
             },
             boundaries: p.shape == Shape::Messages,
@@ -117,6 +120,7 @@ impl FacilityRow {
             },
             permissions: p.permissions,
             reliable: p.reliable,
+            after_crash: p.after_crash,
             max_message: cap
                 .as_ref()
                 .map(|cap| format!("{} bytes ({})", cap.bytes, cap.set_by)),
@@ -151,6 +155,11 @@ pub const NEEDS: &[Need] = &[
     ("stream", "is a byte stream", |p| {
         p.shape == Shape::ByteStream
     }),
+    (
+        "sync",
+        "a synchronization primitive (carries no data)",
+        |p| p.shape == Shape::Synchronization,
+    ),
     ("priorities", "messages carry a priority", |p| {
         p.tags == Tags::Priority
     }),
@@ -440,7 +449,7 @@ fn yes_no(b: bool) -> &'static str {
 /// Every property of every facility, one block per facility
 /// (`unipc compare --long`).
 pub fn render_text(rows: &[FacilityRow]) -> String {
-    let props: [Property; 11] = [
+    let props: [Property; 12] = [
         ("shape", |r| r.shape.to_owned()),
         ("boundaries", |r| yes_no(r.boundaries).to_owned()),
         ("direction", |r| r.direction.to_owned()),
@@ -454,6 +463,7 @@ pub fn render_text(rows: &[FacilityRow]) -> String {
         ("persistence", |r| r.persistence.to_owned()),
         ("permissions", |r| r.permissions.to_owned()),
         ("reliable delivery", |r| yes_no(r.reliable).to_owned()),
+        ("after a crash", |r| r.after_crash.to_owned()),
     ];
     let mut out = String::new();
     for row in rows {

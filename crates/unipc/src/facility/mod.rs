@@ -48,6 +48,9 @@ pub enum Shape {
     /// Memory both processes map: no send or receive, and nothing
     /// synchronizes by itself.
     SharedMemory,
+    /// No data at all: a primitive that makes processes wait for each other
+    /// (a semaphore, a lock, a mutex, an event counter).
+    Synchronization,
 }
 
 /// Whether data flows one way or both ways over one object.
@@ -139,6 +142,9 @@ pub struct Properties {
     pub permissions: &'static str,
     /// Whether delivery is guaranteed (no loss under load).
     pub reliable: bool,
+    /// What the kernel does when a process dies holding the object: what
+    /// the peer sees, what stays, what is undone.
+    pub after_crash: &'static str,
 }
 
 /// A limit read from this machine.

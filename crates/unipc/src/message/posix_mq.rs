@@ -1181,6 +1181,7 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Kernel,
         permissions: "mode and owner of the queue, like a file",
         reliable: true,
+        after_crash: "the queue and its messages stay until unlinked",
     },
     limits: || {
         let memlock = rustix::process::getrlimit(rustix::process::Resource::Msgqueue);

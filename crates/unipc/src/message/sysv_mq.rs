@@ -1335,6 +1335,7 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Kernel,
         permissions: "IPC permission bits and owner (ipcs -q)",
         reliable: true,
+        after_crash: "the queue and its messages stay until removed",
     },
     limits: || {
         vec![

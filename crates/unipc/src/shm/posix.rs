@@ -550,6 +550,8 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Kernel,
         permissions: "file owner and mode bits in /dev/shm",
         reliable: true,
+        after_crash:
+            "the object and its bytes stay until unlinked; nothing marks a half-done update",
     },
     limits: || {
         vec![LiveLimit {

@@ -529,6 +529,8 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Kernel,
         permissions: "IPC permission bits and owner (ipcs -m)",
         reliable: true,
+        after_crash:
+            "the segment and its bytes stay until removed; nothing marks a half-done update",
     },
     limits: || {
         vec![

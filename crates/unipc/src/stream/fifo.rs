@@ -639,6 +639,7 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Filesystem,
         permissions: "file mode and owner of the FIFO",
         reliable: true,
+        after_crash: "closed by the kernel: the peer reads EOF or gets EPIPE; the name stays",
     },
     limits: || {
         vec![

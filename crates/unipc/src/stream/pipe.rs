@@ -608,6 +608,7 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Process,
         permissions: "whoever holds a descriptor",
         reliable: true,
+        after_crash: "closed by the kernel: the peer reads EOF or gets EPIPE",
     },
     limits: || {
         vec![

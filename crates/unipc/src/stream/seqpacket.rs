@@ -461,6 +461,7 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Process,
         permissions: "socket file mode (path); none (abstract); peer credentials",
         reliable: true,
+        after_crash: "closed by the kernel: the peer reads EOF; the socket file stays",
     },
     limits: || {
         vec![

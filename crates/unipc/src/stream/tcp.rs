@@ -559,6 +559,7 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Process,
         permissions: "none on the socket; ports below 1024 need CAP_NET_BIND_SERVICE",
         reliable: true,
+        after_crash: "closed by the kernel: the peer reads EOF or a reset",
     },
     limits: || {
         vec![

@@ -499,6 +499,7 @@ const UNIX_PROPERTIES: Properties = Properties {
     persistence: Persistence::Process,
     permissions: "socket file mode (path); none (abstract); peer credentials",
     reliable: true,
+    after_crash: "closed by the kernel: the peer reads EOF; the socket file stays",
 };
 
 /// The UNIX stream socket's entry in the facility registry.
@@ -524,6 +525,7 @@ pub static PAIR_FACILITY: Facility = Facility {
         naming: Naming::None,
         reach: Reach::RelatedProcesses,
         permissions: "whoever holds a descriptor",
+        after_crash: "closed by the kernel: the peer reads EOF",
         ..UNIX_PROPERTIES
     },
     limits: unix_limits,

@@ -798,6 +798,7 @@ pub static UDP_FACILITY: Facility = Facility {
         persistence: Persistence::Process,
         permissions: "none on the socket; ports below 1024 need CAP_NET_BIND_SERVICE",
         reliable: false,
+        after_crash: "datagrams sent to a dead socket are dropped",
     },
     limits: || {
         vec![

@@ -631,6 +631,7 @@ pub static UNIX_FACILITY: Facility = Facility {
         persistence: Persistence::Process,
         permissions: "socket file mode (path); none (abstract)",
         reliable: true,
+        after_crash: "the socket file stays; the peer's sends fail with ECONNREFUSED",
     },
     limits: || {
         vec![
