@@ -377,7 +377,7 @@ pub struct CompareArgs {
     #[arg(long)]
     pub long: bool,
     /// Keep only facilities with every PROPERTY (comma-separated, repeatable):
-    /// boundaries, stream, priorities, types, two-way, unrelated-processes,
+    /// boundaries, stream, sync, priorities, types, two-way, unrelated-processes,
     /// network, named, peek, reliable, persistent.
     /// Example: --need boundaries,unrelated-processes
     #[arg(long, value_name = "PROPERTY", value_delimiter = ',')]

@@ -225,6 +225,22 @@ pub enum Error {
         object: ObjectName,
     },
 
+    /// A synchronization call told not to wait ([`Wait::Never`]) found the
+    /// primitive unavailable: a semaphore at zero, a lock held by another
+    /// process (`holder`, where the kernel reports its pid), an event
+    /// counter at zero. Nothing was changed.
+    ///
+    /// [`Wait::Never`]: crate::sync::Wait::Never
+    #[error("{object}: {op} would have to wait{}", holder_text(*.holder))]
+    WouldBlock {
+        /// The object.
+        object: ObjectName,
+        /// What was tried ("wait", "lock", "semop").
+        op: &'static str,
+        /// The pid of the process holding it, when the kernel says.
+        holder: Option<u32>,
+    },
+
     /// A timed operation ran out of time.
     #[error("{object}: timed out after {timeout:?}")]
     TimedOut {
@@ -414,7 +430,9 @@ impl Error {
                 io::ErrorKind::InvalidInput
             }
             Error::TooManyFds { .. } => io::ErrorKind::InvalidData,
-            Error::Full { .. } | Error::Empty { .. } => io::ErrorKind::WouldBlock,
+            Error::Full { .. } | Error::Empty { .. } | Error::WouldBlock { .. } => {
+                io::ErrorKind::WouldBlock
+            }
             Error::TimedOut { .. } => io::ErrorKind::TimedOut,
             Error::Removed { .. } => io::ErrorKind::NotFound,
             Error::LimitExceeded { .. } => io::ErrorKind::InvalidInput,
@@ -440,6 +458,10 @@ impl From<Error> for io::Error {
 }
 
 /// "Connection refused (os error 111)" becomes "connection refused".
+fn holder_text(holder: Option<u32>) -> String {
+    holder.map_or_else(String::new, |pid| format!(" (held by pid {pid})"))
+}
+
 fn errno_text(err: &io::Error) -> String {
     let text = match err.raw_os_error() {
         Some(code) => {

@@ -207,6 +207,21 @@ impl Mapping {
         Ok(self.region().atomic_u64(offset))
     }
 
+    /// Where a process-shared `A` (a `sem_t`, a `pthread_mutex_t`, a futex
+    /// word) lives at `offset`: checked inside, aligned and writable, for
+    /// `sync/` to hand to the calls that operate on it in place. The
+    /// pointer stays valid while this mapping is borrowed.
+    ///
+    /// # Errors
+    ///
+    /// As for [`atomic_u32`](Self::atomic_u32), with the size and alignment
+    /// of `A`.
+    #[allow(dead_code)] // the first users land with `sync/`
+    pub(crate) fn shared_slot<A>(&self, what: &'static str, offset: usize) -> Result<*mut A> {
+        self.atomic_place::<A>(what, offset)?;
+        Ok(self.region().slot::<A>(offset))
+    }
+
     fn atomic_place<A>(&self, what: &'static str, offset: usize) -> Result<()> {
         if !self.is_writable() {
             return Err(self.read_only(what));

@@ -5,3 +5,7 @@
 //! each says what happens when a process dies holding it: the kernel's
 //! answer (`SEM_UNDO`, lock release on exit, a robust mutex's owner-died
 //! state) is part of the API, not a footnote.
+
+/// How long an acquire may wait: the same choice every blocking call in
+/// unipc offers.
+pub use crate::message::Wait;

@@ -256,6 +256,18 @@ impl Region {
         ptr
     }
 
+    /// A raw pointer to an `A` at `offset`, for the process-shared objects
+    /// the kernel or libc manipulate in place (`sem_t`, `pthread_mutex_t`,
+    /// a futex word). Making the pointer is safe; every use of it is the
+    /// caller's `unsafe`, valid while `self` stays mapped.
+    ///
+    /// # Panics
+    /// When the `A` runs past the end or is misaligned (the caller checks
+    /// first).
+    pub(crate) fn slot<A>(&self, offset: usize) -> *mut A {
+        self.word::<A>(offset).cast::<A>()
+    }
+
     /// The 32-bit atomic word at `offset`, borrowed for as long as the
     /// region is.
     ///
