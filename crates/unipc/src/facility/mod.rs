@@ -243,6 +243,8 @@ static REGISTRY: &[&Facility] = &[
     &crate::message::dgram::UDP_FACILITY,
     &crate::shm::posix::FACILITY,
     &crate::shm::sysv::FACILITY,
+    &crate::sync::futex::FACILITY,
+    &crate::sync::eventfd::FACILITY,
 ];
 
 /// The facility called `name`.

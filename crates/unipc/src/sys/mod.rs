@@ -5,7 +5,9 @@
 //! errors; they never call libc themselves.
 
 pub(crate) mod dgram;
+pub(crate) mod eventfd;
 pub(crate) mod fd;
+pub(crate) mod futex;
 pub(crate) mod memfd;
 pub(crate) mod pipe;
 pub(crate) mod poll;

@@ -5,7 +5,9 @@ mod util;
 
 mod adopt;
 mod dgram;
+mod eventfd;
 mod fifo;
+mod futex;
 mod mapped;
 mod memfd;
 mod message_conformance;
