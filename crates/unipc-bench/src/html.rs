@@ -392,6 +392,10 @@ pub fn render(report: &Report) -> String {
             esc(&crate::text::copy_or_map(section))
         );
     }
+    if let Some(section) = &report.hand_off {
+        page.push_str("<h2>Hand-off</h2>");
+        let _ = write!(page, "<pre>{}</pre>", esc(&crate::text::hand_off(section)));
+    }
     page.push_str("<h2>How the facilities differ</h2>");
     page.push_str(&compare_table(report));
     page.push_str("</body></html>\n");

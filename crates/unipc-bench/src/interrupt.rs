@@ -47,7 +47,10 @@ use unipc::name::PosixName;
 pub struct Registry {
     peer: Option<u32>,
     sysv_queues: BTreeSet<i32>,
+    sysv_segments: BTreeSet<i32>,
+    sysv_semaphores: BTreeSet<i32>,
     posix_queues: BTreeSet<String>,
+    posix_shm: BTreeSet<String>,
     scratch: Option<PathBuf>,
     files: BTreeSet<PathBuf>,
     reaper: Option<Reaper>,
@@ -61,7 +64,10 @@ struct Reaper {
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     peer: None,
     sysv_queues: BTreeSet::new(),
+    sysv_segments: BTreeSet::new(),
+    sysv_semaphores: BTreeSet::new(),
     posix_queues: BTreeSet::new(),
+    posix_shm: BTreeSet::new(),
     scratch: None,
     files: BTreeSet::new(),
     reaper: None,
@@ -171,6 +177,16 @@ impl Registry {
                 .insert(name.to_string())
                 .then(|| format!("mq {name}")),
             CreatedObject::Path(path) => return self.file(path, false),
+            CreatedObject::SysvShm(id) => {
+                self.sysv_segments.insert(*id).then(|| format!("shm {id}"))
+            }
+            CreatedObject::SysvSemaphores(id) => self
+                .sysv_semaphores
+                .insert(*id)
+                .then(|| format!("sem {id}")),
+            CreatedObject::PosixShm(name) => (self.posix_shm)
+                .insert(name.to_string())
+                .then(|| format!("pshm {name}")),
         };
         if let Some(line) = line {
             self.tell(&line);
@@ -187,6 +203,15 @@ impl Registry {
                 .remove(&name.to_string())
                 .then(|| format!("unmq {name}")),
             CreatedObject::Path(path) => return self.file(path, true),
+            CreatedObject::SysvShm(id) => {
+                self.sysv_segments.remove(id).then(|| format!("unshm {id}"))
+            }
+            CreatedObject::SysvSemaphores(id) => {
+                (self.sysv_semaphores.remove(id)).then(|| format!("unsem {id}"))
+            }
+            CreatedObject::PosixShm(name) => (self.posix_shm)
+                .remove(&name.to_string())
+                .then(|| format!("unpshm {name}")),
         };
         if let Some(line) = line {
             self.tell(&line);
@@ -200,8 +225,17 @@ impl Registry {
         for id in std::mem::take(&mut self.sysv_queues) {
             remove_private_queue(id);
         }
+        for id in std::mem::take(&mut self.sysv_segments) {
+            remove_private_segment(id);
+        }
+        for id in std::mem::take(&mut self.sysv_semaphores) {
+            remove_private_semaphores(id);
+        }
         for name in std::mem::take(&mut self.posix_queues) {
             remove_posix_queue(&name);
+        }
+        for name in std::mem::take(&mut self.posix_shm) {
+            remove_posix_shm(&name);
         }
         for file in std::mem::take(&mut self.files) {
             let _ = std::fs::remove_file(file);
@@ -222,6 +256,29 @@ fn remove_private_queue(id: i32) {
         if queue.key() == unipc::name::SysvKey::Private {
             let _ = queue.remove();
         }
+    }
+}
+
+/// Removes the private shared-memory segment `id`, if it still is one.
+fn remove_private_segment(id: i32) {
+    if let Ok(segment) = unipc::shm::sysv::Segment::open_id(id) {
+        if segment.key() == unipc::name::SysvKey::Private {
+            let _ = segment.remove();
+        }
+    }
+}
+
+/// Removes the private semaphore set `id`, if it still is one.
+fn remove_private_semaphores(id: i32) {
+    // The library's semaphore sets land with the synchronization issue;
+    // until then the hand-off section removes its set through libc.
+    crate::handoff::remove_private_set(id);
+}
+
+/// Unlinks the POSIX shared-memory name `name`, if it is still there.
+fn remove_posix_shm(name: &str) {
+    if let Ok(name) = PosixName::new(name) {
+        let _ = unipc::shm::posix::unlink(&name);
     }
 }
 
@@ -261,7 +318,10 @@ pub fn reaper_main() -> i32 {
     let _ = signals().thread_block();
     let mut dirs = BTreeSet::new();
     let mut queues = BTreeSet::new();
+    let mut segments = BTreeSet::new();
+    let mut semaphores = BTreeSet::new();
     let mut names = BTreeSet::new();
+    let mut shm_names = BTreeSet::new();
     let mut files = BTreeSet::new();
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
@@ -287,11 +347,33 @@ pub fn reaper_main() -> i32 {
                     queues.remove(&id);
                 }
             }
+            "shm" => {
+                segments.extend(arg.parse::<i32>());
+            }
+            "unshm" => {
+                if let Ok(id) = arg.parse::<i32>() {
+                    segments.remove(&id);
+                }
+            }
+            "sem" => {
+                semaphores.extend(arg.parse::<i32>());
+            }
+            "unsem" => {
+                if let Ok(id) = arg.parse::<i32>() {
+                    semaphores.remove(&id);
+                }
+            }
             "mq" => {
                 names.insert(arg.to_owned());
             }
             "unmq" => {
                 names.remove(arg);
+            }
+            "pshm" => {
+                shm_names.insert(arg.to_owned());
+            }
+            "unpshm" => {
+                shm_names.remove(arg);
             }
             "done" => return 0,
             _ => {}
@@ -300,8 +382,17 @@ pub fn reaper_main() -> i32 {
     for id in queues {
         remove_private_queue(id);
     }
+    for id in segments {
+        remove_private_segment(id);
+    }
+    for id in semaphores {
+        remove_private_semaphores(id);
+    }
     for name in names {
         remove_posix_queue(&name);
+    }
+    for name in shm_names {
+        remove_posix_shm(&name);
     }
     for file in files {
         let _ = std::fs::remove_file(file);

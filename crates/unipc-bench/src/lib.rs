@@ -18,6 +18,8 @@ use std::time::Duration;
 
 pub mod compare;
 pub mod copymap;
+pub mod handoff;
+mod handoff_unipc;
 pub mod html;
 mod interrupt;
 mod machine;
@@ -167,17 +169,24 @@ pub fn finish() {
 /// # Errors
 /// When `config` names a facility that does not exist.
 ///
-/// The copy-or-map section runs in a full run and whenever `--facility`
-/// names [`copymap::SECTION`]; a `--quick` run leaves it out unless named.
-/// Named alone, it is all that runs.
+/// The copy-or-map and hand-off sections run in a full run and whenever
+/// `--facility` names them ([`copymap::SECTION`], [`handoff::SECTION`]); a
+/// `--quick` run leaves them out unless named. Sections named alone are all
+/// that runs.
 pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
     let all = unipc::facility::all();
-    let named_section = config.facilities.iter().any(|f| f == copymap::SECTION);
-    let named: Vec<&String> = (config.facilities.iter())
-        .filter(|f| *f != copymap::SECTION)
+    let sections = [copymap::SECTION, handoff::SECTION];
+    let named_sections: Vec<&str> = sections
+        .into_iter()
+        .filter(|s| config.facilities.iter().any(|f| f == s))
         .collect();
-    let run_section = named_section || (config.facilities.is_empty() && !config.quick);
-    let facilities: Vec<_> = if named_section && named.is_empty() {
+    let named: Vec<&String> = (config.facilities.iter())
+        .filter(|f| !sections.contains(&f.as_str()))
+        .collect();
+    let everything = config.facilities.is_empty() && !config.quick;
+    let run_section = everything || named_sections.contains(&copymap::SECTION);
+    let run_hand_off = everything || named_sections.contains(&handoff::SECTION);
+    let facilities: Vec<_> = if !named_sections.is_empty() && named.is_empty() {
         Vec::new()
     } else if named.is_empty() {
         // Facilities with no two-process link yet are left out of a full
@@ -192,11 +201,7 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
             .map(|name| {
                 unipc::facility::find(name).ok_or_else(|| UnknownFacility {
                     name: (*name).clone(),
-                    known: all
-                        .iter()
-                        .map(|f| f.name)
-                        .chain([copymap::SECTION])
-                        .collect(),
+                    known: all.iter().map(|f| f.name).chain(sections).collect(),
                 })
             })
             .collect::<Result<_, _>>()?
@@ -214,6 +219,15 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
             repetitions,
             Duration::from_millis(if config.quick { 200 } else { 600 }),
         )
+    });
+    let hand_off = run_hand_off.then(|| {
+        handoff::run(&handoff::Settings {
+            cpus: config.cpus,
+            pairs: config.repetitions.max(1),
+            window: config.budget,
+            figure_budget: config.latency_figure_budget,
+            noise_limit: config.noise_limit,
+        })
     });
     Ok(Report {
         schema: report::SCHEMA,
@@ -233,6 +247,7 @@ pub fn run(config: &Config) -> Result<Report, UnknownFacility> {
         },
         results,
         copy_or_map,
+        hand_off,
         compare: facilities
             .iter()
             .map(|f| compare::FacilityRow::of(f))

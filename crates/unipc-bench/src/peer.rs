@@ -119,6 +119,7 @@ pub fn peer_main(args: &[String]) -> i32 {
     let mut stdout = std::io::stdout();
     let result = match args.split_first() {
         Some((role, rest)) if role == crate::copymap::ROLE => run_copymap_peer(rest, &mut stdout),
+        Some((role, rest)) if role == crate::handoff::ROLE => run_handoff_peer(rest, &mut stdout),
         _ => run_peer(args, &mut stdout),
     };
     match result {
@@ -136,6 +137,13 @@ fn run_copymap_peer(args: &[String], out: &mut impl Write) -> Result<(), String>
     let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
     check_parent()?;
     crate::copymap::peer_main(args, out)
+}
+
+fn run_handoff_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
+    crate::interrupt::unblock_in_peer();
+    let _ = rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL));
+    check_parent()?;
+    crate::handoff::peer_main(args, out)
 }
 
 /// A parent that died before the death signal was armed would never send

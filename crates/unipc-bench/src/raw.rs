@@ -10,8 +10,11 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
+
 use rustix::io::Errno;
 use rustix::net::{RecvFlags, SendFlags};
+use rustix::thread::futex;
 use unipc::facility::{RawIo, Shape};
 
 use crate::workload::Wire;
@@ -26,6 +29,89 @@ pub struct RawWire<'a> {
     scratch: Vec<u8>,
     /// The queue attributes to put back when the wire is dropped.
     restore_mq: Option<[(BorrowedFd<'a>, libc::c_long); 2]>,
+    /// The words and bytes of a shared-memory link.
+    mailbox: Option<RawMailbox<'a>>,
+}
+
+/// One box of a mailbox link, its words borrowed once (the bounds checked
+/// then, not on every unit) and its bytes as a raw pointer.
+struct RawBox<'a> {
+    seq: &'a AtomicU32,
+    ack: &'a AtomicU32,
+    len: &'a AtomicU32,
+    seq_waiters: &'a AtomicU32,
+    ack_waiters: &'a AtomicU32,
+    data: *mut u8,
+}
+
+struct RawMailbox<'a> {
+    outbox: RawBox<'a>,
+    inbox: RawBox<'a>,
+    max: usize,
+}
+
+impl<'a> RawBox<'a> {
+    fn new(mapping: &'a unipc::shm::Mapping, at: usize, max: usize) -> io::Result<RawBox<'a>> {
+        use unipc::facility::mailbox::layout;
+        let word = |offset: usize| mapping.atomic_u32(at + offset).map_err(io::Error::from);
+        // The bytes must lie inside the mapping: checked once here.
+        let end = at
+            .checked_add(layout::DATA)
+            .and_then(|start| start.checked_add(max));
+        if !end.is_some_and(|end| end <= mapping.len()) || !mapping.is_writable() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the mailbox does not fit the mapping",
+            ));
+        }
+        Ok(RawBox {
+            seq: word(layout::SEQ)?,
+            ack: word(layout::ACK)?,
+            len: word(layout::LEN)?,
+            seq_waiters: word(layout::SEQ_WAITERS)?,
+            ack_waiters: word(layout::ACK_WAITERS)?,
+            data: (mapping.addr() + at + layout::DATA) as *mut u8,
+        })
+    }
+}
+
+/// The mailbox protocol of `unipc::facility::mailbox`, on the words
+/// directly: the same atomics, `memcpy`, and rustix's futex calls.
+fn futex_wait_for(
+    word: &AtomicU32,
+    waiters: &AtomicU32,
+    busy: bool,
+    ready: impl Fn(u32) -> bool,
+) -> io::Result<u32> {
+    loop {
+        let value = word.load(SeqCst);
+        if ready(value) {
+            return Ok(value);
+        }
+        if busy {
+            std::hint::spin_loop();
+            continue;
+        }
+        waiters.fetch_add(1, SeqCst);
+        let value = word.load(SeqCst);
+        let slept = if ready(value) {
+            Ok(())
+        } else {
+            futex::wait(word, futex::Flags::empty(), value, None)
+        };
+        waiters.fetch_sub(1, SeqCst);
+        match slept {
+            Ok(()) | Err(Errno::AGAIN) | Err(Errno::INTR) => {}
+            Err(e) => return Err(errno_io(e)),
+        }
+    }
+}
+
+fn futex_wake(word: &AtomicU32, waiters: &AtomicU32) -> io::Result<()> {
+    if waiters.load(SeqCst) > 0 {
+        futex::wake(word, futex::Flags::empty(), 1).map_err(errno_io)?;
+    }
+    Ok(())
 }
 
 fn errno_io(e: Errno) -> io::Error {
@@ -52,6 +138,7 @@ impl<'a> RawWire<'a> {
             nonblocking,
             scratch: Vec::new(),
             restore_mq: None,
+            mailbox: None,
         };
         match io {
             RawIo::ReadWrite { read, write } | RawIo::SendRecv { read, write } => {
@@ -85,6 +172,18 @@ impl<'a> RawWire<'a> {
                 wire.scratch = vec![0; largest.max(max_size)];
             }
             RawIo::SysvMsg { .. } => wire.scratch = vec![0; WORD + max_size],
+            RawIo::Mailbox {
+                mapping,
+                outbox,
+                inbox,
+                max,
+            } => {
+                wire.mailbox = Some(RawMailbox {
+                    outbox: RawBox::new(mapping, outbox, max)?,
+                    inbox: RawBox::new(mapping, inbox, max)?,
+                    max,
+                })
+            }
             _ => {
                 return Err(io::Error::new(
                     io::ErrorKind::Unsupported,
@@ -201,6 +300,24 @@ impl Wire for RawWire<'_> {
                     std::hint::spin_loop();
                 }
             }
+            RawIo::Mailbox { .. } => {
+                let mailbox = self.mailbox.as_ref().expect("made with the wire");
+                let out = &mailbox.outbox;
+                if data.len() > mailbox.max {
+                    return Err(io::Error::from(io::ErrorKind::InvalidInput));
+                }
+                let sent = out.seq.load(SeqCst);
+                futex_wait_for(out.ack, out.ack_waiters, self.nonblocking, |ack| {
+                    ack == sent
+                })?;
+                // SAFETY: `data` is `max` bytes of the mapping from
+                // `RawBox::new`'s check, the mapping outlives the wire, and
+                // the peer reads them only after the SEQ store below.
+                unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), out.data, data.len()) };
+                out.len.store(data.len() as u32, SeqCst);
+                out.seq.store(sent.wrapping_add(1), SeqCst);
+                futex_wake(out.seq, out.seq_waiters)
+            }
             _ => Err(io::Error::from(io::ErrorKind::Unsupported)),
         }
     }
@@ -290,6 +407,28 @@ impl Wire for RawWire<'_> {
                     }
                     std::hint::spin_loop();
                 }
+            }
+            RawIo::Mailbox { .. } => {
+                let mailbox = self.mailbox.as_ref().expect("made with the wire");
+                let inbox = &mailbox.inbox;
+                let received = inbox.ack.load(SeqCst);
+                let seq = futex_wait_for(inbox.seq, inbox.seq_waiters, self.nonblocking, |seq| {
+                    seq != received
+                })?;
+                let len = inbox.len.load(SeqCst) as usize;
+                if seq != received.wrapping_add(1) || len != want || len > mailbox.max {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("unit {seq} of {len} bytes after unit {received}"),
+                    ));
+                }
+                // SAFETY: `len` ≤ `max` bytes of the mapping (checked just
+                // above and in `RawBox::new`); the peer does not write them
+                // again before the ACK store below.
+                unsafe { std::ptr::copy_nonoverlapping(inbox.data, buf.as_mut_ptr(), len) };
+                inbox.ack.store(seq, SeqCst);
+                futex_wake(inbox.ack, inbox.ack_waiters)?;
+                len
             }
             _ => return Err(io::Error::from(io::ErrorKind::Unsupported)),
         };

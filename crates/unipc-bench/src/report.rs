@@ -1,6 +1,6 @@
 //! The report: every figure of one run, serialisable as the `--json` file.
 //!
-//! Shape (schema `unipc-bench/3`):
+//! Shape (schema `unipc-bench/4`):
 //!
 //! ```text
 //! { schema, started, machine: { cpu_model, cores, kernel, limits: [{ name, value, source }] },
@@ -11,6 +11,9 @@
 //!   copy_or_map: null | { sizes, figures: [ { method, size, median_ns, min_ns, max_ns,
 //!                                            repetitions } ],
 //!                         crossover_fresh, crossover_reused, skipped },
+//!   hand_off: null | { figures: [ { primitive, wait, placement, unipc_p50_ns, raw_p50_ns,
+//!                                   overhead, ratio_spread, noisy, pairs } ],
+//!                      notes, skipped },
 //!   compare: [ { name, summary, addressing, properties..., limits: [...] } ] }
 //! ```
 //!
@@ -47,13 +50,22 @@
 //! that method's median beats the faster copy's, or `null` when it does at
 //! none of `sizes`. `skipped` says why `figures` is empty, when it is.
 //!
-//! Schema history: `unipc-bench/2` had no `copy_or_map`; `unipc-bench/1` had no `pairs`, `ratio_spread`, `noisy`
+//! `hand_off` is `null` when the section did not run. Each figure is one
+//! synchronization primitive (`posix-sem`, `sysv-sem`, `eventfd`, `futex`,
+//! `mutex-condvar`) in one scenario: the median round trip (the parent
+//! signals, the peer wakes and signals back, the parent wakes) of each
+//! window, as `{ median, min, max }` over the pairs, through unipc and
+//! through the raw calls on the same objects; `overhead`, `ratio_spread`
+//! and `noisy` as for the latency table. `notes` lists what was not
+//! measured and why.
+//!
+//! Schema history: `unipc-bench/3` had no `hand_off`; `unipc-bench/2` had no `copy_or_map`; `unipc-bench/1` had no `pairs`, `ratio_spread`, `noisy`
 //! or the four settings after `budget_ms`, and `overhead` was median over median.
 
 use serde::Serialize;
 
 /// The schema this version writes.
-pub const SCHEMA: &str = "unipc-bench/3";
+pub const SCHEMA: &str = "unipc-bench/4";
 
 /// Everything one `unipc bench` run measured.
 #[derive(Debug, Serialize)]
@@ -70,6 +82,8 @@ pub struct Report {
     pub results: Vec<Measurement>,
     /// The copy-or-map section, when it ran.
     pub copy_or_map: Option<crate::copymap::CopyOrMap>,
+    /// The hand-off section, when it ran.
+    pub hand_off: Option<crate::handoff::HandOff>,
     /// The properties table (`unipc compare`).
     pub compare: Vec<crate::compare::FacilityRow>,
 }

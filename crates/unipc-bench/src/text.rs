@@ -230,6 +230,10 @@ pub fn render_report(report: &Report) -> String {
         out.push_str(&copy_or_map(section));
         out.push('\n');
     }
+    if let Some(section) = &report.hand_off {
+        out.push_str(&hand_off(section));
+        out.push('\n');
+    }
     if !report.results.is_empty() {
         out.push_str(SCENARIO_NOTES);
         out.push('\n');
@@ -262,6 +266,50 @@ pub fn copy_or_map(section: &crate::copymap::CopyOrMap) -> String {
         grid(&table),
         crossover(section.crossover_fresh),
         crossover(section.crossover_reused)
+    )
+}
+
+/// The hand-off section as a table: one row per primitive and scenario,
+/// unipc's and the raw calls' median round trip and the ratio.
+pub fn hand_off(section: &crate::handoff::HandOff) -> String {
+    let title = "Hand-off: signal another process and be signalled back, median round trip";
+    if let Some(why) = &section.skipped {
+        return format!("{title}: not measured — {why}\n");
+    }
+    let mut table = vec![["primitive", "scenario", "unipc", "raw", "unipc/raw"]
+        .map(str::to_owned)
+        .to_vec()];
+    for f in &section.figures {
+        table.push(vec![
+            f.primitive.name().to_owned(),
+            scenario_title_short(f.wait, f.placement),
+            nanos(f.unipc_p50_ns.median),
+            nanos(f.raw_p50_ns.median),
+            if f.noisy {
+                "noisy".to_owned()
+            } else {
+                format!("×{:.2}", f.overhead)
+            },
+        ]);
+    }
+    let mut out = format!("{title}\n{}", grid(&table));
+    for note in &section.notes {
+        out.push_str(&format!("  {note}\n"));
+    }
+    out
+}
+
+fn scenario_title_short(wait: WaitMode, placement: Placement) -> String {
+    format!(
+        "{}, {}",
+        match wait {
+            WaitMode::Blocking => "blocking",
+            WaitMode::BusyPoll => "busy-poll",
+        },
+        match placement {
+            Placement::CrossCpu => "2 CPUs",
+            Placement::SameCpu => "1 CPU",
+        }
     )
 }
 

@@ -347,7 +347,9 @@ pub struct BenchArgs {
     /// Measure only this facility (repeatable). Example: --facility pipe.
     /// `copy-or-map` names the copy-or-map section (pipe and UNIX socket
     /// against a fresh memfd and a reused mapping, 4 KiB to 64 MiB; 4 KiB
-    /// and 1 MiB with --quick), which a full run includes and --quick leaves out.
+    /// and 1 MiB with --quick), and `hand-off` the hand-off section (each
+    /// synchronization primitive's round trip between two processes, beside
+    /// the raw calls); a full run includes both and --quick leaves them out.
     #[arg(long = "facility", value_name = "NAME")]
     pub facilities: Vec<String>,
     /// Measure only this message size in bytes (repeatable). Example: --size 4096

@@ -291,7 +291,7 @@ fn quick_bench_measures_every_facility() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(report["schema"], "unipc-bench/3");
+    assert_eq!(report["schema"], "unipc-bench/4");
     assert!(
         report["copy_or_map"].is_null(),
         "a --quick run leaves copy-or-map out"
@@ -321,6 +321,59 @@ fn quick_bench_measures_every_facility() {
     assert!(page.contains("<svg") && page.contains("</html>"));
 }
 
+/// The hand-off section, named alone in a quick run: a finite round trip
+/// through unipc and through the raw calls for each primitive the library
+/// has, in each scenario this machine can place.
+#[test]
+fn quick_hand_off_gives_every_primitive_a_figure() {
+    let dir = tempfile::Builder::new()
+        .prefix("unipc-test-bench")
+        .tempdir()
+        .unwrap();
+    let json = dir.path().join("bench.json");
+    let out = unipc()
+        .args(["bench", "--quick", "--facility", "hand-off", "--json"])
+        .arg(&json)
+        .output()
+        .expect("run unipc bench --facility hand-off");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "bench failed: {}\n{stdout}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert!(report["results"].as_array().unwrap().is_empty());
+    let section = &report["hand_off"];
+    assert!(section["skipped"].is_null(), "{section}");
+    let figures = section["figures"].as_array().unwrap();
+    for primitive in HAND_OFF_PRIMITIVES {
+        let mine: Vec<_> = figures
+            .iter()
+            .filter(|f| f["primitive"] == *primitive)
+            .collect();
+        // Blocking on one CPU runs everywhere.
+        assert!(
+            mine.iter()
+                .any(|f| f["wait"] == "blocking" && f["placement"] == "same-cpu"),
+            "no blocking same-CPU figure for {primitive}: {section}"
+        );
+        for f in mine {
+            for side in ["unipc_p50_ns", "raw_p50_ns"] {
+                let v = f[side]["median"].as_f64().unwrap();
+                assert!(v.is_finite() && v > 0.0, "{primitive} {side}: {f}");
+            }
+        }
+        assert!(
+            stdout.contains(primitive),
+            "the table lacks {primitive}:\n{stdout}"
+        );
+    }
+}
+
+/// The primitives the hand-off section measures.
+const HAND_OFF_PRIMITIVES: &[&str] = &["eventfd", "futex"];
+
 /// The copy-or-map section, named alone in a quick run (4 KiB and 1 MiB):
 /// a finite figure for every method at every size, and both crossover
 /// fields (a size or null), never a speed.
@@ -343,7 +396,7 @@ fn quick_copy_or_map_gives_every_method_and_size_a_figure() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    assert_eq!(report["schema"], "unipc-bench/3");
+    assert_eq!(report["schema"], "unipc-bench/4");
     assert!(report["results"].as_array().unwrap().is_empty());
     let section = &report["copy_or_map"];
     assert!(section["skipped"].is_null(), "{section}");
@@ -499,6 +552,52 @@ mod run_tree {
         left
     }
 
+    /// The System V segments and semaphore sets a peer was handed: the
+    /// segment of a `sysv-shm ID` link, the segment and set of the
+    /// hand-off section (`hand-off SEGMENT SET FD FD`).
+    pub fn peer_ipc_ids(args: &[String]) -> (Vec<i32>, Vec<i32>) {
+        let Some(i) = args.iter().position(|a| a == "__bench-peer") else {
+            return (Vec::new(), Vec::new());
+        };
+        let id = |k: usize| args.get(i + k).and_then(|a| a.parse::<i32>().ok());
+        match args.get(i + 1).map(String::as_str) {
+            Some("sysv-shm") => (id(2).into_iter().collect(), Vec::new()),
+            Some("hand-off") => (id(2).into_iter().collect(), id(3).into_iter().collect()),
+            _ => (Vec::new(), Vec::new()),
+        }
+    }
+
+    /// Identifiers of the System V segments (`kind` "shm") or semaphore
+    /// sets ("sem") on the host now.
+    pub fn sysv_ids(kind: &str) -> BTreeSet<i32> {
+        std::fs::read_to_string(format!("/proc/sysvipc/{kind}"))
+            .unwrap_or_default()
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_whitespace().nth(1)?.parse().ok())
+            .collect()
+    }
+
+    /// The POSIX shared-memory objects of the links the run `pid` made
+    /// that still exist (the connector names them `/unipc-bench-PID-N`),
+    /// which it then unlinks.
+    pub fn posix_shm_of(pid: u32) -> Vec<String> {
+        let prefix = format!("unipc-bench-{pid}-");
+        let mut left = Vec::new();
+        for entry in std::fs::read_dir("/dev/shm")
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) {
+                let _ = std::fs::remove_file(entry.path());
+                left.push(name);
+            }
+        }
+        left
+    }
+
     /// The queue identifiers a System V peer was handed (`sysv-mq A,B`).
     pub fn peer_queue_ids(args: &[String]) -> Vec<i32> {
         match args.iter().position(|a| a == "sysv-mq") {
@@ -526,7 +625,17 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
     let mut pids = std::collections::BTreeSet::new();
     let mut queue_ids = std::collections::BTreeSet::new();
     let mut failures = Vec::new();
-    for facility in ["sysv-mq", "posix-mq", "unix", "copy-or-map"] {
+    let mut segment_ids = std::collections::BTreeSet::new();
+    let mut set_ids = std::collections::BTreeSet::new();
+    for facility in [
+        "sysv-mq",
+        "posix-mq",
+        "unix",
+        "copy-or-map",
+        "sysv-shm",
+        "shm",
+        "hand-off",
+    ] {
         for (signal, name) in [
             (libc::SIGINT, "SIGINT"),
             (libc::SIGTERM, "SIGTERM"),
@@ -553,6 +662,9 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
                     for (pid, args) in run_tree::processes(tmpdir.path()) {
                         pids.insert(pid);
                         queue_ids.extend(run_tree::peer_queue_ids(&args));
+                        let (segments, sets) = run_tree::peer_ipc_ids(&args);
+                        segment_ids.extend(segments);
+                        set_ids.extend(sets);
                     }
                 }
                 // SAFETY: kill(2) on our own child, which is not reaped yet.
@@ -596,6 +708,10 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
                 let names = run_tree::posix_queues_of(child.id());
                 if !names.is_empty() {
                     failures.push(format!("{case}: POSIX queues left: {names:?}"));
+                }
+                let names = run_tree::posix_shm_of(child.id());
+                if !names.is_empty() {
+                    failures.push(format!("{case}: POSIX shared memory left: {names:?}"));
                 }
                 // A signal that came before the bench took the signals over
                 // ends it by the default action; it had created nothing yet.
@@ -643,6 +759,22 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
             .status();
     }
     eprintln!("queues handed to peers: {queue_ids:?}");
+    // A segment or a set a peer was handed must be gone (a segment is
+    // removed once the peer has attached; a set when the run ends).
+    for (kind, handed) in [("shm", &segment_ids), ("sem", &set_ids)] {
+        let left: Vec<i32> = run_tree::sysv_ids(kind)
+            .intersection(handed)
+            .copied()
+            .collect();
+        for id in &left {
+            let flag = if kind == "shm" { "-m" } else { "-s" };
+            let _ = std::process::Command::new("ipcrm")
+                .args([flag, &id.to_string()])
+                .status();
+            failures.push(format!("System V {kind} {id} left"));
+        }
+    }
+    eprintln!("segments and sets handed to peers: {segment_ids:?} {set_ids:?}");
     assert!(
         leaked.is_empty() && failures.is_empty(),
         "System V queues left: {leaked:?}\n{}",
@@ -742,5 +874,76 @@ fn a_closed_stdout_ends_compare_and_bench_quietly() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert!(out.stderr.is_empty() || args[0] == "bench", "{args:?}");
+    }
+}
+
+/// A peer killed in the middle of a shared-memory link or of the hand-off
+/// section, where nothing like an end of file tells the parent, must not
+/// leave the bench asleep in a futex wait: it ends within seconds, and
+/// leaves no segment or set behind.
+#[test]
+fn a_killed_shared_memory_peer_does_not_hang_the_bench() {
+    use std::time::{Duration, Instant};
+    for (facility, role) in [("sysv-shm", "sysv-shm"), ("hand-off", "hand-off")] {
+        let tmpdir = tempfile::Builder::new()
+            .prefix("unipc-test-peerkill")
+            .tempdir()
+            .unwrap();
+        let mut child = unipc()
+            .args(["bench", "--facility", facility])
+            .env("TMPDIR", tmpdir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait for the peer to be at work, then kill it.
+        let start = Instant::now();
+        let handed;
+        let peer = loop {
+            let found = run_tree::processes(tmpdir.path())
+                .into_iter()
+                .find(|(_, args)| {
+                    args.iter().any(|a| a == role) && args.iter().any(|a| a == "__bench-peer")
+                });
+            if let Some((pid, args)) = found {
+                handed = run_tree::peer_ipc_ids(&args);
+                std::thread::sleep(Duration::from_millis(300));
+                break pid;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{facility}: no peer started"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        // SAFETY: kill(2) on the bench's peer, found by its TMPDIR.
+        unsafe { libc::kill(peer as i32, libc::SIGKILL) };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let mut stderr = String::new();
+        use std::io::Read;
+        let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+        assert!(
+            status.is_some(),
+            "{facility}: the bench hung after its peer died\n{stderr}"
+        );
+        for (kind, ids) in [("shm", &handed.0), ("sem", &handed.1)] {
+            let now = run_tree::sysv_ids(kind);
+            let left: Vec<_> = ids.iter().filter(|id| now.contains(id)).collect();
+            assert!(
+                left.is_empty(),
+                "{facility}: System V {kind} left: {left:?}"
+            );
+        }
     }
 }

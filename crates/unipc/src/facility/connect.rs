@@ -119,6 +119,15 @@ pub enum CreatedObject {
     PosixMq(PosixName),
     /// A file: a FIFO or a socket file (`unlink`).
     Path(PathBuf),
+    /// A System V shared-memory segment, by identifier: lives until removed
+    /// (`shmctl(IPC_RMID)`) and its last process detaches.
+    SysvShm(i32),
+    /// A POSIX shared-memory object's name: lives until unlinked
+    /// (`shm_unlink`).
+    PosixShm(PosixName),
+    /// A System V semaphore set, by identifier: lives until removed
+    /// (`semctl(IPC_RMID)`).
+    SysvSemaphores(i32),
 }
 
 /// The parent's side of a link until the peer has joined.
@@ -192,6 +201,19 @@ pub enum RawIo<'a> {
         /// Queue identifier to send to.
         write_id: i32,
     },
+    /// Copies into the box at `outbox` and out of the box at `inbox` of a
+    /// mapping both processes hold, with futex waits and wakes on their
+    /// words; offsets as in [`super::mailbox::layout`].
+    Mailbox {
+        /// The shared mapping.
+        mapping: &'a crate::shm::Mapping,
+        /// Offset of the box this side writes.
+        outbox: usize,
+        /// Offset of the box this side reads.
+        inbox: usize,
+        /// The largest unit a box holds.
+        max: usize,
+    },
 }
 
 #[cfg(test)]
@@ -205,6 +227,12 @@ mod tests {
             CreatedObject::SysvQueue(id) => sysv_mq::Queue::open_id(*id).is_ok(),
             CreatedObject::PosixMq(name) => posix_mq::Queue::open(name).is_ok(),
             CreatedObject::Path(path) => path.symlink_metadata().is_ok(),
+            // Removed (IPC_RMID) but still attached counts as gone: no
+            // new process can reach it and the kernel frees it at the
+            // last detach.
+            CreatedObject::SysvShm(id) => crate::shm::sysv::Segment::open_id(*id).is_ok(),
+            CreatedObject::PosixShm(name) => crate::shm::posix::Segment::open(name).is_ok(),
+            CreatedObject::SysvSemaphores(_) => unreachable!("no connector makes one"),
         }
     }
 
@@ -241,7 +269,10 @@ mod tests {
             );
             for (object, existed) in announced.iter().zip(existed_when_announced) {
                 // Told before it was made, unless the kernel picks the name.
-                let told_after = matches!(object, CreatedObject::SysvQueue(_));
+                let told_after = matches!(
+                    object,
+                    CreatedObject::SysvQueue(_) | CreatedObject::SysvShm(_)
+                );
                 assert_eq!(existed, told_after, "{}: {object:?}", facility.name);
                 assert!(exists(object), "{}: {object:?} is not there", facility.name);
             }

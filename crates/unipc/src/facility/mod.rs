@@ -31,6 +31,8 @@ use std::fmt;
 mod connect;
 #[cfg(feature = "bench")]
 mod link;
+#[cfg(feature = "bench")]
+pub mod mailbox;
 
 #[cfg(feature = "bench")]
 pub use connect::{Connector, CreatedObject, Link, LinkOptions, PendingLink, RawIo, Ticket};

@@ -541,5 +541,5 @@ pub static FACILITY: Facility = Facility {
     },
     max_message: || None,
     #[cfg(feature = "bench")]
-    connector: None,
+    connector: Some(&crate::facility::mailbox::SysvConnector),
 };

@@ -222,6 +222,19 @@ impl Mapping {
         Ok(self.region().slot::<A>(offset))
     }
 
+    /// The 32-bit word at `offset` for a caller that has checked the same
+    /// offset once with [`atomic_u32`](Self::atomic_u32) and now calls in a
+    /// hot loop (the bench's mailbox link): only the region's own asserts
+    /// remain.
+    ///
+    /// # Panics
+    /// When the word runs past the end or is misaligned.
+    #[cfg(feature = "bench")]
+    pub(crate) fn atomic_u32_checked_before(&self, offset: usize) -> &AtomicU32 {
+        debug_assert!(self.is_writable());
+        self.region().atomic_u32(offset)
+    }
+
     fn atomic_place<A>(&self, what: &'static str, offset: usize) -> Result<()> {
         if !self.is_writable() {
             return Err(self.read_only(what));

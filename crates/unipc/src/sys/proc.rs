@@ -43,6 +43,22 @@ pub(crate) fn open_descriptors() -> std::io::Result<u64> {
 
 /// `geteuid()`: the effective user id, which owns what this process
 /// creates and is checked against an object's owner.
+/// Whether process `pid` is alive: listed in /proc and neither a zombie
+/// nor dead (`/proc/PID/stat`'s state, after the command's closing `)`).
+/// Pid 0 (not known yet) counts as alive.
+pub(crate) fn process_alive(pid: u32) -> bool {
+    if pid == 0 {
+        return true;
+    }
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let state = stat
+        .rfind(')')
+        .and_then(|end| stat[end + 1..].split_whitespace().next());
+    !matches!(state, None | Some("Z" | "X" | "x"))
+}
+
 pub(crate) fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }
