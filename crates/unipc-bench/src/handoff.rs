@@ -34,7 +34,7 @@
 //! (`sem_t`, `pthread_mutex_t`, `pthread_cond_t`): each pointer is the
 //! segment's address plus an offset inside it, checked when the segment is
 //! attached, properly aligned (the offsets are multiples of 64), and the
-//! segment stays attached for as long as any [`Raw`] side exists. The peer
+//! segment stays attached for as long as any `Raw` side exists. The peer
 //! adopts the two eventfds it inherits by number, as in `peer.rs`.
 #![allow(unsafe_code)]
 
