@@ -565,3 +565,68 @@ fn a_condvar_waiter_whose_peer_died_holding_the_mutex_is_told_so() {
         ));
     }
 }
+
+#[test]
+fn a_waiter_killed_inside_a_wait_leaves_the_mutex_free_and_notify_all_reaches_the_rest() {
+    const TEST: &str = "mutex::a_waiter_killed_inside_a_wait_leaves_the_mutex_free_and_notify_all_reaches_the_rest";
+    if let Some(role) = util::role() {
+        let segment = peer_segment();
+        let map = segment.attach(Access::ReadWrite).unwrap();
+        let mutex = attach(&map);
+        let cond = attach_cond(&map);
+        let mut guard = lock_repaired(&mutex, &map);
+        // Counted under the lock: once the parent can lock, this waiter
+        // is inside the wait.
+        word(&map, PROGRESS).fetch_add(1, Ordering::Relaxed);
+        let wait = match role.as_str() {
+            "doomed" => Wait::Forever,
+            "survivor" => Wait::For(Duration::from_secs(20)),
+            other => panic!("unknown role {other}"),
+        };
+        while word(&map, A).load(Ordering::Relaxed) == 0 {
+            guard = match cond.wait(guard, wait).unwrap() {
+                Woken::Notified(guard) => guard,
+                other => panic!("{role}: {other:?}"),
+            };
+        }
+        assert_eq!(role, "survivor", "the doomed waiter was woken");
+        drop(guard);
+        return;
+    }
+    let segment = segment();
+    let map = segment.attach(Access::ReadWrite).unwrap();
+    let mutex = init(&map);
+    let cond = init_cond(&map);
+    let spawn = |role: &str, waiting: u64| {
+        let peer = util::Peer::new(TEST, role)
+            .arg("id", segment.id().to_string())
+            .spawn();
+        let start = Instant::now();
+        loop {
+            let guard = lock_repaired(&mutex, &map);
+            if word(&map, PROGRESS).load(Ordering::Relaxed) == waiting {
+                break;
+            }
+            drop(guard);
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{role} never waited"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        peer
+    };
+    let doomed = spawn("doomed", 1);
+    doomed.kill();
+    // The dead waiter held no lock: the mutex is free, not owner-died.
+    let locked = mutex.lock(Wait::For(Duration::from_secs(5))).unwrap();
+    assert!(matches!(locked, Locked::Acquired(_)));
+    drop(locked);
+    let survivor = spawn("survivor", 2);
+    let guard = lock_repaired(&mutex, &map);
+    word(&map, A).store(1, Ordering::Relaxed);
+    word(&map, B).store(1, Ordering::Relaxed);
+    cond.notify_all().unwrap();
+    drop(guard);
+    survivor.wait_success();
+}
