@@ -382,6 +382,16 @@ pub enum Error {
         /// The soft limit in force.
         limit: u64,
     },
+
+    /// A robust mutex whose holder died was then released by the next
+    /// holder without being marked consistent: the data it protects was
+    /// never repaired, and no lock can succeed on it again. Nothing was
+    /// locked. Initialize a new mutex in fresh memory.
+    #[error("{object}: not recoverable: a holder died with it locked and the next holder released it without marking it consistent; initialize a new mutex")]
+    NotRecoverable {
+        /// The object.
+        object: ObjectName,
+    },
 }
 
 impl Error {
@@ -443,6 +453,7 @@ impl Error {
             Error::Misaligned { .. } => io::ErrorKind::InvalidInput,
             Error::IndexOutOfRange { .. } => io::ErrorKind::InvalidInput,
             Error::MissingSeals { .. } => io::ErrorKind::InvalidData,
+            Error::NotRecoverable { .. } => io::ErrorKind::Other,
         }
     }
 }

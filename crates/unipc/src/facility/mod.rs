@@ -247,6 +247,7 @@ static REGISTRY: &[&Facility] = &[
     &crate::shm::sysv::FACILITY,
     &crate::sync::futex::FACILITY,
     &crate::sync::eventfd::FACILITY,
+    &crate::sync::mutex::FACILITY,
 ];
 
 /// The facility called `name`.

@@ -10,5 +10,7 @@
 /// unipc offers.
 pub use crate::message::Wait;
 
+pub mod condvar;
 pub mod eventfd;
 pub mod futex;
+pub mod mutex;

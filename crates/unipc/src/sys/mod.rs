@@ -13,6 +13,7 @@ pub(crate) mod pipe;
 pub(crate) mod poll;
 pub(crate) mod posix_mq;
 pub(crate) mod proc;
+pub(crate) mod pthread;
 pub(crate) mod pty;
 pub(crate) mod shm;
 pub(crate) mod socket;

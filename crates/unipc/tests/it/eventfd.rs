@@ -230,3 +230,33 @@ fn adoption_refuses_what_is_not_an_eventfd_and_hands_it_back() {
     let back = EventFd::try_from(OwnedFd::from(counter)).unwrap();
     assert_ne!(back.semaphore(), Some(true));
 }
+
+#[test]
+fn signals_during_a_timed_take_resume_it_with_the_time_left() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "interrupted");
+        crate::futex::interrupt_on_sigusr1();
+        let counter = EventFd::try_from(util::passed_fd(0)).unwrap();
+        let timeout = Duration::from_secs(1);
+        let start = Instant::now();
+        let (err, took) = crate::futex::pestered(|| {
+            let err = counter.take(Wait::For(timeout)).unwrap_err();
+            (err, start.elapsed())
+        });
+        assert!(matches!(err, Error::TimedOut { .. }), "{err}");
+        assert!(took >= timeout, "{took:?}");
+        // A poll that restarted its full timeout at each signal (every
+        // 20 ms for 0.9 s) would last 1.88 s at least.
+        assert!(took < Duration::from_millis(1700), "{took:?}");
+        return;
+    }
+    // A peer, because the handler is process-wide.
+    let counter = EventFdOptions::new().create().unwrap();
+    util::Peer::new(
+        "eventfd::signals_during_a_timed_take_resume_it_with_the_time_left",
+        "interrupted",
+    )
+    .fd(counter.as_fd())
+    .spawn()
+    .wait_success();
+}

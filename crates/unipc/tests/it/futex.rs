@@ -169,3 +169,73 @@ fn misplaced_or_read_only_words_are_refused() {
         Err(Error::Unsupported { .. })
     ));
 }
+
+/// A signal handler that does nothing: its only effect is the `EINTR`.
+extern "C" fn ignore(_: libc::c_int) {}
+
+/// Installs `ignore` for SIGUSR1 without `SA_RESTART`, so a blocked call
+/// returns `EINTR` (only ever in a peer process, never the harness).
+pub(crate) fn interrupt_on_sigusr1() {
+    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+    let action = SigAction::new(
+        SigHandler::Handler(ignore),
+        SaFlags::empty(),
+        SigSet::empty(),
+    );
+    // SAFETY: the handler is async-signal-safe (it does nothing), and this
+    // peer process installs no other handler for SIGUSR1.
+    unsafe { sigaction(Signal::SIGUSR1, &action) }.unwrap();
+}
+
+/// Sends SIGUSR1 to this thread every 20 ms for 0.9 s, from a thread
+/// of its own, while `wait` runs (a signal sent to the process could go to
+/// another of the peer's threads, and interrupt nothing); returns what
+/// `wait` returned.
+pub(crate) fn pestered<T>(wait: impl FnOnce() -> T) -> T {
+    // SAFETY: pthread_self has no preconditions.
+    let target = unsafe { libc::pthread_self() };
+    let thread = std::thread::spawn(move || {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(900) {
+            std::thread::sleep(Duration::from_millis(20));
+            // SAFETY: `target` is the thread running `wait`, which joins
+            // this thread before it returns, so it is alive throughout.
+            assert_eq!(unsafe { libc::pthread_kill(target, libc::SIGUSR1) }, 0);
+        }
+    });
+    let result = wait();
+    thread.join().unwrap();
+    result
+}
+
+#[test]
+fn signals_during_a_timed_wait_resume_it_with_the_time_left() {
+    if let Some(role) = util::role() {
+        assert_eq!(role, "interrupted");
+        interrupt_on_sigusr1();
+        let segment = peer_segment();
+        let map = segment.attach(Access::ReadWrite).unwrap();
+        let futex = Futex::new(&map, WORD).unwrap();
+        let timeout = Duration::from_secs(1);
+        let start = Instant::now();
+        let (err, took) = pestered(|| {
+            let err = futex.wait(0, Wait::For(timeout)).unwrap_err();
+            (err, start.elapsed())
+        });
+        assert!(matches!(err, Error::TimedOut { .. }), "{err}");
+        assert!(took >= timeout, "{took:?}");
+        // Signals come every 20 ms for 0.9 s: a wait that restarted its
+        // full timeout at each would last 1.88 s at least.
+        assert!(took < Duration::from_millis(1700), "{took:?}");
+        return;
+    }
+    // A peer, because the handler is process-wide.
+    let segment = segment();
+    util::Peer::new(
+        "futex::signals_during_a_timed_wait_resume_it_with_the_time_left",
+        "interrupted",
+    )
+    .arg("id", segment.id().to_string())
+    .spawn()
+    .wait_success();
+}

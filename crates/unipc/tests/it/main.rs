@@ -11,6 +11,7 @@ mod futex;
 mod mapped;
 mod memfd;
 mod message_conformance;
+mod mutex;
 mod open;
 mod pipe;
 mod posix_mq;
