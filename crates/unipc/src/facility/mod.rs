@@ -243,6 +243,7 @@ static REGISTRY: &[&Facility] = &[
     &crate::message::dgram::UDP_FACILITY,
     &crate::shm::posix::FACILITY,
     &crate::shm::sysv::FACILITY,
+    &crate::sync::lock::FACILITY,
 ];
 
 /// The facility called `name`.

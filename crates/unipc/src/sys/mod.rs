@@ -6,6 +6,7 @@
 
 pub(crate) mod dgram;
 pub(crate) mod fd;
+pub(crate) mod lock;
 pub(crate) mod memfd;
 pub(crate) mod pipe;
 pub(crate) mod poll;

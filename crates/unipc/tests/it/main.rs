@@ -6,6 +6,7 @@ mod util;
 mod adopt;
 mod dgram;
 mod fifo;
+mod lock;
 mod mapped;
 mod memfd;
 mod message_conformance;
