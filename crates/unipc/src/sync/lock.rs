@@ -290,9 +290,13 @@ impl fmt::Display for Holder {
             Some(pid) => write!(f, "pid {pid}")?,
             None => f.write_str("an unknown process")?,
         }
+        let article = match self.mode {
+            LockMode::Shared => "a",
+            LockMode::Exclusive => "an",
+        };
         write!(
             f,
-            " holds a {} {} lock on {}",
+            " holds {article} {} {} lock on {}",
             self.mode, self.kind, self.range
         )
     }
@@ -369,13 +373,28 @@ impl LockOptions {
     /// elsewhere. Anything but a regular file or a directory (a FIFO that
     /// would block the open, a device) is [`Error::WrongType`].
     pub fn open(&self, path: impl AsRef<Path>) -> Result<std::fs::File> {
-        let path = path.as_ref();
+        let write = self.kind != LockKind::Flock && self.mode == LockMode::Exclusive;
+        self.open_file(path.as_ref(), write, true)
+    }
+
+    /// `open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)` — opens an existing
+    /// `path` read-only for [`test`](LockOptions::test), which needs no
+    /// access: it creates nothing and works on a file this user may only
+    /// read.
+    ///
+    /// # Errors
+    /// As [`open`](LockOptions::open); a missing file is `ENOENT`.
+    pub fn open_for_test(&self, path: impl AsRef<Path>) -> Result<std::fs::File> {
+        self.open_file(path.as_ref(), false, false)
+    }
+
+    fn open_file(&self, path: &Path, write: bool, create: bool) -> Result<std::fs::File> {
         let object = self
             .name
             .clone()
             .unwrap_or_else(|| ObjectName::from(path.display().to_string()));
-        let write = self.kind != LockKind::Flock && self.mode == LockMode::Exclusive;
-        let fd: OwnedFd = sys::open(path, write).map_err(|e| Error::os(&object, "open", e))?;
+        let fd: OwnedFd =
+            sys::open(path, write, create).map_err(|e| Error::os(&object, "open", e))?;
         let file_type = sys::file_type(fd.as_fd()).map_err(|e| Error::os(&object, "fstat", e))?;
         match file_type {
             rustix::fs::FileType::RegularFile | rustix::fs::FileType::Directory => {}

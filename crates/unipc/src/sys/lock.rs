@@ -152,18 +152,28 @@ pub(crate) fn identity(fd: BorrowedFd<'_>) -> io::Result<(u32, u32, u64)> {
 }
 
 /// Opens `path` for locking, creating it (mode 0644 less the umask) when
-/// missing; never follows a symbolic link in the last component
+/// missing and `create` says so; never follows a symbolic link in the last component
 /// (`O_NOFOLLOW`: ELOOP) and never blocks on a FIFO or device planted
 /// there (`O_NONBLOCK`; the caller checks the type with [`file_type`]).
 /// `write` opens it read-write (an exclusive fcntl lock needs it); a
 /// directory is opened read-only instead.
-pub(crate) fn open(path: &std::path::Path, write: bool) -> io::Result<std::os::fd::OwnedFd> {
+pub(crate) fn open(
+    path: &std::path::Path,
+    write: bool,
+    create: bool,
+) -> io::Result<std::os::fd::OwnedFd> {
     use rustix::fs::{Mode, OFlags};
     let common = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK | OFlags::NOCTTY;
     let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
     match rustix::fs::open(
         path,
-        common | access | OFlags::CREATE,
+        common
+            | access
+            | if create {
+                OFlags::CREATE
+            } else {
+                OFlags::empty()
+            },
         Mode::from_raw_mode(0o644),
     ) {
         Err(io::Errno::ISDIR) => rustix::fs::open(
