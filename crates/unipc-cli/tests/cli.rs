@@ -2299,3 +2299,71 @@ fn lock_usage_errors_and_refusals() {
     under_umask_077(&["lock", &f, "--", "true"]).ok();
     assert_eq!(mode_of(&file), 0o600);
 }
+
+#[test]
+fn lock_passes_on_a_sigint_sent_to_it_but_not_the_terminals() {
+    // Python's pty module is the terminal. Its ^C comes from the kernel
+    // (SI_KERNEL) to the whole foreground group, which CMD is normally in:
+    // unipc must not send it a second time. To see a second one at all
+    // (standard signals coalesce), CMD here leaves the group, so the only
+    // SIGINT it can get after ^C is one from unipc; CMD reports each
+    // signal's sender.
+    let dir = temp_dir();
+    let child = r#"
+import os, signal, sys
+os.setpgid(0, 0)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+print("ready", flush=True)
+while True:
+    info = signal.sigwaitinfo({signal.SIGINT, signal.SIGTERM})
+    print(signal.Signals(info.si_signo).name, "from unipc" if info.si_pid == os.getppid() else info.si_pid, flush=True)
+    if info.si_signo == signal.SIGTERM:
+        sys.exit(9)
+"#;
+    let driver = r#"
+import os, pty, select, signal, sys, time
+unipc, lock, child = sys.argv[1], sys.argv[2], sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(unipc, [unipc, "lock", lock, "--", sys.executable, "-c", child])
+out = b""
+def read_for(text, seconds):
+    global out
+    end = time.time() + seconds
+    while text not in out.decode(errors="replace") and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            out += os.read(fd, 1000)
+read_for("ready", 10)
+os.write(fd, b"\x03")
+read_for("never", 0.5)
+os.kill(pid, signal.SIGINT)
+read_for("SIGINT", 10)
+os.kill(pid, signal.SIGTERM)
+# Everything, up to the terminal's end (EIO once unipc and CMD are gone).
+end = time.time() + 10
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.05)
+    if r:
+        try:
+            chunk = os.read(fd, 1000)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+_, status = os.waitpid(pid, 0)
+print(out.decode(errors="replace").replace("\r", "").replace("^C", ""), end="")
+print("status", os.waitstatus_to_exitcode(status))
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", driver])
+        .arg(env!("CARGO_BIN_EXE_unipc"))
+        .arg(dir.path().join("t.lock"))
+        .arg(child);
+    let out = run(cmd, Input::Nothing).ok();
+    assert_eq!(
+        out,
+        "ready\nSIGINT from unipc\nSIGTERM from unipc\nstatus 9\n"
+    );
+}

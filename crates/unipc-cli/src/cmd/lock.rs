@@ -179,9 +179,13 @@ fn test(args: &LockArgs, options: LockOptions, name: &str) -> anyhow::Result<Exi
             })
             .collect();
         text = format!(
-            "{name}: {range} free: no {} lock conflicts with a {} lock there\n",
+            "{name}: {range} free: no {} lock conflicts with {} lock there\n",
             kinds.join(" or "),
-            if args.shared { "shared" } else { "exclusive" }
+            if args.shared {
+                "a shared"
+            } else {
+                "an exclusive"
+            }
         );
     } else {
         for holder in &holders {
