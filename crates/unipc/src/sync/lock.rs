@@ -39,7 +39,8 @@
 //!
 //! The kernel has no timed lock call, so [`Wait::For`] polls: a
 //! non-blocking attempt, then a sleep that doubles from 1 ms up to 20 ms,
-//! bounded by one deadline until it is reached. The
+//! bounded by one deadline until it is reached (a timeout too long for
+//! the clock to represent blocks as `Wait::Forever` does). The
 //! alternatives were worse: interrupting `F_SETLKW` with a timer signal
 //! needs a process-wide handler and races with the signal arriving just
 //! before the call; a helper thread blocked in `F_SETLKW` cannot be
@@ -425,9 +426,11 @@ impl LockOptions {
         let fd = file.as_fd();
         let plan = self.plan(fd)?;
         let deadline = Deadline::of(wait);
+        // Wait::Forever, and a Wait::For too long to represent, block in
+        // the kernel; the rest poll.
+        let blocking = deadline.is_never();
         let mut pause = Duration::from_millis(1);
         loop {
-            let blocking = matches!(wait, Wait::Forever);
             match plan.attempt(fd, blocking) {
                 Ok(()) => {
                     return Ok(LockGuard {
@@ -450,29 +453,23 @@ impl LockOptions {
                 }
                 Err(e) => return Err(self.os_error(fd, "lock", e)),
             }
-            match wait {
-                Wait::Never => {
-                    return Err(Error::WouldBlock {
-                        object: self.object(fd),
-                        op: "lock",
-                        holder: plan.holder_pid(fd),
-                    })
-                }
-                Wait::For(timeout) => {
-                    let Some(left) = deadline.remaining() else {
-                        unreachable!("a Wait::For deadline past the clock's range is Forever")
-                    };
-                    if left.is_zero() {
-                        return Err(Error::TimedOut {
-                            object: self.object(fd),
-                            timeout,
-                        });
-                    }
-                    std::thread::sleep(pause.min(left));
-                    pause = (pause * 2).min(MAX_PAUSE);
-                }
-                Wait::Forever => unreachable!("a blocking attempt does not return EAGAIN"),
+            // Held, and not blocking: Wait::Never or a Wait::For.
+            let Wait::For(timeout) = wait else {
+                return Err(Error::WouldBlock {
+                    object: self.object(fd),
+                    op: "lock",
+                    holder: plan.holder_pid(fd),
+                });
+            };
+            let left = deadline.remaining().unwrap_or_default();
+            if left.is_zero() {
+                return Err(Error::TimedOut {
+                    object: self.object(fd),
+                    timeout,
+                });
             }
+            std::thread::sleep(pause.min(left));
+            pause = (pause * 2).min(MAX_PAUSE);
         }
     }
 
