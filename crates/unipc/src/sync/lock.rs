@@ -219,9 +219,11 @@ impl Range {
 
     /// The range as fcntl takes it (`l_start`, `l_len`, 0 meaning to the
     /// end), refused when fcntl cannot express it.
-    fn to_fcntl(self, object: &ObjectName) -> Result<(i64, i64)> {
+    /// `object` names the file, called only for an error: reading the path
+    /// from /proc would cost more than the lock itself.
+    fn to_fcntl(self, object: impl Fn() -> ObjectName) -> Result<(i64, i64)> {
         let too_far = |requested: u64| Error::LimitExceeded {
-            object: object.clone(),
+            object: object(),
             what: "lock range end",
             requested,
             limit: i64::MAX as u64,
@@ -231,7 +233,7 @@ impl Range {
         match self.len {
             None => Ok((start, 0)),
             Some(0) => Err(Error::Unsupported {
-                object: object.clone(),
+                object: object(),
                 what: "a lock range of 0 bytes".to_owned(),
                 reason: "give a length of at least 1, or none for a range to the end of the file"
                     .to_owned(),
@@ -603,7 +605,7 @@ impl LockOptions {
             LockKind::Ofd => Owner::Description,
             LockKind::Posix => Owner::Process,
         };
-        let (start, len) = self.range.to_fcntl(&self.object(fd))?;
+        let (start, len) = self.range.to_fcntl(|| self.object(fd))?;
         Ok(Plan {
             fcntl: Some((owner, self.lock_type(), start, len)),
             shared: self.mode == LockMode::Shared,
@@ -866,23 +868,26 @@ mod tests {
     #[test]
     fn ranges_convert_to_fcntl_or_are_refused() {
         let object = ObjectName::from("f");
-        assert_eq!(Range::WHOLE.to_fcntl(&object).unwrap(), (0, 0));
-        assert_eq!(Range::new(5, 10).to_fcntl(&object).unwrap(), (5, 10));
+        assert_eq!(Range::WHOLE.to_fcntl(|| object.clone()).unwrap(), (0, 0));
+        assert_eq!(
+            Range::new(5, 10).to_fcntl(|| object.clone()).unwrap(),
+            (5, 10)
+        );
         assert!(matches!(
-            Range::new(5, 0).to_fcntl(&object),
+            Range::new(5, 0).to_fcntl(|| object.clone()),
             Err(Error::Unsupported { .. })
         ));
         assert!(matches!(
-            Range::new(i64::MAX as u64, 1).to_fcntl(&object),
+            Range::new(i64::MAX as u64, 1).to_fcntl(|| object.clone()),
             Err(Error::LimitExceeded { .. })
         ));
         assert!(matches!(
-            Range::new(u64::MAX, u64::MAX).to_fcntl(&object),
+            Range::new(u64::MAX, u64::MAX).to_fcntl(|| object.clone()),
             Err(Error::LimitExceeded { .. })
         ));
         assert_eq!(
             Range::new(i64::MAX as u64 - 1, 1)
-                .to_fcntl(&object)
+                .to_fcntl(|| object.clone())
                 .unwrap()
                 .1,
             1
