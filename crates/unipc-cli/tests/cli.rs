@@ -598,6 +598,7 @@ fn help_of_every_subcommand_has_an_example() {
         &["pty"],
         &["bench"],
         &["compare"],
+        &["lock"],
     ] {
         let mut args = command.to_vec();
         args.push("--help");
@@ -1973,4 +1974,396 @@ fn a_private_segment_is_created_and_then_addressed_by_its_id() {
     assert_eq!(stat["size"], 4096);
     assert_eq!(stat["attached"], 0, "read and write detach when they end");
     unipc_run(&["rm", &id]).ok();
+}
+
+// ===========================================================================
+// File locks: `unipc lock`
+
+/// The locks `/proc/locks` lists on `path` (not its waiters): (kind, pid).
+fn locks_on(path: &Path) -> Vec<(String, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return Vec::new();
+    };
+    let needle = format!(":{} ", meta.ino());
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains(&needle) && !l.contains(" -> "))
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            (words[1].to_owned(), words[4].parse().unwrap())
+        })
+        .collect()
+}
+
+/// A command that runs until `dir/done` appears (or `dir` goes, so that a
+/// failed test leaves no process behind).
+fn until_done(dir: &Path) -> [String; 5] {
+    [
+        "sh".to_owned(),
+        "-c".to_owned(),
+        r#"while [ -d "$1" ] && [ ! -e "$1/done" ]; do sleep 0.01; done"#.to_owned(),
+        "sh".to_owned(),
+        dir.display().to_string(),
+    ]
+}
+
+/// `unipc lock FILE EXTRA... -- (until done)`, started, with its lock seen
+/// in /proc/locks.
+fn unipc_holding(dir: &Path, file: &Path, extra: &[&str]) -> Running {
+    let before = locks_on(file).len();
+    let mut cmd = unipc();
+    cmd.arg("lock")
+        .arg(file)
+        .args(extra)
+        .arg("--")
+        .args(until_done(dir));
+    let mut running = start(cmd, Input::Nothing);
+    assert!(
+        running.wait_until(|_| locks_on(file).len() > before),
+        "unipc lock exited before taking the lock"
+    );
+    running
+}
+
+fn python_lockf(file: &Path, start: u64, len: u64) -> Finished {
+    let script = r#"
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, int(sys.argv[3]), int(sys.argv[2]))
+    print("ok")
+except OSError:
+    print("busy")
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script])
+        .arg(file)
+        .args([start.to_string(), len.to_string()]);
+    run(cmd, Input::Nothing)
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[test]
+fn lock_kind_flock_interoperates_with_util_linux_flock_both_ways() {
+    if !have("flock") {
+        return unipc_test_support::skip("util-linux flock(1) is not installed");
+    }
+    let dir = temp_dir();
+    let file = dir.path().join("f.lock");
+    let flock_n = || {
+        let mut cmd = Command::new("flock");
+        cmd.arg("-n").arg(&file).arg("true");
+        run(cmd, Input::Nothing)
+    };
+    // unipc holds; flock -n fails (exit 1) until it lets go.
+    let holder = unipc_holding(dir.path(), &file, &["--kind", "flock"]);
+    flock_n().exits(1);
+    std::fs::write(dir.path().join("done"), "").unwrap();
+    holder.finish().ok();
+    flock_n().exits(0);
+    std::fs::remove_file(dir.path().join("done")).unwrap();
+
+    // flock(1) holds; unipc --kind flock fails naming flock(1)'s pid, while
+    // fcntl kinds do not see it; --test names it.
+    let mut cmd = Command::new("flock");
+    cmd.arg(&file).args(until_done(dir.path()));
+    let mut foreign = start(cmd, Input::Nothing);
+    let lockers = |_| locks_on(&file).iter().any(|(kind, _)| kind == "FLOCK");
+    assert!(foreign.wait_until(lockers));
+    let pid = foreign.pid().to_string();
+    let file_arg = file.display().to_string();
+    let line = unipc_run(&[
+        "lock",
+        &file_arg,
+        "--kind",
+        "flock",
+        "--nonblock",
+        "--",
+        "true",
+    ])
+    .runtime_error(&file_arg);
+    assert!(
+        line.contains(&format!("pid {pid} holds an exclusive flock lock")),
+        "{line}"
+    );
+    unipc_run(&["lock", &file_arg, "--nonblock", "--", "true"]).ok();
+    unipc_run(&[
+        "lock",
+        &file_arg,
+        "--kind",
+        "posix",
+        "--nonblock",
+        "--",
+        "true",
+    ])
+    .ok();
+    let text = unipc_run(&["lock", &file_arg, "--test"]).ok();
+    assert_eq!(
+        text,
+        format!("{file_arg}: pid {pid} holds an exclusive flock lock on bytes 0..EOF\n")
+    );
+    let start = Instant::now();
+    let out = unipc_run(&[
+        "lock",
+        &file_arg,
+        "--kind",
+        "flock",
+        "--timeout",
+        "0.3",
+        "--",
+        "true",
+    ]);
+    let line = out.runtime_error(&file_arg);
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    assert!(
+        line.contains("timed out") && line.contains(&format!("pid {pid}")),
+        "{line}"
+    );
+    std::fs::write(dir.path().join("done"), "").unwrap();
+    foreign.finish().ok();
+}
+
+#[test]
+fn lock_ofd_and_posix_block_python_lockf_on_overlapping_ranges_only() {
+    let dir = temp_dir();
+    let file = dir.path().join("r.lock");
+    for kind in [None, Some("posix")] {
+        let mut extra = vec!["--range", "100:10"];
+        extra.extend(kind.map(|k| ["--kind", k]).into_iter().flatten());
+        let holder = unipc_holding(dir.path(), &file, &extra);
+        assert_eq!(python_lockf(&file, 105, 1).ok(), "busy\n", "{kind:?}");
+        assert_eq!(python_lockf(&file, 95, 10).ok(), "busy\n", "{kind:?}");
+        assert_eq!(python_lockf(&file, 110, 10).ok(), "ok\n", "{kind:?}");
+        assert_eq!(python_lockf(&file, 0, 100).ok(), "ok\n", "{kind:?}");
+        std::fs::write(dir.path().join("done"), "").unwrap();
+        holder.finish().ok();
+        std::fs::remove_file(dir.path().join("done")).unwrap();
+        assert_eq!(
+            python_lockf(&file, 105, 1).ok(),
+            "ok\n",
+            "{kind:?}: released"
+        );
+    }
+}
+
+#[test]
+fn lock_test_and_nonblock_name_a_python_holder() {
+    let dir = temp_dir();
+    let file = dir.path().join("p.lock");
+    std::fs::write(&file, "").unwrap();
+    let script = r#"
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX, 10, 0)
+while os.path.isdir(sys.argv[2]) and not os.path.exists(os.path.join(sys.argv[2], "done")):
+    time.sleep(0.01)
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", script]).arg(&file).arg(dir.path());
+    let mut python = start(cmd, Input::Nothing);
+    assert!(python.wait_until(|pid| locks_on(&file).contains(&("POSIX".to_owned(), pid as i64))));
+    let pid = python.pid();
+    let f = file.display().to_string();
+    let line =
+        unipc_run(&["lock", &f, "--nonblock", "--range", "5:1", "--", "true"]).runtime_error(&f);
+    assert!(line.contains(&format!("held by pid {pid}")), "{line}");
+    let out = unipc_run(&[
+        "lock",
+        &f,
+        "--nonblock",
+        "--range",
+        "10:",
+        "--",
+        "echo",
+        "beside",
+    ]);
+    assert_eq!(out.ok(), "beside\n");
+    let text = unipc_run(&["lock", &f, "--test", "--range", "0:1"]).ok();
+    assert_eq!(
+        text,
+        format!("{f}: pid {pid} holds an exclusive posix lock on bytes 0..10\n")
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["lock", &f, "--test", "--json", "--shared"]).ok())
+            .unwrap();
+    assert_eq!(json["free"], false);
+    assert_eq!(json["holders"][0]["pid"], pid);
+    assert_eq!(json["holders"][0]["kind"], "posix");
+    assert_eq!(json["holders"][0]["len"], 10);
+    let text = unipc_run(&["lock", &f, "--test", "--range", "10:5"]).ok();
+    assert!(text.contains("bytes 10..15 free"), "{text}");
+    std::fs::write(dir.path().join("done"), "").unwrap();
+    python.finish().ok();
+    let json: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["lock", &f, "--test", "--json"]).ok()).unwrap();
+    assert_eq!(json["free"], true, "{json}");
+}
+
+#[test]
+fn lock_test_names_a_unipc_ofd_holder_and_changes_nothing() {
+    let dir = temp_dir();
+    let file = dir.path().join("o.lock");
+    let holder = unipc_holding(dir.path(), &file, &["--range", "0:4K"]);
+    let f = file.display().to_string();
+    let text = unipc_run(&["lock", &f, "--test"]).ok();
+    assert_eq!(
+        text,
+        format!(
+            "{f}: pid {} holds an exclusive ofd lock on bytes 0..4096\n",
+            holder.pid()
+        )
+    );
+    let line =
+        unipc_run(&["lock", &f, "--nonblock", "--kind", "posix", "--", "true"]).runtime_error(&f);
+    assert!(line.contains(&format!("pid {}", holder.pid())), "{line}");
+    // --test of a missing file creates nothing.
+    let missing = dir.path().join("missing");
+    unipc_run(&["lock", &missing.display().to_string(), "--test"]).runtime_error("missing");
+    assert!(!missing.exists());
+    std::fs::write(dir.path().join("done"), "").unwrap();
+    holder.finish().ok();
+}
+
+#[test]
+fn lock_forwards_the_exit_status_and_signals_to_the_command() {
+    let dir = temp_dir();
+    let f = dir.path().join("s.lock").display().to_string();
+    unipc_run(&["lock", &f, "--", "sh", "-c", "exit 7"]).exits(7);
+    let out = unipc_run(&["lock", &f, "--", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    // SIGTERM to unipc reaches the command, which decides how to end.
+    let mut cmd = unipc();
+    cmd.args(["lock", &f, "--", "sh", "-c"])
+        .arg(r#"trap 'echo got-term; exit 5' TERM; touch "$1/ready"; while :; do sleep 0.01; done"#)
+        .arg("sh")
+        .arg(dir.path());
+    let mut running = start(cmd, Input::Nothing);
+    assert!(running.wait_until(|_| dir.path().join("ready").exists()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(running.pid() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let out = running.finish();
+    out.exits(5);
+    assert_eq!(out.stdout_text(), "got-term\n");
+    // The command ran with the lock, and the lock went with unipc.
+    assert!(locks_on(Path::new(&f)).is_empty());
+    // A command that cannot start is a runtime error; nothing is left held.
+    unipc_run(&["lock", &f, "--", "/nonexistent/unipc-test-command"]).runtime_error("/nonexistent");
+}
+
+#[test]
+fn lock_usage_errors_and_refusals() {
+    let dir = temp_dir();
+    let file = dir.path().join("u.lock");
+    let f = file.display().to_string();
+    let err = unipc_run(&[
+        "lock", &f, "--kind", "flock", "--range", "0:1", "--", "true",
+    ])
+    .usage_error();
+    assert!(err.contains("--range"), "{err}");
+    unipc_run(&["lock", &f, "--test", "--", "true"]).usage_error();
+    unipc_run(&["lock", &f]).usage_error();
+    unipc_run(&["lock", &f, "--range", "5", "--", "true"]).usage_error();
+    unipc_run(&["lock", &f, "--range", "0:0", "--", "true"]).usage_error();
+    unipc_run(&["lock", &f, "--kind", "fcntl", "--", "true"]).usage_error();
+    unipc_run(&["lock", &f, "--nonblock", "--timeout", "1", "--", "true"]).usage_error();
+    unipc_run(&["lock", &f, "--json", "--", "true"]).usage_error();
+    assert!(!file.exists(), "a usage error created the file");
+    // A symbolic link is refused, not followed; a FIFO does not hang it.
+    let target = dir.path().join("target");
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let l = link.display().to_string();
+    let line = unipc_run(&["lock", &l, "--", "true"]).runtime_error(&l);
+    assert!(line.contains("symbolic link"), "{line}");
+    assert!(!target.exists(), "the link was followed");
+    let fifo = dir.path().join("fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let p = fifo.display().to_string();
+    let line = unipc_run(&["lock", &p, "--", "true"]).runtime_error(&p);
+    assert!(line.contains("FIFO"), "{line}");
+    // Created when missing, 0644 less the umask, as flock(1) does (here
+    // 077: 0600); never chmod-ed.
+    under_umask_077(&["lock", &f, "--", "true"]).ok();
+    assert_eq!(mode_of(&file), 0o600);
+}
+
+#[test]
+fn lock_passes_on_a_sigint_sent_to_it_but_not_the_terminals() {
+    // Python's pty module is the terminal. Its ^C comes from the kernel
+    // (SI_KERNEL) to the whole foreground group, which CMD is normally in:
+    // unipc must not send it a second time. To see a second one at all
+    // (standard signals coalesce), CMD here leaves the group, so the only
+    // SIGINT it can get after ^C is one from unipc; CMD reports each
+    // signal's sender.
+    let dir = temp_dir();
+    let child = r#"
+import os, signal, sys
+os.setpgid(0, 0)
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+print("ready", flush=True)
+while True:
+    info = signal.sigwaitinfo({signal.SIGINT, signal.SIGTERM})
+    print(signal.Signals(info.si_signo).name, "from unipc" if info.si_pid == os.getppid() else info.si_pid, flush=True)
+    if info.si_signo == signal.SIGTERM:
+        sys.exit(9)
+"#;
+    let driver = r#"
+import os, pty, select, signal, sys, time
+unipc, lock, child = sys.argv[1], sys.argv[2], sys.argv[3]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(unipc, [unipc, "lock", lock, "--", sys.executable, "-c", child])
+out = b""
+def read_for(text, seconds):
+    global out
+    end = time.time() + seconds
+    while text not in out.decode(errors="replace") and time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.05)
+        if r:
+            out += os.read(fd, 1000)
+read_for("ready", 10)
+os.write(fd, b"\x03")
+read_for("never", 0.5)
+os.kill(pid, signal.SIGINT)
+read_for("SIGINT", 10)
+os.kill(pid, signal.SIGTERM)
+# Everything, up to the terminal's end (EIO once unipc and CMD are gone).
+end = time.time() + 10
+while time.time() < end:
+    r, _, _ = select.select([fd], [], [], 0.05)
+    if r:
+        try:
+            chunk = os.read(fd, 1000)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+_, status = os.waitpid(pid, 0)
+print(out.decode(errors="replace").replace("\r", "").replace("^C", ""), end="")
+print("status", os.waitstatus_to_exitcode(status))
+"#;
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", driver])
+        .arg(env!("CARGO_BIN_EXE_unipc"))
+        .arg(dir.path().join("t.lock"))
+        .arg(child);
+    let out = run(cmd, Input::Nothing).ok();
+    assert_eq!(
+        out,
+        "ready\nSIGINT from unipc\nSIGTERM from unipc\nstatus 9\n"
+    );
 }

@@ -392,6 +392,23 @@ pub enum Error {
         /// The object.
         object: ObjectName,
     },
+
+    /// A blocking classic POSIX record lock was refused by the kernel
+    /// (`EDEADLK`): the process holding the range waits, directly or
+    /// through others, for a lock this process holds, so waiting would
+    /// never end. Nothing was locked.
+    #[error("{object}: lock of {}: refused as a deadlock (EDEADLK): {} waits, directly or through others, for a lock this process holds; release a lock and retry, or take locks in one order everywhere", range_text(*.start, *.len), deadlock_holder_text(*.holder))]
+    Deadlock {
+        /// The file.
+        object: ObjectName,
+        /// The first byte asked.
+        start: u64,
+        /// How many bytes were asked; `None`: to the end of the file.
+        len: Option<u64>,
+        /// The pid holding a conflicting lock on that range, when the
+        /// kernel still reports one.
+        holder: Option<u32>,
+    },
 }
 
 impl Error {
@@ -454,6 +471,7 @@ impl Error {
             Error::IndexOutOfRange { .. } => io::ErrorKind::InvalidInput,
             Error::MissingSeals { .. } => io::ErrorKind::InvalidData,
             Error::NotRecoverable { .. } => io::ErrorKind::Other,
+            Error::Deadlock { .. } => io::ErrorKind::Other,
         }
     }
 }
@@ -471,6 +489,20 @@ impl From<Error> for io::Error {
 /// "Connection refused (os error 111)" becomes "connection refused".
 fn holder_text(holder: Option<u32>) -> String {
     holder.map_or_else(String::new, |pid| format!(" (held by pid {pid})"))
+}
+
+fn range_text(start: u64, len: Option<u64>) -> String {
+    match len {
+        Some(len) => format!("bytes {start}..{}", start.saturating_add(len)),
+        None => format!("bytes {start}..EOF"),
+    }
+}
+
+fn deadlock_holder_text(holder: Option<u32>) -> String {
+    holder.map_or_else(
+        || "the process holding it".to_owned(),
+        |pid| format!("pid {pid}, which holds it,"),
+    )
 }
 
 fn errno_text(err: &io::Error) -> String {

@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command, FifoCommand};
 
 mod bench;
 mod compare;
+mod lock;
 mod memory;
 mod objects;
 mod pty;
@@ -108,5 +109,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: FifoCommand::Create(args),
         } => objects::fifo_create(args),
         Command::Pty(args) => pty::run(args),
+        Command::Lock(args) => lock::run(args),
     }
 }

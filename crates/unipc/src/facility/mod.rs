@@ -248,6 +248,7 @@ static REGISTRY: &[&Facility] = &[
     &crate::sync::futex::FACILITY,
     &crate::sync::eventfd::FACILITY,
     &crate::sync::mutex::FACILITY,
+    &crate::sync::lock::FACILITY,
 ];
 
 /// The facility called `name`.

@@ -13,4 +13,5 @@ pub use crate::message::Wait;
 pub mod condvar;
 pub mod eventfd;
 pub mod futex;
+pub mod lock;
 pub mod mutex;

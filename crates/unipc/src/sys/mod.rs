@@ -8,6 +8,7 @@ pub(crate) mod dgram;
 pub(crate) mod eventfd;
 pub(crate) mod fd;
 pub(crate) mod futex;
+pub(crate) mod lock;
 pub(crate) mod memfd;
 pub(crate) mod pipe;
 pub(crate) mod poll;

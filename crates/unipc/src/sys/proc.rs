@@ -77,6 +77,61 @@ pub(crate) fn has_effective_capability(cap: u32) -> bool {
         .is_some_and(|caps| cap < 64 && caps & (1 << cap) != 0)
 }
 
+/// `/proc/locks`: every file lock on the system, one a line (`None` when
+/// it cannot be read).
+pub(crate) fn locks() -> Option<String> {
+    std::fs::read_to_string("/proc/locks").ok()
+}
+
+/// The `lock:` lines of `/proc/PID/fdinfo/FD` (without the prefix), with
+/// the pid, for every descriptor of every process this one may inspect:
+/// the only place that names a process holding an OFD lock, whose pid
+/// `/proc/locks` and `F_OFD_GETLK` give as -1. Reads one small file per
+/// descriptor on the system: for a query, not a loop.
+pub(crate) fn descriptor_locks() -> Vec<(u32, String)> {
+    let mut found = Vec::new();
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return found;
+    };
+    for process in processes.flatten() {
+        let Some(pid) = process
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(process.path().join("fdinfo")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(info) = std::fs::read_to_string(fd.path()) else {
+                continue;
+            };
+            for line in info.lines() {
+                if let Some(lock) = line.strip_prefix("lock:") {
+                    found.push((pid, lock.trim_start().to_owned()));
+                }
+            }
+        }
+    }
+    found
+}
+
+/// The `lock:` lines of this process's descriptor `fd`, from
+/// `/proc/self/fdinfo/FD`: the locks held through its open file
+/// description (flock and OFD locks).
+pub(crate) fn own_descriptor_locks(fd: i32) -> Vec<String> {
+    std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+        .map(|info| {
+            info.lines()
+                .filter_map(|line| line.strip_prefix("lock:"))
+                .map(|lock| lock.trim_start().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
