@@ -104,6 +104,8 @@ impl FacilityRow {
                 Naming::IpcName => "IPC name (/name)",
                 Naming::SysvKey => "System V key",
                 Naming::NetworkAddress => "host:port",
+                Naming::InSharedMemory => "a place in shared memory",
+                Naming::AnyFile => "any file, by path",
                 _ => "other",
             },
             reach: match p.reach {
@@ -383,6 +385,8 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
                 Some(Naming::IpcName) => "/name",
                 Some(Naming::SysvKey) => "key",
                 Some(Naming::NetworkAddress) => "ip:port",
+                Some(Naming::InSharedMemory) => "in shm",
+                Some(Naming::AnyFile) => "file",
                 Some(_) => "other",
             }
             .to_owned(),

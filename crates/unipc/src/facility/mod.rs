@@ -93,6 +93,23 @@ pub enum Naming {
     SysvKey,
     /// A host and port.
     NetworkAddress,
+    /// A place in memory both processes map, found through that memory's
+    /// own name or descriptor (a futex word, a mutex in a segment).
+    InSharedMemory,
+    /// Any file both processes open by its path (a lock on it).
+    AnyFile,
+}
+
+impl Naming {
+    /// Whether an endpoint names the object itself (so the facility must
+    /// have a scheme), as opposed to nothing, or the memory or file it
+    /// lives in.
+    pub fn is_endpoint(self) -> bool {
+        !matches!(
+            self,
+            Naming::None | Naming::InSharedMemory | Naming::AnyFile
+        )
+    }
 }
 
 /// Who can reach the object.
@@ -289,11 +306,10 @@ mod tests {
             match f.scheme {
                 Some(scheme) => {
                     assert!(SCHEMES.contains(&scheme), "{}: {scheme:?}", f.name);
-                    assert_ne!(f.properties.naming, Naming::None, "{}", f.name);
+                    assert!(f.properties.naming.is_endpoint(), "{}", f.name);
                 }
-                None => assert_eq!(
-                    f.properties.naming,
-                    Naming::None,
+                None => assert!(
+                    !f.properties.naming.is_endpoint(),
                     "{} is addressable but has no endpoint scheme",
                     f.name
                 ),

@@ -208,7 +208,7 @@ pub static FACILITY: crate::facility::Facility = crate::facility::Facility {
         tags: crate::facility::Tags::None,
         destructive_read: false,
         peek: true,
-        naming: crate::facility::Naming::None,
+        naming: crate::facility::Naming::InSharedMemory,
         reach: crate::facility::Reach::Host,
         persistence: crate::facility::Persistence::Kernel,
         permissions: "those of the shared memory holding the word",

@@ -810,7 +810,7 @@ pub static FACILITY: Facility = Facility {
         tags: Tags::None,
         destructive_read: false,
         peek: false,
-        naming: Naming::None,
+        naming: Naming::AnyFile,
         reach: Reach::Host,
         persistence: Persistence::Process,
         permissions: "open(2) access to the file: a read lock needs it readable, a write lock writable (fcntl); flock needs only an open descriptor",

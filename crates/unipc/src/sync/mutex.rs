@@ -524,7 +524,7 @@ pub static FACILITY: Facility = Facility {
         tags: Tags::None,
         destructive_read: false,
         peek: false,
-        naming: Naming::None,
+        naming: Naming::InSharedMemory,
         reach: Reach::Host,
         persistence: Persistence::Kernel,
         permissions: "those of the shared memory holding it",
