@@ -10,6 +10,7 @@ pub(crate) mod memfd;
 pub(crate) mod pipe;
 pub(crate) mod poll;
 pub(crate) mod posix_mq;
+pub(crate) mod posix_sem;
 pub(crate) mod proc;
 pub(crate) mod pty;
 pub(crate) mod shm;

@@ -12,6 +12,7 @@ mod message_conformance;
 mod open;
 mod pipe;
 mod posix_mq;
+mod posix_sem;
 mod pty;
 mod seqpacket;
 mod shm;
