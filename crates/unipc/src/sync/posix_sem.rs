@@ -12,8 +12,10 @@
 //! semaphore it made. Its mode is exact whatever the umask (set on the
 //! file before it has a name), and a non-exclusive create adopts an
 //! existing semaphore only when it is this user's with exactly the mode
-//! asked. A symbolic link, or anything but a regular file, planted under
-//! the name is refused, never followed.
+//! asked. A symbolic link, anything but a regular file, or a file with a
+//! second hard link, planted under the name is refused, never followed or
+//! used; so is a file too short for a `sem_t` (a wait on it would raise
+//! `SIGBUS`) or one no `sem_init(pshared = 1)` initialized (glibc).
 //!
 //! **After a crash** nothing is given back: a process that took a count
 //! and died without posting leaves the value one lower for good (POSIX
@@ -252,7 +254,7 @@ fn open_error(object: &ObjectName, err: io::Error) -> Error {
         Some(libc::ENODEV) => Error::WrongType {
             object: object.clone(),
             expected: "a semaphore (a regular file in /dev/shm)",
-            found: "not a regular file",
+            found: "something other than a regular file",
         },
         Some(libc::ENOENT) => {
             Error::os(object.clone(), "open", err).with_hint("no semaphore has this name")
@@ -272,6 +274,11 @@ fn refused(object: &ObjectName, refusal: Refused) -> Error {
             object: object.clone(),
             expected: "a semaphore",
             found: "a file that holds no process-shared semaphore",
+        },
+        Refused::Linked => Error::WrongType {
+            object: object.clone(),
+            expected: "a semaphore",
+            found: "a file with other names too (hard links)",
         },
         Refused::Os(op, err) => Error::os(object.clone(), op, err),
     }

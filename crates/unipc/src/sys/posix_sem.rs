@@ -249,6 +249,9 @@ pub(crate) enum Refused {
     TooSmall,
     /// Not initialized as a process-shared semaphore.
     NotASemaphore,
+    /// Reached by other names too (hard links): a file made elsewhere
+    /// and linked here, which no semaphore create makes.
+    Linked,
     /// A system call failed.
     Os(&'static str, io::Error),
 }
@@ -302,6 +305,16 @@ impl Named {
         let st = shm_sys::fstat(fd.as_fd()).map_err(|e| Refused::Os("fstat", e))?;
         if st.size < SIZE as u64 {
             return Err(Refused::TooSmall);
+        }
+        // sem_open and `create` both link a fresh file once and keep no
+        // other name: a second link is a file planted here from elsewhere
+        // (another object of the owner's, where hard links are not
+        // protected).
+        let links = rustix::fs::fstat(&fd)
+            .map_err(|e| Refused::Os("fstat", e.into()))?
+            .st_nlink;
+        if links != 1 {
+            return Err(Refused::Linked);
         }
         // SAFETY: map_fd asks that nobody shrink the file while mapped:
         // only a process the file's mode lets write can, which is the

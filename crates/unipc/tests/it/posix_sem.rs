@@ -310,6 +310,28 @@ fn a_symlink_or_a_bogus_file_planted_under_the_name_is_refused_not_followed() {
         .file_type()
         .is_symlink());
 
+    // A hard link to another semaphore file is a file from elsewhere.
+    let real = SemaphoreOptions::new().create(&fresh_name()).unwrap();
+    let linked = fresh_name();
+    let _linked = Unlink(linked.clone());
+    std::fs::hard_link(sem_file(real.name()), sem_file(&linked)).unwrap();
+    for err in [
+        Semaphore::open(&linked).unwrap_err(),
+        SemaphoreOptions::new().create(&linked).unwrap_err(),
+    ] {
+        assert!(
+            matches!(
+                err,
+                Error::WrongType {
+                    found: "a file with other names too (hard links)",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+    drop(real);
+
     // Files of our own that hold no semaphore: too short (a wait on it
     // would raise SIGBUS), or zeroed (a futex private to each process).
     std::fs::write(sem_file(&short), b"").unwrap();
