@@ -648,7 +648,12 @@ impl<'m> SharedSemaphore<'m> {
 /// the `CLOCK_REALTIME` time `sem_timedwait` takes just before each call,
 /// so a wait interrupted by a signal resumes with the time left.
 fn wait_on(sem: Sem<'_>, object: &ObjectName, wait: Wait) -> Result<()> {
-    let deadline = Deadline::of(wait);
+    // Only a timed wait reads a clock: a try or an endless wait on an
+    // uncontended semaphore stays one atomic operation in the C library.
+    let deadline = match wait {
+        Wait::For(_) => Deadline::of(wait),
+        Wait::Never | Wait::Forever => Deadline::NEVER,
+    };
     loop {
         let result = match wait {
             Wait::Never => sem.try_wait(),
