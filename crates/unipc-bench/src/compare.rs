@@ -366,7 +366,14 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
         let p = f.map(|f| f.properties);
         let mut line = vec![
             r.name.to_owned(),
-            if r.boundaries { "msgs" } else { "stream" }.to_owned(),
+            if p.is_some_and(|p| p.shape == Shape::Synchronization) {
+                "sync"
+            } else if r.boundaries {
+                "msgs"
+            } else {
+                "stream"
+            }
+            .to_owned(),
             match p.map(|p| p.direction) {
                 Some(Direction::OneWay) => "1-way",
                 _ => "2-way",

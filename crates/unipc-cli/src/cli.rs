@@ -14,6 +14,7 @@ use unipc::Endpoint;
 ///   messages      posix-mq:/NAME  sysv-mq:KEY  sysv-mq:id=N  unix-seqpacket:PATH
 ///                 unix-dgram:PATH  unix-dgram:@NAME  udp:HOST:PORT
 ///   shared memory shm:/NAME  sysv-shm:KEY  sysv-shm:id=N   (unipc read / unipc write)
+///   semaphores    sem:/NAME   (unipc sem post / wait / get)
 ///
 /// --timeout SECS bounds every wait of a command: for the peer to appear, and
 /// for each step of the transfer (a stream that makes no progress, a message
@@ -92,7 +93,8 @@ pub enum Command {
     ///
     /// Examples: unipc create posix-mq:/jobs --max-messages 8 --max-size 1024 --mode 600;
     ///           unipc create shm:/frames --size 64K --exclusive;
-    ///           unipc create sysv-shm:0x1234 --size 1M
+    ///           unipc create sysv-shm:0x1234 --size 1M;
+    ///           unipc create sem:/slots --value 4 --mode 600
     Create(CreateArgs),
 
     /// Show a queue's or a shared-memory object's attributes and counts.
@@ -167,6 +169,14 @@ pub enum Command {
     ///           unipc lock db.lock --test --range 0:1 --json
     #[command(verbatim_doc_comment)]
     Lock(LockArgs),
+    /// Semaphore operations: post, wait, get (create with `unipc create sem:/NAME`).
+    ///
+    /// Example: unipc create sem:/slots --value 2; unipc sem wait sem:/slots --timeout 5
+    Sem {
+        /// What to do with the semaphore.
+        #[command(subcommand)]
+        command: SemCommand,
+    },
 }
 
 /// `unipc fifo ...`.
@@ -275,7 +285,7 @@ pub struct RecvArgs {
 /// `unipc create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// What to create: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY or fifo:PATH.
+    /// What to create: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY, sem:/NAME or fifo:PATH.
     #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
     /// POSIX queue: how many messages it holds. Example: --max-messages 8
@@ -294,6 +304,9 @@ pub struct CreateArgs {
     /// Fail if the object already exists.
     #[arg(long)]
     pub exclusive: bool,
+    /// Semaphore: the value it starts with (default 0). Example: --value 4
+    #[arg(long, value_name = "N")]
+    pub value: Option<u32>,
 }
 
 /// `unipc stat`.
@@ -305,6 +318,66 @@ pub struct StatArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `unipc sem` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SemCommand {
+    /// Add --count (default 1) to a semaphore's value, waking waiters.
+    ///
+    /// A post past SEM_VALUE_MAX is refused (exit 1) naming the limit; the
+    /// posts made before it stay made.
+    ///
+    /// Example: unipc sem post sem:/slots --count 3
+    Post(SemPostArgs),
+
+    /// Take one from a semaphore's value, waiting while it is zero.
+    ///
+    /// With --nonblock or --timeout, a semaphore that stays at zero is an error
+    /// (exit 1) and nothing is taken. Ctrl-C while waiting takes nothing either.
+    ///
+    /// Examples: unipc sem wait sem:/slots; unipc sem wait sem:/slots --timeout 2.5;
+    ///           unipc sem wait sem:/slots --nonblock
+    Wait(SemWaitArgs),
+
+    /// Print a semaphore's value (another process may change it right after).
+    ///
+    /// Example: unipc sem get sem:/slots
+    Get(SemArg),
+}
+
+/// A semaphore alone.
+#[derive(Debug, Args)]
+pub struct SemArg {
+    /// The semaphore: sem:/NAME.
+    #[arg(value_parser = EndpointParser)]
+    pub endpoint: Endpoint,
+}
+
+/// `unipc sem post`.
+#[derive(Debug, Args)]
+pub struct SemPostArgs {
+    /// The semaphore: sem:/NAME.
+    #[arg(value_parser = EndpointParser)]
+    pub endpoint: Endpoint,
+    /// How many to add. Example: --count 3
+    #[arg(long, value_name = "N", default_value = "1",
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+}
+
+/// `unipc sem wait`.
+#[derive(Debug, Args)]
+pub struct SemWaitArgs {
+    /// The semaphore: sem:/NAME.
+    #[arg(value_parser = EndpointParser)]
+    pub endpoint: Endpoint,
+    /// Do not wait: fail at once (exit 1) if the value is zero.
+    #[arg(long, conflicts_with = "timeout")]
+    pub nonblock: bool,
+    /// Wait at most SECS, then fail (exit 1). Example: --timeout 0.5
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub timeout: Option<f64>,
 }
 
 /// An endpoint alone.

@@ -2367,3 +2367,189 @@ print("status", os.waitstatus_to_exitcode(status))
         "ready\nSIGINT from unipc\nSIGTERM from unipc\nstatus 9\n"
     );
 }
+
+// ===========================================================================
+// POSIX named semaphores
+
+fn sem_file(endpoint: &str) -> std::path::PathBuf {
+    Path::new("/dev/shm").join(format!("sem.{}", &endpoint["sem:/".len()..]))
+}
+
+/// Whether process `pid` has SIGINT blocked (`SigBlk` in its status).
+fn blocks_sigint(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|status| {
+            let mask = status.lines().find_map(|l| l.strip_prefix("SigBlk:"))?;
+            u64::from_str_radix(mask.trim(), 16).ok()
+        })
+        .is_some_and(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+}
+
+fn sem_value(endpoint: &str) -> String {
+    unipc_run(&["sem", "get", endpoint])
+        .ok()
+        .trim_end()
+        .to_owned()
+}
+
+#[test]
+fn sem_create_post_get_wait_stat_rm_between_processes() {
+    let endpoint = format!("sem:/{}", unique());
+    let _guard = Removed(endpoint.clone());
+    let created = under_umask_077(&[
+        "create",
+        &endpoint,
+        "--value",
+        "1",
+        "--mode",
+        "640",
+        "--exclusive",
+    ])
+    .ok();
+    assert!(
+        created.contains("created") && created.contains("value 1") && created.contains("640"),
+        "{created}"
+    );
+    assert_eq!(
+        mode_of(&sem_file(&endpoint)),
+        0o640,
+        "the umask was ignored"
+    );
+    unipc_run(&["create", &endpoint, "--exclusive"]).runtime_error(&endpoint);
+    let refused = unipc_run(&["create", &endpoint]).runtime_error(&endpoint);
+    assert!(
+        refused.contains("0o640") && refused.contains("0o600"),
+        "{refused}"
+    );
+    let again = unipc_run(&["create", &endpoint, "--mode", "640"]).ok();
+    assert!(again.contains("already existed"), "{again}");
+
+    assert_eq!(sem_value(&endpoint), "1");
+    unipc_run(&["sem", "wait", &endpoint]).ok();
+    assert_eq!(sem_value(&endpoint), "0");
+
+    // A waiter in another process, woken by a post from a third.
+    let mut waiter = unipc();
+    waiter.args(["sem", "wait", &endpoint]);
+    let mut waiter = start(waiter, Input::Nothing);
+    thread::sleep(Duration::from_millis(200));
+    assert!(waiter.is_running(), "sem wait did not wait at zero");
+    unipc_run(&["sem", "post", &endpoint, "--count", "2"]).ok();
+    waiter.finish().ok();
+    assert_eq!(sem_value(&endpoint), "1");
+
+    let text = unipc_run(&["stat", &endpoint]).ok();
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("value") && l.trim_end().ends_with(" 1")),
+        "{text}"
+    );
+    let stat: serde_json::Value =
+        serde_json::from_str(&unipc_run(&["stat", &endpoint, "--json"]).ok()).unwrap();
+    assert_eq!(stat["endpoint"], endpoint.as_str());
+    assert_eq!(stat["value"], 1);
+    assert_eq!(stat["mode"], "640");
+    // SAFETY: geteuid reads no memory.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(stat["uid"], euid);
+    assert!(stat["gid"].is_u64(), "{stat}");
+
+    unipc_run(&["rm", &endpoint]).ok();
+    assert!(!sem_file(&endpoint).exists());
+    let err = unipc_run(&["sem", "get", &endpoint]).runtime_error(&endpoint);
+    assert!(err.contains("no semaphore has this name"), "{err}");
+    unipc_run(&["rm", &endpoint]).runtime_error(&endpoint);
+}
+
+#[test]
+fn sem_wait_on_zero_with_nonblock_or_timeout_exits_1_and_takes_nothing() {
+    let endpoint = format!("sem:/{}", unique());
+    let _guard = Removed(endpoint.clone());
+    unipc_run(&["create", &endpoint, "--exclusive"]).ok();
+    let line = unipc_run(&["sem", "wait", &endpoint, "--nonblock"]).runtime_error(&endpoint);
+    assert!(line.contains("nothing was taken"), "{line}");
+    let started = Instant::now();
+    let line = unipc_run(&["sem", "wait", &endpoint, "--timeout", "0.2"]).runtime_error(&endpoint);
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(200),
+        "gave up after {waited:?}"
+    );
+    assert!(line.contains("nothing was taken"), "{line}");
+    unipc_run(&["sem", "wait", &endpoint, "--nonblock", "--timeout", "1"]).usage_error();
+    assert_eq!(sem_value(&endpoint), "0");
+
+    // Ctrl-C during a wait ends it as a signal does (128 + 2), taking
+    // nothing; the post after it is still there.
+    let mut waiter = unipc();
+    waiter.args(["sem", "wait", &endpoint]);
+    let mut waiter = start(waiter, Input::Nothing);
+    // Once it has SIGINT blocked, the signal goes to its signal thread.
+    assert!(waiter.wait_until(blocks_sigint), "sem wait ended early");
+    thread::sleep(Duration::from_millis(100));
+    assert!(waiter.is_running(), "sem wait did not wait at zero");
+    signal(waiter.pid(), libc::SIGINT);
+    waiter.finish().exits(130);
+    unipc_run(&["sem", "post", &endpoint]).ok();
+    assert_eq!(sem_value(&endpoint), "1");
+}
+
+#[test]
+fn sem_bad_names_and_options_are_usage_errors_before_anything_is_made() {
+    let long = format!("sem:/{}", "a".repeat(252));
+    for args in [
+        &["create", long.as_str()][..],
+        &["sem", "get", &long],
+        &["sem", "post", &long],
+        &["sem", "wait", &long, "--nonblock"],
+        &["stat", &long],
+        &["rm", &long],
+        &["sem", "get", "sem:no-slash"],
+        &["sem", "get", "sem:/a/b"],
+        &["sem", "post", "posix-mq:/not-a-semaphore"],
+        &["sem", "post", "sem:/x", "--count", "0"],
+        &["sem", "wait", "sem:/x", "--timeout", "-1"],
+        &["create", "sem:/unipc-test-sized", "--size", "4K"],
+        &["create", "sem:/unipc-test-queue", "--max-messages", "4"],
+        &["create", "sem:/unipc-test-big", "--value", "4294967296"],
+        &["create", "shm:/unipc-test-valued", "--value", "1"],
+    ] {
+        let err = unipc_run(args).usage_error();
+        assert!(!err.is_empty(), "{args:?}");
+    }
+    for leftover in [
+        "sem.unipc-test-sized",
+        "sem.unipc-test-queue",
+        "sem.unipc-test-big",
+        "unipc-test-valued",
+    ] {
+        assert!(!Path::new("/dev/shm").join(leftover).exists(), "{leftover}");
+    }
+    // 251 bytes is the longest a semaphore name may be.
+    let longest = format!("sem:/{}-{}", unique(), "b".repeat(251));
+    let longest = longest[..5 + 251].to_owned();
+    let _guard = Removed(longest.clone());
+    unipc_run(&["create", &longest, "--exclusive"]).ok();
+    unipc_run(&["rm", &longest]).ok();
+}
+
+#[test]
+fn sem_help_has_examples() {
+    for command in [
+        &["sem"][..],
+        &["sem", "post"],
+        &["sem", "wait"],
+        &["sem", "get"],
+    ] {
+        let mut args = command.to_vec();
+        args.push("--help");
+        let text = unipc_run(&args).ok();
+        assert!(
+            text.contains("Example"),
+            "unipc {command:?} --help:\n{text}"
+        );
+    }
+    let text = unipc_run(&["--help"]).ok();
+    assert!(text.contains("sem:/NAME"), "{text}");
+}

@@ -10,6 +10,7 @@
 //! | `sysv-mq:KEY`, `sysv-mq:id=N` | decimal, `0x` hex, or `private`; or a queue id | System V message queue |
 //! | `unix-dgram:PATH`, `unix-dgram:@NAME` | path or abstract name | UNIX datagram socket |
 //! | `udp:HOST:PORT` | host name, IPv4, or `[IPv6]` | UDP datagram socket |
+//! | `sem:/NAME` | POSIX IPC name | POSIX named semaphore |
 //!
 //! [`Endpoint`]'s `Display` writes the same grammar back, so a parsed
 //! endpoint prints as a string that parses to an equal endpoint. Paths are
@@ -37,6 +38,7 @@ pub const SCHEMES: &[&str] = &[
     "udp",
     "shm",
     "sysv-shm",
+    "sem",
 ];
 
 /// A network host and port, as written in `tcp:` and `udp:` endpoints.
@@ -104,6 +106,8 @@ pub enum Endpoint {
     /// `sysv-shm:id=N`: a System V segment by its identifier (as `ipcs -m`
     /// prints it), the only way to name a private segment.
     SysvShmId(i32),
+    /// `sem:/NAME`: a POSIX named semaphore.
+    Sem(PosixName),
 }
 
 impl Endpoint {
@@ -120,6 +124,7 @@ impl Endpoint {
             Endpoint::Udp(_) => "udp",
             Endpoint::Shm(_) => "shm",
             Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => "sysv-shm",
+            Endpoint::Sem(_) => "sem",
         }
     }
 
@@ -274,6 +279,7 @@ impl Endpoint {
                 Some(id) => Endpoint::SysvShmId(parse_id(&shown, id)?),
                 None => Endpoint::SysvShm(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             },
+            b"sem" => Endpoint::Sem(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             other => {
                 return Err(bad(
                     &shown,
@@ -327,6 +333,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Shm(name) => write!(f, "{name}"),
             Endpoint::SysvShm(key) => write!(f, "{key}"),
             Endpoint::SysvShmId(id) => write!(f, "id={id}"),
+            Endpoint::Sem(name) => write!(f, "{name}"),
         }
     }
 }
@@ -358,6 +365,7 @@ mod tests {
             "sysv-shm:0x2a",
             "sysv-shm:private",
             "sysv-shm:id=17",
+            "sem:/ticket",
         ];
         for case in cases {
             let ep: Endpoint = case.parse().unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -389,6 +397,7 @@ mod tests {
             ("shm:frames", "must start with '/'"),
             ("sysv-shm:0xZZ", "hexadecimal"),
             ("sysv-shm:id=x", "not a System V identifier"),
+            ("sem:ticket", "must start with '/'"),
         ];
         for (input, want) in cases {
             let err = input.parse::<Endpoint>().unwrap_err().to_string();
@@ -445,6 +454,9 @@ mod tests {
                 })
                 .prop_map(Endpoint::SysvShm),
             (0..=i32::MAX).prop_map(Endpoint::SysvShmId),
+            "/[a-zA-Z0-9_.-]{1,255}"
+                .prop_filter_map("posix", |n| PosixName::new(&n).ok())
+                .prop_map(Endpoint::Sem),
         ]
     }
 

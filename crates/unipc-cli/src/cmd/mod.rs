@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, FifoCommand};
+use crate::cli::{Cli, Command, FifoCommand, SemCommand};
 
 mod bench;
 mod compare;
@@ -10,6 +10,7 @@ mod lock;
 mod memory;
 mod objects;
 mod pty;
+mod sem;
 mod transfer;
 
 /// An error in how the command was called (exit status 2).
@@ -110,5 +111,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => objects::fifo_create(args),
         Command::Pty(args) => pty::run(args),
         Command::Lock(args) => lock::run(args),
+        Command::Sem {
+            command: SemCommand::Post(args),
+        } => sem::post(args),
+        Command::Sem {
+            command: SemCommand::Wait(args),
+        } => sem::wait(args),
+        Command::Sem {
+            command: SemCommand::Get(args),
+        } => sem::get(args),
     }
 }

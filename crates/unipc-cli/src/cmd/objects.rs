@@ -30,6 +30,9 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.size {
         options = options.size(n);
     }
+    if let Some(n) = args.value {
+        options = options.value(n);
+    }
     // An option that does not fit the endpoint is a usage error, found
     // before anything is made.
     options
@@ -64,6 +67,7 @@ pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
     super::refuse_private_except_create(&args.endpoint, false)?;
     let fields = unipc::open::describe(&args.endpoint).map_err(|e| match e {
         unipc::Error::Unsupported { .. } => usage(e.to_string()),
+        unipc::Error::InvalidName { .. } => usage(e.to_string()),
         other => other.into(),
     })?;
     let text = if args.json {
@@ -95,6 +99,7 @@ pub fn rm(args: EndpointArg) -> anyhow::Result<ExitCode> {
     super::refuse_private_except_create(&args.endpoint, false)?;
     unipc::open::remove(&args.endpoint).map_err(|e| match e {
         unipc::Error::Unsupported { .. } => usage(e.to_string()),
+        unipc::Error::InvalidName { .. } => usage(e.to_string()),
         other => other.into(),
     })?;
     Ok(ExitCode::SUCCESS)

@@ -266,6 +266,7 @@ static REGISTRY: &[&Facility] = &[
     &crate::sync::eventfd::FACILITY,
     &crate::sync::mutex::FACILITY,
     &crate::sync::lock::FACILITY,
+    &crate::sync::posix_sem::FACILITY,
 ];
 
 /// The facility called `name`.
@@ -338,6 +339,7 @@ mod tests {
             "shm:/m",
             "sysv-shm:0x20",
             "sysv-shm:id=3",
+            "sem:/s",
         ];
         let mut seen = Vec::new();
         for text in endpoints {

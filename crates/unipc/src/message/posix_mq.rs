@@ -1133,7 +1133,7 @@ fn read_cookie(got: &[u8], token: &[u8]) -> Option<Notice> {
 /// deadline meets the realtime clock, so a call retried after `EINTR` gets
 /// the time left): none to wait forever, the epoch (long past) once the
 /// deadline has passed.
-fn realtime(deadline: Deadline) -> Option<Timespec> {
+pub(crate) fn realtime(deadline: Deadline) -> Option<Timespec> {
     match deadline.remaining()? {
         left if left.is_zero() => Some(Timespec {
             tv_sec: 0,

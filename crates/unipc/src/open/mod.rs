@@ -248,6 +248,15 @@ impl OpenOptions {
             Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
                 return Err(not_a_channel(endpoint))
             }
+            Endpoint::Sem(_) => {
+                return Err(Error::Unsupported {
+                    object: endpoint.to_string().into(),
+                    what: "sending and receiving".into(),
+                    reason:
+                        "a semaphore carries no data, only a count: unipc sem post / wait / get"
+                            .into(),
+                })
+            }
         };
         Ok(Handle::Messages(handle))
     }
@@ -285,6 +294,15 @@ impl OpenOptions {
             }
             Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
                 return Err(not_a_channel(endpoint))
+            }
+            Endpoint::Sem(_) => {
+                return Err(Error::Unsupported {
+                    object: endpoint.to_string().into(),
+                    what: "sending and receiving".into(),
+                    reason:
+                        "a semaphore carries no data, only a count: unipc sem post / wait / get"
+                            .into(),
+                })
             }
         };
         Ok(Listener {

@@ -7,6 +7,7 @@ use crate::message::{posix_mq, sysv_mq};
 use crate::name::SysvKey;
 use crate::shm::{self, posix as shm_posix, sysv as shm_sysv, Access};
 use crate::stream::{fifo, seqpacket, unix};
+use crate::sync::posix_sem;
 use crate::{Endpoint, Error, Mode, Result};
 
 /// Options for creating a named object by endpoint: a POSIX or System V
@@ -35,6 +36,7 @@ pub struct CreateOptions {
     max_messages: Option<usize>,
     max_size: Option<usize>,
     size: Option<u64>,
+    value: Option<u32>,
 }
 
 impl Default for CreateOptions {
@@ -45,6 +47,7 @@ impl Default for CreateOptions {
             max_messages: None,
             max_size: None,
             size: None,
+            value: None,
         }
     }
 }
@@ -120,6 +123,12 @@ impl CreateOptions {
         self
     }
 
+    /// A semaphore's initial value (`sem:`; 0 when not given).
+    pub fn value(mut self, value: u32) -> Self {
+        self.value = Some(value);
+        self
+    }
+
     /// Checks that every option set applies to `endpoint`, without making
     /// anything.
     ///
@@ -134,6 +143,20 @@ impl CreateOptions {
             })
         };
         let queue_sizes = self.max_messages.is_some() || self.max_size.is_some();
+        if let Endpoint::Sem(name) = endpoint {
+            posix_sem::check_name(name)?;
+            return if queue_sizes || self.size.is_some() {
+                refuse(
+                    "a size",
+                    "a semaphore holds a count, not data: give its starting value (--value)",
+                )
+            } else {
+                Ok(())
+            };
+        }
+        if self.value.is_some() {
+            return refuse("an initial value", "--value applies to semaphores (sem:)");
+        }
         match endpoint {
             Endpoint::Shm(_) | Endpoint::SysvShm(_) if queue_sizes => refuse(
                 "a message capacity",
@@ -293,6 +316,24 @@ impl CreateOptions {
                     ],
                 }
             }
+            Endpoint::Sem(name) => {
+                let sem = posix_sem::SemaphoreOptions::new()
+                    .value(self.value.unwrap_or(0))
+                    .mode(self.mode)
+                    .exclusive(self.exclusive)
+                    .keep()
+                    .create(name)?;
+                let stat = sem.stat()?;
+                Created {
+                    endpoint: endpoint.clone(),
+                    created: sem.created(),
+                    details: vec![
+                        ("value", stat.value.to_string()),
+                        ("owner uid", stat.uid.to_string()),
+                        ("mode", octal(stat.mode)),
+                    ],
+                }
+            }
             _ => unreachable!("check() refused every other endpoint"),
         })
     }
@@ -394,6 +435,15 @@ pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
                 ("mode", Value::Mode(s.mode)),
             ]
         }
+        Endpoint::Sem(name) => {
+            let s = posix_sem::Semaphore::open(name)?.stat()?;
+            vec![
+                ("value", Value::Number(s.value.into())),
+                ("uid", Value::Number(s.uid.into())),
+                ("gid", Value::Number(s.gid.into())),
+                ("mode", Value::Mode(s.mode)),
+            ]
+        }
         other => {
             return Err(Error::Unsupported {
                 object: other.to_string().into(),
@@ -420,6 +470,7 @@ pub fn remove(endpoint: &Endpoint) -> Result<()> {
         Endpoint::Unix(addr) => unix::remove_stale(addr),
         Endpoint::UnixSeqpacket(addr) => seqpacket::remove_stale(addr),
         Endpoint::UnixDgram(addr) => crate::message::dgram::remove_stale(addr),
+        Endpoint::Sem(name) => posix_sem::remove(name),
         other => Err(Error::Unsupported {
             object: other.to_string().into(),
             what: "removing".into(),

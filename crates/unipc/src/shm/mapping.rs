@@ -84,7 +84,7 @@ impl Mapping {
     }
 
     /// The mapped memory, for the typed views.
-    pub(super) fn region(&self) -> &Region {
+    pub(crate) fn region(&self) -> &Region {
         &self.region
     }
 

@@ -15,3 +15,4 @@ pub mod eventfd;
 pub mod futex;
 pub mod lock;
 pub mod mutex;
+pub mod posix_sem;

@@ -13,6 +13,7 @@ pub(crate) mod memfd;
 pub(crate) mod pipe;
 pub(crate) mod poll;
 pub(crate) mod posix_mq;
+pub(crate) mod posix_sem;
 pub(crate) mod proc;
 pub(crate) mod pthread;
 pub(crate) mod pty;

@@ -16,6 +16,7 @@ mod mutex;
 mod open;
 mod pipe;
 mod posix_mq;
+mod posix_sem;
 mod pty;
 mod seqpacket;
 mod shm;
