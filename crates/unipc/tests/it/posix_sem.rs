@@ -631,3 +631,48 @@ fn signals_during_a_wait_resume_it_with_the_time_left() {
     waiter.wait_success();
     assert_eq!(sem.value().unwrap(), 0);
 }
+
+#[test]
+fn removing_the_name_under_a_waiter_leaves_it_waiting_on_the_same_semaphore() {
+    const TEST: &str =
+        "posix_sem::removing_the_name_under_a_waiter_leaves_it_waiting_on_the_same_semaphore";
+    if let Some(role) = util::role() {
+        assert_eq!(role, "waiter");
+        let sem = Semaphore::open(&name_arg("sem")).unwrap();
+        let done = Semaphore::open(&name_arg("done")).unwrap();
+        done.post().unwrap();
+        sem.wait(LONG).unwrap();
+        done.post().unwrap();
+        return;
+    }
+    let (name, done_name) = (fresh_name(), fresh_name());
+    let mut sem = SemaphoreOptions::new().create(&name).unwrap();
+    let done = SemaphoreOptions::new().create(&done_name).unwrap();
+    let waiter = util::Peer::new(TEST, "waiter")
+        .arg("sem", name.as_str())
+        .arg("done", done_name.as_str())
+        .spawn();
+    done.wait(LONG).unwrap();
+    assert!(sem.unlink().unwrap());
+    assert!(!sem_file(&name).exists());
+    // Unlinking wakes nobody: the waiter still waits, on the file it mapped.
+    assert!(matches!(
+        done.wait(Wait::For(Duration::from_millis(300))),
+        Err(Error::TimedOut { .. })
+    ));
+    // A new semaphore under the old name is another one: a post to it
+    // reaches no one waiting on the first.
+    let other = SemaphoreOptions::new().create(&name).unwrap();
+    other.post().unwrap();
+    assert!(matches!(
+        done.wait(Wait::For(Duration::from_millis(300))),
+        Err(Error::TimedOut { .. })
+    ));
+    sem.post().unwrap();
+    done.wait(LONG).unwrap();
+    waiter.wait_success();
+    assert_eq!(other.value().unwrap(), 1);
+    // The first handle's drop leaves the second semaphore's name alone.
+    drop(sem);
+    assert!(sem_file(&name).exists());
+}
