@@ -37,6 +37,7 @@ pub const SCHEMES: &[&str] = &[
     "udp",
     "shm",
     "sysv-shm",
+    "sysv-sem",
 ];
 
 /// A network host and port, as written in `tcp:` and `udp:` endpoints.
@@ -104,6 +105,11 @@ pub enum Endpoint {
     /// `sysv-shm:id=N`: a System V segment by its identifier (as `ipcs -m`
     /// prints it), the only way to name a private segment.
     SysvShmId(i32),
+    /// `sysv-sem:KEY`: a System V semaphore set.
+    SysvSem(SysvKey),
+    /// `sysv-sem:id=N`: a System V semaphore set by its identifier (as
+    /// `ipcs -s` prints it), the only way to name a private set.
+    SysvSemId(i32),
 }
 
 impl Endpoint {
@@ -120,6 +126,7 @@ impl Endpoint {
             Endpoint::Udp(_) => "udp",
             Endpoint::Shm(_) => "shm",
             Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => "sysv-shm",
+            Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => "sysv-sem",
         }
     }
 
@@ -274,6 +281,10 @@ impl Endpoint {
                 Some(id) => Endpoint::SysvShmId(parse_id(&shown, id)?),
                 None => Endpoint::SysvShm(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             },
+            b"sysv-sem" => match text()?.strip_prefix("id=") {
+                Some(id) => Endpoint::SysvSemId(parse_id(&shown, id)?),
+                None => Endpoint::SysvSem(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
+            },
             other => {
                 return Err(bad(
                     &shown,
@@ -327,6 +338,8 @@ impl fmt::Display for Endpoint {
             Endpoint::Shm(name) => write!(f, "{name}"),
             Endpoint::SysvShm(key) => write!(f, "{key}"),
             Endpoint::SysvShmId(id) => write!(f, "id={id}"),
+            Endpoint::SysvSem(key) => write!(f, "{key}"),
+            Endpoint::SysvSemId(id) => write!(f, "id={id}"),
         }
     }
 }
@@ -358,6 +371,9 @@ mod tests {
             "sysv-shm:0x2a",
             "sysv-shm:private",
             "sysv-shm:id=17",
+            "sysv-sem:0x2b",
+            "sysv-sem:private",
+            "sysv-sem:id=18",
         ];
         for case in cases {
             let ep: Endpoint = case.parse().unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -389,6 +405,8 @@ mod tests {
             ("shm:frames", "must start with '/'"),
             ("sysv-shm:0xZZ", "hexadecimal"),
             ("sysv-shm:id=x", "not a System V identifier"),
+            ("sysv-sem:0xZZ", "hexadecimal"),
+            ("sysv-sem:id=-3", "not a System V identifier"),
         ];
         for (input, want) in cases {
             let err = input.parse::<Endpoint>().unwrap_err().to_string();
@@ -445,6 +463,14 @@ mod tests {
                 })
                 .prop_map(Endpoint::SysvShm),
             (0..=i32::MAX).prop_map(Endpoint::SysvShmId),
+            any::<i32>()
+                .prop_map(|k| if k == 0 {
+                    SysvKey::Private
+                } else {
+                    SysvKey::Key(k)
+                })
+                .prop_map(Endpoint::SysvSem),
+            (0..=i32::MAX).prop_map(Endpoint::SysvSemId),
         ]
     }
 

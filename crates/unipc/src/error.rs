@@ -382,6 +382,18 @@ pub enum Error {
         /// The soft limit in force.
         limit: u64,
     },
+
+    /// A semaphore index past the end of a System V semaphore set; no
+    /// operation was applied.
+    #[error("{object}: semaphore {index} does not exist: the set has {count} (indexes 0 to {})", .count.saturating_sub(1))]
+    NoSuchSemaphore {
+        /// The object.
+        object: ObjectName,
+        /// The index asked.
+        index: u64,
+        /// How many semaphores the set has.
+        count: u64,
+    },
 }
 
 impl Error {
@@ -443,6 +455,7 @@ impl Error {
             Error::Misaligned { .. } => io::ErrorKind::InvalidInput,
             Error::IndexOutOfRange { .. } => io::ErrorKind::InvalidInput,
             Error::MissingSeals { .. } => io::ErrorKind::InvalidData,
+            Error::NoSuchSemaphore { .. } => io::ErrorKind::InvalidInput,
         }
     }
 }

@@ -243,6 +243,7 @@ static REGISTRY: &[&Facility] = &[
     &crate::message::dgram::UDP_FACILITY,
     &crate::shm::posix::FACILITY,
     &crate::shm::sysv::FACILITY,
+    &crate::sync::sysv_sem::FACILITY,
 ];
 
 /// The facility called `name`.
@@ -316,6 +317,8 @@ mod tests {
             "shm:/m",
             "sysv-shm:0x20",
             "sysv-shm:id=3",
+            "sysv-sem:0x30",
+            "sysv-sem:id=4",
         ];
         let mut seen = Vec::new();
         for text in endpoints {

@@ -48,6 +48,7 @@ mod object;
 mod stream;
 
 pub use message::{Inbox, MessageHandle};
+pub use object::open_sysv_sem;
 pub use object::{describe, remove, CreateOptions, Created, SharedMemory, Value};
 pub use stream::StreamHandle;
 
@@ -248,6 +249,7 @@ impl OpenOptions {
             Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
                 return Err(not_a_channel(endpoint))
             }
+            Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => return Err(not_data(endpoint)),
         };
         Ok(Handle::Messages(handle))
     }
@@ -286,6 +288,7 @@ impl OpenOptions {
             Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
                 return Err(not_a_channel(endpoint))
             }
+            Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => return Err(not_data(endpoint)),
         };
         Ok(Listener {
             kind,
@@ -349,6 +352,17 @@ fn not_a_channel(endpoint: &Endpoint) -> Error {
         object: endpoint.to_string().into(),
         what: "sending and receiving".into(),
         reason: "shared memory is read and written in place (unipc read / unipc write; unipc::shm)"
+            .into(),
+    }
+}
+
+/// A synchronization primitive carries no data: the refusal to send or
+/// receive through one.
+fn not_data(endpoint: &Endpoint) -> Error {
+    Error::Unsupported {
+        object: endpoint.to_string().into(),
+        what: "sending and receiving".into(),
+        reason: "a semaphore set carries no data: operate on it with unipc semop (unipc::sync::sysv_sem)"
             .into(),
     }
 }

@@ -9,3 +9,5 @@
 /// How long an acquire may wait: the same choice every blocking call in
 /// unipc offers.
 pub use crate::message::Wait;
+
+pub mod sysv_sem;

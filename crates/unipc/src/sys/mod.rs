@@ -6,6 +6,7 @@
 
 pub(crate) mod dgram;
 pub(crate) mod fd;
+pub(crate) mod ipc_perm;
 pub(crate) mod memfd;
 pub(crate) mod pipe;
 pub(crate) mod poll;
@@ -15,5 +16,6 @@ pub(crate) mod pty;
 pub(crate) mod shm;
 pub(crate) mod socket;
 pub(crate) mod sysv_mq;
+pub(crate) mod sysv_sem;
 pub(crate) mod tcp;
 pub(crate) mod unix_file;
