@@ -9,6 +9,7 @@ mod compare;
 mod memory;
 mod objects;
 mod pty;
+mod semop;
 mod transfer;
 
 /// An error in how the command was called (exit status 2).
@@ -55,6 +56,16 @@ pub fn refuse_private_except_create(
     {
         return Err(usage(format!(
             "{endpoint}: a private segment has no key; name it by the id `unipc create sysv-shm:private` printed: sysv-shm:id=N"
+        )));
+    }
+    if !creating
+        && matches!(
+            endpoint,
+            unipc::Endpoint::SysvSem(unipc::name::SysvKey::Private)
+        )
+    {
+        return Err(usage(format!(
+            "{endpoint}: a private set has no key; name it by the id `unipc create sysv-sem:private` printed: sysv-sem:id=N"
         )));
     }
     Ok(())
@@ -108,5 +119,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: FifoCommand::Create(args),
         } => objects::fifo_create(args),
         Command::Pty(args) => pty::run(args),
+        Command::Semop(args) => semop::run(args),
     }
 }

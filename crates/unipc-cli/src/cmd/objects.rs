@@ -30,6 +30,12 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.size {
         options = options.size(n);
     }
+    if let Some(n) = args.count {
+        options = options.count(n as usize);
+    }
+    if let Some(values) = &args.values {
+        options = options.values(values);
+    }
     // An option that does not fit the endpoint is a usage error, found
     // before anything is made.
     options
@@ -62,6 +68,12 @@ pub fn fifo_create(args: FifoCreateArgs) -> anyhow::Result<ExitCode> {
 /// `unipc stat`.
 pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
     super::refuse_private_except_create(&args.endpoint, false)?;
+    if matches!(
+        args.endpoint,
+        unipc::Endpoint::SysvSem(_) | unipc::Endpoint::SysvSemId(_)
+    ) {
+        return super::semop::stat(args);
+    }
     let fields = unipc::open::describe(&args.endpoint).map_err(|e| match e {
         unipc::Error::Unsupported { .. } => usage(e.to_string()),
         other => other.into(),
