@@ -148,8 +148,8 @@ pub enum Command {
     /// CMD's status (128 + the signal that killed it); SIGINT, SIGTERM and SIGHUP
     /// are passed on to CMD. With --undo the kernel reverts the operations when
     /// unipc exits, however it ends (SIGKILL included), so they are held exactly
-    /// while CMD runs; if unipc itself is killed, CMD is not, and runs on without
-    /// the hold.
+    /// while CMD runs; if unipc itself is killed, CMD is killed with it
+    /// (SIGKILL), so it never runs on without the hold.
     ///
     /// Examples: unipc create sysv-sem:0x1234 --count 2 --values 1,0;
     ///           unipc semop sysv-sem:0x1234 0:-1 --undo -- ./critical-section.sh;

@@ -2162,13 +2162,27 @@ fn semop_undo_holds_while_the_command_runs_and_is_reverted_after() {
     holder.finish();
     second.finish().ok();
     assert_eq!(sem_values(&endpoint), [1, 0]);
-    // CMD outlives a unipc killed so (without the hold): end it by its pid.
-    let orphan: u32 = std::fs::read_to_string(&cmd_pid)
+    // CMD does not run on without the hold: it dies with unipc.
+    let cmd_pid: u32 = std::fs::read_to_string(&cmd_pid)
         .unwrap()
         .trim()
         .parse()
         .unwrap();
-    signal(orphan, libc::SIGKILL);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{cmd_pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .is_some_and(|s| !s.starts_with('Z'))
+        })
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while alive() && Instant::now() < deadline {
+        thread::sleep(POLL);
+    }
+    if alive() {
+        signal(cmd_pid, libc::SIGKILL);
+        panic!("CMD {cmd_pid} outlived the unipc holding for it");
+    }
 
     // SIGTERM reaches CMD, and unipc exits with CMD's status.
     let ready = dir.path().join("ready");

@@ -8,7 +8,8 @@
 //! `SEM_UNDO` adjustments), so with `--undo` the kernel reverts them when
 //! unipc exits, whatever ends it, `SIGKILL` included: while CMD runs, unipc
 //! only waits for it, passing SIGINT, SIGTERM and SIGHUP on to it, and
-//! exits once CMD has exited.
+//! exits once CMD has exited. CMD gets `SIGKILL` if unipc dies first, so
+//! it never runs on without the hold.
 
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
@@ -150,7 +151,9 @@ fn run_command(
     // either finds no child (and ends unipc) or finds this one.
     let mut process = {
         let mut slot = child.lock().unwrap_or_else(|p| p.into_inner());
-        let process = match cmd.spawn() {
+        // CMD dies with unipc: the kernel reverts the hold when unipc
+        // exits, so CMD must not run on without it.
+        let process = match set.spawn_holding(&mut cmd) {
             Ok(process) => process,
             Err(err) => {
                 let code = if err.kind() == std::io::ErrorKind::NotFound {
@@ -158,11 +161,7 @@ fn run_command(
                 } else {
                     126
                 };
-                crate::out::report(&format!(
-                    "{}: cannot run {:?}: {err}",
-                    set.object(),
-                    command[0]
-                ));
+                crate::out::report(&err.to_string());
                 return Ok(ExitCode::from(code));
             }
         };

@@ -943,6 +943,48 @@ impl SemaphoreSet {
         sys::remove(self.id).map_err(|e| self.fail("remove", e))
     }
 
+    /// Spawns `command` to run while this process holds operations made
+    /// with [`Op::undo`] on its behalf: the kernel reverts those when this
+    /// process exits, so the child is made to die with it
+    /// (`PR_SET_PDEATHSIG` = `SIGKILL`), and is not run at all if this
+    /// process is gone before it starts. Without it, a holder killed with
+    /// `SIGKILL` would release the semaphore while its command still ran.
+    ///
+    /// The death signal follows the *thread* that spawns: call this from a
+    /// thread that lives as long as the child (the main thread). A fork
+    /// does not inherit `SEM_UNDO` adjustments, so the operations stay
+    /// this process's, not the child's.
+    ///
+    /// # Errors
+    /// [`Error::Os`] naming the program when it cannot be run (`ENOENT`,
+    /// `EACCES`).
+    ///
+    /// # Examples
+    /// ```
+    /// use std::process::Command;
+    /// use unipc::name::SysvKey;
+    /// use unipc::sync::sysv_sem::{Op, SetOptions};
+    /// use unipc::sync::Wait;
+    ///
+    /// let set = SetOptions::new().values(&[1]).create(SysvKey::Private)?;
+    /// set.apply(&[Op::take(0, 1).undo()], Wait::Forever)?;
+    /// let status = set.spawn_holding(&mut Command::new("true"))?.wait()?;
+    /// assert!(status.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn_holding(
+        &self,
+        command: &mut std::process::Command,
+    ) -> Result<std::process::Child> {
+        sys::spawn_dying_with_parent(command).map_err(|e| {
+            Error::os(
+                format!("{} running {:?}", self.object, command.get_program()),
+                "spawn",
+                e,
+            )
+        })
+    }
+
     fn fail(&self, op: &'static str, err: io::Error) -> Error {
         match errno(&err) {
             // EINVAL on an identifier that worked before: the set is gone.

@@ -29,6 +29,9 @@
 //! pointers after the call returns. Set identifiers are plain integers: a
 //! stale one makes the kernel fail with `EINVAL`/`EIDRM`, never touch
 //! memory.
+//!
+//! One more `unsafe` block is the `pre_exec` hook of
+//! [`spawn_dying_with_parent`], whose contract is spelled out there.
 #![allow(unsafe_code)]
 
 use std::io;
@@ -270,6 +273,38 @@ pub(crate) fn info() -> io::Result<Info> {
         semmsl: u32::try_from(info.semmsl).unwrap_or(0),
         semopm: u32::try_from(info.semopm).unwrap_or(0),
     })
+}
+
+/// `command.spawn()` with a `pre_exec` hook that makes the child get
+/// `SIGKILL` when this thread dies (`PR_SET_PDEATHSIG`), and refuses to
+/// run it (`ESRCH`) when this process is already gone by the time the hook
+/// runs: a command run while this process holds `SEM_UNDO` operations for
+/// it must not outlive the hold, which the kernel reverts at this
+/// process's exit.
+pub(crate) fn spawn_dying_with_parent(
+    command: &mut std::process::Command,
+) -> io::Result<std::process::Child> {
+    use std::os::unix::process::CommandExt;
+    let parent = rustix::process::getpid();
+    // SAFETY: `pre_exec` requires the hook to be safe to run in a forked
+    // child of a possibly multi-threaded process:
+    // - it calls only `prctl(PR_SET_PDEATHSIG)` and `getppid`, direct
+    //   system calls through rustix, both async-signal-safe;
+    // - it allocates nothing, takes no lock, and reads only `parent`, a
+    //   plain integer copied into the closure before the fork;
+    // - its error, built from a raw errno, does not allocate.
+    unsafe {
+        command.pre_exec(move || {
+            rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))?;
+            // The parent may have died before the prctl: then the signal
+            // never comes, so do not run the command at all.
+            if rustix::process::getppid() != Some(parent) {
+                return Err(io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        })
+    };
+    command.spawn()
 }
 
 /// The effective user id, to tell an owner from a stranger.
