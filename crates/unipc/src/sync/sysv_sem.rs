@@ -1039,7 +1039,8 @@ pub static FACILITY: Facility = Facility {
         direction: Direction::TwoWay,
         tags: Tags::None,
         destructive_read: false,
-        peek: true,
+        // No data to peek at: GETVAL reads a counter, not a message.
+        peek: false,
         naming: Naming::SysvKey,
         reach: Reach::Host,
         persistence: Persistence::Kernel,

@@ -527,6 +527,21 @@ fn ipcs_shows_the_values_a_peer_set() {
     // The peer's exit undid its add on semaphore 2, as the peer.
     assert_eq!(rows[2][4], pid.to_string(), "{text}");
     assert_eq!(set.values().unwrap(), vec![3, 1, 4]);
+    // What `unipc stat` and `unipc::open::describe` report agrees.
+    let by_id: unipc::Endpoint = format!("sysv-sem:id={}", set.id()).parse().unwrap();
+    let fields = unipc::open::describe(&by_id).unwrap();
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+            .unwrap_or_else(|| panic!("no {name} in {fields:?}"))
+    };
+    assert_eq!(field("semaphores"), "3");
+    assert_eq!(field("values"), "3,1,4");
+    assert_eq!(field("ncnt"), "0,0,0");
+    assert_eq!(field("last_pids"), format!("{pid},{pid},{pid}"));
+    assert_eq!(field("mode"), "600");
 }
 
 #[test]
