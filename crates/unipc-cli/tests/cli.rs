@@ -2201,3 +2201,55 @@ fn semop_undo_holds_while_the_command_runs_and_is_reverted_after() {
     assert_eq!(sem_values(&endpoint), [1, 0]);
     unipc_run(&["rm", &endpoint]).ok();
 }
+
+/// A peer that is not unipc: Python's ctypes calling libc's `semget`,
+/// `semop` and `semctl` on the set unipc made.
+const CTYPES_PEER: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class Sembuf(ctypes.Structure):
+    _fields_ = [("sem_num", ctypes.c_ushort), ("sem_op", ctypes.c_short), ("sem_flg", ctypes.c_short)]
+key, op = int(sys.argv[1], 0), sys.argv[2]
+semid = libc.semget(key, 0, 0)
+assert semid >= 0, ctypes.get_errno()
+if op == "get":
+    GETVAL = 12
+    print(",".join(str(libc.semctl(semid, i, GETVAL)) for i in range(2)))
+else:
+    IPC_NOWAIT = 0o4000
+    ops = (Sembuf * 2)(Sembuf(0, int(op), IPC_NOWAIT), Sembuf(1, 1, IPC_NOWAIT))
+    if libc.semop(semid, ops, 2) != 0:
+        sys.exit("semop errno %d" % ctypes.get_errno())
+"#;
+
+#[test]
+fn a_set_unipc_made_works_with_a_program_calling_semop_itself() {
+    let key = sysv_key(0x5c);
+    let endpoint = format!("sysv-sem:{key:#x}");
+    let _guard = Removed(endpoint.clone());
+    let python = |args: &[&str]| {
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(CTYPES_PEER).args(args);
+        run(cmd, Input::Nothing)
+    };
+    if Command::new("python3")
+        .arg("-c")
+        .arg("import ctypes")
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        unipc_test_support::skip("no python3 with ctypes for a foreign semop peer");
+        return;
+    }
+    unipc_run(&["create", &endpoint, "--values", "1,0"]).ok();
+    // The foreign peer takes 1 and gives 1, atomically, as unipc would.
+    python(&[&format!("{key:#x}"), "-1"]).ok();
+    assert_eq!(sem_values(&endpoint), [0, 1]);
+    // What it cannot do, it does not half-do.
+    let out = python(&[&format!("{key:#x}"), "-1"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(sem_values(&endpoint), [0, 1]);
+    unipc_run(&["semop", &endpoint, "0:+2", "1:-1"]).ok();
+    assert_eq!(python(&[&format!("{key:#x}"), "get"]).ok().trim(), "2,0");
+    unipc_run(&["rm", &endpoint]).ok();
+}
