@@ -15,6 +15,7 @@ use unipc::Endpoint;
 ///                 unix-dgram:PATH  unix-dgram:@NAME  udp:HOST:PORT
 ///   shared memory shm:/NAME  sysv-shm:KEY  sysv-shm:id=N   (unipc read / unipc write)
 ///   semaphores    sem:/NAME   (unipc sem post / wait / get)
+///   semaphores    sysv-sem:KEY  sysv-sem:id=N                (unipc semop)
 ///
 /// --timeout SECS bounds every wait of a command: for the peer to appear, and
 /// for each step of the transfer (a stream that makes no progress, a message
@@ -95,6 +96,7 @@ pub enum Command {
     ///           unipc create shm:/frames --size 64K --exclusive;
     ///           unipc create sysv-shm:0x1234 --size 1M;
     ///           unipc create sem:/slots --value 4 --mode 600
+    ///           unipc create sysv-sem:0x1234 --count 3 --values 1,0,3 --mode 600
     Create(CreateArgs),
 
     /// Show a queue's or a shared-memory object's attributes and counts.
@@ -177,6 +179,23 @@ pub enum Command {
         #[command(subcommand)]
         command: SemCommand,
     },
+    /// Apply operations to a System V semaphore set, all at once or none.
+    ///
+    /// Each OP is INDEX:+N (add N), INDEX:-N (take N, waiting until the value is
+    /// at least N) or INDEX:0 (wait until the value is 0); all the OPs of one
+    /// command are one atomic semop: while any of them cannot proceed, none is
+    /// applied. With -- CMD, CMD runs once they are applied and unipc exits with
+    /// CMD's status (128 + the signal that killed it); SIGINT, SIGTERM and SIGHUP
+    /// are passed on to CMD. With --undo the kernel reverts the operations when
+    /// unipc exits, however it ends (SIGKILL included), so they are held exactly
+    /// while CMD runs; if unipc itself is killed, CMD is killed with it
+    /// (SIGKILL), so it never runs on without the hold.
+    ///
+    /// Examples: unipc create sysv-sem:0x1234 --count 2 --values 1,0;
+    ///           unipc semop sysv-sem:0x1234 0:-1 --undo -- ./critical-section.sh;
+    ///           unipc semop sysv-sem:0x1234 0:-1 1:+1 --timeout 5;
+    ///           unipc semop sysv-sem:0x1234 1:0 --nowait
+    Semop(SemopArgs),
 }
 
 /// `unipc fifo ...`.
@@ -307,6 +326,15 @@ pub struct CreateArgs {
     /// Semaphore: the value it starts with (default 0). Example: --value 4
     #[arg(long, value_name = "N")]
     pub value: Option<u32>,
+    /// Semaphore set: how many semaphores (default: one per --values, else 1).
+    /// Example: --count 3
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65535))]
+    pub count: Option<u64>,
+    /// Semaphore set: the initial values, comma-separated, 0 to 32767 each
+    /// (default: all 0). Example: --values 1,0,3
+    #[arg(long, value_name = "V,V,...", value_delimiter = ',',
+          value_parser = clap::value_parser!(u16).range(0..=32767))]
+    pub values: Option<Vec<u16>>,
 }
 
 /// `unipc stat`.
@@ -524,5 +552,31 @@ pub struct LockArgs {
     pub json: bool,
     /// The command and its arguments (any bytes), after `--`. Example: -- make install
     #[arg(last = true, value_name = "CMD", required_unless_present = "test")]
+    pub command: Vec<OsString>,
+}
+
+/// `unipc semop`.
+#[derive(Debug, Args)]
+pub struct SemopArgs {
+    /// The semaphore set: sysv-sem:KEY or sysv-sem:id=N.
+    #[arg(value_parser = EndpointParser)]
+    pub endpoint: Endpoint,
+    /// The operations, applied together: INDEX:+N, INDEX:-N or INDEX:0.
+    /// Example: 0:-1 1:+1
+    #[arg(required = true, value_name = "OP")]
+    pub ops: Vec<String>,
+    /// SEM_UNDO: the kernel reverts the operations when unipc exits (needs -- CMD).
+    #[arg(long)]
+    pub undo: bool,
+    /// Fail at once (exit 1) instead of waiting when the operations cannot all proceed.
+    #[arg(long, conflicts_with = "timeout")]
+    pub nowait: bool,
+    /// Wait at most SECS for the operations to proceed, then fail (exit 1).
+    /// Example: --timeout 2.5
+    #[arg(long, value_name = "SECS", value_parser = parse_seconds)]
+    pub timeout: Option<f64>,
+    /// The command to run while the operations hold (any bytes), after `--`.
+    /// Example: -- /bin/sh -c 'make install'
+    #[arg(last = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }

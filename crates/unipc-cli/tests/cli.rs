@@ -599,6 +599,7 @@ fn help_of_every_subcommand_has_an_example() {
         &["bench"],
         &["compare"],
         &["lock"],
+        &["semop"],
     ] {
         let mut args = command.to_vec();
         args.push("--help");
@@ -2552,4 +2553,282 @@ fn sem_help_has_examples() {
     }
     let text = unipc_run(&["--help"]).ok();
     assert!(text.contains("sem:/NAME"), "{text}");
+}
+
+// ===========================================================================
+// System V semaphore sets
+
+/// The `stat --json` of a semaphore set.
+fn sem_stat(endpoint: &str) -> serde_json::Value {
+    serde_json::from_str(&unipc_run(&["stat", endpoint, "--json"]).ok()).unwrap()
+}
+
+/// The values of a semaphore set, in index order.
+fn sem_values(endpoint: &str) -> Vec<u64> {
+    sem_stat(endpoint)["semaphores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["value"].as_u64().unwrap())
+        .collect()
+}
+
+/// Polls until the set's values are `want`.
+fn until_values(endpoint: &str, want: &[u64]) {
+    let deadline = Instant::now() + DEADLINE;
+    while sem_values(endpoint) != want {
+        assert!(
+            Instant::now() < deadline,
+            "{endpoint}: values {:?}, not {want:?}",
+            sem_values(endpoint)
+        );
+        thread::sleep(POLL);
+    }
+}
+
+#[test]
+fn semaphore_set_create_semop_stat_rm() {
+    let endpoint = format!("sysv-sem:{:#x}", sysv_key(0x5a));
+    let _guard = Removed(endpoint.clone());
+    // Usage errors before anything is made.
+    unipc_run(&["create", &endpoint, "--count", "2", "--values", "1"]).usage_error();
+    unipc_run(&["create", &endpoint, "--size", "4K"]).usage_error();
+    let queue = format!("posix-mq:/{}", unique());
+    unipc_run(&["create", &queue, "--count", "2"]).usage_error();
+    unipc_run(&["create", &endpoint, "--values", "1,40000"]).usage_error();
+    unipc_run(&["stat", &endpoint]).runtime_error(&endpoint);
+
+    let out = under_umask_077(&[
+        "create", &endpoint, "--count", "3", "--values", "1,0,3", "--mode", "640",
+    ]);
+    let text = out.ok();
+    assert!(
+        text.contains("created") && text.contains("values 1,0,3"),
+        "{text}"
+    );
+    let stat = sem_stat(&endpoint);
+    assert_eq!(stat["mode"], "640", "{stat}");
+    assert_eq!(stat["nsems"], 3);
+    assert_eq!(stat["uid"], 0);
+    assert!(stat["otime"].as_u64().is_some(), "initialized: {stat}");
+    assert_eq!(sem_values(&endpoint), [1, 0, 3]);
+    let text = unipc_run(&["stat", &endpoint]).ok();
+    assert!(
+        text.contains("semnum") && text.contains("nsems      3"),
+        "{text}"
+    );
+
+    // All of one command line at once.
+    unipc_run(&["semop", &endpoint, "0:-1", "1:+2", "2:-3"]).ok();
+    assert_eq!(sem_values(&endpoint), [0, 2, 0]);
+    // One that cannot proceed applies nothing.
+    let err = unipc_run(&["semop", &endpoint, "1:-1", "0:-1", "--nowait"]).runtime_error(&endpoint);
+    assert!(err.contains("would have to wait"), "{err}");
+    assert_eq!(sem_values(&endpoint), [0, 2, 0]);
+    let start = Instant::now();
+    let err = unipc_run(&["semop", &endpoint, "0:-1", "--timeout", "0.2"]).runtime_error(&endpoint);
+    assert!(err.contains("timed out"), "{err}");
+    assert!(start.elapsed() >= Duration::from_millis(200));
+    unipc_run(&["semop", &endpoint, "0:0", "2:0", "--nowait"]).ok();
+    let err = unipc_run(&["semop", &endpoint, "9:+1"]).runtime_error(&endpoint);
+    assert!(err.contains("semaphore 9 does not exist"), "{err}");
+    for bad in ["0:x", "0:1", "0:+0", "a:+1", "0:+40000"] {
+        let err = unipc_run(&["semop", &endpoint, "0:+1", bad]).usage_error();
+        assert!(err.contains(bad), "{bad}: {err}");
+    }
+    let err = unipc_run(&["semop", &endpoint, "0:+1", "--undo"]).usage_error();
+    assert!(err.contains("-- CMD"), "{err}");
+    unipc_run(&["semop", &queue, "0:+1"]).usage_error();
+    assert_eq!(
+        sem_values(&endpoint),
+        [0, 2, 0],
+        "no usage error touched the set"
+    );
+
+    unipc_run(&["rm", &endpoint]).ok();
+    unipc_run(&["rm", &endpoint]).runtime_error(&endpoint);
+    // A private set is addressed by the id create prints.
+    let out = unipc_run(&["create", "sysv-sem:private", "--values", "4"]).ok();
+    let id = out
+        .split("address it as ")
+        .nth(1)
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no id: {out}"))
+        .to_owned();
+    let _private = Removed(id.clone());
+    assert_eq!(sem_values(&id), [4]);
+    unipc_run(&["semop", "sysv-sem:private", "0:-1"]).usage_error();
+    unipc_run(&["rm", &id]).ok();
+}
+
+#[test]
+fn semop_undo_holds_while_the_command_runs_and_is_reverted_after() {
+    let endpoint = format!("sysv-sem:{:#x}", sysv_key(0x5b));
+    let _guard = Removed(endpoint.clone());
+    unipc_run(&["create", &endpoint, "--values", "1,0", "--exclusive"]).ok();
+
+    // Exit statuses are CMD's; the kernel reverts the hold after each.
+    let out = unipc_run(&[
+        "semop", &endpoint, "0:-1", "1:+1", "--undo", "--", "sh", "-c", "exit 7",
+    ]);
+    out.exits(7);
+    assert_eq!(sem_values(&endpoint), [1, 0]);
+    let out = unipc_run(&[
+        "semop",
+        &endpoint,
+        "0:-1",
+        "--undo",
+        "--",
+        "sh",
+        "-c",
+        "kill -9 $$",
+    ]);
+    assert_eq!(out.status.code(), Some(128 + 9), "{out:?}");
+    let out = unipc_run(&[
+        "semop",
+        &endpoint,
+        "0:-1",
+        "--undo",
+        "--",
+        "/nonexistent/cmd",
+    ]);
+    assert_eq!(out.status.code(), Some(127), "{out:?}");
+    assert_eq!(sem_values(&endpoint), [1, 0]);
+
+    // Held exactly while CMD runs: CMD sees the values taken.
+    let dir = temp_dir();
+    let seen = dir.path().join("seen");
+    let script = format!(
+        "{} stat {endpoint} --json > {}",
+        env!("CARGO_BIN_EXE_unipc"),
+        seen.display()
+    );
+    unipc_run(&[
+        "semop", &endpoint, "0:-1", "1:+1", "--undo", "--", "sh", "-c", &script,
+    ])
+    .ok();
+    let during: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&seen).unwrap()).unwrap();
+    assert_eq!(during["semaphores"][0]["value"], 0, "{during}");
+    assert_eq!(during["semaphores"][1]["value"], 1, "{during}");
+    assert_eq!(sem_values(&endpoint), [1, 0]);
+
+    // A second holder waits while the first holds.
+    let cmd_pid = dir.path().join("cmd.pid");
+    let script = format!(
+        "echo $$ > {}; exec sleep 30 >/dev/null 2>&1",
+        cmd_pid.display()
+    );
+    let mut cmd = unipc();
+    cmd.args([
+        "semop", &endpoint, "0:-1", "--undo", "--", "sh", "-c", &script,
+    ]);
+    let holder = start(cmd, Input::Nothing);
+    until_values(&endpoint, &[0, 0]);
+    let pid = holder.pid();
+    assert_eq!(
+        sem_stat(&endpoint)["semaphores"][0]["pid"],
+        pid,
+        "the semop is unipc's"
+    );
+    let mut cmd = unipc();
+    cmd.args(["semop", &endpoint, "0:-1", "--undo", "--", "true"]);
+    let mut second = start(cmd, Input::Nothing);
+    assert!(second.wait_until(|_| sem_stat(&endpoint)["semaphores"][0]["ncnt"] == 1));
+    // SIGKILL of unipc: the kernel gives the semaphore back, and the
+    // second holder gets it.
+    signal(pid, libc::SIGKILL);
+    holder.finish();
+    second.finish().ok();
+    assert_eq!(sem_values(&endpoint), [1, 0]);
+    // CMD does not run on without the hold: it dies with unipc.
+    let cmd_pid: u32 = std::fs::read_to_string(&cmd_pid)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{cmd_pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .is_some_and(|s| !s.starts_with('Z'))
+        })
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while alive() && Instant::now() < deadline {
+        thread::sleep(POLL);
+    }
+    if alive() {
+        signal(cmd_pid, libc::SIGKILL);
+        panic!("CMD {cmd_pid} outlived the unipc holding for it");
+    }
+
+    // SIGTERM reaches CMD, and unipc exits with CMD's status.
+    let ready = dir.path().join("ready");
+    let script = format!(
+        "trap 'exit 9' TERM; touch {}; while :; do sleep 0.05; done",
+        ready.display()
+    );
+    let mut cmd = unipc();
+    cmd.args([
+        "semop", &endpoint, "0:-1", "--undo", "--", "sh", "-c", &script,
+    ]);
+    let mut held = start(cmd, Input::Nothing);
+    assert!(held.wait_until(|_| ready.exists()));
+    signal(held.pid(), libc::SIGTERM);
+    held.finish().exits(9);
+    assert_eq!(sem_values(&endpoint), [1, 0]);
+    unipc_run(&["rm", &endpoint]).ok();
+}
+
+/// A peer that is not unipc: Python's ctypes calling libc's `semget`,
+/// `semop` and `semctl` on the set unipc made.
+const CTYPES_PEER: &str = r#"
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+class Sembuf(ctypes.Structure):
+    _fields_ = [("sem_num", ctypes.c_ushort), ("sem_op", ctypes.c_short), ("sem_flg", ctypes.c_short)]
+key, op = int(sys.argv[1], 0), sys.argv[2]
+semid = libc.semget(key, 0, 0)
+assert semid >= 0, ctypes.get_errno()
+if op == "get":
+    GETVAL = 12
+    print(",".join(str(libc.semctl(semid, i, GETVAL)) for i in range(2)))
+else:
+    IPC_NOWAIT = 0o4000
+    ops = (Sembuf * 2)(Sembuf(0, int(op), IPC_NOWAIT), Sembuf(1, 1, IPC_NOWAIT))
+    if libc.semop(semid, ops, 2) != 0:
+        sys.exit("semop errno %d" % ctypes.get_errno())
+"#;
+
+#[test]
+fn a_set_unipc_made_works_with_a_program_calling_semop_itself() {
+    let key = sysv_key(0x5c);
+    let endpoint = format!("sysv-sem:{key:#x}");
+    let _guard = Removed(endpoint.clone());
+    let python = |args: &[&str]| {
+        let mut cmd = Command::new("python3");
+        cmd.arg("-c").arg(CTYPES_PEER).args(args);
+        run(cmd, Input::Nothing)
+    };
+    if Command::new("python3")
+        .arg("-c")
+        .arg("import ctypes")
+        .output()
+        .map_or(true, |o| !o.status.success())
+    {
+        unipc_test_support::skip("no python3 with ctypes for a foreign semop peer");
+        return;
+    }
+    unipc_run(&["create", &endpoint, "--values", "1,0"]).ok();
+    // The foreign peer takes 1 and gives 1, atomically, as unipc would.
+    python(&[&format!("{key:#x}"), "-1"]).ok();
+    assert_eq!(sem_values(&endpoint), [0, 1]);
+    // What it cannot do, it does not half-do.
+    let out = python(&[&format!("{key:#x}"), "-1"]);
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(sem_values(&endpoint), [0, 1]);
+    unipc_run(&["semop", &endpoint, "0:+2", "1:-1"]).ok();
+    assert_eq!(python(&[&format!("{key:#x}"), "get"]).ok().trim(), "2,0");
+    unipc_run(&["rm", &endpoint]).ok();
 }

@@ -39,6 +39,7 @@ pub const SCHEMES: &[&str] = &[
     "shm",
     "sysv-shm",
     "sem",
+    "sysv-sem",
 ];
 
 /// A network host and port, as written in `tcp:` and `udp:` endpoints.
@@ -108,6 +109,11 @@ pub enum Endpoint {
     SysvShmId(i32),
     /// `sem:/NAME`: a POSIX named semaphore.
     Sem(PosixName),
+    /// `sysv-sem:KEY`: a System V semaphore set.
+    SysvSem(SysvKey),
+    /// `sysv-sem:id=N`: a System V semaphore set by its identifier (as
+    /// `ipcs -s` prints it), the only way to name a private set.
+    SysvSemId(i32),
 }
 
 impl Endpoint {
@@ -125,6 +131,7 @@ impl Endpoint {
             Endpoint::Shm(_) => "shm",
             Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => "sysv-shm",
             Endpoint::Sem(_) => "sem",
+            Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => "sysv-sem",
         }
     }
 
@@ -280,6 +287,10 @@ impl Endpoint {
                 None => Endpoint::SysvShm(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             },
             b"sem" => Endpoint::Sem(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
+            b"sysv-sem" => match text()?.strip_prefix("id=") {
+                Some(id) => Endpoint::SysvSemId(parse_id(&shown, id)?),
+                None => Endpoint::SysvSem(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
+            },
             other => {
                 return Err(bad(
                     &shown,
@@ -334,6 +345,8 @@ impl fmt::Display for Endpoint {
             Endpoint::SysvShm(key) => write!(f, "{key}"),
             Endpoint::SysvShmId(id) => write!(f, "id={id}"),
             Endpoint::Sem(name) => write!(f, "{name}"),
+            Endpoint::SysvSem(key) => write!(f, "{key}"),
+            Endpoint::SysvSemId(id) => write!(f, "id={id}"),
         }
     }
 }
@@ -366,6 +379,9 @@ mod tests {
             "sysv-shm:private",
             "sysv-shm:id=17",
             "sem:/ticket",
+            "sysv-sem:0x2b",
+            "sysv-sem:private",
+            "sysv-sem:id=18",
         ];
         for case in cases {
             let ep: Endpoint = case.parse().unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -398,6 +414,8 @@ mod tests {
             ("sysv-shm:0xZZ", "hexadecimal"),
             ("sysv-shm:id=x", "not a System V identifier"),
             ("sem:ticket", "must start with '/'"),
+            ("sysv-sem:0xZZ", "hexadecimal"),
+            ("sysv-sem:id=-3", "not a System V identifier"),
         ];
         for (input, want) in cases {
             let err = input.parse::<Endpoint>().unwrap_err().to_string();
@@ -457,6 +475,14 @@ mod tests {
             "/[a-zA-Z0-9_.-]{1,255}"
                 .prop_filter_map("posix", |n| PosixName::new(&n).ok())
                 .prop_map(Endpoint::Sem),
+            any::<i32>()
+                .prop_map(|k| if k == 0 {
+                    SysvKey::Private
+                } else {
+                    SysvKey::Key(k)
+                })
+                .prop_map(Endpoint::SysvSem),
+            (0..=i32::MAX).prop_map(Endpoint::SysvSemId),
         ]
     }
 

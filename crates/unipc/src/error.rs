@@ -409,6 +409,18 @@ pub enum Error {
         /// kernel still reports one.
         holder: Option<u32>,
     },
+
+    /// A semaphore index past the end of a System V semaphore set; no
+    /// operation was applied.
+    #[error("{object}: semaphore {index} does not exist: the set has {count} (indexes 0 to {})", .count.saturating_sub(1))]
+    NoSuchSemaphore {
+        /// The object.
+        object: ObjectName,
+        /// The index asked.
+        index: u64,
+        /// How many semaphores the set has.
+        count: u64,
+    },
 }
 
 impl Error {
@@ -472,6 +484,7 @@ impl Error {
             Error::MissingSeals { .. } => io::ErrorKind::InvalidData,
             Error::NotRecoverable { .. } => io::ErrorKind::Other,
             Error::Deadlock { .. } => io::ErrorKind::Other,
+            Error::NoSuchSemaphore { .. } => io::ErrorKind::InvalidInput,
         }
     }
 }

@@ -11,6 +11,7 @@ mod memory;
 mod objects;
 mod pty;
 mod sem;
+mod semop;
 mod transfer;
 
 /// An error in how the command was called (exit status 2).
@@ -57,6 +58,16 @@ pub fn refuse_private_except_create(
     {
         return Err(usage(format!(
             "{endpoint}: a private segment has no key; name it by the id `unipc create sysv-shm:private` printed: sysv-shm:id=N"
+        )));
+    }
+    if !creating
+        && matches!(
+            endpoint,
+            unipc::Endpoint::SysvSem(unipc::name::SysvKey::Private)
+        )
+    {
+        return Err(usage(format!(
+            "{endpoint}: a private set has no key; name it by the id `unipc create sysv-sem:private` printed: sysv-sem:id=N"
         )));
     }
     Ok(())
@@ -120,5 +131,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sem {
             command: SemCommand::Get(args),
         } => sem::get(args),
+        Command::Semop(args) => semop::run(args),
     }
 }

@@ -33,6 +33,12 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     if let Some(n) = args.value {
         options = options.value(n);
     }
+    if let Some(n) = args.count {
+        options = options.count(n as usize);
+    }
+    if let Some(values) = &args.values {
+        options = options.values(values);
+    }
     // An option that does not fit the endpoint is a usage error, found
     // before anything is made.
     options
@@ -65,6 +71,12 @@ pub fn fifo_create(args: FifoCreateArgs) -> anyhow::Result<ExitCode> {
 /// `unipc stat`.
 pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
     super::refuse_private_except_create(&args.endpoint, false)?;
+    if matches!(
+        args.endpoint,
+        unipc::Endpoint::SysvSem(_) | unipc::Endpoint::SysvSemId(_)
+    ) {
+        return super::semop::stat(args);
+    }
     let fields = unipc::open::describe(&args.endpoint).map_err(|e| match e {
         unipc::Error::Unsupported { .. } => usage(e.to_string()),
         unipc::Error::InvalidName { .. } => usage(e.to_string()),

@@ -267,6 +267,7 @@ static REGISTRY: &[&Facility] = &[
     &crate::sync::mutex::FACILITY,
     &crate::sync::lock::FACILITY,
     &crate::sync::posix_sem::FACILITY,
+    &crate::sync::sysv_sem::FACILITY,
 ];
 
 /// The facility called `name`.
@@ -340,6 +341,8 @@ mod tests {
             "sysv-shm:0x20",
             "sysv-shm:id=3",
             "sem:/s",
+            "sysv-sem:0x30",
+            "sysv-sem:id=4",
         ];
         let mut seen = Vec::new();
         for text in endpoints {

@@ -457,9 +457,9 @@ impl QueueOptions {
             _ => Error::os(object, "stat", err),
         })?;
         let found = ownership::Found {
-            uid: ds.uid,
-            creator_uid: Some(ds.cuid),
-            mode: ds.mode,
+            uid: ds.perm.uid,
+            creator_uid: Some(ds.perm.cuid),
+            mode: ds.perm.mode(),
         };
         ownership::check_adoptable(object, found, self.mode.bits(), sys::euid())
     }
@@ -639,7 +639,7 @@ fn time(raw: i64) -> Option<SystemTime> {
 impl From<&sys::QueueStat> for Stat {
     fn from(ds: &sys::QueueStat) -> Self {
         Stat {
-            key: match ds.key {
+            key: match ds.perm.key {
                 0 => SysvKey::Private,
                 key => SysvKey::Key(key),
             },
@@ -651,11 +651,11 @@ impl From<&sys::QueueStat> for Stat {
             last_send: time(ds.last_send),
             last_receive: time(ds.last_receive),
             changed: time(ds.changed).unwrap_or(SystemTime::UNIX_EPOCH),
-            uid: ds.uid,
-            gid: ds.gid,
-            creator_uid: ds.cuid,
-            creator_gid: ds.cgid,
-            mode: Mode::from_bits_truncate(ds.mode),
+            uid: ds.perm.uid,
+            gid: ds.perm.gid,
+            creator_uid: ds.perm.cuid,
+            creator_gid: ds.perm.cgid,
+            mode: Mode::from_bits_truncate(ds.perm.mode()),
         }
     }
 }
@@ -1180,7 +1180,8 @@ impl Queue {
         if errno(&err) == Some(Errno::PERM) {
             // EPERM is either a stranger or an owner above msgmnb.
             let euid = sys::euid();
-            let owner = sys::stat(self.id).is_ok_and(|ds| euid == ds.uid || euid == ds.cuid);
+            let owner =
+                sys::stat(self.id).is_ok_and(|ds| euid == ds.perm.uid || euid == ds.perm.cuid);
             if let Ok(info) = sys::info() {
                 if owner && bytes as usize > info.msgmnb {
                     return Err(Error::LimitExceeded {
@@ -1251,7 +1252,7 @@ impl Made for QueueId {
             return Ok(false);
         }
         Ok(match sys::stat(self.id) {
-            Ok(found) => found.key == self.key && found.cuid == self.creator,
+            Ok(found) => found.perm.key == self.key && found.perm.cuid == self.creator,
             Err(err) => !matches!(errno(&err), Some(Errno::IDRM | Errno::INVAL)),
         })
     }

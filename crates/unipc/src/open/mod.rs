@@ -48,6 +48,7 @@ mod object;
 mod stream;
 
 pub use message::{Inbox, MessageHandle};
+pub use object::open_sysv_sem;
 pub use object::{describe, remove, CreateOptions, Created, SharedMemory, Value};
 pub use stream::StreamHandle;
 
@@ -257,6 +258,7 @@ impl OpenOptions {
                             .into(),
                 })
             }
+            Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => return Err(not_data(endpoint)),
         };
         Ok(Handle::Messages(handle))
     }
@@ -304,6 +306,7 @@ impl OpenOptions {
                             .into(),
                 })
             }
+            Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => return Err(not_data(endpoint)),
         };
         Ok(Listener {
             kind,
@@ -367,6 +370,17 @@ fn not_a_channel(endpoint: &Endpoint) -> Error {
         object: endpoint.to_string().into(),
         what: "sending and receiving".into(),
         reason: "shared memory is read and written in place (unipc read / unipc write; unipc::shm)"
+            .into(),
+    }
+}
+
+/// A synchronization primitive carries no data: the refusal to send or
+/// receive through one.
+fn not_data(endpoint: &Endpoint) -> Error {
+    Error::Unsupported {
+        object: endpoint.to_string().into(),
+        what: "sending and receiving".into(),
+        reason: "a semaphore set carries no data: operate on it with unipc semop (unipc::sync::sysv_sem)"
             .into(),
     }
 }

@@ -8,6 +8,7 @@ use crate::name::SysvKey;
 use crate::shm::{self, posix as shm_posix, sysv as shm_sysv, Access};
 use crate::stream::{fifo, seqpacket, unix};
 use crate::sync::posix_sem;
+use crate::sync::sysv_sem;
 use crate::{Endpoint, Error, Mode, Result};
 
 /// Options for creating a named object by endpoint: a POSIX or System V
@@ -29,7 +30,7 @@ use crate::{Endpoint, Error, Mode, Result};
 /// unipc::open::remove(&endpoint)?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct CreateOptions {
     mode: Mode,
     exclusive: bool,
@@ -37,6 +38,8 @@ pub struct CreateOptions {
     max_size: Option<usize>,
     size: Option<u64>,
     value: Option<u32>,
+    count: Option<usize>,
+    values: Option<Vec<u16>>,
 }
 
 impl Default for CreateOptions {
@@ -48,6 +51,8 @@ impl Default for CreateOptions {
             max_size: None,
             size: None,
             value: None,
+            count: None,
+            values: None,
         }
     }
 }
@@ -129,6 +134,20 @@ impl CreateOptions {
         self
     }
 
+    /// A System V semaphore set's number of semaphores (default: one per
+    /// value given, else 1).
+    pub fn count(mut self, n: usize) -> Self {
+        self.count = Some(n);
+        self
+    }
+
+    /// A System V semaphore set's initial values, one per semaphore
+    /// (default: all 0).
+    pub fn values(mut self, values: &[u16]) -> Self {
+        self.values = Some(values.to_vec());
+        self
+    }
+
     /// Checks that every option set applies to `endpoint`, without making
     /// anything.
     ///
@@ -143,9 +162,15 @@ impl CreateOptions {
             })
         };
         let queue_sizes = self.max_messages.is_some() || self.max_size.is_some();
+        let semaphores = self.count.is_some() || self.values.is_some();
         if let Endpoint::Sem(name) = endpoint {
             posix_sem::check_name(name)?;
-            return if queue_sizes || self.size.is_some() {
+            return if semaphores {
+                refuse(
+                    "a number of semaphores or their values",
+                    "a POSIX semaphore is one count: give its starting value (--value)",
+                )
+            } else if queue_sizes || self.size.is_some() {
                 refuse(
                     "a size",
                     "a semaphore holds a count, not data: give its starting value (--value)",
@@ -155,9 +180,31 @@ impl CreateOptions {
             };
         }
         if self.value.is_some() {
-            return refuse("an initial value", "--value applies to semaphores (sem:)");
+            return refuse(
+                "an initial value",
+                "--value applies to POSIX semaphores (sem:); a System V set takes --values",
+            );
         }
         match endpoint {
+            Endpoint::SysvSem(_) if queue_sizes || self.size.is_some() => refuse(
+                "a size",
+                "a semaphore set has a number of semaphores (--count) and values (--values), not sizes",
+            ),
+            Endpoint::SysvSem(_) => match (self.count, &self.values) {
+                (Some(n), Some(values)) if values.len() != n => refuse(
+                    &format!("{} values for {n} semaphores", values.len()),
+                    "give one value per semaphore (--values 1,0,3 with --count 3)",
+                ),
+                _ => Ok(()),
+            },
+            Endpoint::SysvSemId(_) => refuse(
+                "creating by id",
+                "the kernel chooses a set's id: create by key, or sysv-sem:private",
+            ),
+            _ if semaphores => refuse(
+                "a number of semaphores or their values",
+                "--count and --values apply to System V semaphore sets (sysv-sem:)",
+            ),
             Endpoint::Shm(_) | Endpoint::SysvShm(_) if queue_sizes => refuse(
                 "a message capacity",
                 "shared memory has a size in bytes, not messages: use --size",
@@ -334,6 +381,37 @@ impl CreateOptions {
                     ],
                 }
             }
+            Endpoint::SysvSem(key) => {
+                let count = self
+                    .count
+                    .or(self.values.as_ref().map(Vec::len))
+                    .unwrap_or(1);
+                let mut options = sysv_sem::SetOptions::new()
+                    .count(count)
+                    .mode(self.mode)
+                    .exclusive(self.exclusive)
+                    .keep();
+                if let Some(values) = &self.values {
+                    options = options.values(values);
+                }
+                let set = options.create(*key)?;
+                let stat = set.stat()?;
+                let values = set.values()?;
+                Created {
+                    endpoint: match key {
+                        SysvKey::Private => Endpoint::SysvSemId(set.id()),
+                        SysvKey::Key(_) => endpoint.clone(),
+                    },
+                    created: set.created(),
+                    details: vec![
+                        ("id", set.id().to_string()),
+                        ("semaphores", set.count().to_string()),
+                        ("values", join(&values)),
+                        ("owner uid", stat.uid.to_string()),
+                        ("mode", octal(stat.mode)),
+                    ],
+                }
+            }
             _ => unreachable!("check() refused every other endpoint"),
         })
     }
@@ -444,6 +522,35 @@ pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
                 ("mode", Value::Mode(s.mode)),
             ]
         }
+        Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => {
+            let set = open_sysv_sem(endpoint)?;
+            let s = set.stat()?;
+            let time = |t: Option<std::time::SystemTime>| {
+                t.and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(Value::None, |d| Value::Number(d.as_secs()))
+            };
+            let per = |get: &dyn Fn(usize) -> Result<u64>| -> Result<Value> {
+                let all = (0..set.count()).map(get).collect::<Result<Vec<u64>>>()?;
+                Ok(Value::Text(join(&all)))
+            };
+            vec![
+                ("id", Value::Number(set.id() as u64)),
+                ("semaphores", Value::Number(s.count)),
+                ("values", Value::Text(join(&set.values()?))),
+                ("ncnt", per(&|i| set.ncnt(i).map(u64::from))?),
+                ("zcnt", per(&|i| set.zcnt(i).map(u64::from))?),
+                (
+                    "last_pids",
+                    per(&|i| set.last_pid(i).map(|p| u64::from(p.unwrap_or(0))))?,
+                ),
+                ("last_op", time(s.last_op)),
+                ("changed", time(s.changed)),
+                ("uid", Value::Number(s.uid.into())),
+                ("gid", Value::Number(s.gid.into())),
+                ("creator_uid", Value::Number(s.creator_uid.into())),
+                ("mode", Value::Mode(s.mode)),
+            ]
+        }
         other => {
             return Err(Error::Unsupported {
                 object: other.to_string().into(),
@@ -471,6 +578,7 @@ pub fn remove(endpoint: &Endpoint) -> Result<()> {
         Endpoint::UnixSeqpacket(addr) => seqpacket::remove_stale(addr),
         Endpoint::UnixDgram(addr) => crate::message::dgram::remove_stale(addr),
         Endpoint::Sem(name) => posix_sem::remove(name),
+        Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => open_sysv_sem(endpoint)?.remove(),
         other => Err(Error::Unsupported {
             object: other.to_string().into(),
             what: "removing".into(),
@@ -511,6 +619,34 @@ fn open_sysv_shm(endpoint: &Endpoint) -> Result<shm_sysv::Segment> {
             found: "another facility's endpoint",
         }),
     }
+}
+
+/// The System V semaphore set `endpoint` names, opened as it is.
+///
+/// # Errors
+/// [`Error::Unsupported`] for `sysv-sem:private` (it has no key);
+/// [`Error::WrongType`] for another facility's endpoint; the facility's
+/// errors (no such set, permissions).
+pub fn open_sysv_sem(endpoint: &Endpoint) -> Result<sysv_sem::SemaphoreSet> {
+    match endpoint {
+        Endpoint::SysvSemId(id) => sysv_sem::SemaphoreSet::open_id(*id),
+        Endpoint::SysvSem(SysvKey::Private) => Err(Error::Unsupported {
+            object: endpoint.to_string().into(),
+            what: "opening a private set by key".into(),
+            reason: "a private set has no key; address it by its id, sysv-sem:id=N".into(),
+        }),
+        Endpoint::SysvSem(key) => sysv_sem::SemaphoreSet::open(*key),
+        other => Err(Error::WrongType {
+            object: other.to_string().into(),
+            expected: "a System V semaphore set",
+            found: "another facility's endpoint",
+        }),
+    }
+}
+
+/// Numbers as `1,0,3`.
+fn join<T: fmt::Display>(items: &[T]) -> String {
+    items.iter().map(T::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// Shared memory opened by endpoint for reading and writing in place: a

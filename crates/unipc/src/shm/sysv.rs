@@ -187,9 +187,9 @@ impl SegmentOptions {
         ownership::check_adoptable(
             object,
             ownership::Found {
-                uid: st.uid,
-                creator_uid: Some(st.cuid),
-                mode: st.mode,
+                uid: st.perm.uid,
+                creator_uid: Some(st.perm.cuid),
+                mode: st.perm.mode(),
             },
             self.mode.bits(),
             proc::euid(),
@@ -339,6 +339,7 @@ impl Segment {
         let creator = if created {
             sys::stat(id)
                 .map_err(|e| Error::os(object.clone(), "stat", e))?
+                .perm
                 .cuid
         } else {
             0
@@ -376,10 +377,10 @@ impl Segment {
                 e
             }
         })?;
-        let key = if st.key == 0 {
+        let key = if st.perm.key == 0 {
             SysvKey::Private
         } else {
-            SysvKey::Key(st.key)
+            SysvKey::Key(st.perm.key)
         };
         Segment::new(id, key, object, false)
     }
@@ -421,17 +422,17 @@ impl Segment {
     pub fn stat(&self) -> Result<Stat> {
         let st = sys::stat(self.id).map_err(|e| self.fail("stat", e))?;
         Ok(Stat {
-            key: if st.key == 0 {
+            key: if st.perm.key == 0 {
                 SysvKey::Private
             } else {
-                SysvKey::Key(st.key)
+                SysvKey::Key(st.perm.key)
             },
             size: st.size,
             attached: st.attached,
-            uid: st.uid,
-            gid: st.gid,
-            creator_uid: st.cuid,
-            mode: Mode::new(st.mode)?,
+            uid: st.perm.uid,
+            gid: st.perm.gid,
+            creator_uid: st.perm.cuid,
+            mode: Mode::new(st.perm.mode())?,
             creator_pid: st.creator_pid,
             last_pid: st.last_pid,
             last_attach: time(st.last_attach),
@@ -502,7 +503,9 @@ impl Made for SegmentId {
     /// `IPC_STAT`: the same key and creator, not already removed.
     fn is_still_ours(&self) -> io::Result<bool> {
         Ok(match sys::stat(self.id) {
-            Ok(found) => found.key == self.key && found.cuid == self.creator && !found.removed,
+            Ok(found) => {
+                found.perm.key == self.key && found.perm.cuid == self.creator && !found.removed
+            }
             Err(err) => !matches!(errno(&err), Some(libc::EIDRM | libc::EINVAL)),
         })
     }

@@ -16,3 +16,4 @@ pub mod futex;
 pub mod lock;
 pub mod mutex;
 pub mod posix_sem;
+pub mod sysv_sem;

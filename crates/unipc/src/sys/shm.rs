@@ -33,6 +33,8 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
 use libc::c_int;
+
+use super::ipc_perm::IpcPerm;
 use rustix::fs::Mode as RawMode;
 use rustix::mm::{MapFlags, ProtFlags};
 
@@ -540,12 +542,8 @@ pub(crate) fn attach(id: c_int, len: usize, read_only: bool) -> io::Result<Regio
 /// The kernel's description of one segment (`IPC_STAT`), in fixed widths.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct SegmentStat {
-    pub(crate) key: i32,
-    pub(crate) uid: u32,
-    pub(crate) gid: u32,
-    pub(crate) cuid: u32,
-    /// `shm_perm.mode & 0o777`.
-    pub(crate) mode: u32,
+    /// `shm_perm`: key, owner, creator, mode.
+    pub(crate) perm: IpcPerm,
     pub(crate) size: u64,
     pub(crate) attached: u64,
     pub(crate) creator_pid: i32,
@@ -561,11 +559,7 @@ pub(crate) struct SegmentStat {
 impl From<&libc::shmid_ds> for SegmentStat {
     fn from(ds: &libc::shmid_ds) -> Self {
         SegmentStat {
-            key: ds.shm_perm.__key as i32,
-            uid: ds.shm_perm.uid as u32,
-            gid: ds.shm_perm.gid as u32,
-            cuid: ds.shm_perm.cuid as u32,
-            mode: u32::from(ds.shm_perm.mode) & 0o777,
+            perm: IpcPerm::from(&ds.shm_perm),
             size: ds.shm_segsz as u64,
             attached: ds.shm_nattch as u64,
             creator_pid: ds.shm_cpid as i32,
@@ -573,7 +567,7 @@ impl From<&libc::shmid_ds> for SegmentStat {
             last_attach: ds.shm_atime as i64,
             last_detach: ds.shm_dtime as i64,
             changed: ds.shm_ctime as i64,
-            removed: u32::from(ds.shm_perm.mode) & 0o1000 != 0,
+            removed: IpcPerm::from(&ds.shm_perm).raw_mode & 0o1000 != 0,
         }
     }
 }

@@ -34,6 +34,8 @@ use std::path::Path;
 
 use libc::{c_int, c_long, c_ushort};
 
+use super::ipc_perm::IpcPerm;
+
 /// `IPC_CREAT`: create the queue when the key has none.
 pub(crate) const CREATE: c_int = libc::IPC_CREAT;
 /// `IPC_EXCL`: with [`CREATE`], fail with `EEXIST` when the key has a queue.
@@ -51,14 +53,8 @@ pub(crate) const EXCEPT: c_int = libc::MSG_EXCEPT;
 /// types: libc's field types vary with the target.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct QueueStat {
-    /// `msg_perm.__key`; 0 is `IPC_PRIVATE`.
-    pub(crate) key: i32,
-    pub(crate) uid: u32,
-    pub(crate) gid: u32,
-    pub(crate) cuid: u32,
-    pub(crate) cgid: u32,
-    /// The permission bits (`msg_perm.mode & 0o777`).
-    pub(crate) mode: u32,
+    /// `msg_perm`: key, owner, creator, mode.
+    pub(crate) perm: IpcPerm,
     /// `msg_cbytes`.
     pub(crate) bytes: u64,
     /// `msg_qnum`.
@@ -83,12 +79,7 @@ pub(crate) struct QueueStat {
 impl From<&libc::msqid_ds> for QueueStat {
     fn from(ds: &libc::msqid_ds) -> Self {
         QueueStat {
-            key: ds.msg_perm.__key as i32,
-            uid: ds.msg_perm.uid as u32,
-            gid: ds.msg_perm.gid as u32,
-            cuid: ds.msg_perm.cuid as u32,
-            cgid: ds.msg_perm.cgid as u32,
-            mode: u32::from(ds.msg_perm.mode) & 0o777,
+            perm: IpcPerm::from(&ds.msg_perm),
             bytes: ds.__msg_cbytes as u64,
             messages: ds.msg_qnum as u64,
             max_bytes: ds.msg_qbytes as u64,

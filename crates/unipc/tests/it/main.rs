@@ -23,5 +23,6 @@ mod shm;
 mod shm_view;
 mod socket_file;
 mod sysv_mq;
+mod sysv_sem;
 mod tcp;
 mod unix;
