@@ -51,6 +51,7 @@ use unipc::name::SysvKey;
 use unipc::shm::sysv::{Segment, SegmentOptions};
 use unipc::shm::{Access, Mapping};
 
+use crate::handoff_unipc::Objects;
 use crate::report::{ratio_spread, Placement, Spread, WaitMode};
 
 /// The role argument after `__bench-peer` that makes this section's peer.
@@ -59,7 +60,9 @@ pub const ROLE: &str = "hand-off";
 /// The name `--facility` takes to run this section.
 pub const SECTION: &str = "hand-off";
 
-/// Where each object lives in the shared segment.
+/// Where each object lives in the shared segment: the words both sides
+/// use, the library's objects in the first page, the raw side's own of the
+/// same kinds in the second (the library's slots carry a header).
 pub(crate) mod at {
     pub const STOP: usize = 0;
     pub const FUTEX_TO_PEER: usize = 64;
@@ -70,7 +73,12 @@ pub(crate) mod at {
     pub const SEM_TO_PARENT: usize = 512;
     pub const MUTEX: usize = 1024;
     pub const CONDVAR: usize = 2048;
-    pub const SIZE: usize = 4096;
+    pub const RAW: usize = 4096;
+    pub const RAW_SEM_TO_PEER: usize = RAW + SEM_TO_PEER;
+    pub const RAW_SEM_TO_PARENT: usize = RAW + SEM_TO_PARENT;
+    pub const RAW_MUTEX: usize = RAW + MUTEX;
+    pub const RAW_CONDVAR: usize = RAW + CONDVAR;
+    pub const SIZE: usize = 2 * RAW;
 }
 
 /// A primitive measured.
@@ -202,20 +210,6 @@ pub fn run(settings: &Settings) -> HandOff {
     }
 }
 
-/// Removes the private semaphore set `id`, if it still is one (the
-/// interrupt clean-up's way to remove this section's set).
-pub(crate) fn remove_private_set(id: i32) {
-    // SAFETY: IPC_STAT writes one semid_ds into `ds`, a live local.
-    let mut ds: libc::semid_ds = unsafe { std::mem::zeroed() };
-    // SAFETY: semctl(IPC_STAT) takes a pointer to a semid_ds as its fourth
-    // argument (the `buf` member of union semun, passed as a pointer).
-    let rc = unsafe { libc::semctl(id, 0, libc::IPC_STAT, &mut ds as *mut libc::semid_ds) };
-    if rc == 0 && ds.sem_perm.__key == libc::IPC_PRIVATE {
-        // SAFETY: IPC_RMID takes no fourth argument.
-        unsafe { libc::semctl(id, 0, libc::IPC_RMID) };
-    }
-}
-
 /// The objects both processes hold.
 pub(crate) struct Shared {
     pub(crate) map: Mapping,
@@ -259,7 +253,71 @@ fn os(what: &str) -> String {
     format!("{what}: {}", std::io::Error::last_os_error())
 }
 
-/// The raw calls, on the same objects.
+fn check(what: &str, rc: libc::c_int) -> Result<(), String> {
+    match rc {
+        0 => Ok(()),
+        e => Err(format!("{what}: {}", std::io::Error::from_raw_os_error(e))),
+    }
+}
+
+/// In the parent: initializes the raw side's semaphores, mutex and
+/// condition variable in the segment's second page, with the attributes
+/// the library's have (process-shared; robust and error-checking;
+/// `CLOCK_MONOTONIC`).
+fn init_raw(shared: &Shared) -> Result<(), String> {
+    for offset in [at::RAW_SEM_TO_PEER, at::RAW_SEM_TO_PARENT] {
+        // SAFETY: a sem_t's room inside the segment, aligned (see the
+        // module's Safety section), not yet in use.
+        if unsafe { libc::sem_init(shared.ptr(offset), 1, 0) } != 0 {
+            return Err(os("sem_init"));
+        }
+    }
+    let mut mutex_attr = std::mem::MaybeUninit::<libc::pthread_mutexattr_t>::uninit();
+    let ma = mutex_attr.as_mut_ptr();
+    // SAFETY: `ma` points to room for an attribute object, initialized by
+    // the first call and used only after it.
+    check("pthread_mutexattr_init", unsafe {
+        libc::pthread_mutexattr_init(ma)
+    })?;
+    // SAFETY: an initialized attribute object.
+    check("setpshared", unsafe {
+        libc::pthread_mutexattr_setpshared(ma, libc::PTHREAD_PROCESS_SHARED)
+    })?;
+    // SAFETY: as above.
+    check("setrobust", unsafe {
+        libc::pthread_mutexattr_setrobust(ma, libc::PTHREAD_MUTEX_ROBUST)
+    })?;
+    // SAFETY: as above.
+    check("settype", unsafe {
+        libc::pthread_mutexattr_settype(ma, libc::PTHREAD_MUTEX_ERRORCHECK)
+    })?;
+    // SAFETY: a pthread_mutex_t's room in the segment, not yet in use, and
+    // the initialized attributes.
+    check("pthread_mutex_init", unsafe {
+        libc::pthread_mutex_init(shared.ptr(at::RAW_MUTEX), ma)
+    })?;
+    let mut cond_attr = std::mem::MaybeUninit::<libc::pthread_condattr_t>::uninit();
+    let ca = cond_attr.as_mut_ptr();
+    // SAFETY: as for the mutex attributes.
+    check("pthread_condattr_init", unsafe {
+        libc::pthread_condattr_init(ca)
+    })?;
+    // SAFETY: an initialized attribute object.
+    check("setpshared", unsafe {
+        libc::pthread_condattr_setpshared(ca, libc::PTHREAD_PROCESS_SHARED)
+    })?;
+    // SAFETY: as above.
+    check("setclock", unsafe {
+        libc::pthread_condattr_setclock(ca, libc::CLOCK_MONOTONIC)
+    })?;
+    // SAFETY: a pthread_cond_t's room in the segment, not yet in use.
+    check("pthread_cond_init", unsafe {
+        libc::pthread_cond_init(shared.ptr(at::RAW_CONDVAR), ca)
+    })?;
+    Ok(())
+}
+
+/// The raw calls, on the same kinds of objects.
 struct Raw<'s> {
     primitive: Primitive,
     shared: &'s Shared,
@@ -370,7 +428,7 @@ impl Raw<'_> {
 
     fn lock(&self) -> Result<(), String> {
         // SAFETY: an initialized robust process-shared mutex in the segment.
-        match unsafe { libc::pthread_mutex_lock(self.shared.ptr(at::MUTEX)) } {
+        match unsafe { libc::pthread_mutex_lock(self.shared.ptr(at::RAW_MUTEX)) } {
             0 => Ok(()),
             e => Err(format!(
                 "pthread_mutex_lock: {}",
@@ -381,7 +439,7 @@ impl Raw<'_> {
 
     fn unlock(&self) -> Result<(), String> {
         // SAFETY: as in `lock`; this process holds it.
-        match unsafe { libc::pthread_mutex_unlock(self.shared.ptr(at::MUTEX)) } {
+        match unsafe { libc::pthread_mutex_unlock(self.shared.ptr(at::RAW_MUTEX)) } {
             0 => Ok(()),
             e => Err(format!(
                 "pthread_mutex_unlock: {}",
@@ -398,13 +456,16 @@ impl Raw<'_> {
             turn.store(to, SeqCst);
             // SAFETY: an initialized process-shared condition variable in
             // the segment.
-            unsafe { libc::pthread_cond_signal(self.shared.ptr(at::CONDVAR)) };
+            unsafe { libc::pthread_cond_signal(self.shared.ptr(at::RAW_CONDVAR)) };
         }
         while turn.load(SeqCst) != until {
             // SAFETY: the condition variable and the mutex this process
             // holds, both initialized process-shared in the segment.
             let rc = unsafe {
-                libc::pthread_cond_wait(self.shared.ptr(at::CONDVAR), self.shared.ptr(at::MUTEX))
+                libc::pthread_cond_wait(
+                    self.shared.ptr(at::RAW_CONDVAR),
+                    self.shared.ptr(at::RAW_MUTEX),
+                )
             };
             if rc != 0 {
                 return Err(format!(
@@ -446,8 +507,8 @@ impl Side for Raw<'_> {
         let s = self.shared;
         match self.primitive {
             Primitive::PosixSem => {
-                self.sem_post(at::SEM_TO_PEER)?;
-                self.sem_wait(at::SEM_TO_PARENT)
+                self.sem_post(at::RAW_SEM_TO_PEER)?;
+                self.sem_wait(at::RAW_SEM_TO_PARENT)
             }
             Primitive::SysvSem => {
                 self.semop(0, 1)?;
@@ -471,7 +532,7 @@ impl Side for Raw<'_> {
     fn wait_ping(&mut self) -> Result<(), String> {
         let s = self.shared;
         match self.primitive {
-            Primitive::PosixSem => self.sem_wait(at::SEM_TO_PEER),
+            Primitive::PosixSem => self.sem_wait(at::RAW_SEM_TO_PEER),
             Primitive::SysvSem => self.semop(0, -1),
             Primitive::Eventfd => self.event_take(s.events[0].as_fd()),
             Primitive::Futex => {
@@ -485,14 +546,14 @@ impl Side for Raw<'_> {
     fn answer(&mut self) -> Result<(), String> {
         let s = self.shared;
         match self.primitive {
-            Primitive::PosixSem => self.sem_post(at::SEM_TO_PARENT),
+            Primitive::PosixSem => self.sem_post(at::RAW_SEM_TO_PARENT),
             Primitive::SysvSem => self.semop(1, 1),
             Primitive::Eventfd => self.event_add(s.events[1].as_fd()),
             Primitive::Futex => self.futex_signal(s.word(at::FUTEX_TO_PARENT), self.seen),
             Primitive::MutexCondvar => {
                 s.word(at::TURN).store(0, SeqCst);
                 // SAFETY: as in `Raw::turn`.
-                unsafe { libc::pthread_cond_signal(s.ptr(at::CONDVAR)) };
+                unsafe { libc::pthread_cond_signal(s.ptr(at::RAW_CONDVAR)) };
                 Ok(())
             }
         }
@@ -514,6 +575,7 @@ fn side<'s>(
     via: Via,
     busy: bool,
     shared: &'s Shared,
+    objects: &'s Objects<'s>,
 ) -> Result<Box<dyn Side + 's>, String> {
     match via {
         Via::Raw => Ok(Box::new(Raw {
@@ -522,8 +584,7 @@ fn side<'s>(
             busy,
             seen: 0,
         })),
-        Via::Unipc => crate::handoff_unipc::side(primitive, busy, shared)?
-            .ok_or_else(|| format!("{}: no unipc side yet", primitive.name())),
+        Via::Unipc => crate::handoff_unipc::side(primitive, busy, shared, objects),
     }
 }
 
@@ -565,31 +626,77 @@ fn measure(
     figures: &mut Vec<Figure>,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
-    let (shared, segment, mut peer) = {
-        let mut registry = crate::interrupt::registry();
-        let segment = SegmentOptions::new()
-            .size(at::SIZE)
-            .mode(unipc::Mode::OWNER_RW)
-            .create(SysvKey::Private)
-            .map_err(|e| e.to_string())?;
-        registry.created(&unipc::facility::CreatedObject::SysvShm(segment.id()));
-        let made = prepare(&segment, &mut registry);
-        let (shared, peer) = match made {
-            Ok(parts) => parts,
-            Err(e) => {
-                let _ = segment.remove();
-                registry.forget(&unipc::facility::CreatedObject::SysvShm(segment.id()));
-                return Err(e);
-            }
-        };
-        (shared, segment, peer)
+    use unipc::facility::CreatedObject;
+    let mut registry = crate::interrupt::registry();
+    let segment = SegmentOptions::new()
+        .size(at::SIZE)
+        .mode(unipc::Mode::OWNER_RW)
+        .create(SysvKey::Private)
+        .map_err(|e| e.to_string())?;
+    registry.created(&CreatedObject::SysvShm(segment.id()));
+    let made = make_shared(&segment, &mut registry);
+    let result = match made {
+        Ok((shared, set)) => {
+            let set_id = set.id();
+            let result = run_with(settings, &segment, &shared, set, registry, figures, notes);
+            // The set's owner handle has removed it by now.
+            crate::interrupt::registry().forget(&CreatedObject::SysvSemaphores(set_id));
+            result
+        }
+        Err(e) => {
+            drop(registry);
+            Err(e)
+        }
     };
+    let _ = segment.remove();
+    crate::interrupt::registry().forget(&CreatedObject::SysvShm(segment.id()));
+    result
+}
+
+/// Attaches the segment and makes the semaphore set and the eventfds
+/// (while the interrupt registry is held).
+fn make_shared(
+    segment: &Segment,
+    registry: &mut crate::interrupt::Registry,
+) -> Result<(Shared, unipc::sync::sysv_sem::SemaphoreSet), String> {
+    let map = segment
+        .attach(Access::ReadWrite)
+        .map_err(|e| e.to_string())?;
+    let set = crate::handoff_unipc::create_set()?;
+    // An identifier exists only once its set does: told right after.
+    registry.created(&unipc::facility::CreatedObject::SysvSemaphores(set.id()));
+    let events = crate::handoff_unipc::eventfds()?;
+    let shared = Shared {
+        map,
+        sem_set: set.id(),
+        events,
+    };
+    Ok((shared, set))
+}
+
+/// Initializes the objects, starts the peer (the registry still held, so
+/// an interrupt finds it), and measures.
+fn run_with(
+    settings: &Settings,
+    segment: &Segment,
+    shared: &Shared,
+    set: unipc::sync::sysv_sem::SemaphoreSet,
+    mut registry: std::sync::MutexGuard<'static, crate::interrupt::Registry>,
+    figures: &mut Vec<Figure>,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let objects = Objects::init(shared, set)?;
+    init_raw(shared)?;
+    let mut peer = spawn(segment.id(), shared).map_err(|e| format!("starting the peer: {e}"))?;
+    registry.peer(Some(peer.child.id()));
+    drop(registry);
     let result = (|| {
         peer.expect("ok")?;
-        // Both attached: the memory stays until both detach.
+        // Both attached: the memory stays until both detach, and no
+        // process can reach it any more.
         segment.remove().map_err(|e| e.to_string())?;
         crate::interrupt::registry().forget(&unipc::facility::CreatedObject::SysvShm(segment.id()));
-        drive(settings, &shared, &mut peer, figures, notes)
+        drive(settings, shared, &objects, &mut peer, figures, notes)
     })();
     let _ = peer.tell("quit");
     let mut registry = crate::interrupt::registry();
@@ -598,36 +705,7 @@ fn measure(
     }
     let _ = peer.child.wait();
     registry.peer(None);
-    remove_private_set(shared.sem_set);
-    registry.forget(&unipc::facility::CreatedObject::SysvSemaphores(
-        shared.sem_set,
-    ));
-    let _ = segment.remove();
-    registry.forget(&unipc::facility::CreatedObject::SysvShm(segment.id()));
     result
-}
-
-/// Makes the semaphore set, the eventfds and the objects in the segment,
-/// and starts the peer (all while the interrupt registry is held).
-fn prepare(
-    segment: &Segment,
-    registry: &mut crate::interrupt::Registry,
-) -> Result<(Shared, HandOffPeer), String> {
-    let map = segment
-        .attach(Access::ReadWrite)
-        .map_err(|e| e.to_string())?;
-    let sem_set = crate::handoff_unipc::create_set().map_err(|e| e.to_string())?;
-    registry.created(&unipc::facility::CreatedObject::SysvSemaphores(sem_set));
-    let events = crate::handoff_unipc::eventfds()?;
-    let shared = Shared {
-        map,
-        sem_set,
-        events,
-    };
-    crate::handoff_unipc::init(&shared)?;
-    let peer = spawn(segment.id(), &shared).map_err(|e| format!("starting the peer: {e}"))?;
-    registry.peer(Some(peer.child.id()));
-    Ok((shared, peer))
 }
 
 fn spawn(segment: i32, shared: &Shared) -> std::io::Result<HandOffPeer> {
@@ -715,6 +793,7 @@ impl Drop for Watch {
 fn drive(
     settings: &Settings,
     shared: &Shared,
+    objects: &Objects<'_>,
     peer: &mut HandOffPeer,
     figures: &mut Vec<Figure>,
     notes: &mut Vec<String>,
@@ -737,17 +816,8 @@ fn drive(
             if busy && !primitive.busy_polls() {
                 continue;
             }
-            if crate::handoff_unipc::side(primitive, busy, shared)?.is_none() {
-                if !notes.iter().any(|n| n.starts_with(primitive.name())) {
-                    notes.push(format!(
-                        "{}: not measured yet: the library's side lands with its branch",
-                        primitive.name()
-                    ));
-                }
-                continue;
-            }
             let mask = mine.map(crate::placement::pin_current_thread);
-            let figure = figure(settings, shared, peer, primitive, busy, theirs);
+            let figure = figure(settings, shared, objects, peer, primitive, busy, theirs);
             if let Some(Ok(mask)) = mask {
                 crate::placement::restore(&mask);
             }
@@ -796,6 +866,7 @@ type PairFigures = (Vec<f64>, Vec<f64>, Vec<f64>);
 fn figure(
     settings: &Settings,
     shared: &Shared,
+    objects: &Objects<'_>,
     peer: &mut HandOffPeer,
     primitive: Primitive,
     busy: bool,
@@ -811,7 +882,9 @@ fn figure(
         };
         let mut pair = [0.0; 2];
         for via in order {
-            let p50 = window(settings, shared, peer, primitive, via, busy, peer_cpu)?;
+            let p50 = window(
+                settings, shared, objects, peer, primitive, via, busy, peer_cpu,
+            )?;
             pair[(via == Via::Raw) as usize] = p50;
         }
         unipc.push(pair[0]);
@@ -828,9 +901,11 @@ fn figure(
 /// One window: the peer starts its side, the parent pings for a fifth of
 /// the window untimed, then for the window timed; returns the median round
 /// trip in nanoseconds.
+#[allow(clippy::too_many_arguments)]
 fn window(
     settings: &Settings,
     shared: &Shared,
+    objects: &Objects<'_>,
     peer: &mut HandOffPeer,
     primitive: Primitive,
     via: Via,
@@ -847,7 +922,7 @@ fn window(
         if busy { "busy" } else { "block" }
     ))?;
     peer.expect("ready")?;
-    let mut me = side(primitive, via, busy, shared)?;
+    let mut me = side(primitive, via, busy, shared, objects)?;
     me.start()?;
     let mut histogram =
         Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds");
@@ -906,6 +981,7 @@ pub fn peer_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
             .and_then(|()| out.flush())
             .map_err(|e| e.to_string())
     };
+    let objects = Objects::attach(&shared)?;
     say(out, "ok")?;
     for line in std::io::stdin().lock().lines() {
         let line = line.map_err(|e| e.to_string())?;
@@ -925,7 +1001,7 @@ pub fn peer_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
                     crate::placement::pin_current_thread(cpu)
                         .map_err(|e| format!("pinning to CPU {cpu}: {e}"))?;
                 }
-                let mut me = side(primitive, via, busy, &shared)?;
+                let mut me = side(primitive, via, busy, &shared, &objects)?;
                 me.start()?;
                 say(out, "ready")?;
                 loop {

@@ -1,23 +1,32 @@
-//! The hand-off section's unipc sides: the same round trip as
-//! `handoff::Raw`, through the library's types, on the same objects.
+//! The hand-off section's unipc sides: the same round trips as
+//! `handoff::Raw`, through the library's types. The eventfds, the futex
+//! words and the semaphore set are the very objects the raw side uses; the
+//! unnamed semaphores, the mutex and the condition variable are the
+//! library's own in the segment's first page (the raw side has its own of
+//! the same kind in the second: the library's slots carry a header).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::Ordering::SeqCst;
 
+use unipc::name::SysvKey;
+use unipc::sync::condvar::{SharedCondvar, Woken};
 use unipc::sync::eventfd::{EventFd, EventFdOptions};
 use unipc::sync::futex::Futex;
+use unipc::sync::mutex::{Locked, MutexGuard, RobustMutex};
+use unipc::sync::posix_sem::SharedSemaphore;
+use unipc::sync::sysv_sem::{Op, SemaphoreSet, SetOptions};
 use unipc::sync::Wait;
 
 use crate::handoff::{at, Primitive, Shared, Side};
 
-pub(crate) fn create_set() -> Result<i32, String> {
-    #[allow(unsafe_code)]
-    // SAFETY: plain semget (until the library's sets land here).
-    let id = unsafe { libc::semget(libc::IPC_PRIVATE, 2, 0o600 | libc::IPC_CREAT) };
-    if id < 0 {
-        return Err(format!("semget: {}", std::io::Error::last_os_error()));
-    }
-    Ok(id)
+/// A private set of two semaphores, both 0: to the peer, to the parent.
+pub(crate) fn create_set() -> Result<SemaphoreSet, String> {
+    SetOptions::new()
+        .count(2)
+        .values(&[0, 0])
+        .mode(unipc::Mode::OWNER_RW)
+        .create(SysvKey::Private)
+        .map_err(|e| e.to_string())
 }
 
 /// Two eventfds made by the library, as descriptors the peer inherits.
@@ -31,39 +40,94 @@ pub(crate) fn eventfds() -> Result<[OwnedFd; 2], String> {
     Ok([make()?, make()?])
 }
 
-/// Initializes the objects the library places in the segment.
-pub(crate) fn init(_shared: &Shared) -> Result<(), String> {
-    // The unnamed POSIX semaphores and the robust mutex land with their
-    // branches, and with them their figures.
-    Ok(())
+/// The library's objects in the segment, and the set.
+pub(crate) struct Objects<'s> {
+    sems: [SharedSemaphore<'s>; 2],
+    mutex: RobustMutex<'s>,
+    condvar: SharedCondvar<'s>,
+    set: SemaphoreSet,
 }
 
-/// The unipc side of `primitive`, or `None` while the library lacks it.
+impl<'s> Objects<'s> {
+    /// In the parent: initializes the library's objects in the fresh
+    /// segment.
+    #[allow(unsafe_code)]
+    pub(crate) fn init(shared: &'s Shared, set: SemaphoreSet) -> Result<Objects<'s>, String> {
+        let e = |e: unipc::Error| e.to_string();
+        let map = &shared.map;
+        Ok(Objects {
+            sems: [
+                SharedSemaphore::init(map, at::SEM_TO_PEER, 0).map_err(e)?,
+                SharedSemaphore::init(map, at::SEM_TO_PARENT, 0).map_err(e)?,
+            ],
+            // SAFETY: the segment is the bench's own; its two processes
+            // touch the slots only through these types (the raw side has
+            // its own objects in the second page).
+            mutex: unsafe { RobustMutex::init(map, at::MUTEX) }.map_err(e)?,
+            // SAFETY: as for the mutex.
+            condvar: unsafe { SharedCondvar::init(map, at::CONDVAR) }.map_err(e)?,
+            set,
+        })
+    }
+
+    /// In the peer: attaches to what the parent initialized.
+    #[allow(unsafe_code)]
+    pub(crate) fn attach(shared: &'s Shared) -> Result<Objects<'s>, String> {
+        let e = |e: unipc::Error| e.to_string();
+        let map = &shared.map;
+        Ok(Objects {
+            sems: [
+                // SAFETY: the parent ran `SharedSemaphore::init` at this
+                // offset before it started this peer, and destroys nothing.
+                unsafe { SharedSemaphore::attach(map, at::SEM_TO_PEER) }.map_err(e)?,
+                // SAFETY: as for the first.
+                unsafe { SharedSemaphore::attach(map, at::SEM_TO_PARENT) }.map_err(e)?,
+            ],
+            // SAFETY: as in `init`.
+            mutex: unsafe { RobustMutex::attach(map, at::MUTEX) }.map_err(e)?,
+            // SAFETY: as in `init`.
+            condvar: unsafe { SharedCondvar::attach(map, at::CONDVAR) }.map_err(e)?,
+            set: SemaphoreSet::open_id(shared.sem_set).map_err(e)?,
+        })
+    }
+}
+
+/// The unipc side of `primitive`.
 pub(crate) fn side<'s>(
     primitive: Primitive,
     busy: bool,
     shared: &'s Shared,
-) -> Result<Option<Box<dyn Side + 's>>, String> {
+    objects: &'s Objects<'s>,
+) -> Result<Box<dyn Side + 's>, String> {
     let wait = if busy { Wait::Never } else { Wait::Forever };
     Ok(match primitive {
+        Primitive::PosixSem => Box::new(Sems { objects, wait }),
+        Primitive::SysvSem => Box::new(Set {
+            set: &objects.set,
+            wait,
+        }),
         Primitive::Eventfd => {
             let adopt = |fd: &OwnedFd| -> Result<EventFd, String> {
                 let copy = rustix::io::fcntl_dupfd_cloexec(fd, 0).map_err(|e| e.to_string())?;
                 EventFd::try_from(copy).map_err(|e| e.to_string())
             };
-            Some(Box::new(Events {
+            Box::new(Events {
                 to_peer: adopt(&shared.events[0])?,
                 to_parent: adopt(&shared.events[1])?,
                 wait,
-            }))
+            })
         }
-        Primitive::Futex => Some(Box::new(Futexes {
+        Primitive::Futex => Box::new(Futexes {
             to_peer: Futex::new(&shared.map, at::FUTEX_TO_PEER).map_err(|e| e.to_string())?,
             to_parent: Futex::new(&shared.map, at::FUTEX_TO_PARENT).map_err(|e| e.to_string())?,
             busy,
             seen: 0,
-        })),
-        _ => None,
+        }),
+        Primitive::MutexCondvar => Box::new(Condvar {
+            shared,
+            objects,
+            guard: None,
+        }),
     })
 }
 
@@ -74,6 +138,51 @@ fn spin<T>(mut op: impl FnMut() -> unipc::Result<T>) -> Result<T, String> {
             Err(unipc::Error::WouldBlock { .. }) => std::hint::spin_loop(),
             other => return other.map_err(|e| e.to_string()),
         }
+    }
+}
+
+struct Sems<'s> {
+    objects: &'s Objects<'s>,
+    wait: Wait,
+}
+
+impl Side for Sems<'_> {
+    fn ping(&mut self) -> Result<(), String> {
+        let [to_peer, to_parent] = &self.objects.sems;
+        to_peer.post().map_err(|e| e.to_string())?;
+        spin(|| to_parent.wait(self.wait))
+    }
+
+    fn wait_ping(&mut self) -> Result<(), String> {
+        spin(|| self.objects.sems[0].wait(self.wait))
+    }
+
+    fn answer(&mut self) -> Result<(), String> {
+        self.objects.sems[1].post().map_err(|e| e.to_string())
+    }
+}
+
+struct Set<'s> {
+    set: &'s SemaphoreSet,
+    wait: Wait,
+}
+
+impl Side for Set<'_> {
+    fn ping(&mut self) -> Result<(), String> {
+        self.set
+            .apply(&[Op::add(0, 1)], Wait::Forever)
+            .map_err(|e| e.to_string())?;
+        spin(|| self.set.apply(&[Op::take(1, 1)], self.wait))
+    }
+
+    fn wait_ping(&mut self) -> Result<(), String> {
+        spin(|| self.set.apply(&[Op::take(0, 1)], self.wait))
+    }
+
+    fn answer(&mut self) -> Result<(), String> {
+        self.set
+            .apply(&[Op::add(1, 1)], Wait::Forever)
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -164,5 +273,78 @@ impl Side for Futexes<'_> {
 
     fn answer(&mut self) -> Result<(), String> {
         self.signal(&self.to_parent, self.seen)
+    }
+}
+
+/// The robust mutex held for the whole window but inside the waits, and
+/// the turn word it protects.
+struct Condvar<'s> {
+    shared: &'s Shared,
+    objects: &'s Objects<'s>,
+    guard: Option<MutexGuard<'s>>,
+}
+
+impl<'s> Condvar<'s> {
+    /// With the mutex held: sets the turn to `to` (unless it is `until`
+    /// already), notifies, and waits until the turn is `until`.
+    fn turn(&mut self, to: u32, until: u32) -> Result<(), String> {
+        let turn = self.shared.word(at::TURN);
+        if to != until {
+            turn.store(to, SeqCst);
+            self.objects
+                .condvar
+                .notify_one()
+                .map_err(|e| e.to_string())?;
+        }
+        while turn.load(SeqCst) != until {
+            let guard = self.guard.take().ok_or("the mutex is not held")?;
+            self.guard = Some(
+                match self
+                    .objects
+                    .condvar
+                    .wait(guard, Wait::Forever)
+                    .map_err(|e| e.to_string())?
+                {
+                    Woken::Notified(guard) | Woken::TimedOut(guard) => guard,
+                    Woken::OwnerDied(_) => {
+                        return Err("the other side died holding the mutex".into())
+                    }
+                },
+            );
+        }
+        Ok(())
+    }
+}
+
+impl Side for Condvar<'_> {
+    fn start(&mut self) -> Result<(), String> {
+        match self
+            .objects
+            .mutex
+            .lock(Wait::Forever)
+            .map_err(|e| e.to_string())?
+        {
+            Locked::Acquired(guard) => self.guard = Some(guard),
+            Locked::OwnerDied(_) => return Err("a process died holding the mutex".into()),
+        }
+        Ok(())
+    }
+
+    fn end(&mut self) -> Result<(), String> {
+        self.guard = None;
+        Ok(())
+    }
+
+    fn ping(&mut self) -> Result<(), String> {
+        self.turn(1, 0)
+    }
+
+    fn wait_ping(&mut self) -> Result<(), String> {
+        self.turn(1, 1)
+    }
+
+    fn answer(&mut self) -> Result<(), String> {
+        self.shared.word(at::TURN).store(0, SeqCst);
+        self.objects.condvar.notify_one().map_err(|e| e.to_string())
     }
 }

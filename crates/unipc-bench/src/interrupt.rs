@@ -270,9 +270,11 @@ fn remove_private_segment(id: i32) {
 
 /// Removes the private semaphore set `id`, if it still is one.
 fn remove_private_semaphores(id: i32) {
-    // The library's semaphore sets land with the synchronization issue;
-    // until then the hand-off section removes its set through libc.
-    crate::handoff::remove_private_set(id);
+    if let Ok(set) = unipc::sync::sysv_sem::SemaphoreSet::open_id(id) {
+        if set.key() == unipc::name::SysvKey::Private {
+            let _ = set.remove();
+        }
+    }
 }
 
 /// Unlinks the POSIX shared-memory name `name`, if it is still there.

@@ -48,6 +48,7 @@ struct RawMailbox<'a> {
     outbox: RawBox<'a>,
     inbox: RawBox<'a>,
     max: usize,
+    peer_gone: &'a std::sync::atomic::AtomicBool,
 }
 
 impl<'a> RawBox<'a> {
@@ -81,12 +82,23 @@ fn futex_wait_for(
     word: &AtomicU32,
     waiters: &AtomicU32,
     busy: bool,
+    peer_gone: &std::sync::atomic::AtomicBool,
     ready: impl Fn(u32) -> bool,
 ) -> io::Result<u32> {
+    let mut spins = 0u32;
     loop {
         let value = word.load(SeqCst);
         if ready(value) {
             return Ok(value);
+        }
+        // The link's watch sets this and wakes the words when the peer
+        // dies: the same check the library's loop makes.
+        spins = spins.wrapping_add(1);
+        if (!busy || spins % 1024 == 0) && peer_gone.load(SeqCst) {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the other process has exited",
+            ));
         }
         if busy {
             std::hint::spin_loop();
@@ -177,11 +189,13 @@ impl<'a> RawWire<'a> {
                 outbox,
                 inbox,
                 max,
+                peer_gone,
             } => {
                 wire.mailbox = Some(RawMailbox {
                     outbox: RawBox::new(mapping, outbox, max)?,
                     inbox: RawBox::new(mapping, inbox, max)?,
                     max,
+                    peer_gone,
                 })
             }
             _ => {
@@ -307,9 +321,13 @@ impl Wire for RawWire<'_> {
                     return Err(io::Error::from(io::ErrorKind::InvalidInput));
                 }
                 let sent = out.seq.load(SeqCst);
-                futex_wait_for(out.ack, out.ack_waiters, self.nonblocking, |ack| {
-                    ack == sent
-                })?;
+                futex_wait_for(
+                    out.ack,
+                    out.ack_waiters,
+                    self.nonblocking,
+                    mailbox.peer_gone,
+                    |ack| ack == sent,
+                )?;
                 // SAFETY: `data` is `max` bytes of the mapping from
                 // `RawBox::new`'s check, the mapping outlives the wire, and
                 // the peer reads them only after the SEQ store below.
@@ -412,9 +430,13 @@ impl Wire for RawWire<'_> {
                 let mailbox = self.mailbox.as_ref().expect("made with the wire");
                 let inbox = &mailbox.inbox;
                 let received = inbox.ack.load(SeqCst);
-                let seq = futex_wait_for(inbox.seq, inbox.seq_waiters, self.nonblocking, |seq| {
-                    seq != received
-                })?;
+                let seq = futex_wait_for(
+                    inbox.seq,
+                    inbox.seq_waiters,
+                    self.nonblocking,
+                    mailbox.peer_gone,
+                    |seq| seq != received,
+                )?;
                 let len = inbox.len.load(SeqCst) as usize;
                 if seq != received.wrapping_add(1) || len != want || len > mailbox.max {
                     return Err(io::Error::new(

@@ -213,6 +213,9 @@ pub enum RawIo<'a> {
         inbox: usize,
         /// The largest unit a box holds.
         max: usize,
+        /// Set once the other process has died: a raw loop asleep in a
+        /// futex wait is woken then, and must stop.
+        peer_gone: &'a std::sync::atomic::AtomicBool,
     },
 }
 

@@ -79,6 +79,9 @@ pub mod layout {
 /// waits again once it has died.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// What a link whose peer has not joined yet reports as its peer's death.
+static NOT_WATCHED: AtomicBool = AtomicBool::new(false);
+
 /// Busy-polling looks at the watch's verdict every so many spins.
 const SPINS_PER_CHECK: u32 = 1 << 10;
 
@@ -374,6 +377,7 @@ impl Link for MailboxLink {
             outbox: self.outbox,
             inbox: self.inbox,
             max: self.max,
+            peer_gone: self.watch.as_ref().map_or(&NOT_WATCHED, |w| &*w.dead),
         }
     }
 }
