@@ -11,20 +11,39 @@ use std::time::{Duration, Instant};
 
 use crate::message::Wait;
 
-/// When a wait must end: `at` on the monotonic clock, or never.
+/// When a wait must end: at a point on the monotonic clock, already
+/// (a call told not to wait), or never.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Deadline {
-    at: Option<Instant>,
+    at: When,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum When {
+    Never,
+    /// Passed from the start: known without reading the clock, which a
+    /// busy-polling caller would otherwise read on every attempt (tens of
+    /// nanoseconds each on a virtual machine).
+    Already,
+    At(Instant),
 }
 
 impl Deadline {
     /// A deadline that never comes.
-    pub(crate) const NEVER: Deadline = Deadline { at: None };
+    pub(crate) const NEVER: Deadline = Deadline { at: When::Never };
+
+    /// A deadline that has passed already.
+    pub(crate) const PASSED: Deadline = Deadline { at: When::Already };
 
     /// `timeout` from now; a timeout past the clock's range never comes.
     pub(crate) fn after(timeout: Duration) -> Deadline {
+        if timeout.is_zero() {
+            return Deadline::PASSED;
+        }
         Deadline {
-            at: Instant::now().checked_add(timeout),
+            at: Instant::now()
+                .checked_add(timeout)
+                .map_or(When::Never, When::At),
         }
     }
 
@@ -39,20 +58,23 @@ impl Deadline {
     pub(crate) fn of(wait: Wait) -> Deadline {
         match wait {
             Wait::Forever => Deadline::NEVER,
-            Wait::Never => Deadline::after(Duration::ZERO),
+            Wait::Never => Deadline::PASSED,
             Wait::For(timeout) => Deadline::after(timeout),
         }
     }
 
     /// Whether the deadline never comes.
     pub(crate) fn is_never(&self) -> bool {
-        self.at.is_none()
+        self.at == When::Never
     }
 
     /// The time left (zero once passed), or `None` when it never comes.
     pub(crate) fn remaining(&self) -> Option<Duration> {
-        self.at
-            .map(|at| at.saturating_duration_since(Instant::now()))
+        match self.at {
+            When::Never => None,
+            When::Already => Some(Duration::ZERO),
+            When::At(at) => Some(at.saturating_duration_since(Instant::now())),
+        }
     }
 
     /// Whether the deadline has passed.

@@ -676,8 +676,9 @@ impl SemaphoreSet {
     ///
     /// # Errors
     /// Checked before the call, nothing applied: [`Error::NoSuchSemaphore`]
-    /// for an index past the end; [`Error::LimitExceeded`] for more
-    /// operations than `SEMOPM` or a step over [`MAX_VALUE`];
+    /// for an index past the end; [`Error::LimitExceeded`] for a step over
+    /// [`MAX_VALUE`] (and, refused by the kernel before it applies
+    /// anything, for more operations than `SEMOPM`);
     /// [`Error::Unsupported`] for no operation or an add or take of 0
     /// (which `semop` would read as a wait for zero).
     /// From the wait: [`Error::WouldBlock`] for [`Wait::Never`],
@@ -712,6 +713,7 @@ impl SemaphoreSet {
                             },
                         })
                     }
+                    Some(libc::E2BIG) => return Err(self.too_many(ops.len())),
                     Some(libc::ERANGE) => {
                         return Err(Error::os(self.object.clone(), "semop", err).with_hint(
                             "a value would pass 32767 (SEMVMX), or an undo adjustment its range",
@@ -720,6 +722,19 @@ impl SemaphoreSet {
                     _ => return Err(self.fail("semop", err)),
                 },
             }
+        }
+    }
+
+    /// The kernel refused `count` operations in one semop (E2BIG):
+    /// the error naming SEMOPM as it is now.
+    fn too_many(&self, count: usize) -> Error {
+        let semopm = sys::info().map_or(500, |i| i.semopm) as u64;
+        Error::LimitExceeded {
+            object: self.object.clone(),
+            what: "operations in one semop",
+            requested: count as u64,
+            limit: semopm,
+            set_in: SEMOPM_SOURCE,
         }
     }
 
@@ -733,16 +748,9 @@ impl SemaphoreSet {
                 reason: "give at least one operation".into(),
             });
         }
-        let semopm = sys::info().map_or(500, |i| i.semopm) as u64;
-        if ops.len() as u64 > semopm {
-            return Err(Error::LimitExceeded {
-                object: self.object.clone(),
-                what: "operations in one semop",
-                requested: ops.len() as u64,
-                limit: semopm,
-                set_in: SEMOPM_SOURCE,
-            });
-        }
+        // SEMOPM is not read here: that is a system call (IPC_INFO) on
+        // every semop, a fifth of a busy-polled hand-off. The kernel checks
+        // it first and applies nothing (E2BIG), and `too_many` names it then.
         ops.iter()
             .map(|op| {
                 self.check_index(op.index)?;
