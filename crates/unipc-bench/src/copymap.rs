@@ -34,15 +34,16 @@
 //! notification.
 #![allow(unsafe_code)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{BufRead, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use unipc::shm::memfd::{Memfd, SealedMemfd};
 use unipc::shm::Access;
 use unipc::stream::{pipe, unix};
+
+use crate::peer::SectionPeer;
 
 /// The role argument after `__bench-peer` that makes this section's peer.
 pub const ROLE: &str = "copy-or-map";
@@ -179,30 +180,6 @@ fn checksum(bytes: &[u8]) -> u64 {
     bytes.iter().map(|&b| u64::from(b)).sum()
 }
 
-struct CopyPeer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl CopyPeer {
-    fn line(&mut self) -> Result<String, String> {
-        let mut line = String::new();
-        match self.stdout.read_line(&mut line) {
-            Ok(0) => Err("the copy-or-map peer exited".to_owned()),
-            Ok(_) => match line.trim().strip_prefix("error ") {
-                Some(e) => Err(format!("copy-or-map peer: {e}")),
-                None => Ok(line.trim().to_owned()),
-            },
-            Err(e) => Err(format!("reading the copy-or-map peer: {e}")),
-        }
-    }
-
-    fn tell(&mut self, line: &str) -> Result<(), String> {
-        writeln!(self.stdin, "{line}").map_err(|e| format!("the copy-or-map peer left: {e}"))
-    }
-}
-
 fn measure(
     sizes: &[usize],
     repetitions: usize,
@@ -216,7 +193,8 @@ fn measure(
     let peer_sock: OwnedFd = peer_sock.into();
     let mut peer = {
         let mut registry = crate::interrupt::registry();
-        let peer = spawn(&peer_pipe, &peer_sock, max).map_err(|e| e.to_string())?;
+        let peer = SectionPeer::spawn(ROLE, &[max.to_string()], &[&peer_pipe, &peer_sock])
+            .map_err(|e| e.to_string())?;
         registry.peer(Some(peer.child.id()));
         peer
     };
@@ -242,31 +220,9 @@ fn measure(
     result
 }
 
-fn spawn(pipe: &OwnedFd, sock: &OwnedFd, max: usize) -> std::io::Result<CopyPeer> {
-    let mut command = Command::new(std::env::current_exe()?);
-    command.arg(crate::PEER_ARG).arg(ROLE).arg(max.to_string());
-    for fd in [pipe, sock] {
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-        command.arg(fd.as_raw_fd().to_string());
-    }
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .env(crate::peer::PARENT_ENV, std::process::id().to_string());
-    let mut child = command.spawn()?;
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    Ok(CopyPeer {
-        child,
-        stdin,
-        stdout,
-    })
-}
-
 #[allow(clippy::too_many_arguments)]
 fn drive(
-    peer: &mut CopyPeer,
+    peer: &mut SectionPeer,
     mut tx: pipe::Sender,
     sock: &unix::Stream,
     sizes: &[usize],
@@ -283,7 +239,7 @@ fn drive(
     peer.tell("setup")?;
     sock.send_with_fds(&[0], &[shared.as_fd()])
         .map_err(|e| e.to_string())?;
-    expect(peer.line()?, "ok")?;
+    peer.expect("ok")?;
     let mut ack = [0u8; 1];
     for &size in sizes {
         let expected = checksum(&data[..size]);
@@ -296,7 +252,7 @@ fn drive(
                     break;
                 }
                 peer.tell(&format!("{} {size}", method.command()))?;
-                expect(peer.line()?, "ready")?;
+                peer.expect("ready")?;
                 let t0 = Instant::now();
                 let mut s = sock;
                 match method {
@@ -348,14 +304,6 @@ fn drive(
         }
     }
     Ok(())
-}
-
-fn expect(line: String, want: &str) -> Result<(), String> {
-    if line == want {
-        Ok(())
-    } else {
-        Err(format!("copy-or-map peer said {line:?}, expected {want:?}"))
-    }
 }
 
 /// A read-only shared mapping of a memfd sealed against shrinking.
@@ -418,19 +366,7 @@ pub fn peer_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
         return Err("usage: __bench-peer copy-or-map MAX PIPE_FD SOCKET_FD".to_owned());
     };
     let max: usize = max.parse().map_err(|_| format!("bad size {max:?}"))?;
-    let adopt = |text: &String| -> Result<OwnedFd, String> {
-        let raw: RawFd = text
-            .parse()
-            .map_err(|_| format!("bad descriptor {text:?}"))?;
-        rustix::io::fcntl_getfd(
-            // SAFETY: only probes whether `raw` is open.
-            unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) },
-        )
-        .map_err(|e| format!("descriptor {raw} was not passed: {e}"))?;
-        // SAFETY: the parent left `raw` open for this process alone and
-        // named it once; nothing else here owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-    };
+    let adopt = crate::peer::adopt_passed;
     let mut rx = pipe::Receiver::try_from(adopt(pipe_fd)?).map_err(|e| e.to_string())?;
     let sock = unix::Stream::try_from(adopt(sock_fd)?).map_err(|e| e.to_string())?;
     // The receive buffer, faulted in before anything is timed.

@@ -38,9 +38,8 @@
 //! adopts the two eventfds it inherits by number, as in `peer.rs`.
 #![allow(unsafe_code)]
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::io::{BufRead, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -52,6 +51,7 @@ use unipc::shm::sysv::{Segment, SegmentOptions};
 use unipc::shm::{Access, Mapping};
 
 use crate::handoff_unipc::Objects;
+use crate::peer::SectionPeer;
 use crate::report::{ratio_spread, Placement, Spread, WaitMode};
 
 /// The role argument after `__bench-peer` that makes this section's peer.
@@ -588,39 +588,6 @@ fn side<'s>(
     }
 }
 
-struct HandOffPeer {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-}
-
-impl HandOffPeer {
-    fn line(&mut self) -> Result<String, String> {
-        let mut line = String::new();
-        match self.stdout.read_line(&mut line) {
-            Ok(0) => Err("the hand-off peer exited".to_owned()),
-            Ok(_) => match line.trim().strip_prefix("error ") {
-                Some(e) => Err(format!("hand-off peer: {e}")),
-                None => Ok(line.trim().to_owned()),
-            },
-            Err(e) => Err(format!("reading the hand-off peer: {e}")),
-        }
-    }
-
-    fn tell(&mut self, line: &str) -> Result<(), String> {
-        writeln!(self.stdin, "{line}").map_err(|e| format!("the hand-off peer left: {e}"))
-    }
-
-    fn expect(&mut self, want: &str) -> Result<(), String> {
-        let line = self.line()?;
-        if line == want {
-            Ok(())
-        } else {
-            Err(format!("hand-off peer said {line:?}, expected {want:?}"))
-        }
-    }
-}
-
 fn measure(
     settings: &Settings,
     figures: &mut Vec<Figure>,
@@ -687,7 +654,10 @@ fn run_with(
 ) -> Result<(), String> {
     let objects = Objects::init(shared, set)?;
     init_raw(shared)?;
-    let mut peer = spawn(segment.id(), shared).map_err(|e| format!("starting the peer: {e}"))?;
+    let args = [segment.id().to_string(), shared.sem_set.to_string()];
+    let fds = [&shared.events[0], &shared.events[1]];
+    let mut peer =
+        SectionPeer::spawn(ROLE, &args, &fds).map_err(|e| format!("starting the peer: {e}"))?;
     registry.peer(Some(peer.child.id()));
     drop(registry);
     let result = (|| {
@@ -708,38 +678,6 @@ fn run_with(
     result
 }
 
-fn spawn(segment: i32, shared: &Shared) -> std::io::Result<HandOffPeer> {
-    let mut command = Command::new(std::env::current_exe()?);
-    command
-        .arg(crate::PEER_ARG)
-        .arg(ROLE)
-        .arg(segment.to_string())
-        .arg(shared.sem_set.to_string());
-    // Inherited by this peer alone: the run starts no other child while
-    // these are open without close-on-exec, and restores the flag after.
-    for fd in &shared.events {
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
-        command.arg(fd.as_raw_fd().to_string());
-    }
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .env(crate::peer::PARENT_ENV, std::process::id().to_string());
-    let spawned = command.spawn();
-    for fd in &shared.events {
-        rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
-    }
-    let mut child = spawned?;
-    let stdin = child.stdin.take().expect("stdin is piped");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-    Ok(HandOffPeer {
-        child,
-        stdin,
-        stdout,
-    })
-}
-
 /// Watches the peer while a window runs: a peer that dies would leave the
 /// parent asleep in a wait nothing will end, so the watch stops the run
 /// the way ^C does (the interrupt clean-up removes what is left).
@@ -755,14 +693,7 @@ impl Watch {
         let thread = std::thread::spawn(move || {
             while !flag.load(SeqCst) {
                 std::thread::sleep(Duration::from_millis(100));
-                let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                    .ok()
-                    .and_then(|s| {
-                        s.rfind(')').and_then(|end| {
-                            s[end + 1..].split_whitespace().next().map(str::to_owned)
-                        })
-                    });
-                if !flag.load(SeqCst) && matches!(state.as_deref(), None | Some("Z" | "X")) {
+                if !flag.load(SeqCst) && !unipc::facility::mailbox::process_alive(pid) {
                     eprintln!("unipc bench: the hand-off peer (pid {pid}) died; stopping");
                     // To the process, not this thread (which blocks it):
                     // the interrupt thread takes it and cleans up.
@@ -794,7 +725,7 @@ fn drive(
     settings: &Settings,
     shared: &Shared,
     objects: &Objects<'_>,
-    peer: &mut HandOffPeer,
+    peer: &mut SectionPeer,
     figures: &mut Vec<Figure>,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
@@ -803,7 +734,10 @@ fn drive(
     let scenarios = crate::runner::scenarios(settings.cpus);
     for (wait, placement, why_not) in scenarios {
         if let Some(why) = why_not {
-            notes.push(format!("{}: {why}", scenario_name(wait, placement)));
+            notes.push(format!(
+                "{}: {why}",
+                crate::text::scenario_short(wait, placement)
+            ));
             continue;
         }
         let (mine, theirs) = match (settings.cpus, placement) {
@@ -845,20 +779,6 @@ fn drive(
     Ok(())
 }
 
-fn scenario_name(wait: WaitMode, placement: Placement) -> String {
-    format!(
-        "{}, {}",
-        match wait {
-            WaitMode::Blocking => "blocking",
-            WaitMode::BusyPoll => "busy-poll",
-        },
-        match placement {
-            Placement::CrossCpu => "different CPUs",
-            Placement::SameCpu => "one CPU",
-        }
-    )
-}
-
 type PairFigures = (Vec<f64>, Vec<f64>, Vec<f64>);
 
 /// Pairs of windows, unipc and raw in alternating order, until their
@@ -867,7 +787,7 @@ fn figure(
     settings: &Settings,
     shared: &Shared,
     objects: &Objects<'_>,
-    peer: &mut HandOffPeer,
+    peer: &mut SectionPeer,
     primitive: Primitive,
     busy: bool,
     peer_cpu: Option<usize>,
@@ -906,7 +826,7 @@ fn window(
     settings: &Settings,
     shared: &Shared,
     objects: &Objects<'_>,
-    peer: &mut HandOffPeer,
+    peer: &mut SectionPeer,
     primitive: Primitive,
     via: Via,
     busy: bool,
@@ -955,19 +875,7 @@ pub fn peer_main(args: &[String], out: &mut impl Write) -> Result<(), String> {
     let sem_set: i32 = sem_set
         .parse()
         .map_err(|_| format!("bad set {sem_set:?}"))?;
-    let adopt = |text: &String| -> Result<OwnedFd, String> {
-        let raw: RawFd = text
-            .parse()
-            .map_err(|_| format!("bad descriptor {text:?}"))?;
-        rustix::io::fcntl_getfd(
-            // SAFETY: only probes whether `raw` is open.
-            unsafe { BorrowedFd::borrow_raw(raw) },
-        )
-        .map_err(|e| format!("descriptor {raw} was not passed: {e}"))?;
-        // SAFETY: the parent left `raw` open for this process alone and
-        // named it once; nothing else here owns it.
-        Ok(unsafe { OwnedFd::from_raw_fd(raw) })
-    };
+    let adopt = crate::peer::adopt_passed;
     let map = Segment::open_id(segment)
         .and_then(|s| s.attach(Access::ReadWrite))
         .map_err(|e| e.to_string())?;

@@ -110,6 +110,101 @@ impl Peer {
     }
 }
 
+/// The peer of a bench section with its own protocol (copy-or-map,
+/// hand-off): this binary again in `role`, steered by lines on its stdin,
+/// answering lines on its stdout (`error ...` for a failure).
+pub(crate) struct SectionPeer {
+    pub(crate) child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    role: &'static str,
+}
+
+impl SectionPeer {
+    /// Starts `role` with `args`, then the numbers of `fds`, which it
+    /// inherits: the bench starts no other child meanwhile, and the flags
+    /// are put back after the spawn.
+    pub(crate) fn spawn(
+        role: &'static str,
+        args: &[String],
+        fds: &[&OwnedFd],
+    ) -> std::io::Result<SectionPeer> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.arg(PEER_ARG).arg(role).args(args);
+        for fd in fds {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            command.arg(fd.as_raw_fd().to_string());
+        }
+        command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .env(PARENT_ENV, std::process::id().to_string());
+        let spawned = command.spawn();
+        for fd in fds {
+            rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::CLOEXEC)?;
+        }
+        let mut child = spawned?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
+        Ok(SectionPeer {
+            child,
+            stdin,
+            stdout,
+            role,
+        })
+    }
+
+    /// The peer's next line; its `error ...` line as an error.
+    pub(crate) fn line(&mut self) -> Result<String, String> {
+        let mut line = String::new();
+        match self.stdout.read_line(&mut line) {
+            Ok(0) => Err(format!("the {} peer exited", self.role)),
+            Ok(_) => match line.trim().strip_prefix("error ") {
+                Some(e) => Err(format!("{} peer: {e}", self.role)),
+                None => Ok(line.trim().to_owned()),
+            },
+            Err(e) => Err(format!("reading the {} peer: {e}", self.role)),
+        }
+    }
+
+    /// Sends the peer one line.
+    pub(crate) fn tell(&mut self, line: &str) -> Result<(), String> {
+        writeln!(self.stdin, "{line}").map_err(|e| format!("the {} peer left: {e}", self.role))
+    }
+
+    /// Reads the next line, which must be `want`.
+    pub(crate) fn expect(&mut self, want: &str) -> Result<(), String> {
+        let line = self.line()?;
+        if line == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{} peer said {line:?}, expected {want:?}",
+                self.role
+            ))
+        }
+    }
+}
+
+/// Adopts a descriptor its parent left open for this peer, named by its
+/// number on the command line.
+pub(crate) fn adopt_passed(number: &String) -> Result<OwnedFd, String> {
+    let raw: RawFd = number
+        .parse()
+        .map_err(|_| format!("bad descriptor {number:?}"))?;
+    rustix::io::fcntl_getfd(
+        // SAFETY: only probes whether `raw` is open; a closed number
+        // yields EBADF, which is reported.
+        unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) },
+    )
+    .map_err(|e| format!("descriptor {raw} was not passed: {e}"))?;
+    // SAFETY: the parent left `raw` open without close-on-exec for this
+    // process alone and named it once (the caller adopts each number once);
+    // nothing else here owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
 /// The peer's main: `args` are the arguments after [`PEER_ARG`]. Returns
 /// the process exit code.
 pub fn peer_main(args: &[String]) -> i32 {
@@ -176,19 +271,7 @@ fn run_peer(args: &[String], out: &mut impl Write) -> Result<(), String> {
         crate::placement::pin_current_thread(cpu)
             .map_err(|e| format!("pinning to CPU {cpu}: {e}"))?;
     }
-    let mut owned = Vec::new();
-    for fd in fds {
-        let raw: RawFd = fd.parse().map_err(|_| format!("bad descriptor {fd:?}"))?;
-        rustix::io::fcntl_getfd(
-            // SAFETY: only probes whether `raw` is open; a closed number
-            // yields EBADF, which is reported.
-            unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) },
-        )
-        .map_err(|e| format!("descriptor {raw} was not passed: {e}"))?;
-        // SAFETY: the parent left `raw` open without close-on-exec for this
-        // process alone and named it once; nothing else here owns it.
-        owned.push(unsafe { OwnedFd::from_raw_fd(raw) });
-    }
+    let owned = fds.iter().map(adopt_passed).collect::<Result<_, _>>()?;
     let options = LinkOptions::new(max_message_size);
     let ticket = Ticket::new(address.clone(), owned);
     let mut link = facility

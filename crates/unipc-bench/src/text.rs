@@ -282,7 +282,7 @@ pub fn hand_off(section: &crate::handoff::HandOff) -> String {
     for f in &section.figures {
         table.push(vec![
             f.primitive.name().to_owned(),
-            scenario_title_short(f.wait, f.placement),
+            scenario_short(f.wait, f.placement),
             nanos(f.unipc_p50_ns.median),
             nanos(f.raw_p50_ns.median),
             if f.noisy {
@@ -299,7 +299,8 @@ pub fn hand_off(section: &crate::handoff::HandOff) -> String {
     out
 }
 
-fn scenario_title_short(wait: WaitMode, placement: Placement) -> String {
+/// A scenario in a few words ("busy-poll, 2 CPUs").
+pub(crate) fn scenario_short(wait: WaitMode, placement: Placement) -> String {
     format!(
         "{}, {}",
         match wait {

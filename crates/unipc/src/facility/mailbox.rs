@@ -75,6 +75,13 @@ pub mod layout {
     }
 }
 
+/// Whether process `pid` is alive: listed in `/proc`, neither a zombie nor
+/// dead (what the link's watch asks; the bench's hand-off section asks it
+/// too).
+pub fn process_alive(pid: u32) -> bool {
+    crate::sys::proc::process_alive(pid)
+}
+
 /// How often the watch looks at the other process, and wakes this one's
 /// waits again once it has died.
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
@@ -114,7 +121,7 @@ impl Watch {
         let thread = std::thread::spawn(move || {
             while !stop_flag.load(SeqCst) {
                 std::thread::sleep(WATCH_INTERVAL);
-                if dead_flag.load(SeqCst) || !crate::sys::proc::process_alive(other) {
+                if dead_flag.load(SeqCst) || !process_alive(other) {
                     dead_flag.store(true, SeqCst);
                     for offset in words {
                         if let Ok(futex) = Futex::new(&map, offset) {

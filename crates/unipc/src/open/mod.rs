@@ -249,16 +249,9 @@ impl OpenOptions {
             Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
                 return Err(not_a_channel(endpoint))
             }
-            Endpoint::Sem(_) => {
-                return Err(Error::Unsupported {
-                    object: endpoint.to_string().into(),
-                    what: "sending and receiving".into(),
-                    reason:
-                        "a semaphore carries no data, only a count: unipc sem post / wait / get"
-                            .into(),
-                })
+            Endpoint::Sem(_) | Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => {
+                return Err(not_data(endpoint))
             }
-            Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => return Err(not_data(endpoint)),
         };
         Ok(Handle::Messages(handle))
     }
@@ -297,16 +290,9 @@ impl OpenOptions {
             Endpoint::Shm(_) | Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => {
                 return Err(not_a_channel(endpoint))
             }
-            Endpoint::Sem(_) => {
-                return Err(Error::Unsupported {
-                    object: endpoint.to_string().into(),
-                    what: "sending and receiving".into(),
-                    reason:
-                        "a semaphore carries no data, only a count: unipc sem post / wait / get"
-                            .into(),
-                })
+            Endpoint::Sem(_) | Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => {
+                return Err(not_data(endpoint))
             }
-            Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => return Err(not_data(endpoint)),
         };
         Ok(Listener {
             kind,
@@ -376,11 +362,17 @@ fn not_a_channel(endpoint: &Endpoint) -> Error {
 
 /// A synchronization primitive carries no data: the refusal to send or
 /// receive through one.
+/// A semaphore carries a count, not data.
 fn not_data(endpoint: &Endpoint) -> Error {
+    let reason = match endpoint {
+        Endpoint::Sem(_) => {
+            "a semaphore carries no data, only a count: unipc sem post / wait / get (unipc::sync::posix_sem)"
+        }
+        _ => "a semaphore set carries no data: operate on it with unipc semop (unipc::sync::sysv_sem)",
+    };
     Error::Unsupported {
         object: endpoint.to_string().into(),
         what: "sending and receiving".into(),
-        reason: "a semaphore set carries no data: operate on it with unipc semop (unipc::sync::sysv_sem)"
-            .into(),
+        reason: reason.into(),
     }
 }
