@@ -40,8 +40,7 @@
 
 use std::io::{BufRead, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -678,47 +677,17 @@ fn run_with(
     result
 }
 
-/// Watches the peer while a window runs: a peer that dies would leave the
-/// parent asleep in a wait nothing will end, so the watch stops the run
+/// Watches the peer while the section runs: a peer that dies would leave
+/// the parent asleep in a wait nothing will end, so the watch stops the run
 /// the way ^C does (the interrupt clean-up removes what is left).
-struct Watch {
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Watch {
-    fn start(pid: u32) -> Watch {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::spawn(move || {
-            while !flag.load(SeqCst) {
-                std::thread::sleep(Duration::from_millis(100));
-                if !flag.load(SeqCst) && !unipc::facility::mailbox::process_alive(pid) {
-                    eprintln!("unipc bench: the hand-off peer (pid {pid}) died; stopping");
-                    // To the process, not this thread (which blocks it):
-                    // the interrupt thread takes it and cleans up.
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::this(),
-                        nix::sys::signal::Signal::SIGTERM,
-                    );
-                    return;
-                }
-            }
-        });
-        Watch {
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        self.stop.store(true, SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
+fn watch(pid: u32) -> unipc::facility::mailbox::ProcessWatch {
+    unipc::facility::mailbox::ProcessWatch::start(pid, move || {
+        eprintln!("unipc bench: the hand-off peer (pid {pid}) died; stopping");
+        // To the process, not this thread (which blocks it): the
+        // interrupt thread takes it and cleans up.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGTERM);
+        false
+    })
 }
 
 fn drive(
@@ -730,7 +699,7 @@ fn drive(
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
     let pid = peer.child.id();
-    let _watch = Watch::start(pid);
+    let _watch = watch(pid);
     let scenarios = crate::runner::scenarios(settings.cpus);
     for (wait, placement, why_not) in scenarios {
         if let Some(why) = why_not {

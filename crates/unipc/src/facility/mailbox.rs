@@ -109,37 +109,61 @@ pub(crate) enum Side {
 /// miss it.
 struct Watch {
     dead: Arc<AtomicBool>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    _thread: ProcessWatch,
 }
 
 impl Watch {
     fn start(map: Arc<Mapping>, other: u32, words: [usize; 4]) -> Watch {
         let dead = Arc::new(AtomicBool::new(false));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (dead_flag, stop_flag) = (Arc::clone(&dead), Arc::clone(&stop));
-        let thread = std::thread::spawn(move || {
-            while !stop_flag.load(SeqCst) {
-                std::thread::sleep(WATCH_INTERVAL);
-                if dead_flag.load(SeqCst) || !process_alive(other) {
-                    dead_flag.store(true, SeqCst);
-                    for offset in words {
-                        if let Ok(futex) = Futex::new(&map, offset) {
-                            let _ = futex.wake(u32::MAX);
-                        }
-                    }
+        let flag = Arc::clone(&dead);
+        let thread = ProcessWatch::start(other, move || {
+            flag.store(true, SeqCst);
+            for offset in words {
+                if let Ok(futex) = Futex::new(&map, offset) {
+                    let _ = futex.wake(u32::MAX);
                 }
             }
+            true
         });
         Watch {
             dead,
+            _thread: thread,
+        }
+    }
+}
+
+/// A thread that looks at a process every 100 ms and, once it
+/// has died, calls `on_death` (again each interval while it returns true);
+/// stopped and joined when dropped.
+#[derive(Debug)]
+pub struct ProcessWatch {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProcessWatch {
+    /// Watches `pid`.
+    pub fn start(pid: u32, mut on_death: impl FnMut() -> bool + Send + 'static) -> ProcessWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut dead = false;
+            while !flag.load(SeqCst) {
+                std::thread::sleep(WATCH_INTERVAL);
+                dead = dead || !process_alive(pid);
+                if dead && !flag.load(SeqCst) && !on_death() {
+                    return;
+                }
+            }
+        });
+        ProcessWatch {
             stop,
             thread: Some(thread),
         }
     }
 }
 
-impl Drop for Watch {
+impl Drop for ProcessWatch {
     fn drop(&mut self) {
         self.stop.store(true, SeqCst);
         if let Some(thread) = self.thread.take() {
