@@ -368,6 +368,8 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
             r.name.to_owned(),
             if p.is_some_and(|p| p.shape == Shape::Synchronization) {
                 "sync"
+            } else if p.is_some_and(|p| p.shape == Shape::SharedMemory) {
+                "memory"
             } else if r.boundaries {
                 "msgs"
             } else {
@@ -413,8 +415,12 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
             .to_owned(),
             yes_no(r.reliable).to_owned(),
             yes_no(r.peek).to_owned(),
-            r.max_message_bytes
-                .map_or_else(|| "any".to_owned(), short_bytes),
+            match (r.max_message_bytes, p.map(|p| p.shape)) {
+                (Some(bytes), _) => short_bytes(bytes),
+                (None, Some(Shape::ByteStream)) => "any".to_owned(),
+                // Shared memory holds what fits; a primitive carries nothing.
+                _ => "-".to_owned(),
+            },
         ];
         if key.is_some() {
             line.push(
@@ -438,9 +444,10 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
 
 /// What the table's abbreviations mean (each line under 100 columns).
 const LEGEND: &str = "\
-shape: byte stream or whole messages; dir: one-way or two-way per object;
-tags: prio(rity) or type carried by each message; naming: fds = inherited descriptors,
-  path|abs = path or abstract name, /name = POSIX IPC name, key = System V key;
+shape: byte stream, whole messages, shared memory or sync (a primitive that carries no data);
+dir: one-way or two-way per object; tags: prio(rity) or type carried by each message;
+naming: fds = inherited descriptors, path|abs = path or abstract name, /name = POSIX IPC name,
+  key = System V key, in shm = a place in shared memory, file = any file by its path;
 reach: related = inherited only, host = any process here; lives: process = until last close,
   kernel = until removed, fs name = name stays until removed; max msg: largest message on
   this machine (K = KiB; any = byte stream). Every property and limit: unipc compare --long
