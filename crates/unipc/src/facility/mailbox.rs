@@ -308,13 +308,16 @@ impl MailboxLink {
             let count = self.word(waiters)?;
             count.fetch_add(1, SeqCst);
             let value = word.load(SeqCst);
+            // The words are checked once (see `word`), so the hot path calls
+            // `sys::futex` itself: `Futex::new` would name its word in a
+            // fresh string on every wait.
             let slept = if ready(value) {
-                Ok(())
+                Ok(crate::sys::futex::Waited::Changed)
             } else {
-                self.futex(offset)?.wait(value, Wait::Forever)
+                crate::sys::futex::wait(word, value, None)
             };
             count.fetch_sub(1, SeqCst);
-            slept?;
+            slept.map_err(|e| Error::os(self.map.object().clone(), "futex wait", e))?;
         }
     }
 
@@ -324,7 +327,8 @@ impl MailboxLink {
         // Not skipped when busy-polling: the other side may still sleep
         // from a blocking phase; the count is zero when it does not.
         if self.word(waiters)?.load(SeqCst) > 0 {
-            self.futex(offset)?.wake(1)?;
+            crate::sys::futex::wake(self.word(offset)?, 1)
+                .map_err(|e| Error::os(self.map.object().clone(), "futex wake", e))?;
         }
         Ok(())
     }
