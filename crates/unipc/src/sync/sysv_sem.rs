@@ -81,6 +81,9 @@ const CREATE_ATTEMPTS: usize = 100;
 pub const MAX_VALUE: u16 = sys::SEMVMX;
 
 const SEMVMX_SOURCE: &str = "SEMVMX, fixed at 32767 in the kernel";
+/// Operations a semop checks into a stack buffer rather than a `Vec`.
+const INLINE_OPS: usize = 4;
+
 const SEMOPM_SOURCE: &str = "/proc/sys/kernel/sem (SEMOPM, the third field)";
 const SEMMSL_SOURCE: &str = "/proc/sys/kernel/sem (SEMMSL, the first field)";
 
@@ -689,14 +692,32 @@ impl SemaphoreSet {
     #[doc(alias = "semop")]
     #[doc(alias = "semtimedop")]
     pub fn apply(&self, ops: &[Op], wait: Wait) -> Result<()> {
-        let mut bufs = self.check_ops(ops, matches!(wait, Wait::Never))?;
+        let nowait = matches!(wait, Wait::Never);
+        // A few operations (the common case) go on the stack: a busy-poll
+        // calls this in a loop, and an allocation each time showed.
+        let mut inline = [sys::SemBuf {
+            sem_num: 0,
+            sem_op: 0,
+            sem_flg: 0,
+        }; INLINE_OPS];
+        let mut heap;
+        let bufs: &mut [sys::SemBuf] = if ops.len() <= INLINE_OPS {
+            self.check_count(ops)?;
+            for (buf, op) in inline.iter_mut().zip(ops) {
+                *buf = self.check_op(op, nowait)?;
+            }
+            &mut inline[..ops.len()]
+        } else {
+            heap = self.check_ops(ops, nowait)?;
+            &mut heap
+        };
         let deadline = Deadline::of(wait);
         loop {
             let timeout = match wait {
                 Wait::For(_) => deadline.remaining(),
                 _ => None,
             };
-            match sys::op(self.id, &mut bufs, timeout) {
+            match sys::op(self.id, bufs, timeout) {
                 Ok(()) => return Ok(()),
                 Err(err) => match errno(&err) {
                     Some(libc::EINTR) if !deadline.passed() => continue,
@@ -741,6 +762,13 @@ impl SemaphoreSet {
     /// The `struct sembuf`s of `ops`, refused before any call when they
     /// cannot be right.
     fn check_ops(&self, ops: &[Op], nowait: bool) -> Result<Vec<sys::SemBuf>> {
+        self.check_count(ops)?;
+        ops.iter().map(|op| self.check_op(op, nowait)).collect()
+    }
+
+    /// Refuses a semop of no operations (SEMOPM is the kernel's to check:
+    /// reading it is a system call, and E2BIG applies nothing).
+    fn check_count(&self, ops: &[Op]) -> Result<()> {
         if ops.is_empty() {
             return Err(Error::Unsupported {
                 object: self.object.clone(),
@@ -748,44 +776,41 @@ impl SemaphoreSet {
                 reason: "give at least one operation".into(),
             });
         }
-        // SEMOPM is not read here: that is a system call (IPC_INFO) on
-        // every semop, a fifth of a busy-polled hand-off. The kernel checks
-        // it first and applies nothing (E2BIG), and `too_many` names it then.
-        ops.iter()
-            .map(|op| {
-                self.check_index(op.index)?;
-                let step = op.delta().unsigned_abs();
-                if step > u32::from(MAX_VALUE) {
-                    return Err(Error::LimitExceeded {
-                        object: self.object.clone(),
-                        what: "step of one operation",
-                        requested: step.into(),
-                        limit: MAX_VALUE.into(),
-                        set_in: SEMVMX_SOURCE,
-                    });
-                }
-                if step == 0 && op.kind != Kind::WaitZero {
-                    return Err(Error::Unsupported {
-                        object: self.object.clone(),
-                        what: "adding or taking 0".into(),
-                        reason: "semop reads 0 as a wait for zero: use Op::wait_zero for that"
-                            .into(),
-                    });
-                }
-                let mut flags = 0;
-                if op.undo {
-                    flags |= sys::UNDO;
-                }
-                if nowait {
-                    flags |= sys::NOWAIT;
-                }
-                Ok(sys::SemBuf {
-                    sem_num: op.index as u16,
-                    sem_op: op.delta() as i16,
-                    sem_flg: flags,
-                })
-            })
-            .collect()
+        Ok(())
+    }
+
+    /// The `struct sembuf` of `op`, refused when it cannot be right.
+    fn check_op(&self, op: &Op, nowait: bool) -> Result<sys::SemBuf> {
+        self.check_index(op.index)?;
+        let step = op.delta().unsigned_abs();
+        if step > u32::from(MAX_VALUE) {
+            return Err(Error::LimitExceeded {
+                object: self.object.clone(),
+                what: "step of one operation",
+                requested: step.into(),
+                limit: MAX_VALUE.into(),
+                set_in: SEMVMX_SOURCE,
+            });
+        }
+        if step == 0 && op.kind != Kind::WaitZero {
+            return Err(Error::Unsupported {
+                object: self.object.clone(),
+                what: "adding or taking 0".into(),
+                reason: "semop reads 0 as a wait for zero: use Op::wait_zero for that".into(),
+            });
+        }
+        let mut flags = 0;
+        if op.undo {
+            flags |= sys::UNDO;
+        }
+        if nowait {
+            flags |= sys::NOWAIT;
+        }
+        Ok(sys::SemBuf {
+            sem_num: op.index as u16,
+            sem_op: op.delta() as i16,
+            sem_flg: flags,
+        })
     }
 
     fn check_index(&self, index: usize) -> Result<u16> {
