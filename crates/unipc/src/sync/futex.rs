@@ -65,13 +65,16 @@ use crate::{Error, Result};
 pub struct Futex<'m> {
     word: &'m AtomicU32,
     offset: usize,
-    object: ObjectName,
+    /// The mapping's name; this word's own (`NAME futex@OFFSET`) is made
+    /// on first use, so a `Futex` made per wait costs no allocation.
+    mapping: &'m ObjectName,
+    object: std::sync::OnceLock<ObjectName>,
 }
 
 impl fmt::Debug for Futex<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Futex")
-            .field("object", &self.object)
+            .field("object", self.object())
             .field("offset", &self.offset)
             .field("value", &self.word.load(Ordering::Relaxed))
             .finish()
@@ -94,7 +97,8 @@ impl<'m> Futex<'m> {
         Ok(Futex {
             word,
             offset,
-            object: format!("{} futex@{offset}", map.object()).into(),
+            mapping: map.object(),
+            object: std::sync::OnceLock::new(),
         })
     }
 
@@ -111,7 +115,8 @@ impl<'m> Futex<'m> {
 
     /// The name errors carry: the mapping's object and `futex@OFFSET`.
     pub fn object(&self) -> &ObjectName {
-        &self.object
+        self.object
+            .get_or_init(|| format!("{} futex@{}", self.mapping, self.offset).into())
     }
 
     /// `FUTEX_WAIT` — sleeps while the word holds `expected`, until a
@@ -142,7 +147,7 @@ impl<'m> Futex<'m> {
         if let Wait::Never = wait {
             if self.word.load(Ordering::Acquire) == expected {
                 return Err(Error::WouldBlock {
-                    object: self.object.clone(),
+                    object: self.object().clone(),
                     op: "futex wait",
                     holder: None,
                 });
@@ -152,13 +157,13 @@ impl<'m> Futex<'m> {
         let deadline = Deadline::of(wait);
         loop {
             let outcome = sys::wait(self.word, expected, deadline.remaining())
-                .map_err(|err| Error::os(&self.object, "futex wait", err))?;
+                .map_err(|err| Error::os(self.object(), "futex wait", err))?;
             match outcome {
                 Waited::Woken | Waited::Changed => return Ok(()),
                 Waited::Interrupted if !deadline.passed() => continue,
                 Waited::Interrupted | Waited::TimedOut => {
                     return Err(Error::TimedOut {
-                        object: self.object.clone(),
+                        object: self.object().clone(),
                         timeout: match wait {
                             Wait::For(timeout) => timeout,
                             _ => std::time::Duration::ZERO,
@@ -182,7 +187,7 @@ impl<'m> Futex<'m> {
         // would be negative, which wakes nobody on older kernels.
         let count = count.min(i32::MAX as u32);
         let woken = sys::wake(self.word, count)
-            .map_err(|err| Error::os(&self.object, "futex wake", err))?;
+            .map_err(|err| Error::os(self.object(), "futex wake", err))?;
         Ok(u32::try_from(woken).unwrap_or(u32::MAX))
     }
 
