@@ -23,13 +23,15 @@
 //! exist that the clean-up does not know of.
 //!
 //! Each connector names what it creates, through the `announce` hook of
-//! [`Connector::prepare`](unipc::facility::Connector::prepare): paths and
-//! POSIX queue names before they exist, System V queue identifiers right
-//! after. The runner registers each at once, still holding the lock;
-//! nothing is guessed. A queue's identifier exists only once the queue
-//! does, so a SIGKILL between a System V queue's creation and its
-//! announcement (two system calls apart) is the one moment that can leave
-//! an object behind.
+//! [`Connector::prepare`](unipc::facility::Connector::prepare): paths,
+//! POSIX names and the keys of System V queues before they exist, the
+//! identifiers of private System V segments and sets right after. The
+//! runner registers each at once, still holding the lock; nothing is
+//! guessed. A private object's identifier exists only once the object
+//! does, so a SIGKILL between a private segment's or set's creation and
+//! its announcement (two system calls apart) is the one moment that can
+//! leave an object behind; queues are made under a fresh key told first,
+//! which closes that moment for them.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
@@ -47,6 +49,7 @@ use unipc::name::PosixName;
 pub struct Registry {
     peer: Option<u32>,
     sysv_queues: BTreeSet<i32>,
+    sysv_queue_keys: BTreeSet<i32>,
     sysv_segments: BTreeSet<i32>,
     sysv_semaphores: BTreeSet<i32>,
     posix_queues: BTreeSet<String>,
@@ -64,6 +67,7 @@ struct Reaper {
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     peer: None,
     sysv_queues: BTreeSet::new(),
+    sysv_queue_keys: BTreeSet::new(),
     sysv_segments: BTreeSet::new(),
     sysv_semaphores: BTreeSet::new(),
     posix_queues: BTreeSet::new(),
@@ -173,6 +177,9 @@ impl Registry {
             CreatedObject::SysvQueue(id) => {
                 self.sysv_queues.insert(*id).then(|| format!("msq {id}"))
             }
+            CreatedObject::SysvQueueKey(key) => {
+                (self.sysv_queue_keys.insert(*key)).then(|| format!("msqkey {key}"))
+            }
             CreatedObject::PosixMq(name) => (self.posix_queues)
                 .insert(name.to_string())
                 .then(|| format!("mq {name}")),
@@ -199,6 +206,9 @@ impl Registry {
             CreatedObject::SysvQueue(id) => {
                 self.sysv_queues.remove(id).then(|| format!("unmsq {id}"))
             }
+            CreatedObject::SysvQueueKey(key) => {
+                (self.sysv_queue_keys.remove(key)).then(|| format!("unmsqkey {key}"))
+            }
             CreatedObject::PosixMq(name) => (self.posix_queues)
                 .remove(&name.to_string())
                 .then(|| format!("unmq {name}")),
@@ -224,6 +234,9 @@ impl Registry {
         }
         for id in std::mem::take(&mut self.sysv_queues) {
             remove_private_queue(id);
+        }
+        for key in std::mem::take(&mut self.sysv_queue_keys) {
+            remove_keyed_queue(key);
         }
         for id in std::mem::take(&mut self.sysv_segments) {
             remove_private_segment(id);
@@ -254,6 +267,21 @@ impl Registry {
 fn remove_private_queue(id: i32) {
     if let Ok(queue) = unipc::message::sysv_mq::Queue::open_id(id) {
         if queue.key() == unipc::name::SysvKey::Private {
+            let _ = queue.remove();
+        }
+    }
+}
+
+/// Removes the queue with `key`, if this user made it (a key is the
+/// run's own only while it made the queue; another user's is left alone).
+fn remove_keyed_queue(key: i32) {
+    if let Ok(queue) =
+        unipc::message::sysv_mq::QueueOptions::new().open(unipc::name::SysvKey::Key(key))
+    {
+        if queue
+            .stat()
+            .is_ok_and(|st| st.creator_uid == rustix::process::geteuid().as_raw())
+        {
             let _ = queue.remove();
         }
     }
@@ -320,6 +348,7 @@ pub fn reaper_main() -> i32 {
     let _ = signals().thread_block();
     let mut dirs = BTreeSet::new();
     let mut queues = BTreeSet::new();
+    let mut queue_keys = BTreeSet::new();
     let mut segments = BTreeSet::new();
     let mut semaphores = BTreeSet::new();
     let mut names = BTreeSet::new();
@@ -347,6 +376,14 @@ pub fn reaper_main() -> i32 {
             "unmsq" => {
                 if let Ok(id) = arg.parse::<i32>() {
                     queues.remove(&id);
+                }
+            }
+            "msqkey" => {
+                queue_keys.extend(arg.parse::<i32>());
+            }
+            "unmsqkey" => {
+                if let Ok(key) = arg.parse::<i32>() {
+                    queue_keys.remove(&key);
                 }
             }
             "shm" => {
@@ -383,6 +420,9 @@ pub fn reaper_main() -> i32 {
     }
     for id in queues {
         remove_private_queue(id);
+    }
+    for key in queue_keys {
+        remove_keyed_queue(key);
     }
     for id in segments {
         remove_private_segment(id);

@@ -115,6 +115,11 @@ pub enum CreatedObject {
     /// A System V message queue, by identifier: lives until removed
     /// (`msgctl(IPC_RMID)`).
     SysvQueue(i32),
+    /// A System V message queue about to be made, exclusively, with this
+    /// key: told before it exists (unlike a private queue's identifier), so
+    /// no moment is left in which a killed run leaves it behind. Removed by
+    /// key, and only if this user made it.
+    SysvQueueKey(i32),
     /// A POSIX message queue's name: lives until unlinked (`mq_unlink`).
     PosixMq(PosixName),
     /// A file: a FIFO or a socket file (`unlink`).
@@ -228,6 +233,9 @@ mod tests {
     fn exists(object: &CreatedObject) -> bool {
         match object {
             CreatedObject::SysvQueue(id) => sysv_mq::Queue::open_id(*id).is_ok(),
+            CreatedObject::SysvQueueKey(key) => sysv_mq::QueueOptions::new()
+                .open(crate::name::SysvKey::Key(*key))
+                .is_ok(),
             CreatedObject::PosixMq(name) => posix_mq::Queue::open(name).is_ok(),
             CreatedObject::Path(path) => path.symlink_metadata().is_ok(),
             // Removed (IPC_RMID) but still attached counts as gone: no

@@ -1375,6 +1375,20 @@ struct Connector;
 #[cfg(feature = "bench")]
 struct Pending(Queue, Queue);
 
+/// A key no one is likely to use: random (the standard library's
+/// per-process random hash seed, mixed with a counter), positive, never
+/// `IPC_PRIVATE`.
+#[cfg(feature = "bench")]
+fn fresh_key() -> i32 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(NEXT.fetch_add(1, Relaxed));
+    hasher.write_u32(std::process::id());
+    (hasher.finish() as i32 & i32::MAX) | 1
+}
+
 #[cfg(feature = "bench")]
 fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
     RawIo::SysvMsg {
@@ -1391,11 +1405,20 @@ impl facility::Connector for Connector {
         _: &LinkOptions,
         announce: &mut dyn FnMut(&facility::CreatedObject),
     ) -> Result<(Box<dyn PendingLink>, Ticket)> {
-        // An identifier exists only once its queue does: told right after.
-        let to_peer = QueueOptions::new().create(SysvKey::Private)?;
-        announce(&facility::CreatedObject::SysvQueue(to_peer.id()));
-        let from_peer = QueueOptions::new().create(SysvKey::Private)?;
-        announce(&facility::CreatedObject::SysvQueue(from_peer.id()));
+        // A fresh key, told before the queue exists: a private queue's
+        // identifier exists only once the queue does, which leaves a
+        // moment in which a killed run would leave it behind.
+        let mut make = || -> Result<Queue> {
+            let key = fresh_key();
+            announce(&facility::CreatedObject::SysvQueueKey(key));
+            // Exclusive: a key someone else took fails the link (and the
+            // runner forgets the announcement) rather than adopting theirs.
+            QueueOptions::new()
+                .exclusive(true)
+                .create(SysvKey::Key(key))
+        };
+        let to_peer = make()?;
+        let from_peer = make()?;
         let address = format!("{},{}", to_peer.id(), from_peer.id());
         Ok((
             Box::new(Pending(to_peer, from_peer)),
