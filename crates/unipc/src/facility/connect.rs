@@ -79,11 +79,12 @@ pub trait Connector: Sync {
     /// Names every object it creates that outlives the process unless
     /// removed (queues, queue names, files; not descriptors, sockets
     /// without a file or ports) by calling `announce`: *before* creating
-    /// it when its name is known beforehand (a path, a POSIX name), right
-    /// after when the kernel picks it (a System V queue's identifier). So a
-    /// caller that writes each announcement down before returning from
-    /// `announce` can remove everything after a SIGKILL at any moment but
-    /// one: between a System V queue's creation and its announcement. What
+    /// it when its name is known beforehand (a path, a POSIX name, a System
+    /// V queue's key), right after when the kernel picks it (a private
+    /// segment's identifier). So a caller that writes each announcement
+    /// down before returning from `announce` can remove everything after a
+    /// SIGKILL at any moment but one: between a private object's creation
+    /// and its announcement. What
     /// the peer creates while joining lies under `scratch`. On failure,
     /// what was announced has been removed again (or was never made).
     ///
