@@ -2832,3 +2832,44 @@ fn a_set_unipc_made_works_with_a_program_calling_semop_itself() {
     assert_eq!(python(&[&format!("{key:#x}"), "get"]).ok().trim(), "2,0");
     unipc_run(&["rm", &endpoint]).ok();
 }
+
+#[test]
+fn lock_and_semop_commands_start_with_no_signal_blocked() {
+    // unipc blocks SIGINT, SIGTERM and SIGHUP to take them on a thread;
+    // CMD must not inherit that mask, or the signals passed on to it (and
+    // the terminal's ^C) never reach it and it runs to its end.
+    let dir = temp_dir();
+    let endpoint = format!("sysv-sem:{:#x}", sysv_key(0x6a));
+    let _guard = Removed(endpoint.clone());
+    unipc_run(&["create", &endpoint, "--values", "1", "--exclusive"]).ok();
+    let lock = dir.path().join("m.lock").display().to_string();
+    for (name, args) in [
+        ("lock", vec!["lock", lock.as_str()]),
+        ("semop", vec!["semop", endpoint.as_str(), "0:-1", "--undo"]),
+    ] {
+        let ready = dir.path().join(format!("{name}-ready"));
+        let mut cmd = unipc();
+        cmd.args(&args)
+            .args(["--", "python3", "-c"])
+            .arg(
+                "import signal, sys, time\n\
+                 print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])), flush=True)\n\
+                 open(sys.argv[1], 'w').close()\n\
+                 time.sleep(20)",
+            )
+            .arg(&ready);
+        let mut running = start(cmd, Input::Nothing);
+        assert!(running.wait_until(|_| ready.exists()), "{name}");
+        let sent = Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(running.pid() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let out = running.finish();
+        assert_eq!(out.stdout_text(), "[]\n", "{name}: CMD's signal mask");
+        assert_eq!(out.status.code(), Some(128 + 15), "{name}: {out:?}");
+        assert!(sent.elapsed() < Duration::from_secs(5), "{name}");
+    }
+    assert_eq!(sem_values(&endpoint), [1]);
+}

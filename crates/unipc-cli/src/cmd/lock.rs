@@ -87,8 +87,8 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
     command.args(&args.command[1..]);
     let mut child = {
         let mut state = CHILD.lock().unwrap_or_else(|p| p.into_inner());
-        let child = command
-            .spawn()
+        let child = guard
+            .spawn(&mut command)
             .with_context(|| format!("{}: cannot run", args.command[0].to_string_lossy()))?;
         *state = Child::Running(Pid::from_raw(child.id() as i32));
         child
