@@ -2873,3 +2873,20 @@ fn lock_and_semop_commands_start_with_no_signal_blocked() {
     }
     assert_eq!(sem_values(&endpoint), [1]);
 }
+
+#[test]
+fn pty_command_starts_with_no_signal_blocked() {
+    // unipc pty blocks SIGINT, SIGTERM and SIGHUP for its signal thread;
+    // inherited, the block would keep the terminal's ^C from the command,
+    // and its SIGHUP when the terminal closes, so it would outlive unipc.
+    let mut cmd = unipc();
+    cmd.args([
+        "pty",
+        "--",
+        "python3",
+        "-c",
+        "import signal; print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))",
+    ]);
+    let text = run(cmd, Input::Nothing).ok();
+    assert_eq!(text, "[]\r\n");
+}
