@@ -2890,3 +2890,15 @@ fn pty_command_starts_with_no_signal_blocked() {
     let text = run(cmd, Input::Nothing).ok();
     assert_eq!(text, "[]\r\n");
 }
+
+#[test]
+fn lock_range_to_the_end_from_past_the_largest_offset_is_a_usage_error() {
+    let dir = temp_dir();
+    let file = dir.path().join("r.lock");
+    let f = file.display().to_string();
+    let err =
+        unipc_run(&["lock", &f, "--range", "9223372036854775808:", "--", "true"]).usage_error();
+    assert!(err.contains("9223372036854775807"), "{err}");
+    unipc_run(&["lock", &f, "--test", "--range", "16E:"]).usage_error();
+    assert!(!file.exists(), "a usage error created the file");
+}

@@ -215,6 +215,12 @@ fn parse_range(text: &str) -> anyhow::Result<Range> {
     };
     let start = super::parse_bytes(start).map_err(|e| super::usage(format!("--range: {e}")))?;
     if len.is_empty() {
+        if start > i64::MAX as u64 {
+            return Err(super::usage(format!(
+                "--range {text}: starts past {}, the largest file offset",
+                i64::MAX
+            )));
+        }
         return Ok(Range::from_offset(start));
     }
     let len = super::parse_bytes(len).map_err(|e| super::usage(format!("--range: {e}")))?;
