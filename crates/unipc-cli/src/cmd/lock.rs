@@ -16,7 +16,6 @@ use std::process::{Command, ExitCode};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::Context;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{Id, WaitPidFlag};
@@ -87,9 +86,8 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
     command.args(&args.command[1..]);
     let mut child = {
         let mut state = CHILD.lock().unwrap_or_else(|p| p.into_inner());
-        let child = guard
-            .spawn(&mut command)
-            .with_context(|| format!("{}: cannot run", args.command[0].to_string_lossy()))?;
+        // The library's error names the file and the command.
+        let child = guard.spawn(&mut command)?;
         *state = Child::Running(Pid::from_raw(child.id() as i32));
         child
     };
