@@ -2902,3 +2902,17 @@ fn lock_range_to_the_end_from_past_the_largest_offset_is_a_usage_error() {
     unipc_run(&["lock", &f, "--test", "--range", "16E:"]).usage_error();
     assert!(!file.exists(), "a usage error created the file");
 }
+
+#[test]
+fn sem_create_with_a_value_past_sem_value_max_is_a_usage_error() {
+    let endpoint = format!("sem:/{}", unique());
+    let _guard = Removed(endpoint.clone());
+    let err = unipc_run(&["create", &endpoint, "--value", "2147483648"]).usage_error();
+    assert!(
+        err.contains(&endpoint) && err.contains("2147483647") && err.contains("SEM_VALUE_MAX"),
+        "{err}"
+    );
+    assert!(!sem_file(&endpoint).exists());
+    unipc_run(&["create", &endpoint, "--value", "2147483647"]).ok();
+    assert_eq!(sem_value(&endpoint), "2147483647");
+}
