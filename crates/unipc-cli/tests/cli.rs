@@ -2916,3 +2916,16 @@ fn sem_create_with_a_value_past_sem_value_max_is_a_usage_error() {
     unipc_run(&["create", &endpoint, "--value", "2147483647"]).ok();
     assert_eq!(sem_value(&endpoint), "2147483647");
 }
+
+#[test]
+fn sem_help_says_a_writer_can_truncate_a_semaphore_under_its_users() {
+    // Not preventable: any writer can truncate the file, and the next
+    // access to the mapped sem_t raises SIGBUS (tried: a waiter as root on
+    // a world-writable semaphore nobody made and then truncated). The help
+    // must say so.
+    let text = unipc_run(&["sem", "--help"]).ok();
+    assert!(
+        text.contains("SIGBUS") && text.contains("truncate"),
+        "{text}"
+    );
+}
