@@ -173,6 +173,12 @@ pub enum Command {
     Lock(LockArgs),
     /// Semaphore operations: post, wait, get (create with `unipc create sem:/NAME`).
     ///
+    /// Whoever may write a semaphore (its owner, and anyone its mode lets
+    /// write) can also truncate its file in /dev/shm, and a process using it
+    /// then dies of SIGBUS (exit 135), this one included: as with every named
+    /// POSIX semaphore, use only one whose writers you trust (`unipc stat`
+    /// shows its owner and mode).
+    ///
     /// Example: unipc create sem:/slots --value 2; unipc sem wait sem:/slots --timeout 5
     Sem {
         /// What to do with the semaphore.

@@ -7,7 +7,9 @@
 //! `sigwait`, so the undo runs as ordinary code, never inside a signal
 //! handler; the process then exits with 128 + the signal's number, as a
 //! shell reports a death by that signal. Children started with
-//! `std::process::Command` get an empty signal mask back at exec.
+//! `std::process::Command` inherit the mask through exec: the library's
+//! spawns (`LockGuard::spawn`, `SemaphoreSet::spawn_holding`, the pty's)
+//! empty it in the child.
 
 use std::sync::Mutex;
 

@@ -2832,3 +2832,100 @@ fn a_set_unipc_made_works_with_a_program_calling_semop_itself() {
     assert_eq!(python(&[&format!("{key:#x}"), "get"]).ok().trim(), "2,0");
     unipc_run(&["rm", &endpoint]).ok();
 }
+
+#[test]
+fn lock_and_semop_commands_start_with_no_signal_blocked() {
+    // unipc blocks SIGINT, SIGTERM and SIGHUP to take them on a thread;
+    // CMD must not inherit that mask, or the signals passed on to it (and
+    // the terminal's ^C) never reach it and it runs to its end.
+    let dir = temp_dir();
+    let endpoint = format!("sysv-sem:{:#x}", sysv_key(0x6a));
+    let _guard = Removed(endpoint.clone());
+    unipc_run(&["create", &endpoint, "--values", "1", "--exclusive"]).ok();
+    let lock = dir.path().join("m.lock").display().to_string();
+    for (name, args) in [
+        ("lock", vec!["lock", lock.as_str()]),
+        ("semop", vec!["semop", endpoint.as_str(), "0:-1", "--undo"]),
+    ] {
+        let ready = dir.path().join(format!("{name}-ready"));
+        let mut cmd = unipc();
+        cmd.args(&args)
+            .args(["--", "python3", "-c"])
+            .arg(
+                "import signal, sys, time\n\
+                 print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])), flush=True)\n\
+                 open(sys.argv[1], 'w').close()\n\
+                 time.sleep(20)",
+            )
+            .arg(&ready);
+        let mut running = start(cmd, Input::Nothing);
+        assert!(running.wait_until(|_| ready.exists()), "{name}");
+        let sent = Instant::now();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(running.pid() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        let out = running.finish();
+        assert_eq!(out.stdout_text(), "[]\n", "{name}: CMD's signal mask");
+        assert_eq!(out.status.code(), Some(128 + 15), "{name}: {out:?}");
+        assert!(sent.elapsed() < Duration::from_secs(5), "{name}");
+    }
+    assert_eq!(sem_values(&endpoint), [1]);
+}
+
+#[test]
+fn pty_command_starts_with_no_signal_blocked() {
+    // unipc pty blocks SIGINT, SIGTERM and SIGHUP for its signal thread;
+    // inherited, the block would keep the terminal's ^C from the command,
+    // and its SIGHUP when the terminal closes, so it would outlive unipc.
+    let mut cmd = unipc();
+    cmd.args([
+        "pty",
+        "--",
+        "python3",
+        "-c",
+        "import signal; print(sorted(signal.pthread_sigmask(signal.SIG_BLOCK, [])))",
+    ]);
+    let text = run(cmd, Input::Nothing).ok();
+    assert_eq!(text, "[]\r\n");
+}
+
+#[test]
+fn lock_range_to_the_end_from_past_the_largest_offset_is_a_usage_error() {
+    let dir = temp_dir();
+    let file = dir.path().join("r.lock");
+    let f = file.display().to_string();
+    let err =
+        unipc_run(&["lock", &f, "--range", "9223372036854775808:", "--", "true"]).usage_error();
+    assert!(err.contains("9223372036854775807"), "{err}");
+    unipc_run(&["lock", &f, "--test", "--range", "16E:"]).usage_error();
+    assert!(!file.exists(), "a usage error created the file");
+}
+
+#[test]
+fn sem_create_with_a_value_past_sem_value_max_is_a_usage_error() {
+    let endpoint = format!("sem:/{}", unique());
+    let _guard = Removed(endpoint.clone());
+    let err = unipc_run(&["create", &endpoint, "--value", "2147483648"]).usage_error();
+    assert!(
+        err.contains(&endpoint) && err.contains("2147483647") && err.contains("SEM_VALUE_MAX"),
+        "{err}"
+    );
+    assert!(!sem_file(&endpoint).exists());
+    unipc_run(&["create", &endpoint, "--value", "2147483647"]).ok();
+    assert_eq!(sem_value(&endpoint), "2147483647");
+}
+
+#[test]
+fn sem_help_says_a_writer_can_truncate_a_semaphore_under_its_users() {
+    // Not preventable: any writer can truncate the file, and the next
+    // access to the mapped sem_t raises SIGBUS (tried: a waiter as root on
+    // a world-writable semaphore nobody made and then truncated). The help
+    // must say so.
+    let text = unipc_run(&["sem", "--help"]).ok();
+    assert!(
+        text.contains("SIGBUS") && text.contains("truncate"),
+        "{text}"
+    );
+}

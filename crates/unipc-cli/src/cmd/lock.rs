@@ -16,7 +16,6 @@ use std::process::{Command, ExitCode};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use anyhow::Context;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::SignalFd;
 use nix::sys::wait::{Id, WaitPidFlag};
@@ -87,9 +86,8 @@ pub fn run(args: LockArgs) -> anyhow::Result<ExitCode> {
     command.args(&args.command[1..]);
     let mut child = {
         let mut state = CHILD.lock().unwrap_or_else(|p| p.into_inner());
-        let child = command
-            .spawn()
-            .with_context(|| format!("{}: cannot run", args.command[0].to_string_lossy()))?;
+        // The library's error names the file and the command.
+        let child = guard.spawn(&mut command)?;
         *state = Child::Running(Pid::from_raw(child.id() as i32));
         child
     };
@@ -215,6 +213,12 @@ fn parse_range(text: &str) -> anyhow::Result<Range> {
     };
     let start = super::parse_bytes(start).map_err(|e| super::usage(format!("--range: {e}")))?;
     if len.is_empty() {
+        if start > i64::MAX as u64 {
+            return Err(super::usage(format!(
+                "--range {text}: starts past {}, the largest file offset",
+                i64::MAX
+            )));
+        }
         return Ok(Range::from_offset(start));
     }
     let len = super::parse_bytes(len).map_err(|e| super::usage(format!("--range: {e}")))?;

@@ -152,7 +152,9 @@ impl CreateOptions {
     /// anything.
     ///
     /// # Errors
-    /// [`Error::Unsupported`] naming the option and what to use instead.
+    /// [`Error::Unsupported`] naming the option and what to use instead;
+    /// [`Error::LimitExceeded`] for a semaphore's value over
+    /// `SEM_VALUE_MAX`.
     pub fn check(&self, endpoint: &Endpoint) -> Result<()> {
         let refuse = |what: &str, reason: &str| {
             Err(Error::Unsupported {
@@ -165,6 +167,9 @@ impl CreateOptions {
         let semaphores = self.count.is_some() || self.values.is_some();
         if let Endpoint::Sem(name) = endpoint {
             posix_sem::check_name(name)?;
+            if let Some(value) = self.value {
+                posix_sem::check_value(&endpoint.to_string(), value)?;
+            }
             return if semaphores {
                 refuse(
                     "a number of semaphores or their values",

@@ -727,6 +727,41 @@ impl LockGuard<'_> {
         result
     }
 
+    /// Starts `command` while the lock is held, with no signal blocked
+    /// (a caller that blocks signals to take them on a thread does not pass
+    /// the block on, so what it forwards reaches the command). The lock's
+    /// descriptor is not inherited when, as [`LockOptions::open`] opens it,
+    /// it is close-on-exec: the lock then ends with this process or the
+    /// guard, not with the command.
+    ///
+    /// # Errors
+    /// [`Error::Os`] when the command cannot be started.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use std::process::Command;
+    /// use unipc::sync::lock::LockOptions;
+    /// use unipc::sync::Wait;
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = LockOptions::new();
+    /// let file = options.open(dir.path().join("f"))?;
+    /// let guard = options.lock(&file, Wait::Forever)?;
+    /// let status = guard.spawn(&mut Command::new("true"))?.wait()?;
+    /// assert!(status.success());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn spawn(&self, command: &mut std::process::Command) -> Result<std::process::Child> {
+        sys::spawn_unblocked(command).map_err(|e| {
+            Error::os(
+                format!("{} running {:?}", object_of(self.fd), command.get_program()),
+                "spawn",
+                e,
+            )
+        })
+    }
+
     fn release(&self) -> rustix::io::Result<()> {
         match self.fcntl {
             Some((owner, _, start, len)) => {

@@ -101,7 +101,7 @@ pub(crate) fn check_name(name: &PosixName) -> Result<()> {
     Ok(())
 }
 
-fn check_value(object: &str, value: u32) -> Result<()> {
+pub(crate) fn check_value(object: &str, value: u32) -> Result<()> {
     let max = value_max();
     if value > max {
         return Err(Error::LimitExceeded {

@@ -132,6 +132,18 @@ pub(crate) fn own_descriptor_locks(fd: i32) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// `sigprocmask(SIG_SETMASK, {})`: no signal blocked, for a `pre_exec`
+/// hook (async-signal-safe: one system call, nothing allocated). A child
+/// inherits its parent thread's mask through `fork` and `exec`, and
+/// `std::process::Command` passes it on unchanged; a parent that blocks
+/// SIGINT and SIGTERM to take them on one thread would otherwise start a
+/// command that neither the signals it passes on nor the terminal's ^C
+/// can end.
+pub(crate) fn unblock_all_signals() -> std::io::Result<()> {
+    use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+    sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).map_err(std::io::Error::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

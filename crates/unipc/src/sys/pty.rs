@@ -120,8 +120,8 @@ pub(crate) fn spawn_on(mut command: Command, subsidiary: BorrowedFd<'_>) -> std:
         .stderr(Stdio::from(subsidiary.try_clone_to_owned()?));
     // SAFETY: `pre_exec` requires the hook to be safe to run in a forked
     // child of a possibly multi-threaded process:
-    // - it calls only `setsid` and `ioctl(TIOCSCTTY)`, direct system calls
-    //   through rustix, both async-signal-safe;
+    // - it calls only `setsid`, `ioctl(TIOCSCTTY)` and `sigprocmask`,
+    //   direct system calls, all async-signal-safe;
     // - it allocates nothing, takes no lock, and touches no memory shared
     //   with the parent (it captures nothing);
     // - its error, `io::Error::from_raw_os_error`, does not allocate.
@@ -133,7 +133,9 @@ pub(crate) fn spawn_on(mut command: Command, subsidiary: BorrowedFd<'_>) -> std:
             // its leader claims with TIOCSCTTY becomes it.
             rustix::process::setsid()?;
             rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
-            Ok(())
+            // Not the caller's mask: a command with SIGINT or SIGHUP
+            // blocked would ignore the terminal's ^C and hang-up.
+            super::proc::unblock_all_signals()
         })
     };
     command.spawn()

@@ -281,6 +281,8 @@ pub(crate) fn info() -> io::Result<Info> {
 /// runs: a command run while this process holds `SEM_UNDO` operations for
 /// it must not outlive the hold, which the kernel reverts at this
 /// process's exit.
+/// The child starts with no signal blocked, whatever this thread blocks
+/// ([`unblock_all_signals`](super::proc::unblock_all_signals)).
 pub(crate) fn spawn_dying_with_parent(
     command: &mut std::process::Command,
 ) -> io::Result<std::process::Child> {
@@ -288,8 +290,8 @@ pub(crate) fn spawn_dying_with_parent(
     let parent = rustix::process::getpid();
     // SAFETY: `pre_exec` requires the hook to be safe to run in a forked
     // child of a possibly multi-threaded process:
-    // - it calls only `prctl(PR_SET_PDEATHSIG)` and `getppid`, direct
-    //   system calls through rustix, both async-signal-safe;
+    // - it calls only `prctl(PR_SET_PDEATHSIG)`, `getppid` and
+    //   `sigprocmask`, direct system calls, all async-signal-safe;
     // - it allocates nothing, takes no lock, and reads only `parent`, a
     //   plain integer copied into the closure before the fork;
     // - its error, built from a raw errno, does not allocate.
@@ -301,7 +303,7 @@ pub(crate) fn spawn_dying_with_parent(
             if rustix::process::getppid() != Some(parent) {
                 return Err(io::Error::from_raw_os_error(libc::ESRCH));
             }
-            Ok(())
+            super::proc::unblock_all_signals()
         })
     };
     command.spawn()
