@@ -159,7 +159,7 @@ pub enum Command {
     /// SIGTERM and SIGHUP sent to unipc are passed on to CMD, and unipc exits
     /// with CMD's status (128 + N when a signal N killed it) after releasing
     /// the lock. If unipc itself is killed with SIGKILL, the kernel releases the
-    /// lock while CMD may still run.
+    /// lock and CMD is killed with it (SIGKILL), so CMD never runs without it.
     ///
     /// A lock not granted at once with --nonblock, or within --timeout, exits 1
     /// naming the holder's pid where it can be found. --test prints each lock

@@ -2929,3 +2929,59 @@ fn sem_help_says_a_writer_can_truncate_a_semaphore_under_its_users() {
         "{text}"
     );
 }
+
+/// `unipc lock -- CMD` killed with SIGKILL: the kernel releases the lock,
+/// and CMD dies with unipc rather than run on without it (for each kind).
+#[test]
+fn lock_killed_with_sigkill_releases_the_lock_and_takes_cmd_with_it() {
+    for kind in ["ofd", "posix", "flock"] {
+        let dir = tempfile::Builder::new()
+            .prefix("unipc-test-lockkill")
+            .tempdir()
+            .unwrap();
+        let file = dir.path().join("k.lock");
+        let cmd_pid = dir.path().join("cmd.pid");
+        let script = format!(
+            "echo $$ > {}; exec sleep 30 >/dev/null 2>&1",
+            cmd_pid.display()
+        );
+        let before = locks_on(&file).len();
+        let mut cmd = unipc();
+        cmd.arg("lock")
+            .arg(&file)
+            .args(["--kind", kind, "--", "sh", "-c", &script]);
+        let mut holder = start(cmd, Input::Nothing);
+        assert!(
+            holder.wait_until(|_| locks_on(&file).len() > before && cmd_pid.exists()),
+            "{kind}: unipc lock did not take the lock and start CMD"
+        );
+        let pid = holder.pid();
+        signal(pid, libc::SIGKILL);
+        holder.finish();
+        let cmd_pid: u32 = std::fs::read_to_string(&cmd_pid)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let alive = || {
+            std::fs::read_to_string(format!("/proc/{cmd_pid}/stat")).is_ok_and(|stat| {
+                stat.rsplit(") ")
+                    .next()
+                    .is_some_and(|s| !s.starts_with('Z'))
+            })
+        };
+        let deadline = Instant::now() + DEADLINE;
+        while alive() && Instant::now() < deadline {
+            thread::sleep(POLL);
+        }
+        if alive() {
+            signal(cmd_pid, libc::SIGKILL);
+            panic!("{kind}: CMD {cmd_pid} outlived the unipc holding the lock for it");
+        }
+        assert_eq!(
+            locks_on(&file).len(),
+            before,
+            "{kind}: the lock outlived unipc"
+        );
+    }
+}

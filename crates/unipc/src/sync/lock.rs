@@ -731,8 +731,10 @@ impl LockGuard<'_> {
     /// (a caller that blocks signals to take them on a thread does not pass
     /// the block on, so what it forwards reaches the command). The lock's
     /// descriptor is not inherited when, as [`LockOptions::open`] opens it,
-    /// it is close-on-exec: the lock then ends with this process or the
-    /// guard, not with the command.
+    /// it is close-on-exec: the lock ends with this process or the guard.
+    /// So that the command never runs on without it, the command is
+    /// killed (`SIGKILL`, `PR_SET_PDEATHSIG`) when the thread that spawned
+    /// it dies, however it dies.
     ///
     /// # Errors
     /// [`Error::Os`] when the command cannot be started.
@@ -753,7 +755,7 @@ impl LockGuard<'_> {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn spawn(&self, command: &mut std::process::Command) -> Result<std::process::Child> {
-        sys::spawn_unblocked(command).map_err(|e| {
+        sys::spawn_dying_with_parent(command).map_err(|e| {
             Error::os(
                 format!("{} running {:?}", object_of(self.fd), command.get_program()),
                 "spawn",

@@ -192,18 +192,4 @@ pub(crate) fn file_type(fd: BorrowedFd<'_>) -> io::Result<rustix::fs::FileType> 
     ))
 }
 
-/// `command.spawn()` with a `pre_exec` hook that empties the child's
-/// signal mask ([`unblock_all_signals`](super::proc::unblock_all_signals)):
-/// a command run while a lock is held gets the signals its runner passes
-/// on.
-pub(crate) fn spawn_unblocked(
-    command: &mut std::process::Command,
-) -> std::io::Result<std::process::Child> {
-    use std::os::unix::process::CommandExt;
-    // SAFETY: `pre_exec` requires the hook to be safe to run in a forked
-    // child of a possibly multi-threaded process: it makes one system call
-    // (`sigprocmask`, async-signal-safe), allocates nothing, takes no lock
-    // and captures nothing; its error, from a raw errno, does not allocate.
-    unsafe { command.pre_exec(super::proc::unblock_all_signals) };
-    command.spawn()
-}
+pub(crate) use super::spawn::spawn_dying_with_parent;

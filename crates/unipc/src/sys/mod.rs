@@ -20,6 +20,7 @@ pub(crate) mod pthread;
 pub(crate) mod pty;
 pub(crate) mod shm;
 pub(crate) mod socket;
+pub(crate) mod spawn;
 pub(crate) mod sysv_mq;
 pub(crate) mod sysv_sem;
 pub(crate) mod tcp;
