@@ -23,11 +23,10 @@
 //!   variable over a turn word; blocking only, as a condition variable has
 //!   no busy-polling form.
 //!
-//! Everything lives in one private System V segment that the parent
-//! removes as soon as the peer has attached, one private semaphore set
-//! announced to the interrupt clean-up, and two eventfds the peer inherits:
-//! a killed run leaves nothing but, for the one system call between the
-//! set's creation and its announcement, the set.
+//! Everything lives in one System V segment that the parent removes as
+//! soon as the peer has attached, one semaphore set, both made under fresh
+//! keys announced to the interrupt clean-up before they exist, and two
+//! eventfds the peer inherits: a killed run leaves nothing.
 //!
 //! # Safety
 //! The raw calls operate in place on objects in the shared segment
@@ -594,43 +593,52 @@ fn measure(
 ) -> Result<(), String> {
     use unipc::facility::CreatedObject;
     let mut registry = crate::interrupt::registry();
-    let segment = SegmentOptions::new()
+    // Fresh keys, told before the objects exist (see `CreatedObject`).
+    let segment_key = unipc::facility::fresh_sysv_key();
+    let set_key = unipc::facility::fresh_sysv_key();
+    registry.created(&CreatedObject::SysvShm(segment_key));
+    let forget = |registry: &mut crate::interrupt::Registry| {
+        registry.forget(&CreatedObject::SysvSemaphores(set_key));
+        registry.forget(&CreatedObject::SysvShm(segment_key));
+    };
+    let segment = match SegmentOptions::new()
         .size(at::SIZE)
         .mode(unipc::Mode::OWNER_RW)
-        .create(SysvKey::Private)
-        .map_err(|e| e.to_string())?;
-    registry.created(&CreatedObject::SysvShm(segment.id()));
-    let made = make_shared(&segment, &mut registry);
-    let result = match made {
-        Ok((shared, set)) => {
-            let set_id = set.id();
-            let result = run_with(settings, &segment, &shared, set, registry, figures, notes);
-            // The set's owner handle has removed it by now.
-            crate::interrupt::registry().forget(&CreatedObject::SysvSemaphores(set_id));
-            result
+        .exclusive(true)
+        .create(SysvKey::Key(segment_key))
+    {
+        Ok(segment) => segment,
+        Err(e) => {
+            forget(&mut registry);
+            return Err(e.to_string());
         }
+    };
+    registry.created(&CreatedObject::SysvSemaphores(set_key));
+    let made = make_shared(&segment, set_key);
+    let result = match made {
+        Ok((shared, set)) => run_with(settings, &segment, &shared, set, registry, figures, notes),
         Err(e) => {
             drop(registry);
             Err(e)
         }
     };
+    // The set's owner handle has removed it by now; the segment goes here.
     let _ = segment.remove();
-    crate::interrupt::registry().forget(&CreatedObject::SysvShm(segment.id()));
+    forget(&mut crate::interrupt::registry());
     result
 }
 
-/// Attaches the segment and makes the semaphore set and the eventfds
-/// (while the interrupt registry is held).
+/// Attaches the segment and makes the semaphore set (under `set_key`,
+/// announced already) and the eventfds, while the interrupt registry is
+/// held.
 fn make_shared(
     segment: &Segment,
-    registry: &mut crate::interrupt::Registry,
+    set_key: i32,
 ) -> Result<(Shared, unipc::sync::sysv_sem::SemaphoreSet), String> {
     let map = segment
         .attach(Access::ReadWrite)
         .map_err(|e| e.to_string())?;
-    let set = crate::handoff_unipc::create_set()?;
-    // An identifier exists only once its set does: told right after.
-    registry.created(&unipc::facility::CreatedObject::SysvSemaphores(set.id()));
+    let set = crate::handoff_unipc::create_set(set_key)?;
     let events = crate::handoff_unipc::eventfds()?;
     let shared = Shared {
         map,
@@ -664,7 +672,6 @@ fn run_with(
         // Both attached: the memory stays until both detach, and no
         // process can reach it any more.
         segment.remove().map_err(|e| e.to_string())?;
-        crate::interrupt::registry().forget(&unipc::facility::CreatedObject::SysvShm(segment.id()));
         drive(settings, shared, &objects, &mut peer, figures, notes)
     })();
     let _ = peer.tell("quit");

@@ -19,13 +19,15 @@ use unipc::sync::Wait;
 
 use crate::handoff::{at, Primitive, Shared, Side};
 
-/// A private set of two semaphores, both 0: to the peer, to the parent.
-pub(crate) fn create_set() -> Result<SemaphoreSet, String> {
+/// A set of two semaphores, both 0 (to the peer, to the parent), made
+/// exclusively under `key`.
+pub(crate) fn create_set(key: i32) -> Result<SemaphoreSet, String> {
     SetOptions::new()
         .count(2)
         .values(&[0, 0])
         .mode(unipc::Mode::OWNER_RW)
-        .create(SysvKey::Private)
+        .exclusive(true)
+        .create(SysvKey::Key(key))
         .map_err(|e| e.to_string())
 }
 

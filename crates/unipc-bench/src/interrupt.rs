@@ -23,15 +23,13 @@
 //! exist that the clean-up does not know of.
 //!
 //! Each connector names what it creates, through the `announce` hook of
-//! [`Connector::prepare`](unipc::facility::Connector::prepare): paths,
-//! POSIX names and the keys of System V queues before they exist, the
-//! identifiers of private System V segments and sets right after. The
-//! runner registers each at once, still holding the lock; nothing is
-//! guessed. A private object's identifier exists only once the object
-//! does, so a SIGKILL between a private segment's or set's creation and
-//! its announcement (two system calls apart) is the one moment that can
-//! leave an object behind; queues are made under a fresh key told first,
-//! which closes that moment for them.
+//! [`Connector::prepare`](unipc::facility::Connector::prepare), before it
+//! exists: paths, POSIX names, and for System V objects the fresh key
+//! (`unipc::facility::fresh_sysv_key`) each is then made under, exclusively
+//! (a private object's identifier would exist only once the object does,
+//! leaving a moment in which a SIGKILL leaves it behind). The runner
+//! registers each at once, still holding the lock; nothing is guessed. A
+//! System V object is removed by its key only if this user made it.
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
@@ -49,7 +47,6 @@ use unipc::name::PosixName;
 pub struct Registry {
     peer: Option<u32>,
     sysv_queues: BTreeSet<i32>,
-    sysv_queue_keys: BTreeSet<i32>,
     sysv_segments: BTreeSet<i32>,
     sysv_semaphores: BTreeSet<i32>,
     posix_queues: BTreeSet<String>,
@@ -67,7 +64,6 @@ struct Reaper {
 static REGISTRY: Mutex<Registry> = Mutex::new(Registry {
     peer: None,
     sysv_queues: BTreeSet::new(),
-    sysv_queue_keys: BTreeSet::new(),
     sysv_segments: BTreeSet::new(),
     sysv_semaphores: BTreeSet::new(),
     posix_queues: BTreeSet::new(),
@@ -174,11 +170,8 @@ impl Registry {
     /// Announces an object a connector created, which exists now.
     pub fn created(&mut self, object: &CreatedObject) {
         let line = match object {
-            CreatedObject::SysvQueue(id) => {
-                self.sysv_queues.insert(*id).then(|| format!("msq {id}"))
-            }
-            CreatedObject::SysvQueueKey(key) => {
-                (self.sysv_queue_keys.insert(*key)).then(|| format!("msqkey {key}"))
+            CreatedObject::SysvQueue(key) => {
+                self.sysv_queues.insert(*key).then(|| format!("msq {key}"))
             }
             CreatedObject::PosixMq(name) => (self.posix_queues)
                 .insert(name.to_string())
@@ -203,11 +196,8 @@ impl Registry {
     /// Forgets an object (call once it is removed, or its name unlinked).
     pub fn forget(&mut self, object: &CreatedObject) {
         let line = match object {
-            CreatedObject::SysvQueue(id) => {
-                self.sysv_queues.remove(id).then(|| format!("unmsq {id}"))
-            }
-            CreatedObject::SysvQueueKey(key) => {
-                (self.sysv_queue_keys.remove(key)).then(|| format!("unmsqkey {key}"))
+            CreatedObject::SysvQueue(key) => {
+                self.sysv_queues.remove(key).then(|| format!("unmsq {key}"))
             }
             CreatedObject::PosixMq(name) => (self.posix_queues)
                 .remove(&name.to_string())
@@ -232,17 +222,14 @@ impl Registry {
         if let Some(pid) = self.peer.take() {
             let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
         }
-        for id in std::mem::take(&mut self.sysv_queues) {
-            remove_private_queue(id);
+        for key in std::mem::take(&mut self.sysv_queues) {
+            remove_queue(key);
         }
-        for key in std::mem::take(&mut self.sysv_queue_keys) {
-            remove_keyed_queue(key);
+        for key in std::mem::take(&mut self.sysv_segments) {
+            remove_segment(key);
         }
-        for id in std::mem::take(&mut self.sysv_segments) {
-            remove_private_segment(id);
-        }
-        for id in std::mem::take(&mut self.sysv_semaphores) {
-            remove_private_semaphores(id);
+        for key in std::mem::take(&mut self.sysv_semaphores) {
+            remove_semaphores(key);
         }
         for name in std::mem::take(&mut self.posix_queues) {
             remove_posix_queue(&name);
@@ -263,43 +250,37 @@ impl Registry {
     }
 }
 
-/// Removes the private queue `id`, if it still is one.
-fn remove_private_queue(id: i32) {
-    if let Ok(queue) = unipc::message::sysv_mq::Queue::open_id(id) {
-        if queue.key() == unipc::name::SysvKey::Private {
+/// Whether this user made an object whose creator is `creator_uid`: an
+/// announced key is the run's own only while it made the object under it.
+fn made_by_us(creator_uid: u32) -> bool {
+    creator_uid == rustix::process::geteuid().as_raw()
+}
+
+/// Removes the queue with `key`, if this user made it.
+fn remove_queue(key: i32) {
+    let key = unipc::name::SysvKey::Key(key);
+    if let Ok(queue) = unipc::message::sysv_mq::QueueOptions::new().open(key) {
+        if queue.stat().is_ok_and(|st| made_by_us(st.creator_uid)) {
             let _ = queue.remove();
         }
     }
 }
 
-/// Removes the queue with `key`, if this user made it (a key is the
-/// run's own only while it made the queue; another user's is left alone).
-fn remove_keyed_queue(key: i32) {
-    if let Ok(queue) =
-        unipc::message::sysv_mq::QueueOptions::new().open(unipc::name::SysvKey::Key(key))
-    {
-        if queue
-            .stat()
-            .is_ok_and(|st| st.creator_uid == rustix::process::geteuid().as_raw())
-        {
-            let _ = queue.remove();
-        }
-    }
-}
-
-/// Removes the private shared-memory segment `id`, if it still is one.
-fn remove_private_segment(id: i32) {
-    if let Ok(segment) = unipc::shm::sysv::Segment::open_id(id) {
-        if segment.key() == unipc::name::SysvKey::Private {
+/// Removes the shared-memory segment with `key`, if this user made it.
+fn remove_segment(key: i32) {
+    let key = unipc::name::SysvKey::Key(key);
+    if let Ok(segment) = unipc::shm::sysv::SegmentOptions::new().open(key) {
+        if segment.stat().is_ok_and(|st| made_by_us(st.creator_uid)) {
             let _ = segment.remove();
         }
     }
 }
 
-/// Removes the private semaphore set `id`, if it still is one.
-fn remove_private_semaphores(id: i32) {
-    if let Ok(set) = unipc::sync::sysv_sem::SemaphoreSet::open_id(id) {
-        if set.key() == unipc::name::SysvKey::Private {
+/// Removes the semaphore set with `key`, if this user made it.
+fn remove_semaphores(key: i32) {
+    let key = unipc::name::SysvKey::Key(key);
+    if let Ok(set) = unipc::sync::sysv_sem::SemaphoreSet::open(key) {
+        if set.stat().is_ok_and(|st| made_by_us(st.creator_uid)) {
             let _ = set.remove();
         }
     }
@@ -348,7 +329,6 @@ pub fn reaper_main() -> i32 {
     let _ = signals().thread_block();
     let mut dirs = BTreeSet::new();
     let mut queues = BTreeSet::new();
-    let mut queue_keys = BTreeSet::new();
     let mut segments = BTreeSet::new();
     let mut semaphores = BTreeSet::new();
     let mut names = BTreeSet::new();
@@ -376,14 +356,6 @@ pub fn reaper_main() -> i32 {
             "unmsq" => {
                 if let Ok(id) = arg.parse::<i32>() {
                     queues.remove(&id);
-                }
-            }
-            "msqkey" => {
-                queue_keys.extend(arg.parse::<i32>());
-            }
-            "unmsqkey" => {
-                if let Ok(key) = arg.parse::<i32>() {
-                    queue_keys.remove(&key);
                 }
             }
             "shm" => {
@@ -418,17 +390,14 @@ pub fn reaper_main() -> i32 {
             _ => {}
         }
     }
-    for id in queues {
-        remove_private_queue(id);
+    for key in queues {
+        remove_queue(key);
     }
-    for key in queue_keys {
-        remove_keyed_queue(key);
+    for key in segments {
+        remove_segment(key);
     }
-    for id in segments {
-        remove_private_segment(id);
-    }
-    for id in semaphores {
-        remove_private_semaphores(id);
+    for key in semaphores {
+        remove_semaphores(key);
     }
     for name in names {
         remove_posix_queue(&name);

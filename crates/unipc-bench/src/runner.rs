@@ -368,10 +368,7 @@ fn connect(
 /// (a System V queue), as opposed to a name (a path, a POSIX queue's name)
 /// that has done its work once both sides hold the object open.
 fn outlives_its_name(object: &CreatedObject) -> bool {
-    matches!(
-        object,
-        CreatedObject::SysvQueue(_) | CreatedObject::SysvQueueKey(_)
-    )
+    matches!(object, CreatedObject::SysvQueue(_))
 }
 
 fn connect_in(

@@ -79,12 +79,10 @@ pub trait Connector: Sync {
     /// Names every object it creates that outlives the process unless
     /// removed (queues, queue names, files; not descriptors, sockets
     /// without a file or ports) by calling `announce`: *before* creating
-    /// it when its name is known beforehand (a path, a POSIX name, a System
-    /// V queue's key), right after when the kernel picks it (a private
-    /// segment's identifier). So a caller that writes each announcement
-    /// down before returning from `announce` can remove everything after a
-    /// SIGKILL at any moment but one: between a private object's creation
-    /// and its announcement. What
+    /// it (a path, a POSIX name, a System V key from [`fresh_sysv_key`]).
+    /// So a caller that writes each announcement down before returning
+    /// from `announce` can remove everything after a SIGKILL at any
+    /// moment. What
     /// the peer creates while joining lies under `scratch`. On failure,
     /// what was announced has been removed again (or was never made).
     ///
@@ -113,27 +111,42 @@ pub trait Connector: Sync {
 /// compile in the bench's clean-up until it is handled there.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum CreatedObject {
-    /// A System V message queue, by identifier: lives until removed
-    /// (`msgctl(IPC_RMID)`).
+    /// A System V message queue about to be made, exclusively, under this
+    /// key ([`fresh_sysv_key`]): told before it exists, so no moment is
+    /// left in which a killed run leaves it behind (a private object's
+    /// identifier exists only once the object does). Lives until removed
+    /// (`msgctl(IPC_RMID)`); removed by key, and only if this user made it.
     SysvQueue(i32),
-    /// A System V message queue about to be made, exclusively, with this
-    /// key: told before it exists (unlike a private queue's identifier), so
-    /// no moment is left in which a killed run leaves it behind. Removed by
-    /// key, and only if this user made it.
-    SysvQueueKey(i32),
     /// A POSIX message queue's name: lives until unlinked (`mq_unlink`).
     PosixMq(PosixName),
     /// A file: a FIFO or a socket file (`unlink`).
     Path(PathBuf),
-    /// A System V shared-memory segment, by identifier: lives until removed
+    /// A System V shared-memory segment about to be made under this key,
+    /// as for [`SysvQueue`](Self::SysvQueue): lives until removed
     /// (`shmctl(IPC_RMID)`) and its last process detaches.
     SysvShm(i32),
     /// A POSIX shared-memory object's name: lives until unlinked
     /// (`shm_unlink`).
     PosixShm(PosixName),
-    /// A System V semaphore set, by identifier: lives until removed
+    /// A System V semaphore set about to be made under this key, as for
+    /// [`SysvQueue`](Self::SysvQueue): lives until removed
     /// (`semctl(IPC_RMID)`).
     SysvSemaphores(i32),
+}
+
+/// A System V key nobody is likely to use, for an object a connector makes
+/// exclusively and announces (by this key) before making it: random (the
+/// standard library's per-process random hash seed, mixed with a counter
+/// and the pid), positive, never `IPC_PRIVATE`. A key someone else holds
+/// makes the exclusive create fail; nothing of theirs is adopted.
+pub fn fresh_sysv_key() -> i32 {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(NEXT.fetch_add(1, Relaxed));
+    hasher.write_u32(std::process::id());
+    (hasher.finish() as i32 & i32::MAX) | 1
 }
 
 /// The parent's side of a link until the peer has joined.
@@ -233,16 +246,17 @@ mod tests {
 
     fn exists(object: &CreatedObject) -> bool {
         match object {
-            CreatedObject::SysvQueue(id) => sysv_mq::Queue::open_id(*id).is_ok(),
-            CreatedObject::SysvQueueKey(key) => sysv_mq::QueueOptions::new()
+            CreatedObject::SysvQueue(key) => sysv_mq::QueueOptions::new()
                 .open(crate::name::SysvKey::Key(*key))
                 .is_ok(),
             CreatedObject::PosixMq(name) => posix_mq::Queue::open(name).is_ok(),
             CreatedObject::Path(path) => path.symlink_metadata().is_ok(),
-            // Removed (IPC_RMID) but still attached counts as gone: no
-            // new process can reach it and the kernel frees it at the
-            // last detach.
-            CreatedObject::SysvShm(id) => crate::shm::sysv::Segment::open_id(*id).is_ok(),
+            // Removed (IPC_RMID) but still attached counts as gone: its
+            // key is free, no new process can reach it, and the kernel
+            // frees it at the last detach.
+            CreatedObject::SysvShm(key) => crate::shm::sysv::SegmentOptions::new()
+                .open(crate::name::SysvKey::Key(*key))
+                .is_ok(),
             CreatedObject::PosixShm(name) => crate::shm::posix::Segment::open(name).is_ok(),
             CreatedObject::SysvSemaphores(_) => unreachable!("no connector makes one"),
         }
@@ -280,12 +294,8 @@ mod tests {
                 facility.name
             );
             for (object, existed) in announced.iter().zip(existed_when_announced) {
-                // Told before it was made, unless the kernel picks the name.
-                let told_after = matches!(
-                    object,
-                    CreatedObject::SysvQueue(_) | CreatedObject::SysvShm(_)
-                );
-                assert_eq!(existed, told_after, "{}: {object:?}", facility.name);
+                // Told before it was made, always.
+                assert!(!existed, "{}: {object:?} told after", facility.name);
                 assert!(exists(object), "{}: {object:?} is not there", facility.name);
             }
             drop(pending);

@@ -420,7 +420,8 @@ impl Link for MailboxLink {
 /// How long the parent waits for the peer to attach.
 const JOIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Joins two processes through a private System V segment. The parent
+/// Joins two processes through a System V segment made under a fresh key
+/// (and reached by the peer through its identifier). The parent
 /// removes it (`IPC_RMID`) as soon as the peer has attached: the memory
 /// stays until both detach, and nothing is left if either dies after.
 pub(crate) struct SysvConnector;
@@ -439,12 +440,14 @@ impl super::Connector for SysvConnector {
     ) -> Result<(Box<dyn super::PendingLink>, super::Ticket)> {
         use crate::shm::sysv::SegmentOptions;
         let max = options.max_message_size;
+        // A fresh key, told before the segment exists (see `CreatedObject`).
+        let key = super::fresh_sysv_key();
+        announce(&super::CreatedObject::SysvShm(key));
         let segment = SegmentOptions::new()
             .size(layout::total(max))
             .mode(crate::Mode::OWNER_RW)
-            .create(crate::name::SysvKey::Private)?;
-        // An identifier exists only once its segment does: told right after.
-        announce(&super::CreatedObject::SysvShm(segment.id()));
+            .exclusive(true)
+            .create(crate::name::SysvKey::Key(key))?;
         let map = segment.attach(crate::shm::Access::ReadWrite)?;
         let link = MailboxLink::new(map, Side::Parent, max)?;
         let ticket = super::Ticket::address(segment.id().to_string());

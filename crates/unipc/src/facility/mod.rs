@@ -35,7 +35,9 @@ mod link;
 pub mod mailbox;
 
 #[cfg(feature = "bench")]
-pub use connect::{Connector, CreatedObject, Link, LinkOptions, PendingLink, RawIo, Ticket};
+pub use connect::{
+    fresh_sysv_key, Connector, CreatedObject, Link, LinkOptions, PendingLink, RawIo, Ticket,
+};
 #[cfg(feature = "bench")]
 pub(crate) use link::{socket_link, MessageLink, StreamCalls, StreamLink};
 

@@ -1367,27 +1367,13 @@ pub static FACILITY: Facility = Facility {
 #[cfg(feature = "bench")]
 use crate::facility::{self, Link, LinkOptions, MessageLink, PendingLink, RawIo, Ticket};
 
-/// Joins two processes with two private queues, one each way; the peer
+/// Joins two processes with two queues under fresh keys, one each way; the peer
 /// finds them by identifier, and the parent's handles remove them.
 #[cfg(feature = "bench")]
 struct Connector;
 
 #[cfg(feature = "bench")]
 struct Pending(Queue, Queue);
-
-/// A key no one is likely to use: random (the standard library's
-/// per-process random hash seed, mixed with a counter), positive, never
-/// `IPC_PRIVATE`.
-#[cfg(feature = "bench")]
-fn fresh_key() -> i32 {
-    use std::hash::{BuildHasher, Hasher};
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(NEXT.fetch_add(1, Relaxed));
-    hasher.write_u32(std::process::id());
-    (hasher.finish() as i32 & i32::MAX) | 1
-}
 
 #[cfg(feature = "bench")]
 fn raw_io<'a>(tx: &'a Queue, rx: &'a Queue) -> RawIo<'a> {
@@ -1409,8 +1395,8 @@ impl facility::Connector for Connector {
         // identifier exists only once the queue does, which leaves a
         // moment in which a killed run would leave it behind.
         let mut make = || -> Result<Queue> {
-            let key = fresh_key();
-            announce(&facility::CreatedObject::SysvQueueKey(key));
+            let key = facility::fresh_sysv_key();
+            announce(&facility::CreatedObject::SysvQueue(key));
             // Exclusive: a key someone else took fails the link (and the
             // runner forgets the announcement) rather than adopting theirs.
             QueueOptions::new()
