@@ -2985,3 +2985,224 @@ fn lock_killed_with_sigkill_releases_the_lock_and_takes_cmd_with_it() {
         );
     }
 }
+
+// ===========================================================================
+// Signals
+
+/// Starts `unipc signal wait ARGS --pid-file DIR/waiter.pid --timeout 10`
+/// and returns it with its pid, read from the pid file once it exists
+/// (the signals are blocked by then).
+// The caller waits for the child it is handed.
+#[allow(clippy::zombie_processes)]
+fn signal_waiter(dir: &Path, args: &[&str]) -> (Child, u32) {
+    let pid_file = dir.join("waiter.pid");
+    let child = unipc()
+        .args(["signal", "wait"])
+        .args(args)
+        .args(["--timeout", "10", "--pid-file"])
+        .arg(&pid_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn unipc signal wait");
+    let started = Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&pid_file) {
+            if let Ok(pid) = text.trim().parse::<u32>() {
+                assert_eq!(pid, child.id());
+                return (child, pid);
+            }
+        }
+        if started.elapsed() > DEADLINE {
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("no pid file from signal wait");
+        }
+        thread::sleep(POLL);
+    }
+}
+
+/// `signal wait --json` reports a payload another program sent through the
+/// raw sigqueue call (python3's ctypes), and a kill from `signal send`.
+#[test]
+fn signal_wait_json_reports_a_raw_sigqueue_and_a_kill() {
+    let probe = Command::new("python3")
+        .args(["-c", "import ctypes"])
+        .status();
+    if !probe.is_ok_and(|s| s.success()) {
+        unipc_test_support::skip("python3 with ctypes is not here");
+        return;
+    }
+    let dir = temp_dir();
+    let (child, pid) = signal_waiter(dir.path(), &["RTMIN+2", "USR1", "--count", "2", "--json"]);
+    let script = format!(
+        "import ctypes, os, sys\n\
+         libc = ctypes.CDLL(None, use_errno=True)\n\
+         class sigval(ctypes.Union):\n    _fields_ = [('sival_int', ctypes.c_int), ('sival_ptr', ctypes.c_void_p)]\n\
+         signo = libc.__libc_current_sigrtmin() + 2\n\
+         if libc.sigqueue({pid}, signo, sigval(sival_int=-42)) != 0:\n    sys.exit(os.strerror(ctypes.get_errno()))\n\
+         print(os.getpid())\n"
+    );
+    let python = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(python.status.success(), "{python:?}");
+    let python_pid: u32 = String::from_utf8(python.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let sender = unipc_run(&["signal", "send", &pid.to_string(), "USR1"]);
+    sender.ok();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    let uid = rustix::process::getuid().as_raw();
+    assert_eq!(
+        lines[0],
+        serde_json::json!({"signal": "SIGRTMIN+2", "pid": python_pid, "uid": uid, "code": "queue", "value": -42})
+    );
+    assert_eq!(lines[1]["signal"], "SIGUSR1");
+    assert_eq!(lines[1]["code"], "user");
+    assert_eq!(lines[1]["value"], serde_json::Value::Null);
+    assert_eq!(lines[1]["uid"], uid);
+    // The pid file went with it.
+    assert!(!dir.path().join("waiter.pid").exists());
+}
+
+/// `signal wait TERM` takes TERM (terminate.rs's own handling is not in the
+/// way), in text form; `send` with `--value` and a realtime signal queue.
+#[test]
+fn signal_wait_takes_term_and_prints_lines() {
+    let dir = temp_dir();
+    let (child, pid) = signal_waiter(dir.path(), &["TERM", "RTMAX-1", "--count", "3"]);
+    let pid = pid.to_string();
+    unipc_run(&["signal", "send", &pid, "SIGTERM"]).ok();
+    unipc_run(&["signal", "send", &pid, "RTMAX-1", "--value", "-7"]).ok();
+    unipc_run(&["signal", "send", &pid, "15", "--value", "9"]).ok();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let uid = rustix::process::getuid().as_raw();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(
+        lines[0].starts_with("SIGTERM pid=")
+            && lines[0].ends_with(&format!("uid={uid} code=user value=-")),
+        "{text}"
+    );
+    assert!(lines[1].ends_with("code=queue value=-7"), "{text}");
+    // A standard signal sent with a value goes by sigqueue and carries it.
+    assert!(
+        lines[2].starts_with("SIGTERM ") && lines[2].ends_with("code=queue value=9"),
+        "{text}"
+    );
+    assert!(text.contains(&format!(
+        "SIGRTMIN+{} ",
+        libc::SIGRTMAX() - 1 - libc::SIGRTMIN()
+    )));
+}
+
+#[test]
+fn signal_errors_name_the_pid_and_bad_names_are_usage_errors() {
+    // Nothing received before the timeout: exit 1; no pid file: the pid on stderr.
+    let waited = unipc_run(&["signal", "wait", "USR2", "--timeout", "0.2"]);
+    waited.exits(1);
+    assert!(
+        waited.stderr.contains(&"pid ".to_string()),
+        "{}",
+        waited.stderr
+    );
+    assert!(waited.stderr.contains("0 of 1"), "{}", waited.stderr);
+    for bad in [
+        &["signal", "send", "1", "NOPE"][..],
+        &["signal", "send", "1", "RTMIN+99"],
+        &["signal", "send", "0", "TERM"],
+        &["signal", "wait", "RTMAX-99"],
+        &["signal", "wait", "KILL"],
+        &["signal", "wait"],
+    ] {
+        unipc_run(bad).usage_error();
+    }
+    // A process that is gone.
+    let mut gone = Command::new("true").spawn().unwrap();
+    let gone_pid = gone.id();
+    gone.wait().unwrap();
+    let err = unipc_run(&["signal", "send", &gone_pid.to_string(), "TERM"]);
+    err.exits(1);
+    assert!(
+        err.stderr.contains(&format!("pid {gone_pid}")),
+        "{}",
+        err.stderr
+    );
+    assert!(
+        err.stderr.to_lowercase().contains("no such process"),
+        "{}",
+        err.stderr
+    );
+    // Another user's process, as nobody (WINCH: harmless were it let through).
+    let mut probe = Command::new("setpriv");
+    probe.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "true",
+    ]);
+    if !probe.status().is_ok_and(|s| s.success()) {
+        unipc_test_support::skip("setpriv cannot switch to nobody here");
+        return;
+    }
+    let me = std::process::id().to_string();
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_unipc"))
+        .args(["signal", "send", &me, "WINCH", "--value", "1"]);
+    let refused = run(cmd, Input::Nothing);
+    refused.exits(1);
+    assert!(
+        refused.stderr.contains(&format!("pid {me}")),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.to_lowercase().contains("not permitted"),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// A planted file or symlink at --pid-file is refused and left alone; a
+/// closed stdout ends `wait` quietly (exit 0).
+#[test]
+fn signal_wait_refuses_a_planted_pid_file_and_closed_stdout_is_quiet() {
+    let dir = temp_dir();
+    let target = dir.path().join("victim");
+    std::fs::write(&target, "keep").unwrap();
+    let link = dir.path().join("planted.pid");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let mut cmd = unipc();
+    cmd.args(["signal", "wait", "USR1", "--timeout", "5", "--pid-file"])
+        .arg(&link);
+    let refused = run(cmd, Input::Nothing);
+    refused.exits(1);
+    assert!(refused.stderr.contains("planted.pid"), "{}", refused.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep");
+
+    let (mut child, pid) = signal_waiter(dir.path(), &["USR1"]);
+    drop(child.stdout.take());
+    unipc_run(&["signal", "send", &pid.to_string(), "USR1"]).ok();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -48,6 +48,7 @@ pub mod name;
 pub mod open;
 mod ownership;
 pub mod shm;
+pub mod signal;
 pub mod stream;
 pub mod sync;
 mod sys;

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command, FifoCommand, SemCommand};
+use crate::cli::{Cli, Command, FifoCommand, SemCommand, SignalCommand};
 
 mod bench;
 mod compare;
@@ -12,6 +12,7 @@ mod objects;
 mod pty;
 mod sem;
 mod semop;
+mod signal;
 mod transfer;
 
 /// An error in how the command was called (exit status 2).
@@ -132,5 +133,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: SemCommand::Get(args),
         } => sem::get(args),
         Command::Semop(args) => semop::run(args),
+        Command::Signal {
+            command: SignalCommand::Send(args),
+        } => signal::send(args),
+        Command::Signal {
+            command: SignalCommand::Wait(args),
+        } => signal::wait(args),
     }
 }

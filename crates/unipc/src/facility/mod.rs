@@ -270,6 +270,7 @@ static REGISTRY: &[&Facility] = &[
     &crate::sync::lock::FACILITY,
     &crate::sync::posix_sem::FACILITY,
     &crate::sync::sysv_sem::FACILITY,
+    &crate::signal::FACILITY,
 ];
 
 /// The facility called `name`.

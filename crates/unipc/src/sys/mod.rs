@@ -19,6 +19,7 @@ pub(crate) mod proc;
 pub(crate) mod pthread;
 pub(crate) mod pty;
 pub(crate) mod shm;
+pub(crate) mod signal;
 pub(crate) mod socket;
 pub(crate) mod spawn;
 pub(crate) mod sysv_mq;

@@ -21,6 +21,7 @@ mod pty;
 mod seqpacket;
 mod shm;
 mod shm_view;
+mod signal;
 mod socket_file;
 mod sysv_mq;
 mod sysv_sem;
