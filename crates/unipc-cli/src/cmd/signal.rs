@@ -64,10 +64,12 @@ impl PidFile {
             .mode(0o644)
             .open(path)
             .map_err(|e| {
-                anyhow::anyhow!(
-                    "{}: create pid file: {e} (it must not exist: remove it, or name another)",
-                    path.display()
-                )
+                let hint = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    " (a pid file is made new, never followed or overwritten: remove it, or name another)"
+                } else {
+                    ""
+                };
+                anyhow::anyhow!("{}: create pid file: {e}{hint}", path.display())
             })?;
         writeln!(file, "{}", std::process::id())
             .map_err(|e| anyhow::anyhow!("{}: write pid file: {e}", path.display()))?;
@@ -111,7 +113,9 @@ pub fn wait(args: SignalWaitArgs) -> anyhow::Result<ExitCode> {
     let mut stdout = std::io::stdout().lock();
     let mut taken = 0;
     let result = loop {
-        if taken == args.count {
+        // Taking a signal consumes it: take none that could only be lost
+        // because nobody reads stdout any more.
+        if taken == args.count || out::stdout_gone() {
             break Ok(ExitCode::SUCCESS);
         }
         let wait = match deadline {
