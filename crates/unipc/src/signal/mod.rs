@@ -195,7 +195,10 @@ fn pid_name(pid: u32) -> String {
 /// Errors: a process that is gone is [`Error::Os`] with `ESRCH`, one the
 /// caller may not signal `EPERM`, both naming the pid; a full queue
 /// (`EAGAIN`: the target's user has `RLIMIT_SIGPENDING` signals pending) is
-/// [`Error::LimitExceeded`] with the target's limit. Pid 0 and pids past
+/// [`Error::LimitExceeded`] with the target's limit. Only realtime signals
+/// are refused so: a standard one sent at the limit is still marked pending
+/// but without its siginfo, and is received as if from `kill` by pid 0
+/// with no value (the tests show it). Pid 0 and pids past
 /// `i32::MAX` (process groups, everyone) are refused before any call.
 ///
 /// ```

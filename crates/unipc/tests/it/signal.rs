@@ -162,7 +162,7 @@ const LOWERED: u64 = 16;
 
 #[test]
 fn a_full_queue_is_eagain_naming_rlimit_sigpending() {
-    let signals = [sig("RTMIN+4")];
+    let signals = [sig("USR1"), sig("RTMIN+4")];
     if util::role().is_some() {
         // The limit is the target's; the count is its real user's, over
         // all that user's processes.
@@ -171,7 +171,11 @@ fn a_full_queue_is_eagain_naming_rlimit_sigpending() {
             maximum: Some(LOWERED),
         };
         rustix::process::setrlimit(rustix::process::Resource::Sigpending, lowered).unwrap();
-        let got = drain_after_go(&signals);
+        let mut got = drain_after_go(&signals);
+        // USR1 (10) comes before the realtime ones.
+        let usr1 = got.remove(0);
+        assert_eq!(usr1.signal, sig("USR1"));
+        println!("USR1 {:?} {} {:?}", usr1.code, usr1.pid, usr1.value);
         let values: Vec<i32> = got.iter().filter_map(|g| g.value).collect();
         let expected: Vec<i32> = (0..values.len() as i32).collect();
         assert_eq!(values, expected, "each queued one, in order");
@@ -194,12 +198,15 @@ fn a_full_queue_is_eagain_naming_rlimit_sigpending() {
     byte_from(&ready_r);
     let mut sent = 0;
     let err = loop {
-        match signal::send(peer.pid(), signals[0], Some(sent)) {
+        match signal::send(peer.pid(), signals[1], Some(sent)) {
             Ok(()) => sent += 1,
             Err(err) => break err,
         }
         assert!(sent <= 10_000, "no limit met");
     };
+    // A standard signal is never refused at the limit: the kernel marks it
+    // pending without its siginfo, so the value and the sender are lost.
+    signal::send(peer.pid(), sig("USR1"), Some(7)).unwrap();
     byte_to(&go_w);
     let (status, out) = peer.wait_stdout();
     assert!(status.success(), "{status:?}");
@@ -225,6 +232,7 @@ fn a_full_queue_is_eagain_naming_rlimit_sigpending() {
         .parse()
         .unwrap();
     assert_eq!(received, sent, "every signal accepted was received");
+    assert!(out.lines().any(|l| l == "USR1 User 0 None"), "{out}");
 }
 
 #[test]
