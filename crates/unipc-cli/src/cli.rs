@@ -104,10 +104,13 @@ pub enum Command {
     /// Examples: unipc stat sysv-mq:0x1234 --json; unipc stat shm:/frames
     Stat(StatArgs),
 
-    /// Remove a named object (queue, shared memory or FIFO).
+    /// Remove named objects (queues, shared memory, semaphores, FIFOs, stale
+    /// socket files), each in turn: one that cannot be removed is reported on
+    /// its own line and the rest are still removed. Exits 1 when any removal
+    /// failed, 2 when one cannot be removed by its nature (a network endpoint).
     ///
-    /// Examples: unipc rm posix-mq:/jobs; unipc rm sysv-shm:0x1234
-    Rm(EndpointArg),
+    /// Examples: unipc rm posix-mq:/jobs; unipc rm sysv-shm:0x1234 sem:/slots fifo:/tmp/f
+    Rm(RmArgs),
 
     /// Print a range of a shared-memory object: raw bytes, or a hexdump with --hex.
     ///
@@ -424,12 +427,13 @@ pub struct SemWaitArgs {
     pub timeout: Option<f64>,
 }
 
-/// An endpoint alone.
+/// `unipc rm`.
 #[derive(Debug, Args)]
-pub struct EndpointArg {
-    /// The object: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY or fifo:PATH.
-    #[arg(value_parser = EndpointParser)]
-    pub endpoint: Endpoint,
+pub struct RmArgs {
+    /// The objects: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY,
+    /// sem:/NAME, sysv-sem:KEY, fifo:PATH, unix:PATH (a stale socket file) ...
+    #[arg(value_parser = EndpointParser, required = true, value_name = "ENDPOINT")]
+    pub endpoints: Vec<Endpoint>,
 }
 
 /// `unipc read`.

@@ -3213,3 +3213,35 @@ fn signal_wait_refuses_a_planted_pid_file_and_closed_stdout_is_quiet() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `unipc rm` of several endpoints removes each in turn: one that fails is
+/// reported on its own line naming it, and the others are still removed.
+#[test]
+fn rm_of_several_endpoints_reports_each_failure_and_removes_the_rest() {
+    let dir = tempfile::Builder::new()
+        .prefix("unipc-test-rmmany")
+        .tempdir()
+        .unwrap();
+    let tag = format!("rmmany{}", std::process::id());
+    let shm = format!("shm:/{tag}");
+    let sem = format!("sem:/{tag}");
+    let missing = format!("posix-mq:/{tag}-missing");
+    let fifo = format!("fifo:{}", dir.path().join("f").display());
+    unipc_run(&["create", &shm, "--size", "4K"]).ok();
+    unipc_run(&["create", &sem, "--value", "1"]).ok();
+    unipc_run(&["fifo", "create", &fifo[5..]]).ok();
+    // One failure (the missing queue): one line naming it, exit 1.
+    unipc_run(&["rm", &shm, &missing, &sem, &fifo]).runtime_error(&missing);
+    for gone in [&shm, &sem] {
+        assert!(
+            !unipc_run(&["stat", gone]).status.success(),
+            "{gone} is still there"
+        );
+    }
+    assert!(!dir.path().join("f").exists());
+    // A network endpoint cannot be removed: exit 2, the rest still removed.
+    unipc_run(&["create", &shm, "--size", "4K"]).ok();
+    let out = unipc_run(&["rm", "tcp:127.0.0.1:1", &shm]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(!unipc_run(&["stat", &shm]).status.success());
+}

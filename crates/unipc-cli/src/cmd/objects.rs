@@ -7,7 +7,7 @@ use unipc::open::{CreateOptions, Value};
 use unipc::Mode;
 
 use super::usage;
-use crate::cli::{CreateArgs, EndpointArg, FifoCreateArgs, StatArgs};
+use crate::cli::{CreateArgs, FifoCreateArgs, RmArgs, StatArgs};
 
 /// Reads an octal mode such as `600`, `0600` or `0o640` ([`Mode::from_str`](std::str::FromStr)).
 pub fn parse_mode(text: &str) -> Result<Mode, String> {
@@ -107,12 +107,38 @@ pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `unipc rm`.
-pub fn rm(args: EndpointArg) -> anyhow::Result<ExitCode> {
-    super::refuse_private_except_create(&args.endpoint, false)?;
-    unipc::open::remove(&args.endpoint).map_err(|e| match e {
-        unipc::Error::Unsupported { .. } => usage(e.to_string()),
-        unipc::Error::InvalidName { .. } => usage(e.to_string()),
+pub fn rm(args: RmArgs) -> anyhow::Result<ExitCode> {
+    // A name no command can find is refused for all of them, before any
+    // is removed.
+    for endpoint in &args.endpoints {
+        super::refuse_private_except_create(endpoint, false)?;
+    }
+    let classify = |e: unipc::Error| match e {
+        unipc::Error::Unsupported { .. } | unipc::Error::InvalidName { .. } => usage(e.to_string()),
         other => other.into(),
-    })?;
-    Ok(ExitCode::SUCCESS)
+    };
+    if let [only] = &args.endpoints[..] {
+        unipc::open::remove(only).map_err(classify)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Several: each failure is reported on its own line, and the others
+    // are still removed.
+    let (mut failed, mut refused) = (false, false);
+    for endpoint in &args.endpoints {
+        if let Err(e) = unipc::open::remove(endpoint).map_err(classify) {
+            if e.downcast_ref::<super::UsageError>().is_some() {
+                refused = true;
+            } else {
+                failed = true;
+            }
+            crate::out::report(&crate::out::one_line(&e));
+        }
+    }
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else if refused {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
