@@ -3389,6 +3389,42 @@ fn ls_lists_each_kind_made_by_other_processes_with_owner_mode_and_holders() {
         bad.contains("sysv-mq") && bad.contains("sysv-pipe"),
         "{bad}"
     );
+
+    // The holder SIGKILLed (and reaped): no longer listed.
+    let pid = holder.pid();
+    holder.kill();
+    let doc = ls_json(None, &["shm"]);
+    let o = ls_find(&doc, &shm).expect("shm still listed");
+    assert!(
+        o["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["pid"] != pid),
+        "{o}"
+    );
+}
+
+/// A /dev/shm name with a newline is escaped in the table (it cannot forge
+/// a row) and exact in the JSON.
+#[test]
+fn ls_table_escapes_control_characters_in_names() {
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let name = format!("{}-ls\nforged", unique());
+    let path = format!("/dev/shm/{name}");
+    let _g = Gone(path.clone());
+    std::fs::File::create(&path).unwrap();
+    let table = unipc_run(&["ls", "--kind", "shm"]).ok();
+    let escaped = format!("shm:/{}", name.replace('\n', "\\n"));
+    assert!(table.lines().any(|l| l.starts_with(&escaped)), "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("forged")), "{table}");
+    let doc = ls_json(None, &["shm"]);
+    assert!(ls_find(&doc, &format!("shm:/{name}")).is_some(), "{doc}");
 }
 
 /// `ipcs -q/-s/-m` and `unipc ls` report the same id, key and owner for

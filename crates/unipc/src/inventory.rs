@@ -435,7 +435,14 @@ fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) {
     let mut found = Vec::new();
     for entry in entries.flatten() {
         let file = entry.file_name();
-        let Some(file) = file.to_str() else { continue };
+        let Some(file) = file.to_str() else {
+            // No endpoint can name it (endpoints are text).
+            listing.unreadable.push(Unreadable {
+                what: entry.path().to_string_lossy().into_owned(),
+                reason: "the name is not UTF-8".to_owned(),
+            });
+            continue;
+        };
         // lstat: a symlink (or anything but a regular file) is no object.
         let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
             continue;

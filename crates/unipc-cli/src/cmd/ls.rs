@@ -30,11 +30,11 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
         let mut err = std::io::stderr().lock();
         let _ = writeln!(
             err,
-            "unipc ls: {} things could not be read (their objects or holders are missing above); --json lists them, the first:",
+            "unipc ls: {} could not be read (the objects or holders they would show are missing above); --json lists all, the first:",
             listing.unreadable.len()
         );
         for u in listing.unreadable.iter().take(3) {
-            let _ = writeln!(err, "  {}: {}", u.what, u.reason);
+            let _ = writeln!(err, "  {}: {}", printable(&u.what), u.reason);
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -259,11 +259,31 @@ fn row(o: &Object, users: &Names) -> Vec<String> {
     ]
 }
 
+/// `text` with each control character escaped (`\\n`, `\\u{1b}`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn table(listing: &Listing, users: &Names) -> String {
     let mut rows = vec![["NAME", "KEY", "OWNER", "MODE", "SIZE", "DETAILS"]
         .map(str::to_owned)
         .to_vec()];
-    rows.extend(listing.objects.iter().map(|o| row(o, users)));
+    // Names and command names are anyone's choice: a control character
+    // in one must not forge a line of the table.
+    rows.extend(
+        listing
+            .objects
+            .iter()
+            .map(|o| row(o, users).iter().map(|c| printable(c)).collect()),
+    );
     if listing.objects.is_empty() {
         return "no IPC objects found\n".to_owned();
     }
