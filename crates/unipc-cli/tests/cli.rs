@@ -3292,16 +3292,21 @@ fn ls_lists_each_kind_made_by_other_processes_with_owner_mode_and_holders() {
         return;
     };
 
-    // A live process holding the shm object open and mapped.
+    // A live process holding the shm object open and mapped, and the raw
+    // segment attached.
     let path = format!("/dev/shm/{base}-ls");
     let mut holder = Command::new("python3");
     holder.args([
         "-c",
-        "import mmap, sys, time\n\
+        "import ctypes, mmap, sys, time\n\
          f = open(sys.argv[1], 'r+b')\n\
          m = mmap.mmap(f.fileno(), 4096)\n\
+         c = ctypes.CDLL(None)\n\
+         c.shmat.restype = ctypes.c_void_p\n\
+         assert c.shmat(int(sys.argv[2]), None, 0) not in (None, 2**64 - 1)\n\
          time.sleep(30)\n",
         &path,
+        &raw[2].to_string(),
     ]);
     let holder = start(holder, Input::Nothing);
     let started = Instant::now();
@@ -3314,7 +3319,14 @@ fn ls_lists_each_kind_made_by_other_processes_with_owner_mode_and_holders() {
                 .iter()
                 .any(|h| h["pid"] == holder.pid() && h["open"] == true && h["mapped"] == true)
         });
-        if held {
+        let attached = ls_find(&doc, &format!("sysv-shm:id={}", raw[2])).is_some_and(|o| {
+            o["attached_by"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["pid"] == holder.pid() && h["mapped"] == true)
+        });
+        if held && attached {
             break doc;
         }
         assert!(
@@ -3364,7 +3376,7 @@ fn ls_lists_each_kind_made_by_other_processes_with_owner_mode_and_holders() {
         (&"0660".into(), &8192.into()),
         "{o}"
     );
-    assert_eq!(o["attached"], 0, "{o}");
+    assert_eq!(o["attached"], 1, "{o}");
     // python3 made it and has exited: its pid is recorded and not alive.
     assert_eq!(o["creator"]["alive"], false, "{o}");
 
@@ -3390,10 +3402,27 @@ fn ls_lists_each_kind_made_by_other_processes_with_owner_mode_and_holders() {
         "{bad}"
     );
 
+    // A process waiting on the raw set shows in its waiter count.
+    let set = format!("sysv-sem:id={}", raw[1]);
+    let mut waiter = unipc();
+    waiter.args(["semop", &set, "1:-1", "--timeout", "9"]);
+    let waiter = start(waiter, Input::Nothing);
+    let started = Instant::now();
+    loop {
+        let doc = ls_json(None, &["sysv-sem"]);
+        let o = ls_find(&doc, &set).expect("set listed");
+        if o["waiting_increase"] == 1 {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "waiter never counted: {o}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    waiter.kill();
+
     // The holder SIGKILLed (and reaped): no longer listed.
     let pid = holder.pid();
     holder.kill();
-    let doc = ls_json(None, &["shm"]);
+    let doc = ls_json(None, &["shm", "sysv-shm"]);
     let o = ls_find(&doc, &shm).expect("shm still listed");
     assert!(
         o["holders"]
@@ -3403,6 +3432,9 @@ fn ls_lists_each_kind_made_by_other_processes_with_owner_mode_and_holders() {
             .all(|h| h["pid"] != pid),
         "{o}"
     );
+    let o = ls_find(&doc, &format!("sysv-shm:id={}", raw[2])).expect("segment listed");
+    assert_eq!(o["attached"], 0, "{o}");
+    assert_eq!(o["attached_by"], serde_json::json!([]), "{o}");
 }
 
 /// A /dev/shm name with a newline is escaped in the table (it cannot forge

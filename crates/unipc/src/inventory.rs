@@ -178,6 +178,9 @@ pub enum Details {
         last_op: Pid,
         /// Marked for removal once the last attachment goes (`SHM_DEST`).
         removed: bool,
+        /// The live processes that have it attached (a `/SYSV` mapping in
+        /// `/proc/PID/maps`, of those the caller can read).
+        attached_by: Vec<Holder>,
     },
     /// A POSIX shared-memory object or named semaphore in `/dev/shm`.
     #[non_exhaustive]
@@ -257,9 +260,11 @@ pub fn list(kinds: &[Kind]) -> Result<Listing> {
     if wanted(Kind::SysvShm) {
         sysv_shm(&mut listing)?;
     }
+    let mut by_inode = HashMap::new();
     if wanted(Kind::Shm) || wanted(Kind::Sem) {
-        dev_shm(&mut listing, wanted(Kind::Shm), wanted(Kind::Sem));
+        by_inode = dev_shm(&mut listing, wanted(Kind::Shm), wanted(Kind::Sem));
     }
+    holders(&mut listing, &by_inode);
     Ok(listing)
 }
 
@@ -419,19 +424,19 @@ fn sysv_shm(listing: &mut Listing) -> Result<()> {
                 creator: Pid::of(field(PATH, &row, "cpid", 10)?),
                 last_op: Pid::of(field(PATH, &row, "lpid", 10)?),
                 removed: bits & SHM_DEST != 0,
+                attached_by: Vec::new(),
             },
         });
     }
     Ok(())
 }
 
-fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) {
-    let dir = Path::new("/dev/shm");
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    // inode -> index into listing.objects
+/// Lists `/dev/shm`; returns the objects' indexes by (device, inode).
+fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) -> HashMap<(u64, u64), usize> {
     let mut by_inode: HashMap<(u64, u64), usize> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir(DEV_SHM) else {
+        return by_inode;
+    };
     let mut found = Vec::new();
     for entry in entries.flatten() {
         let file = entry.file_name();
@@ -477,7 +482,26 @@ fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) {
             },
         });
     }
-    if by_inode.is_empty() {
+    by_inode
+}
+
+const DEV_SHM: &str = "/dev/shm";
+
+/// Adds the live processes holding each `/dev/shm` object in `by_inode`
+/// open or mapped, and those attached to each System V segment listed (a
+/// `/SYSV<key>` mapping whose inode is the segment's id).
+fn holders(listing: &mut Listing, by_inode: &HashMap<(u64, u64), usize>) {
+    let dir = Path::new(DEV_SHM);
+    let by_shmid: HashMap<u64, usize> = listing
+        .objects
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| match o.details {
+            Details::SysvShm { id, .. } => Some((u64::try_from(id).ok()?, i)),
+            _ => None,
+        })
+        .collect();
+    if by_inode.is_empty() && by_shmid.is_empty() {
         return;
     }
     let Ok(procs) = std::fs::read_dir("/proc") else {
@@ -495,6 +519,7 @@ fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) {
         let mut held: HashMap<usize, (bool, bool)> = HashMap::new();
         let base = proc.path();
         match std::fs::read_dir(base.join("fd")) {
+            Ok(_) if by_inode.is_empty() => {}
             Ok(fds) => {
                 for fd in fds.flatten() {
                     let Ok(target) = std::fs::read_link(fd.path()) else {
@@ -523,13 +548,17 @@ fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) {
                     let (Some(inode), Some(path)) = (cols.nth(4), cols.next()) else {
                         continue;
                     };
-                    if !Path::new(path).starts_with(dir) {
-                        continue;
-                    }
                     let Ok(inode) = inode.parse::<u64>() else {
                         continue;
                     };
-                    if let Some(&i) = by_inode.get(&(dev, inode)) {
+                    let i = if Path::new(path).starts_with(dir) {
+                        by_inode.get(&(dev, inode))
+                    } else if path.starts_with("/SYSV") {
+                        by_shmid.get(&inode)
+                    } else {
+                        None
+                    };
+                    if let Some(&i) = i {
                         held.entry(i).or_default().1 = true;
                     }
                 }
@@ -543,7 +572,12 @@ fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) {
             .map(|c| c.trim_end().to_owned())
             .unwrap_or_default();
         for (i, (open, mapped)) in held {
-            if let Details::DevShm { holders, .. } = &mut listing.objects[i].details {
+            if let Details::DevShm { holders, .. }
+            | Details::SysvShm {
+                attached_by: holders,
+                ..
+            } = &mut listing.objects[i].details
+            {
                 holders.push(Holder {
                     pid,
                     command: command.clone(),
@@ -554,7 +588,12 @@ fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) {
         }
     }
     for object in &mut listing.objects {
-        if let Details::DevShm { holders, .. } = &mut object.details {
+        if let Details::DevShm { holders, .. }
+        | Details::SysvShm {
+            attached_by: holders,
+            ..
+        } = &mut object.details
+        {
             holders.sort_by_key(|h| h.pid);
         }
     }

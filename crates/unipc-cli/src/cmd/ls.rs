@@ -125,11 +125,13 @@ fn object_json(o: &Object, users: &Names) -> Value {
             creator,
             last_op,
             removed,
+            attached_by,
             ..
         } => json!({
             "key": format!("{:#010x}", *key as u32), "id": id, "size": size,
             "attached": attached, "creator_uid": creator_uid,
             "creator": pid_json(creator), "last_op": pid_json(last_op), "removed": removed,
+            "attached_by": attached_by.iter().map(holder_json).collect::<Vec<_>>(),
         }),
         Details::DevShm { size, holders, .. } => json!({
             "size": size, "holders": holders.iter().map(holder_json).collect::<Vec<_>>(),
@@ -214,15 +216,25 @@ fn row(o: &Object, users: &Names) -> Vec<String> {
             creator,
             last_op,
             removed,
+            attached_by,
             ..
         } => (
             format!("{:#010x}", *key as u32),
             format!("{size} B"),
             format!(
-                "nattch={attached} cpid={} lpid={}{}",
+                "nattch={attached} cpid={} lpid={}{}{}",
                 pid_text(creator),
                 pid_text(last_op),
-                if *removed { " removed" } else { "" }
+                if *removed { " removed" } else { "" },
+                if attached_by.is_empty() {
+                    String::new()
+                } else {
+                    let by: Vec<String> = attached_by
+                        .iter()
+                        .map(|h| format!("{}({})", h.pid, h.command))
+                        .collect();
+                    format!(" by={}", by.join(","))
+                }
             ),
         ),
         Details::DevShm { size, holders, .. } => {
