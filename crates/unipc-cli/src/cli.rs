@@ -215,6 +215,19 @@ pub enum Command {
         #[command(subcommand)]
         command: SignalCommand,
     },
+    /// List the IPC objects on the host that you can see, in one table.
+    ///
+    /// System V queues, semaphore sets and segments (key, id, owner, mode, sizes,
+    /// counts, creator and last-operation pids, * after a pid that is not alive)
+    /// and the POSIX shared memory and named semaphores of /dev/shm with the live
+    /// processes that hold each open (o) or mapped (m). What could not be read
+    /// (another user's /proc/PID/fd) is said on stderr, or under "unreadable" in
+    /// --json, whose schema is unipc-ls/1: { "schema", "objects": [ { "kind",
+    /// "name" (an endpoint for unipc stat / rm), "owner", "mode", ... } ],
+    /// "unreadable": [ { "what", "reason" } ] }.
+    ///
+    /// Examples: unipc ls; unipc ls --kind sysv-shm --kind shm --json
+    Ls(LsArgs),
 }
 
 /// `unipc fifo ...`.
@@ -670,4 +683,20 @@ pub struct SignalWaitArgs {
     /// a signal ends the process.
     #[arg(long, value_name = "FILE")]
     pub pid_file: Option<PathBuf>,
+}
+
+/// `unipc ls`.
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// List only this kind (repeatable): sysv-mq, sysv-sem, sysv-shm, shm, sem.
+    /// Example: --kind sysv-shm
+    #[arg(long = "kind", value_name = "KIND", value_parser = parse_kind)]
+    pub kinds: Vec<unipc::inventory::Kind>,
+    /// One JSON document (schema unipc-ls/1) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_kind(text: &str) -> Result<unipc::inventory::Kind, String> {
+    text.parse().map_err(|e: unipc::Error| e.to_string())
 }

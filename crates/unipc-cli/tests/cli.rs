@@ -3245,3 +3245,356 @@ fn rm_of_several_endpoints_reports_each_failure_and_removes_the_rest() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     assert!(!unipc_run(&["stat", &shm]).status.success());
 }
+
+// ===========================================================================
+// unipc ls
+
+/// `unipc ls --json`, parsed; asserts exit 0 and the schema.
+fn ls_json(cmd: Option<Command>, kinds: &[&str]) -> serde_json::Value {
+    let mut cmd = cmd.unwrap_or_else(unipc);
+    cmd.args(["ls", "--json"]);
+    for k in kinds {
+        cmd.args(["--kind", k]);
+    }
+    let doc: serde_json::Value = serde_json::from_str(&run(cmd, Input::Nothing).ok()).unwrap();
+    assert_eq!(doc["schema"], "unipc-ls/1", "{doc}");
+    doc
+}
+
+/// The listed object named `name`, if any.
+fn ls_find<'a>(doc: &'a serde_json::Value, name: &str) -> Option<&'a serde_json::Value> {
+    doc["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == name)
+}
+
+/// Makes a System V queue, set and segment through the raw calls from
+/// python3 (another process, no unipc code): their ids, guarded.
+fn ls_raw_sysv(keys: [u32; 3]) -> Option<([i64; 3], [Removed; 3])> {
+    let script = format!(
+        "import ctypes\n\
+         c = ctypes.CDLL(None, use_errno=True)\n\
+         f = 0o1000 | 0o2000\n\
+         ids = [c.msgget({}, f | 0o640), c.semget({}, 3, f | 0o604), c.shmget({}, ctypes.c_size_t(8192), f | 0o660)]\n\
+         print(' '.join(map(str, ids)))\n",
+        keys[0] as i32, keys[1] as i32, keys[2] as i32
+    );
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", &script]);
+    let out = run(cmd, Input::Nothing);
+    if !out.status.success() {
+        unipc_test_support::skip(format!("python3 ctypes unavailable: {}", out.stderr));
+        return None;
+    }
+    let ids: Vec<i64> = out
+        .stdout_text()
+        .split_whitespace()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let guards = [
+        Removed(format!("sysv-mq:id={}", ids[0])),
+        Removed(format!("sysv-sem:id={}", ids[1])),
+        Removed(format!("sysv-shm:id={}", ids[2])),
+    ];
+    assert!(ids.iter().all(|&id| id >= 0), "a raw get failed: {ids:?}");
+    Some(([ids[0], ids[1], ids[2]], guards))
+}
+
+#[test]
+fn ls_lists_each_kind_made_by_other_processes_with_owner_mode_and_holders() {
+    let base = unique();
+    let shm = format!("shm:/{base}-ls");
+    let sem = format!("sem:/{base}-ls");
+    let mq_key = sysv_key(0xa1);
+    let mq = format!("sysv-mq:{mq_key:#x}");
+    let _g = [Removed(shm.clone()), Removed(sem.clone())];
+    unipc_run(&["create", &shm, "--size", "4096", "--mode", "640"]).ok();
+    unipc_run(&["create", &sem, "--value", "2", "--mode", "604"]).ok();
+    let created = unipc_run(&["create", &mq, "--mode", "620"]).ok();
+    let mq_id: i64 = created
+        .split("id ")
+        .nth(1)
+        .and_then(|s| s.split([',', ')']).next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no id in {created:?}"));
+    let _gq = Removed(format!("sysv-mq:id={mq_id}"));
+    let Some((raw, _graw)) = ls_raw_sysv([sysv_key(0xa2), sysv_key(0xa3), sysv_key(0xa4)]) else {
+        return;
+    };
+
+    // A live process holding the shm object open and mapped, and the raw
+    // segment attached.
+    let path = format!("/dev/shm/{base}-ls");
+    let mut holder = Command::new("python3");
+    holder.args([
+        "-c",
+        "import ctypes, mmap, sys, time\n\
+         f = open(sys.argv[1], 'r+b')\n\
+         m = mmap.mmap(f.fileno(), 4096)\n\
+         c = ctypes.CDLL(None)\n\
+         c.shmat.restype = ctypes.c_void_p\n\
+         assert c.shmat(int(sys.argv[2]), None, 0) not in (None, 2**64 - 1)\n\
+         time.sleep(30)\n",
+        &path,
+        &raw[2].to_string(),
+    ]);
+    let holder = start(holder, Input::Nothing);
+    let started = Instant::now();
+    let doc = loop {
+        let doc = ls_json(None, &[]);
+        let held = ls_find(&doc, &shm).is_some_and(|o| {
+            o["holders"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["pid"] == holder.pid() && h["open"] == true && h["mapped"] == true)
+        });
+        let attached = ls_find(&doc, &format!("sysv-shm:id={}", raw[2])).is_some_and(|o| {
+            o["attached_by"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h["pid"] == holder.pid() && h["mapped"] == true)
+        });
+        if held && attached {
+            break doc;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "holder {} never listed: {doc}",
+            holder.pid()
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+
+    let o = ls_find(&doc, &shm).expect("shm listed");
+    assert_eq!(o["kind"], "shm");
+    assert_eq!(o["mode"], "0640");
+    assert_eq!(o["size"], 4096);
+    assert_eq!(o["owner"]["uid"], rustix::process::geteuid().as_raw());
+    let o = ls_find(&doc, &sem).expect("sem listed");
+    assert_eq!(
+        (&o["kind"], &o["mode"]),
+        (&"sem".into(), &"0604".into()),
+        "{o}"
+    );
+    assert!(ls_find(&doc, &format!("shm:/sem.{base}-ls")).is_none());
+    let o = ls_find(&doc, &format!("sysv-mq:id={mq_id}")).expect("queue listed");
+    assert_eq!(o["key"], format!("{mq_key:#010x}"));
+    assert_eq!(
+        (&o["mode"], &o["messages"]),
+        (&"0620".into(), &0.into()),
+        "{o}"
+    );
+    let o = ls_find(&doc, &format!("sysv-mq:id={}", raw[0])).expect("raw queue listed");
+    assert_eq!(
+        (&o["kind"], &o["mode"]),
+        (&"sysv-mq".into(), &"0640".into()),
+        "{o}"
+    );
+    let o = ls_find(&doc, &format!("sysv-sem:id={}", raw[1])).expect("raw set listed");
+    assert_eq!(
+        (&o["mode"], &o["semaphores"]),
+        (&"0604".into(), &3.into()),
+        "{o}"
+    );
+    assert_eq!(o["key"], format!("{:#010x}", sysv_key(0xa3)));
+    assert_eq!(o["waiting_increase"], 0, "{o}");
+    let o = ls_find(&doc, &format!("sysv-shm:id={}", raw[2])).expect("raw segment listed");
+    assert_eq!(
+        (&o["mode"], &o["size"]),
+        (&"0660".into(), &8192.into()),
+        "{o}"
+    );
+    assert_eq!(o["attached"], 1, "{o}");
+    // python3 made it and has exited: its pid is recorded and not alive.
+    assert_eq!(o["creator"]["alive"], false, "{o}");
+
+    // --kind keeps that kind only; the table fits 100 columns.
+    let only = ls_json(None, &["sysv-sem", "sem"]);
+    let objects = only["objects"].as_array().unwrap();
+    assert!(
+        objects
+            .iter()
+            .all(|o| o["kind"] == "sysv-sem" || o["kind"] == "sem"),
+        "{only}"
+    );
+    assert!(ls_find(&only, &sem).is_some() && ls_find(&only, &shm).is_none());
+    let table = unipc_run(&["ls"]).ok();
+    assert!(
+        table.contains(&shm) && table.contains(&format!("sysv-shm:id={}", raw[2])),
+        "{table}"
+    );
+    assert!(table.lines().all(|l| l.chars().count() <= 100), "{table}");
+    let bad = unipc_run(&["ls", "--kind", "sysv-pipe"]).usage_error();
+    assert!(
+        bad.contains("sysv-mq") && bad.contains("sysv-pipe"),
+        "{bad}"
+    );
+
+    // A process waiting on the raw set shows in its waiter count.
+    let set = format!("sysv-sem:id={}", raw[1]);
+    let mut waiter = unipc();
+    waiter.args(["semop", &set, "1:-1", "--timeout", "9"]);
+    let waiter = start(waiter, Input::Nothing);
+    let started = Instant::now();
+    loop {
+        let doc = ls_json(None, &["sysv-sem"]);
+        let o = ls_find(&doc, &set).expect("set listed");
+        if o["waiting_increase"] == 1 {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "waiter never counted: {o}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    waiter.kill();
+
+    // The holder SIGKILLed (and reaped): no longer listed.
+    let pid = holder.pid();
+    holder.kill();
+    let doc = ls_json(None, &["shm", "sysv-shm"]);
+    let o = ls_find(&doc, &shm).expect("shm still listed");
+    assert!(
+        o["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["pid"] != pid),
+        "{o}"
+    );
+    let o = ls_find(&doc, &format!("sysv-shm:id={}", raw[2])).expect("segment listed");
+    assert_eq!(o["attached"], 0, "{o}");
+    assert_eq!(o["attached_by"], serde_json::json!([]), "{o}");
+}
+
+/// A /dev/shm name with a newline is escaped in the table (it cannot forge
+/// a row) and exact in the JSON.
+#[test]
+fn ls_table_escapes_control_characters_in_names() {
+    struct Gone(String);
+    impl Drop for Gone {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+    let name = format!("{}-ls\nforged", unique());
+    let path = format!("/dev/shm/{name}");
+    let _g = Gone(path.clone());
+    std::fs::File::create(&path).unwrap();
+    let table = unipc_run(&["ls", "--kind", "shm"]).ok();
+    let escaped = format!("shm:/{}", name.replace('\n', "\\n"));
+    assert!(table.lines().any(|l| l.starts_with(&escaped)), "{table}");
+    assert!(!table.lines().any(|l| l.starts_with("forged")), "{table}");
+    let doc = ls_json(None, &["shm"]);
+    assert!(ls_find(&doc, &format!("shm:/{name}")).is_some(), "{doc}");
+}
+
+/// `ipcs -q/-s/-m` and `unipc ls` report the same id, key and owner for
+/// each of this test's objects.
+#[test]
+fn ls_agrees_with_ipcs() {
+    let Some((ids, _g)) = ls_raw_sysv([sysv_key(0xb1), sysv_key(0xb2), sysv_key(0xb3)]) else {
+        return;
+    };
+    let doc = ls_json(None, &["sysv-mq", "sysv-sem", "sysv-shm"]);
+    for ((flag, kind), id) in [("-q", "sysv-mq"), ("-s", "sysv-sem"), ("-m", "sysv-shm")]
+        .into_iter()
+        .zip(ids)
+    {
+        let mut cmd = Command::new("ipcs");
+        cmd.arg(flag);
+        let out = run(cmd, Input::Nothing);
+        if !out.status.success() {
+            unipc_test_support::skip("ipcs unavailable");
+            return;
+        }
+        let text = out.stdout_text();
+        // key id owner perms ...
+        let row: Vec<&str> = text
+            .lines()
+            .map(|l| l.split_whitespace().collect::<Vec<_>>())
+            .find(|f| f.len() > 3 && f[1] == id.to_string())
+            .unwrap_or_else(|| panic!("ipcs {flag} does not list {id}: {text}"));
+        let o = ls_find(&doc, &format!("{kind}:id={id}")).unwrap_or_else(|| panic!("{doc}"));
+        assert_eq!(o["key"], row[0], "{o} vs {row:?}");
+        assert_eq!(o["owner"]["user"], row[2], "{o} vs {row:?}");
+        assert_eq!(
+            o["mode"].as_str().unwrap().trim_start_matches('0'),
+            row[3].trim_start_matches('0'),
+            "{o} vs {row:?}"
+        );
+    }
+}
+
+/// As nobody, ls still lists everyone's objects and says what it could not
+/// read: root's processes, and a root set it may not read (mode 0600).
+#[test]
+fn ls_as_nobody_lists_and_reports_what_it_could_not_read() {
+    let mut probe = Command::new("setpriv");
+    probe.args([
+        "--reuid=nobody",
+        "--regid=nogroup",
+        "--clear-groups",
+        "true",
+    ]);
+    if !probe.status().is_ok_and(|s| s.success()) {
+        unipc_test_support::skip("setpriv cannot switch to nobody here");
+        return;
+    }
+    if !rustix::process::geteuid().is_root() {
+        unipc_test_support::skip("not root: nothing nobody cannot read");
+        return;
+    }
+    let shm = format!("shm:/{}-ls", unique());
+    let _g = Removed(shm.clone());
+    unipc_run(&["create", &shm, "--size", "1", "--mode", "600"]).ok();
+    let set = format!("sysv-sem:{:#x}", sysv_key(0xc1));
+    let created = unipc_run(&["create", &set, "--mode", "600"]).ok();
+    let _gs = Removed(set.clone());
+    let mut nobody = Command::new("setpriv");
+    nobody
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_unipc"));
+    let doc = ls_json(Some(nobody), &[]);
+    let o = ls_find(&doc, &shm).unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(
+        (&o["mode"], &o["owner"]["uid"]),
+        (&"0600".into(), &0.into()),
+        "{o}"
+    );
+    let id = created
+        .split("id ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .unwrap();
+    let o = ls_find(&doc, &format!("sysv-sem:id={id}")).unwrap_or_else(|| panic!("{doc}"));
+    assert!(o["waiting_increase"].is_null(), "{o}");
+    let unreadable = doc["unreadable"].as_array().unwrap();
+    let paths: Vec<&str> = unreadable
+        .iter()
+        .map(|u| u["what"].as_str().unwrap())
+        .collect();
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with(&format!("sysv-sem:id={id}"))),
+        "{paths:?}"
+    );
+    assert!(
+        paths
+            .iter()
+            .any(|p| p.starts_with("/proc/") && p.ends_with("/fd")),
+        "{paths:?}"
+    );
+    // The table says so on stderr, and still exits 0.
+    let mut table = Command::new("setpriv");
+    table
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_unipc"))
+        .arg("ls");
+    let out = run(table, Input::Nothing);
+    assert!(out.ok().contains(&shm));
+    assert!(out.stderr.contains("could not be read"), "{}", out.stderr);
+}

@@ -42,6 +42,7 @@ pub mod endpoint;
 mod error;
 pub mod facility;
 mod guard;
+pub mod inventory;
 pub mod message;
 mod mode;
 pub mod name;

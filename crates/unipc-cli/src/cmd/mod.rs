@@ -7,6 +7,7 @@ use crate::cli::{Cli, Command, FifoCommand, SemCommand, SignalCommand};
 mod bench;
 mod compare;
 mod lock;
+mod ls;
 mod memory;
 mod objects;
 mod pty;
@@ -139,5 +140,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Signal {
             command: SignalCommand::Wait(args),
         } => signal::wait(args),
+        Command::Ls(args) => ls::run(args),
     }
 }

@@ -46,7 +46,6 @@ pub(crate) fn open_descriptors() -> std::io::Result<u64> {
 /// Whether process `pid` is alive: listed in /proc and neither a zombie
 /// nor dead (`/proc/PID/stat`'s state, after the command's closing `)`).
 /// Pid 0 (not known yet) counts as alive.
-#[cfg(feature = "bench")]
 pub(crate) fn process_alive(pid: u32) -> bool {
     if pid == 0 {
         return true;

@@ -1,0 +1,313 @@
+//! `unipc ls`: the IPC objects on the host, one table or one JSON document
+//! (schema `unipc-ls/1`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::process::ExitCode;
+
+use serde_json::{json, Value};
+use unipc::inventory::{self, Details, Holder, Listing, Object, Pid};
+
+use crate::cli::LsArgs;
+use crate::out;
+
+/// The table's width: longer lines are cut, with `…`.
+const WIDTH: usize = 100;
+
+/// `unipc ls [--kind KIND...] [--json]`.
+pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
+    let listing = inventory::list(&args.kinds)?;
+    let users = Names::read("/etc/passwd");
+    let text = if args.json {
+        let mut doc = serde_json::to_string_pretty(&document(&listing, &users))?;
+        doc.push('\n');
+        doc
+    } else {
+        table(&listing, &users)
+    };
+    out::write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
+    if !args.json && !listing.unreadable.is_empty() {
+        let mut err = std::io::stderr().lock();
+        let _ = writeln!(
+            err,
+            "unipc ls: {} could not be read (the objects or holders they would show are missing above); --json lists all, the first:",
+            listing.unreadable.len()
+        );
+        for u in listing.unreadable.iter().take(3) {
+            let _ = writeln!(err, "  {}: {}", printable(&u.what), u.reason);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Id to name, from a passwd-format file (a missing file: no names).
+struct Names(HashMap<u32, String>);
+
+impl Names {
+    fn read(path: &str) -> Names {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        Names(
+            text.lines()
+                .filter_map(|l| {
+                    let mut f = l.split(':');
+                    let name = f.next()?;
+                    let id = f.nth(1)?.parse().ok()?;
+                    Some((id, name.to_owned()))
+                })
+                .collect(),
+        )
+    }
+
+    fn get(&self, id: u32) -> Option<&str> {
+        self.0.get(&id).map(String::as_str)
+    }
+
+    fn show(&self, id: u32) -> String {
+        self.get(id).map_or_else(|| id.to_string(), str::to_owned)
+    }
+}
+
+fn pid_json(p: &Pid) -> Value {
+    if p.pid == 0 {
+        Value::Null
+    } else {
+        json!({ "pid": p.pid, "alive": p.alive })
+    }
+}
+
+fn holder_json(h: &Holder) -> Value {
+    json!({ "pid": h.pid, "command": h.command, "open": h.open, "mapped": h.mapped })
+}
+
+fn object_json(o: &Object, users: &Names) -> Value {
+    let mut v = json!({
+        "kind": o.kind.as_str(),
+        "name": o.name,
+        "owner": { "uid": o.uid, "gid": o.gid, "user": users.get(o.uid) },
+        "mode": format!("{:04o}", o.mode.bits()),
+    });
+    let extra = match &o.details {
+        Details::SysvMq {
+            key,
+            id,
+            bytes,
+            messages,
+            creator_uid,
+            last_send,
+            last_receive,
+            ..
+        } => json!({
+            "key": format!("{:#010x}", *key as u32), "id": id, "bytes": bytes,
+            "messages": messages, "creator_uid": creator_uid,
+            "last_send": pid_json(last_send), "last_receive": pid_json(last_receive),
+        }),
+        Details::SysvSem {
+            key,
+            id,
+            semaphores,
+            creator_uid,
+            waiting_increase,
+            waiting_zero,
+            last_op,
+            ..
+        } => json!({
+            "key": format!("{:#010x}", *key as u32), "id": id, "semaphores": semaphores,
+            "creator_uid": creator_uid, "waiting_increase": waiting_increase,
+            "waiting_zero": waiting_zero,
+            "last_op": last_op.iter().map(pid_json).collect::<Vec<_>>(),
+        }),
+        Details::SysvShm {
+            key,
+            id,
+            size,
+            attached,
+            creator_uid,
+            creator,
+            last_op,
+            removed,
+            attached_by,
+            ..
+        } => json!({
+            "key": format!("{:#010x}", *key as u32), "id": id, "size": size,
+            "attached": attached, "creator_uid": creator_uid,
+            "creator": pid_json(creator), "last_op": pid_json(last_op), "removed": removed,
+            "attached_by": attached_by.iter().map(holder_json).collect::<Vec<_>>(),
+        }),
+        Details::DevShm { size, holders, .. } => json!({
+            "size": size, "holders": holders.iter().map(holder_json).collect::<Vec<_>>(),
+        }),
+        _ => json!({}),
+    };
+    if let (Value::Object(base), Value::Object(more)) = (&mut v, extra) {
+        base.extend(more);
+    }
+    v
+}
+
+fn document(listing: &Listing, users: &Names) -> Value {
+    json!({
+        "schema": "unipc-ls/1",
+        "objects": listing.objects.iter().map(|o| object_json(o, users)).collect::<Vec<_>>(),
+        "unreadable": listing.unreadable.iter().map(|u| json!({
+            "what": u.what, "reason": u.reason,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `1234`, or `1234*` when that process is gone; `-` for none.
+fn pid_text(p: &Pid) -> String {
+    match (p.pid, p.alive) {
+        (0, _) => "-".to_owned(),
+        (pid, true) => pid.to_string(),
+        (pid, false) => format!("{pid}*"),
+    }
+}
+
+fn count(n: Option<u64>) -> String {
+    n.map_or_else(|| "?".to_owned(), |n| n.to_string())
+}
+
+fn row(o: &Object, users: &Names) -> Vec<String> {
+    let (key, size, details) = match &o.details {
+        Details::SysvMq {
+            key,
+            bytes,
+            messages,
+            last_send,
+            last_receive,
+            ..
+        } => (
+            format!("{:#010x}", *key as u32),
+            format!("{bytes} B"),
+            format!(
+                "msgs={messages} lspid={} lrpid={}",
+                pid_text(last_send),
+                pid_text(last_receive)
+            ),
+        ),
+        Details::SysvSem {
+            key,
+            semaphores,
+            waiting_increase,
+            waiting_zero,
+            last_op,
+            ..
+        } => {
+            let pids: Vec<String> = last_op.iter().map(pid_text).collect();
+            (
+                format!("{:#010x}", *key as u32),
+                format!("{semaphores} sems"),
+                format!(
+                    "ncnt={} zcnt={} pids={}",
+                    count(*waiting_increase),
+                    count(*waiting_zero),
+                    if pids.is_empty() {
+                        "?".to_owned()
+                    } else {
+                        pids.join(",")
+                    }
+                ),
+            )
+        }
+        Details::SysvShm {
+            key,
+            size,
+            attached,
+            creator,
+            last_op,
+            removed,
+            attached_by,
+            ..
+        } => (
+            format!("{:#010x}", *key as u32),
+            format!("{size} B"),
+            format!(
+                "nattch={attached} cpid={} lpid={}{}{}",
+                pid_text(creator),
+                pid_text(last_op),
+                if *removed { " removed" } else { "" },
+                if attached_by.is_empty() {
+                    String::new()
+                } else {
+                    let by: Vec<String> = attached_by
+                        .iter()
+                        .map(|h| format!("{}({})", h.pid, h.command))
+                        .collect();
+                    format!(" by={}", by.join(","))
+                }
+            ),
+        ),
+        Details::DevShm { size, holders, .. } => {
+            let held: Vec<String> = holders
+                .iter()
+                .map(|h| {
+                    let how = match (h.open, h.mapped) {
+                        (true, true) => "om",
+                        (true, false) => "o",
+                        _ => "m",
+                    };
+                    format!("{}({}){how}", h.pid, h.command)
+                })
+                .collect();
+            (
+                "-".to_owned(),
+                format!("{size} B"),
+                if held.is_empty() {
+                    "holders=-".to_owned()
+                } else {
+                    format!("holders={}", held.join(","))
+                },
+            )
+        }
+        _ => ("-".to_owned(), "-".to_owned(), String::new()),
+    };
+    vec![
+        o.name.clone(),
+        key,
+        users.show(o.uid),
+        format!("{:04o}", o.mode.bits()),
+        size,
+        details,
+    ]
+}
+
+/// `text` with each control character escaped (`\\n`, `\\u{1b}`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+fn table(listing: &Listing, users: &Names) -> String {
+    let mut rows = vec![["NAME", "KEY", "OWNER", "MODE", "SIZE", "DETAILS"]
+        .map(str::to_owned)
+        .to_vec()];
+    // Names and command names are anyone's choice: a control character
+    // in one must not forge a line of the table.
+    rows.extend(
+        listing
+            .objects
+            .iter()
+            .map(|o| row(o, users).iter().map(|c| printable(c)).collect()),
+    );
+    if listing.objects.is_empty() {
+        return "no IPC objects found\n".to_owned();
+    }
+    let mut out = String::new();
+    for line in unipc_bench::text::grid(&rows).lines() {
+        if line.chars().count() > WIDTH {
+            out.extend(line.chars().take(WIDTH - 1));
+            out.push('…');
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
