@@ -2747,21 +2747,7 @@ fn semop_undo_holds_while_the_command_runs_and_is_reverted_after() {
         .trim()
         .parse()
         .unwrap();
-    let alive = || {
-        std::fs::read_to_string(format!("/proc/{cmd_pid}/stat")).is_ok_and(|stat| {
-            stat.rsplit(") ")
-                .next()
-                .is_some_and(|s| !s.starts_with('Z'))
-        })
-    };
-    let deadline = Instant::now() + DEADLINE;
-    while alive() && Instant::now() < deadline {
-        thread::sleep(POLL);
-    }
-    if alive() {
-        signal(cmd_pid, libc::SIGKILL);
-        panic!("CMD {cmd_pid} outlived the unipc holding for it");
-    }
+    assert_dies(cmd_pid, "CMD outlived the unipc holding for it");
 
     // SIGTERM reaches CMD, and unipc exits with CMD's status.
     let ready = dir.path().join("ready");
@@ -2930,6 +2916,26 @@ fn sem_help_says_a_writer_can_truncate_a_semaphore_under_its_users() {
     );
 }
 
+/// Waits (at most [`DEADLINE`]) for process `pid` to be gone or a zombie;
+/// kills it and fails with `why` if it is still running then.
+fn assert_dies(pid: u32, why: &str) {
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.rsplit(") ")
+                .next()
+                .is_some_and(|s| !s.starts_with('Z'))
+        })
+    };
+    let deadline = Instant::now() + DEADLINE;
+    while alive() && Instant::now() < deadline {
+        thread::sleep(POLL);
+    }
+    if alive() {
+        signal(pid, libc::SIGKILL);
+        panic!("{why} (pid {pid})");
+    }
+}
+
 /// `unipc lock -- CMD` killed with SIGKILL: the kernel releases the lock,
 /// and CMD dies with unipc rather than run on without it (for each kind).
 #[test]
@@ -2963,21 +2969,10 @@ fn lock_killed_with_sigkill_releases_the_lock_and_takes_cmd_with_it() {
             .trim()
             .parse()
             .unwrap();
-        let alive = || {
-            std::fs::read_to_string(format!("/proc/{cmd_pid}/stat")).is_ok_and(|stat| {
-                stat.rsplit(") ")
-                    .next()
-                    .is_some_and(|s| !s.starts_with('Z'))
-            })
-        };
-        let deadline = Instant::now() + DEADLINE;
-        while alive() && Instant::now() < deadline {
-            thread::sleep(POLL);
-        }
-        if alive() {
-            signal(cmd_pid, libc::SIGKILL);
-            panic!("{kind}: CMD {cmd_pid} outlived the unipc holding the lock for it");
-        }
+        assert_dies(
+            cmd_pid,
+            &format!("{kind}: CMD outlived the unipc holding the lock for it"),
+        );
         assert_eq!(
             locks_on(&file).len(),
             before,
