@@ -93,6 +93,7 @@ pub enum Command {
     /// Create a named object that outlives the command (queue, shared memory or FIFO).
     ///
     /// Examples: unipc create posix-mq:/jobs --max-messages 8 --max-size 1024 --mode 600;
+    ///           unipc create ring:/ticks --capacity 1024 --max-size 64;
     ///           unipc create shm:/frames --size 64K --exclusive;
     ///           unipc create sysv-shm:0x1234 --size 1M;
     ///           unipc create sem:/slots --value 4 --mode 600
@@ -336,13 +337,14 @@ pub struct RecvArgs {
 /// `unipc create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// What to create: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME, sysv-shm:KEY, sem:/NAME or fifo:PATH.
+    /// What to create: posix-mq:/NAME, sysv-mq:KEY, ring:/NAME, shm:/NAME, sysv-shm:KEY, sem:/NAME or fifo:PATH.
     #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
-    /// POSIX queue: how many messages it holds. Example: --max-messages 8
-    #[arg(long, value_name = "N")]
+    /// POSIX queue or ring: how many messages it holds. Example: --max-messages 8
+    /// (--capacity for a ring)
+    #[arg(long, visible_alias = "capacity", value_name = "N")]
     pub max_messages: Option<usize>,
-    /// POSIX queue: largest message in bytes; System V: bytes the queue holds.
+    /// POSIX queue or ring: largest message in bytes; System V: bytes the queue holds.
     #[arg(long, value_name = "BYTES")]
     pub max_size: Option<usize>,
     /// Shared memory: the size in bytes, with an optional K, M or G suffix

@@ -34,6 +34,7 @@ pub const SCHEMES: &[&str] = &[
     "tcp",
     "posix-mq",
     "sysv-mq",
+    "ring",
     "unix-dgram",
     "udp",
     "shm",
@@ -92,6 +93,8 @@ pub enum Endpoint {
     PosixMq(PosixName),
     /// `sysv-mq:KEY`.
     SysvMq(SysvKey),
+    /// `ring:/NAME`: a shared-memory ring (one writer, one reader).
+    Ring(PosixName),
     /// `sysv-mq:id=N`: a System V queue by its identifier (as `ipcs` and
     /// `unipc create sysv-mq:private` print it), the only way to name a
     /// private queue.
@@ -125,6 +128,7 @@ impl Endpoint {
             Endpoint::UnixSeqpacket(_) => "unix-seqpacket",
             Endpoint::Tcp(_) => "tcp",
             Endpoint::PosixMq(_) => "posix-mq",
+            Endpoint::Ring(_) => "ring",
             Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => "sysv-mq",
             Endpoint::UnixDgram(_) => "unix-dgram",
             Endpoint::Udp(_) => "udp",
@@ -281,6 +285,7 @@ impl Endpoint {
                 Some(id) => Endpoint::SysvMqId(parse_id(&shown, id)?),
                 None => Endpoint::SysvMq(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             },
+            b"ring" => Endpoint::Ring(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             b"shm" => Endpoint::Shm(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             b"sysv-shm" => match text()?.strip_prefix("id=") {
                 Some(id) => Endpoint::SysvShmId(parse_id(&shown, id)?),
@@ -338,7 +343,7 @@ impl fmt::Display for Endpoint {
                 write!(f, "{addr}")
             }
             Endpoint::Tcp(hp) | Endpoint::Udp(hp) => write!(f, "{hp}"),
-            Endpoint::PosixMq(name) => write!(f, "{name}"),
+            Endpoint::PosixMq(name) | Endpoint::Ring(name) => write!(f, "{name}"),
             Endpoint::SysvMq(key) => write!(f, "{key}"),
             Endpoint::SysvMqId(id) => write!(f, "id={id}"),
             Endpoint::Shm(name) => write!(f, "{name}"),
@@ -464,6 +469,9 @@ mod tests {
             "/[a-zA-Z0-9_.-]{1,255}"
                 .prop_filter_map("posix", |n| PosixName::new(&n).ok())
                 .prop_map(Endpoint::Shm),
+            "/[a-zA-Z0-9_.-]{1,255}"
+                .prop_filter_map("posix", |n| PosixName::new(&n).ok())
+                .prop_map(Endpoint::Ring),
             any::<i32>()
                 .prop_map(|k| if k == 0 {
                     SysvKey::Private

@@ -410,6 +410,47 @@ pub enum Error {
         holder: Option<u32>,
     },
 
+    /// The object exists but its contents are not what the operation
+    /// needs: shared memory that holds no unipc ring header, another
+    /// version or layout, a header that disagrees with the options asked
+    /// for, or a cursor or length out of range. Nothing was changed.
+    #[error("{object}: not usable as {expected}: {reason}")]
+    BadHeader {
+        /// The object.
+        object: ObjectName,
+        /// What it was opened as ("a ring").
+        expected: &'static str,
+        /// What is wrong, with the values found.
+        reason: String,
+    },
+
+    /// The process on the other side of a channel died (killed, or exited
+    /// without closing): what it had committed was delivered, nothing
+    /// partial; this side is told once and may go on with a new peer.
+    #[error("{object}: the {role} (pid {pid}) died; everything it committed was delivered, nothing partial")]
+    PeerDied {
+        /// The object.
+        object: ObjectName,
+        /// Which side died ("writer", "reader").
+        role: &'static str,
+        /// Its process id.
+        pid: u32,
+    },
+
+    /// A role that only one process may hold at a time (a ring's writer or
+    /// reader) is held by a live process. Nothing was changed.
+    #[error("{object}: already has a {role}, pid {pid}, which is alive: {reason}")]
+    InUse {
+        /// The object.
+        object: ObjectName,
+        /// The role ("writer", "reader").
+        role: &'static str,
+        /// The live holder.
+        pid: u32,
+        /// Why the role is single, or what to do instead.
+        reason: &'static str,
+    },
+
     /// A semaphore index past the end of a System V semaphore set; no
     /// operation was applied.
     #[error("{object}: semaphore {index} does not exist: the set has {count} (indexes 0 to {})", .count.saturating_sub(1))]
@@ -485,6 +526,10 @@ impl Error {
             Error::NotRecoverable { .. } => io::ErrorKind::Other,
             Error::Deadlock { .. } => io::ErrorKind::Other,
             Error::NoSuchSemaphore { .. } => io::ErrorKind::InvalidInput,
+            Error::BadHeader { .. } => io::ErrorKind::InvalidData,
+            Error::PeerDied { .. } => io::ErrorKind::ConnectionAborted,
+            // `ResourceBusy` is newer than the minimum Rust version.
+            Error::InUse { .. } => io::ErrorKind::AddrInUse,
         }
     }
 }

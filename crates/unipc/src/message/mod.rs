@@ -20,6 +20,7 @@ use crate::{Error, Result};
 
 pub mod dgram;
 pub mod posix_mq;
+pub mod ring;
 pub mod sysv_mq;
 
 /// How long a send or receive may wait for room or for a message.

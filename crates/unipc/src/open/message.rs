@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::ObjectName;
 use crate::message::dgram::{UdpSocket, UnixDatagram};
 use crate::message::sysv_mq::{self, Select};
-use crate::message::{posix_mq, Limits, Messenger, Received, Tag, Wait};
+use crate::message::{posix_mq, ring, Limits, Messenger, Received, Tag, Wait};
 use crate::stream::seqpacket;
 use crate::Result;
 
@@ -44,6 +44,10 @@ pub enum MessageHandle {
     Seqpacket(seqpacket::Conn),
     /// `unix-seqpacket:ADDR`, listening (receiving): one peer after another.
     SeqpacketInbox(Inbox),
+    /// `ring:/NAME`, the writer's side.
+    RingSender(ring::Sender),
+    /// `ring:/NAME`, the reader's side.
+    RingReceiver(ring::Receiver),
 }
 
 impl MessageHandle {
@@ -56,6 +60,8 @@ impl MessageHandle {
             MessageHandle::Udp(s) => s,
             MessageHandle::Seqpacket(c) => c,
             MessageHandle::SeqpacketInbox(i) => i,
+            MessageHandle::RingSender(s) => s,
+            MessageHandle::RingReceiver(r) => r,
         }
     }
 

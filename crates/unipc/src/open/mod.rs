@@ -39,7 +39,7 @@ use std::time::Duration;
 use crate::deadline::Deadline;
 use crate::endpoint::HostPort;
 use crate::message::dgram::{UdpSocket, UnixDatagram};
-use crate::message::posix_mq;
+use crate::message::{posix_mq, ring};
 use crate::stream::{fifo, seqpacket, tcp, unix};
 use crate::{Endpoint, Error, Result};
 
@@ -223,6 +223,9 @@ impl OpenOptions {
             Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => {
                 MessageHandle::SysvMq(object::open_sysv(endpoint)?)
             }
+            Endpoint::Ring(name) => {
+                MessageHandle::RingSender(ring::Ring::open(name)?.into_sender()?)
+            }
             Endpoint::UnixSeqpacket(addr) => {
                 MessageHandle::Seqpacket(self.retry(endpoint, deadline, ABSENT_UNIX, || {
                     seqpacket::Conn::connect(addr)
@@ -281,6 +284,9 @@ impl OpenOptions {
             Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => {
                 Waiting::Ready(MessageHandle::SysvMq(object::open_sysv(endpoint)?))
             }
+            Endpoint::Ring(name) => Waiting::Ready(MessageHandle::RingReceiver(
+                ring::Ring::open(name)?.into_receiver()?,
+            )),
             Endpoint::UnixDgram(addr) => {
                 Waiting::Ready(MessageHandle::UnixDgram(UnixDatagram::bind(addr)?))
             }

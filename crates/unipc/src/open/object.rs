@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::message::{posix_mq, sysv_mq};
+use crate::message::{posix_mq, ring, sysv_mq};
 use crate::name::SysvKey;
 use crate::shm::{self, posix as shm_posix, sysv as shm_sysv, Access};
 use crate::stream::{fifo, seqpacket, unix};
@@ -228,7 +228,7 @@ impl CreateOptions {
                 "a size in bytes",
                 "--size applies to shared memory (shm:, sysv-shm:); queues take --max-size",
             ),
-            Endpoint::PosixMq(_) => Ok(()),
+            Endpoint::PosixMq(_) | Endpoint::Ring(_) => Ok(()),
             Endpoint::SysvMq(_) if self.max_messages.is_some() => refuse(
                 "a capacity in messages",
                 "a System V queue is bounded in bytes: give a size instead",
@@ -307,6 +307,31 @@ impl CreateOptions {
                         ("owner uid", stat.uid.to_string()),
                         ("mode", octal(stat.mode)),
                         ("max bytes", stat.max_bytes.to_string()),
+                    ],
+                }
+            }
+            Endpoint::Ring(name) => {
+                let mut options = ring::RingOptions::new()
+                    .mode(self.mode)
+                    .exclusive(self.exclusive)
+                    .keep();
+                if let Some(n) = self.max_messages {
+                    options = options.capacity(n as u64);
+                }
+                if let Some(n) = self.max_size {
+                    options = options.max_size(n);
+                }
+                let made = options.create(name)?;
+                let status = made.status()?;
+                Created {
+                    endpoint: endpoint.clone(),
+                    created: made.created(),
+                    details: vec![
+                        (
+                            "capacity",
+                            format!("{} messages of {} bytes", status.capacity, status.max_size),
+                        ),
+                        ("mode", octal(self.mode)),
                     ],
                 }
             }
@@ -483,6 +508,23 @@ pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
                 ("mode", Value::Mode(s.mode)),
             ]
         }
+        Endpoint::Ring(name) => {
+            let s = ring::Ring::open(name)?.status()?;
+            let side = |a: Option<ring::Attached>| match a {
+                None => Value::None,
+                Some(a) if a.alive => Value::Text(format!("pid {} (alive)", a.pid)),
+                Some(a) => Value::Text(format!("pid {} (dead)", a.pid)),
+            };
+            vec![
+                ("capacity", Value::Number(s.capacity)),
+                ("used", Value::Number(s.used)),
+                ("max_size", Value::Number(s.max_size as u64)),
+                ("sent", Value::Number(s.sent)),
+                ("received", Value::Number(s.received)),
+                ("writer", side(s.writer)),
+                ("reader", side(s.reader)),
+            ]
+        }
         Endpoint::Shm(name) => {
             let segment = shm_posix::SegmentOptions::new()
                 .access(Access::ReadOnly)
@@ -578,6 +620,7 @@ pub fn remove(endpoint: &Endpoint) -> Result<()> {
         Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => open_sysv(endpoint)?.remove(),
         Endpoint::Fifo(path) => fifo::remove(path.as_path()),
         Endpoint::Shm(name) => shm_posix::unlink(name),
+        Endpoint::Ring(name) => ring::remove(name),
         Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => open_sysv_shm(endpoint)?.remove(),
         Endpoint::Unix(addr) => unix::remove_stale(addr),
         Endpoint::UnixSeqpacket(addr) => seqpacket::remove_stale(addr),

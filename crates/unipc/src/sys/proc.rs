@@ -59,6 +59,16 @@ pub(crate) fn process_alive(pid: u32) -> bool {
     !matches!(state, None | Some("Z" | "X" | "x"))
 }
 
+/// When process `pid` started, in clock ticks after boot (field 22 of
+/// `/proc/PID/stat`): with the pid, an identity that a recycled pid does
+/// not share. `None` when the process is gone or the file unreadable.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // Fields after the command: state is field 3, starttime field 22.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 pub(crate) fn euid() -> u32 {
     rustix::process::geteuid().as_raw()
 }

@@ -270,6 +270,18 @@ impl Region {
         self.word::<A>(offset).cast::<A>()
     }
 
+    /// The address of `len` bytes at `offset`, asserted inside the region,
+    /// for a caller that lends the bytes out under a protocol of its own
+    /// (the ring's loans and views). Making the pointer is safe; every
+    /// reference made from it is the caller's `unsafe`.
+    ///
+    /// # Panics
+    /// When the range runs past the end (the caller checks first).
+    pub(crate) fn bytes_at(&self, offset: usize, len: usize) -> *mut u8 {
+        assert!(offset.checked_add(len).is_some_and(|end| end <= self.len));
+        self.addr.as_ptr().wrapping_add(offset)
+    }
+
     /// The 32-bit atomic word at `offset`, borrowed for as long as the
     /// region is.
     ///

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use unipc::message::dgram::{UdpSocket, UnixDatagram};
 use unipc::message::posix_mq as pmq;
+use unipc::message::ring;
 use unipc::message::sysv_mq as smq;
 use unipc::message::{Messenger, Tag, Wait};
 use unipc::name::{PosixName, SysvKey};
@@ -30,6 +31,7 @@ enum Kind {
     UnixDgram,
     Udp,
     Seqpacket,
+    Ring,
 }
 
 impl Kind {
@@ -53,7 +55,7 @@ struct End {
     tx: Box<dyn Messenger>,
     rx: Box<dyn Messenger>,
     /// Queue owners that remove the queues when the parent's end drops.
-    _owners: Vec<Box<dyn Messenger>>,
+    _owners: Vec<Box<dyn std::any::Any>>,
 }
 
 fn dup(fd: impl AsFd) -> OwnedFd {
@@ -130,6 +132,30 @@ fn channel(kind: Kind, test: &str, role: &str) -> Channel {
                 theirs: None,
             }
         }
+        Kind::Ring => {
+            let names: Vec<PosixName> = (0..2)
+                .map(|_| format!("/{}", util::unique("conf")).parse().unwrap())
+                .collect();
+            let options = ring::RingOptions::new()
+                .capacity(4)
+                .max_size(1024)
+                .exclusive(true);
+            let to_peer = options.create(&names[0]).unwrap();
+            let from_peer = options.create(&names[1]).unwrap();
+            let open = |name: &PosixName| ring::Ring::open(name).unwrap();
+            let end = End {
+                tx: Box::new(open(&names[0]).into_sender().unwrap()),
+                rx: Box::new(open(&names[1]).into_receiver().unwrap()),
+                _owners: vec![Box::new(to_peer), Box::new(from_peer)],
+            };
+            Channel {
+                end,
+                peer: peer
+                    .arg("RX", names[0].as_str())
+                    .arg("TX", names[1].as_str()),
+                theirs: None,
+            }
+        }
         Kind::SysvMq => {
             let to_peer = smq::QueueOptions::new().create(SysvKey::Private).unwrap();
             let from_peer = smq::QueueOptions::new().create(SysvKey::Private).unwrap();
@@ -183,6 +209,7 @@ fn peer_end() -> (Kind, End) {
         "UnixDgram" => Kind::UnixDgram,
         "Udp" => Kind::Udp,
         "Seqpacket" => Kind::Seqpacket,
+        "Ring" => Kind::Ring,
         other => panic!("unknown kind {other}"),
     };
     let end = match kind {
@@ -205,6 +232,14 @@ fn peer_end() -> (Kind, End) {
             End {
                 tx: open("TX"),
                 rx: open("RX"),
+                _owners: Vec::new(),
+            }
+        }
+        Kind::Ring => {
+            let open = |var: &str| ring::Ring::open(&util::arg(var).parse().unwrap()).unwrap();
+            End {
+                tx: Box::new(open("TX").into_sender().unwrap()),
+                rx: Box::new(open("RX").into_receiver().unwrap()),
                 _owners: Vec::new(),
             }
         }
@@ -463,4 +498,5 @@ conformance! {
     unix_dgram => Kind::UnixDgram,
     udp => Kind::Udp,
     seqpacket => Kind::Seqpacket,
+    shm_ring => Kind::Ring,
 }

@@ -1,0 +1,133 @@
+//! The ring's raw layer: the one place that touches its shared memory.
+//! Everything above it works with cursors, lengths and the slices this
+//! layer lends, each checked here against the layout this process
+//! validated when it opened the ring — never against figures re-read from
+//! the memory, which the peer may change at any moment.
+
+#![allow(unsafe_code)]
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use super::layout::{self, Layout, LEN_BYTES};
+use crate::shm::Mapping;
+
+/// A mapped ring: its memory and its validated layout.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    map: Mapping,
+    layout: Layout,
+}
+
+impl Shared {
+    /// # Panics
+    /// When the mapping is shorter than the layout (the caller checked).
+    pub(crate) fn new(map: Mapping, layout: Layout) -> Shared {
+        assert!(map.len() >= layout.total && map.is_writable());
+        Shared { map, layout }
+    }
+
+    pub(crate) fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub(crate) fn u64_at(&self, at: usize) -> &AtomicU64 {
+        self.map.region().atomic_u64(at)
+    }
+
+    pub(crate) fn u32_at(&self, at: usize) -> &AtomicU32 {
+        self.map.region().atomic_u32(at)
+    }
+
+    pub(crate) fn tail(&self) -> &AtomicU64 {
+        self.u64_at(layout::TAIL_AT)
+    }
+
+    pub(crate) fn head(&self) -> &AtomicU64 {
+        self.u64_at(layout::HEAD_AT)
+    }
+
+    /// Copies bytes at an absolute offset (the header).
+    pub(crate) fn copy_in(&self, at: usize, data: &[u8]) {
+        self.map.region().copy_in(at, data);
+    }
+
+    /// The length word of message `seq`'s slot, as stored: the caller
+    /// checks it against the max size before using it.
+    pub(crate) fn stored_len(&self, seq: u64) -> u64 {
+        let mut word = [0; LEN_BYTES];
+        self.map.region().copy_out(self.layout.slot(seq), &mut word);
+        u64::from_le_bytes(word)
+    }
+
+    pub(crate) fn set_len(&self, seq: u64, len: usize) {
+        let word = (len as u64).to_le_bytes();
+        self.map.region().copy_in(self.layout.slot(seq), &word);
+    }
+
+    /// Copies `data` into message `seq`'s slot.
+    ///
+    /// # Panics
+    /// When `data` is longer than the max size (the caller checked).
+    pub(crate) fn write_payload(&self, seq: u64, data: &[u8]) {
+        assert!(data.len() <= self.layout.max_size);
+        let at = self.layout.slot(seq) + LEN_BYTES;
+        self.map.region().copy_in(at, data);
+    }
+
+    /// Copies the first `buf.len()` bytes of message `seq`'s slot out.
+    ///
+    /// # Panics
+    /// When `buf` is longer than the max size (the caller checked).
+    pub(crate) fn read_payload(&self, seq: u64, buf: &mut [u8]) {
+        assert!(buf.len() <= self.layout.max_size);
+        let at = self.layout.slot(seq) + LEN_BYTES;
+        self.map.region().copy_out(at, buf);
+    }
+
+    /// The whole payload area of message `seq`'s slot, for a loan.
+    ///
+    /// # Safety
+    /// The caller holds the slot under the ring's protocol: it is the one
+    /// writer, and `seq` lies in `tail..head + capacity`, so no reader
+    /// reads this slot until the writer publishes it, and no other slice
+    /// into it exists while the returned one lives.
+    // Exclusivity comes from the protocol, not from `&mut self`: the
+    // memory is shared with another process, which no borrow can cover.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn payload_mut(&self, seq: u64) -> &mut [u8] {
+        let at = self.layout.slot(seq) + LEN_BYTES;
+        let ptr = self.map.region().bytes_at(at, self.layout.max_size);
+        // SAFETY: `bytes_at` asserted the `max_size` bytes at `ptr` inside
+        // the mapping, which lives as long as `&self`; `u8` needs no
+        // alignment and every bit pattern is a `u8`; the caller's contract
+        // makes this the only reference to those bytes in this process
+        // and, under the protocol, in every process. A peer that breaks
+        // the protocol can change the bytes under the slice, which alters
+        // what is sent, never this process's memory outside the mapping.
+        unsafe { std::slice::from_raw_parts_mut(ptr, self.layout.max_size) }
+    }
+
+    /// The first `len` bytes of message `seq`'s slot, for a view.
+    ///
+    /// # Safety
+    /// The caller holds the slot under the ring's protocol: it is the one
+    /// reader, `seq` lies in `head..tail` as loaded with acquire ordering,
+    /// and the writer does not reuse the slot until the reader releases
+    /// it by moving `head` past `seq`, which it does only after the
+    /// returned slice is dropped.
+    ///
+    /// # Panics
+    /// When `len` is over the max size (the caller checked).
+    pub(crate) unsafe fn payload(&self, seq: u64, len: usize) -> &[u8] {
+        assert!(len <= self.layout.max_size);
+        let at = self.layout.slot(seq) + LEN_BYTES;
+        let ptr = self.map.region().bytes_at(at, len);
+        // SAFETY: `bytes_at` asserted the `len` bytes inside the mapping,
+        // which lives as long as `&self`; `u8` needs no alignment; the
+        // caller's contract keeps every writer, in this process and (under
+        // the protocol) in others, off the slot while the slice lives. A
+        // peer that breaks the protocol can change the bytes seen, not
+        // their extent or anything outside the mapping.
+        unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
