@@ -51,15 +51,17 @@
 
 mod layout;
 mod peer;
+mod protocol;
 mod shared;
 
 use std::cell::Cell;
 use std::fmt;
-use std::sync::atomic::{fence, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use self::layout::{Layout, SizeError, CONFIG_LEN, MAGIC, MAGIC_AT};
 use self::peer::{Holder, Role, Taken, READER, WRITER};
+use self::protocol::{BadCursors, Cursor, Words};
 use self::shared::Shared;
 use crate::deadline::Deadline;
 use crate::error::ObjectName;
@@ -70,7 +72,6 @@ use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::PosixName;
 use crate::shm::posix::{Segment, SegmentOptions};
 use crate::shm::Access;
-use crate::sys::futex;
 use crate::{Endpoint, Error, Mode, Result};
 
 /// How often a waiting side checks that the other is alive.
@@ -399,8 +400,7 @@ impl Ring {
         let (head, tail) = self.cursors()?;
         Ok(Sender {
             side: Side::take(self, WRITER)?,
-            tail: Cell::new(tail),
-            head_seen: Cell::new(head),
+            cursor: Cursor::new(tail, head),
         })
     }
 
@@ -414,8 +414,7 @@ impl Ring {
         let (head, _) = self.cursors()?;
         Ok(Receiver {
             side: Side::take(self, READER)?,
-            head: Cell::new(head),
-            tail_seen: Cell::new(head),
+            cursor: Cursor::new(head, head),
         })
     }
 
@@ -423,7 +422,7 @@ impl Ring {
     fn cursors(&self) -> Result<(u64, u64)> {
         let head = self.shared.head().load(Ordering::Acquire);
         let tail = self.shared.tail().load(Ordering::Acquire);
-        self.check_cursors(head, tail)?;
+        protocol::check(&self.shared, head, tail).map_err(|bad| self.bad_cursors(bad))?;
         Ok((head, tail))
     }
 
@@ -435,16 +434,11 @@ impl Ring {
         }
     }
 
-    /// Checks a pair of cursors loaded from the memory: `head <= tail` and
-    /// no more than `capacity` apart.
-    fn check_cursors(&self, head: u64, tail: u64) -> Result<()> {
+    fn bad_cursors(&self, BadCursors { head, tail }: BadCursors) -> Error {
         let capacity = self.shared.layout().capacity;
-        if head > tail || tail - head > capacity {
-            return Err(self.corrupt(format!(
-                "its cursors say {head} released and {tail} committed, which a ring of capacity {capacity} cannot hold"
-            )));
-        }
-        Ok(())
+        self.corrupt(format!(
+            "its cursors say {head} released and {tail} committed, which a ring of capacity {capacity} cannot hold"
+        ))
     }
 }
 
@@ -493,41 +487,8 @@ impl Side {
         }
     }
 
-    /// Tells the other side something changed, if it sleeps. The fence
-    /// pairs with the one in [`park`](Self::park): either the sleeper
-    /// sees the cursor this side just moved, or this side sees its flag.
-    fn wake_peer(&self) {
-        fence(Ordering::SeqCst);
-        let peer = self.role.peer();
-        if self
-            .shared()
-            .u32_at(peer.sleeping_at)
-            .load(Ordering::Relaxed)
-            != 0
-        {
-            let seq = self.shared().u32_at(peer.seq_at);
-            seq.fetch_add(1, Ordering::Release);
-            // A failed wake leaves the sleeper to its 100 ms timeout.
-            let _ = futex::wake(seq, 1);
-        }
-    }
-
-    /// Sleeps until the other side moves its cursor, `ready` says there is
-    /// no need, or `limit` passes.
     fn park(&self, ready: &dyn Fn() -> bool, limit: Duration) -> Result<()> {
-        let seq = self.shared().u32_at(self.role.seq_at);
-        let flag = self.shared().u32_at(self.role.sleeping_at);
-        let expected = seq.load(Ordering::Acquire);
-        flag.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        let outcome = if ready() {
-            Ok(futex::Waited::Changed)
-        } else {
-            futex::wait(seq, expected, Some(limit))
-        };
-        flag.store(0, Ordering::Relaxed);
-        outcome
-            .map(|_| ())
+        protocol::park(self.shared(), self.role.which, ready, limit)
             .map_err(|e| Error::os(self.ring.object.clone(), "futex wait", e))
     }
 
@@ -616,11 +577,9 @@ impl Drop for Side {
 #[derive(Debug)]
 pub struct Sender {
     side: Side,
-    /// The next message's number: this side's own cursor.
-    tail: Cell<u64>,
-    /// The reader's cursor as last loaded; reloaded only when the ring
+    /// `tail`, and `head` as last loaded: reloaded only when the ring
     /// looks full, so a sender with room reads nothing the reader writes.
-    head_seen: Cell<u64>,
+    cursor: Cursor,
 }
 
 impl Sender {
@@ -634,38 +593,25 @@ impl Sender {
         &self.side.ring
     }
 
-    /// The next free slot's message number, if there is one.
-    fn free_slot(&self) -> Result<Option<u64>> {
-        let tail = self.tail.get();
-        let capacity = self.side.shared().layout().capacity;
-        if tail - self.head_seen.get() < capacity {
-            return Ok(Some(tail));
-        }
-        let head = self.side.shared().head().load(Ordering::Acquire);
-        self.side.ring.check_cursors(head, tail)?;
-        self.head_seen.set(head);
-        Ok((tail - head < capacity).then_some(tail))
-    }
-
     fn reserve(&self, wait: Wait) -> Result<u64> {
         let shared = self.side.shared();
-        let capacity = shared.layout().capacity;
-        let tail = self.tail.get();
-        let ready = || tail - shared.head().load(Ordering::Acquire) < capacity;
+        let ready = || self.cursor.room(shared);
         self.side.wait_for(
             wait,
             |object| Error::Full { object },
             &ready,
-            || self.free_slot(),
+            || {
+                self.cursor
+                    .free_slot(shared)
+                    .map_err(|bad| self.side.ring.bad_cursors(bad))
+            },
         )
     }
 
     fn publish(&self, seq: u64, len: usize) {
         let shared = self.side.shared();
         shared.set_len(seq, len);
-        shared.tail().store(seq + 1, Ordering::Release);
-        self.tail.set(seq + 1);
-        self.side.wake_peer();
+        self.cursor.publish(shared, seq);
     }
 
     fn check_size(&self, len: usize) -> Result<()> {
@@ -772,11 +718,9 @@ impl std::ops::DerefMut for Loan<'_> {
 #[derive(Debug)]
 pub struct Receiver {
     side: Side,
-    /// The next message's number: this side's own cursor.
-    head: Cell<u64>,
-    /// The writer's cursor as last loaded; reloaded only when everything
+    /// `head`, and `tail` as last loaded: reloaded only when everything
     /// seen so far has been received.
-    tail_seen: Cell<u64>,
+    cursor: Cursor,
 }
 
 impl Receiver {
@@ -793,29 +737,26 @@ impl Receiver {
     /// The next message's number and length, if one is committed.
     fn next(&self) -> Result<Option<(u64, usize)>> {
         let shared = self.side.shared();
-        let head = self.head.get();
-        if head == self.tail_seen.get() {
-            let tail = shared.tail().load(Ordering::Acquire);
-            self.side.ring.check_cursors(head, tail)?;
-            self.tail_seen.set(tail);
-            if tail == head {
-                return Ok(None);
-            }
-        }
-        let stored = shared.stored_len(head);
+        let Some(seq) = self
+            .cursor
+            .committed(shared)
+            .map_err(|bad| self.side.ring.bad_cursors(bad))?
+        else {
+            return Ok(None);
+        };
+        let stored = shared.stored_len(seq);
         let max = shared.layout().max_size;
         match usize::try_from(stored) {
-            Ok(len) if len <= max => Ok(Some((head, len))),
+            Ok(len) if len <= max => Ok(Some((seq, len))),
             _ => Err(self.side.ring.corrupt(format!(
-                "message {head} claims {stored} bytes, over the max size of {max}"
+                "message {seq} claims {stored} bytes, over the max size of {max}"
             ))),
         }
     }
 
     fn take(&self, wait: Wait) -> Result<(u64, usize)> {
         let shared = self.side.shared();
-        let head = self.head.get();
-        let ready = || shared.tail().load(Ordering::Acquire) != head;
+        let ready = || self.cursor.waiting(shared);
         self.side.wait_for(
             wait,
             |object| Error::Empty { object },
@@ -825,9 +766,7 @@ impl Receiver {
     }
 
     fn release(&self, seq: u64) {
-        self.side.shared().head().store(seq + 1, Ordering::Release);
-        self.head.set(seq + 1);
-        self.side.wake_peer();
+        self.cursor.release(self.side.shared(), seq);
     }
 
     /// Receives the next message into `buf`.

@@ -9,6 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::layout;
+use super::protocol::Which;
 use crate::sys::proc;
 
 /// One side of a ring.
@@ -18,24 +19,20 @@ pub(crate) struct Role {
     pub(crate) name: &'static str,
     /// Its identity word.
     pub(crate) at: usize,
-    /// Its sleeping flag.
-    pub(crate) sleeping_at: usize,
-    /// The futex word it parks on.
-    pub(crate) seq_at: usize,
+    /// Which side it is, to the protocol.
+    pub(crate) which: Which,
 }
 
 pub(crate) const WRITER: Role = Role {
     name: "writer",
     at: layout::WRITER_AT,
-    sleeping_at: layout::WRITER_SLEEPING_AT,
-    seq_at: layout::SPACE_SEQ_AT,
+    which: Which::Writer,
 };
 
 pub(crate) const READER: Role = Role {
     name: "reader",
     at: layout::READER_AT,
-    sleeping_at: layout::READER_SLEEPING_AT,
-    seq_at: layout::DATA_SEQ_AT,
+    which: Which::Reader,
 };
 
 impl Role {

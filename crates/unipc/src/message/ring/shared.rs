@@ -8,8 +8,12 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
 
+use std::time::Duration;
+
 use super::layout::{self, Layout, LEN_BYTES};
+use super::protocol::{Which, Words};
 use crate::shm::Mapping;
+use crate::sys::futex;
 
 /// A mapped ring: its memory and its validated layout.
 #[derive(Debug)]
@@ -36,14 +40,6 @@ impl Shared {
 
     pub(crate) fn u32_at(&self, at: usize) -> &AtomicU32 {
         self.map.region().atomic_u32(at)
-    }
-
-    pub(crate) fn tail(&self) -> &AtomicU64 {
-        self.u64_at(layout::TAIL_AT)
-    }
-
-    pub(crate) fn head(&self) -> &AtomicU64 {
-        self.u64_at(layout::HEAD_AT)
     }
 
     /// Copies bytes at an absolute offset (the header).
@@ -129,5 +125,50 @@ impl Shared {
         // peer that breaks the protocol can change the bytes seen, not
         // their extent or anything outside the mapping.
         unsafe { std::slice::from_raw_parts(ptr, len) }
+    }
+}
+
+impl Words for Shared {
+    type W32 = AtomicU32;
+    type W64 = AtomicU64;
+
+    fn capacity(&self) -> u64 {
+        self.layout.capacity
+    }
+
+    fn tail(&self) -> &AtomicU64 {
+        self.u64_at(layout::TAIL_AT)
+    }
+
+    fn head(&self) -> &AtomicU64 {
+        self.u64_at(layout::HEAD_AT)
+    }
+
+    fn sleeping(&self, who: Which) -> &AtomicU32 {
+        self.u32_at(match who {
+            Which::Writer => layout::WRITER_SLEEPING_AT,
+            Which::Reader => layout::READER_SLEEPING_AT,
+        })
+    }
+
+    fn futex(&self, who: Which) -> &AtomicU32 {
+        self.u32_at(match who {
+            Which::Writer => layout::SPACE_SEQ_AT,
+            Which::Reader => layout::DATA_SEQ_AT,
+        })
+    }
+
+    fn fence(&self) {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn sleep(&self, word: &AtomicU32, expected: u32, limit: Duration) -> std::io::Result<()> {
+        futex::wait(word, expected, Some(limit))?;
+        Ok(())
+    }
+
+    fn wake(&self, word: &AtomicU32) {
+        // A failed wake leaves the sleeper to its timeout (at most 100 ms).
+        let _ = futex::wake(word, 1);
     }
 }
