@@ -517,3 +517,67 @@ proptest! {
         }
     }
 }
+
+/// Fuzzing the memory a peer controls: any bytes in the header, the
+/// cursors and a slot's length word give a ring that opens and works, or
+/// a typed error — never a panic, a read outside the object or a hang.
+/// Runs for a bounded time under `cargo test` (bolero's random engine);
+/// `cargo bolero test` runs it as a fuzz target.
+#[test]
+fn any_bytes_a_peer_writes_give_a_working_ring_or_a_typed_error() {
+    let name = fresh();
+    let ring = RingOptions::new()
+        .capacity(4)
+        .max_size(100)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let raw = SegmentOptions::new().open(&name).unwrap();
+    let pristine = {
+        let mut bytes = vec![0; 768];
+        raw.read_at(0, &mut bytes).unwrap();
+        bytes
+    };
+    bolero::check!()
+        .with_type::<(u8, Vec<(u16, u8)>, u64, u64, u64)>()
+        .with_test_time(Duration::from_secs(3))
+        .for_each(|(which, pokes, tail, head, len)| {
+            raw.write_at(0, &pristine).unwrap();
+            // Header bytes flipped anywhere in the config line, or the
+            // cursors and a length set to anything.
+            for &(at, byte) in pokes.iter().take(8) {
+                raw.write_at(u64::from(at % 64), &[byte]).unwrap();
+            }
+            match which % 4 {
+                0 => raw.write_at(128, &tail.to_le_bytes()).unwrap(),
+                1 => raw.write_at(256, &head.to_le_bytes()).unwrap(),
+                2 => raw
+                    .write_at(768 + (tail % 4) * 128, &len.to_le_bytes())
+                    .unwrap(),
+                _ => {}
+            }
+            let Ok(opened) = Ring::open(&name) else {
+                return;
+            };
+            let mut buf = [0; 100];
+            if let Ok(rx) = opened.into_receiver() {
+                for _ in 0..6 {
+                    match rx.recv_wait(&mut buf, Wait::Never) {
+                        Ok(got) => assert!(got.len <= 100),
+                        Err(Error::Empty { .. } | Error::BadHeader { .. }) => break,
+                        Err(e) => panic!("untyped or unexpected: {e}"),
+                    }
+                }
+            }
+            if let Ok(tx) = Ring::open(&name).and_then(Ring::into_sender) {
+                for _ in 0..6 {
+                    match tx.send_wait(b"fuzz", Wait::Never) {
+                        Ok(()) => {}
+                        Err(Error::Full { .. } | Error::BadHeader { .. }) => break,
+                        Err(e) => panic!("untyped or unexpected: {e}"),
+                    }
+                }
+            }
+        });
+    drop(ring);
+}
