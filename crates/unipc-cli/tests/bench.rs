@@ -580,8 +580,9 @@ mod run_tree {
     }
 
     /// The POSIX shared-memory objects of the links the run `pid` made
-    /// that still exist (the connector names them `/unipc-bench-PID-N`),
-    /// which it then unlinks.
+    /// that still exist (the connectors name them `/unipc-bench-PID-N`,
+    /// a ring's `/unipc-bench-PID-ringN-to-peer` and `-from-peer`), which
+    /// it then unlinks.
     pub fn posix_shm_of(pid: u32) -> Vec<String> {
         let prefix = format!("unipc-bench-{pid}-");
         let mut left = Vec::new();
@@ -635,6 +636,7 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
         "copy-or-map",
         "sysv-shm",
         "shm",
+        "ring",
         "hand-off",
     ] {
         for (signal, name) in [
@@ -892,6 +894,9 @@ fn a_killed_shared_memory_peer_does_not_hang_the_bench() {
     let hand_off_says: &[&str] = &["died; stopping", "hand-off peer exited"];
     for (facility, role, says) in [
         ("sysv-shm", "sysv-shm", &["has exited"][..]),
+        // The ring's own waits report the dead side (PeerDied); the raw
+        // baseline's mailbox watch reports the exit.
+        ("ring", "ring", &["died", "has exited"][..]),
         ("hand-off", "hand-off", hand_off_says),
     ] {
         let tmpdir = tempfile::Builder::new()

@@ -49,6 +49,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(feature = "bench")]
+mod bench;
 mod layout;
 mod peer;
 mod protocol;
@@ -961,5 +963,5 @@ pub static FACILITY: Facility = Facility {
     },
     max_message: || None,
     #[cfg(feature = "bench")]
-    connector: None,
+    connector: Some(&bench::CONNECTOR),
 };

@@ -1,0 +1,186 @@
+//! The ring in `unipc bench` (the `bench` feature): a [`Connector`] that
+//! joins two processes with two rings, one each way, through the ring's
+//! public API alone.
+//!
+//! The parent creates both rings (exclusively, mode 0o600, 64 slots of the
+//! link's largest message) under names it announces first; the peer opens
+//! them by name, takes the reader's side of the one towards it and the
+//! writer's side of the other. Once the peer has joined the parent unlinks
+//! both names: the memory stays while both map it, and a run killed from
+//! then on leaves nothing in `/dev/shm`.
+//!
+//! Busy-polling ([`Link::set_nonblocking`]) is [`WaitStrategy::BusyPoll`],
+//! set through [`Messenger::set_polling`]; otherwise each side waits as the
+//! ring does by default ([`WaitStrategy::SpinThenPark`]). Sends and
+//! receives always pass [`Wait::Forever`], so a side waiting on a dead
+//! peer gets the ring's [`Error::PeerDied`] rather than spinning forever.
+//!
+//! The raw baseline is the one the shared-memory facilities already have:
+//! a [`mailbox`] mapping beside the rings, made by the same connector as
+//! `shm:`'s ([`RawIo::Mailbox`]): one box each way, a sequence word the
+//! receiver spins on (busy-polling) or sleeps on with a futex (blocking),
+//! an acknowledgement word, and a `memcpy` of the bytes. Busy-polling,
+//! that is the bare atomics ping-pong the ring is compared with; it holds
+//! one unit each way, where the ring pipelines 64.
+//!
+//! [`WaitStrategy::BusyPoll`]: super::WaitStrategy::BusyPoll
+//! [`WaitStrategy::SpinThenPark`]: super::WaitStrategy::SpinThenPark
+
+use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::{Receiver, Ring, RingOptions, Sender};
+use crate::facility::{
+    mailbox, Connector, CreatedObject, Link, LinkOptions, PendingLink, RawIo, Ticket,
+};
+use crate::message::{Messenger, Wait};
+use crate::name::PosixName;
+use crate::{Error, Mode, Result};
+
+/// Slots in each ring.
+const CAPACITY: u64 = 64;
+
+/// The ring's connector, as its registry entry names it.
+pub(super) static CONNECTOR: RingConnector = RingConnector;
+
+/// Joins two processes with two rings named after the parent's pid, and
+/// a mailbox mapping for the raw baseline.
+pub(super) struct RingConnector;
+
+/// The names of the two rings of the link `base`.
+fn ring_names(base: &str) -> Result<[PosixName; 2]> {
+    Ok([
+        PosixName::new(&format!("{base}-to-peer"))?,
+        PosixName::new(&format!("{base}-from-peer"))?,
+    ])
+}
+
+/// The peer's address: the rings' base name, a space, the baseline's.
+fn split_address(address: &str) -> Result<(&str, &str)> {
+    address
+        .split_once(' ')
+        .ok_or_else(|| Error::InvalidEndpoint {
+            input: address.to_owned(),
+            reason: "expected a ring base name and a mailbox name".to_owned(),
+        })
+}
+
+/// The parent's rings, created and not yet sides (a side cannot be kept
+/// and unlinked by hand), and the baseline's pending link.
+struct Pending {
+    to_peer: Ring,
+    from_peer: Ring,
+    names: [PosixName; 2],
+    baseline: Box<dyn PendingLink>,
+}
+
+impl Connector for RingConnector {
+    fn prepare(
+        &self,
+        scratch: &std::path::Path,
+        options: &LinkOptions,
+        announce: &mut dyn FnMut(&CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = format!(
+            "/unipc-bench-{}-ring{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let names = ring_names(&base)?;
+        let ring_options = RingOptions::new()
+            .capacity(CAPACITY)
+            .max_size(options.max_message_size)
+            .mode(Mode::OWNER_RW)
+            .exclusive(true);
+        // Told before they exist, so no moment has them unannounced. A
+        // ring handle that created its ring unlinks it on drop: on any
+        // failure below, what was made is gone again.
+        announce(&CreatedObject::PosixShm(names[0].clone()));
+        let to_peer = ring_options.create(&names[0])?;
+        announce(&CreatedObject::PosixShm(names[1].clone()));
+        let from_peer = ring_options.create(&names[1])?;
+        let (baseline, ticket) = mailbox::PosixConnector.prepare(scratch, options, announce)?;
+        let address = format!("{base} {}", ticket.address);
+        let pending = Pending {
+            to_peer,
+            from_peer,
+            names,
+            baseline,
+        };
+        Ok((Box::new(pending), Ticket::address(address)))
+    }
+
+    fn join(&self, ticket: Ticket, options: &LinkOptions) -> Result<Box<dyn Link>> {
+        let (base, mailbox_name) = split_address(&ticket.address)?;
+        let [to_peer, from_peer] = ring_names(base)?;
+        let rx = Ring::open(&to_peer)?.into_receiver()?;
+        let tx = Ring::open(&from_peer)?.into_sender()?;
+        // Joined last: the parent waits for the mailbox's join, and then
+        // both rings are open here.
+        let baseline = mailbox::PosixConnector.join(Ticket::address(mailbox_name), options)?;
+        Ok(Box::new(RingLink { tx, rx, baseline }))
+    }
+}
+
+impl PendingLink for Pending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let Pending {
+            to_peer,
+            from_peer,
+            names,
+            baseline,
+        } = *self;
+        // Waits (10 s at most) until the peer has joined the mailbox,
+        // which it does after opening both rings; on failure the rings
+        // drop here and unlink their names.
+        let baseline = baseline.establish()?;
+        // The peer maps both rings now: their names have done their work.
+        // Kept first, so the handles do not unlink them again on drop.
+        let to_peer = to_peer.keep();
+        crate::shm::posix::unlink(&names[0])?;
+        let from_peer = from_peer.keep();
+        crate::shm::posix::unlink(&names[1])?;
+        Ok(Box::new(RingLink {
+            tx: to_peer.into_sender()?,
+            rx: from_peer.into_receiver()?,
+            baseline,
+        }))
+    }
+}
+
+/// One end of the link: the writer of one ring, the reader of the other,
+/// and the baseline's mailbox (used only for [`Link::raw`]).
+struct RingLink {
+    tx: Sender,
+    rx: Receiver,
+    baseline: Box<dyn Link>,
+}
+
+impl Link for RingLink {
+    fn send(&mut self, data: &[u8]) -> Result<()> {
+        self.tx.send_wait(data, Wait::Forever)
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> Result<()> {
+        let got = self.rx.recv_wait(buf, Wait::Forever)?;
+        if got.len != buf.len() {
+            let wrong = io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("expected a message of {} bytes, got {}", buf.len(), got.len),
+            );
+            return Err(Error::os(self.rx.object(), "receive", wrong));
+        }
+        Ok(())
+    }
+
+    fn set_nonblocking(&mut self, nonblocking: bool) -> Result<()> {
+        self.tx.set_polling(nonblocking)?;
+        self.rx.set_polling(nonblocking)?;
+        self.baseline.set_nonblocking(nonblocking)
+    }
+
+    fn raw(&self) -> RawIo<'_> {
+        self.baseline.raw()
+    }
+}
