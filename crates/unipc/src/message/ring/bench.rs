@@ -29,7 +29,7 @@
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use super::{Receiver, Ring, RingOptions, Sender};
+use super::{Receiver, Ring, RingOptions, Sender, WaitStrategy};
 use crate::facility::{
     mailbox, Connector, CreatedObject, Link, LinkOptions, PendingLink, RawIo, Ticket,
 };
@@ -174,9 +174,18 @@ impl Link for RingLink {
         Ok(())
     }
 
+    /// The bench's two modes are "busy-poll" and "each side sleeps in the
+    /// kernel": the ring's [`WaitStrategy::BusyPoll`] and
+    /// [`WaitStrategy::Block`], so each compares with the baseline's own
+    /// mode (a spin on the mailbox's words, a futex sleep).
     fn set_nonblocking(&mut self, nonblocking: bool) -> Result<()> {
-        self.tx.set_polling(nonblocking)?;
-        self.rx.set_polling(nonblocking)?;
+        let strategy = if nonblocking {
+            WaitStrategy::BusyPoll
+        } else {
+            WaitStrategy::Block
+        };
+        self.tx.set_wait_strategy(strategy);
+        self.rx.set_wait_strategy(strategy);
         self.baseline.set_nonblocking(nonblocking)
     }
 

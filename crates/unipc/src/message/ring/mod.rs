@@ -951,7 +951,7 @@ pub static FACILITY: Facility = Facility {
         persistence: Persistence::Kernel,
         permissions: "file owner and mode bits of its /dev/shm object; both sides need read and write",
         reliable: true,
-        after_crash: "the ring and its committed messages stay until unlinked; a waiting peer is told within 1 s; a message its writer had not committed is never seen",
+        after_crash: "the ring and its committed messages stay until unlinked; a waiting peer is told within 100 ms (PeerDied); a message its writer had not committed is never seen",
     },
     limits: || {
         vec![LiveLimit {
@@ -961,7 +961,15 @@ pub static FACILITY: Facility = Facility {
             source: "unipc create ring:/NAME --capacity N --max-size BYTES",
         }]
     },
-    max_message: || None,
+    max_message: || {
+        // One slot, of all the free space: the largest a new ring can take.
+        let free = crate::sys::shm::free_bytes("/dev/shm")?;
+        Some(crate::facility::MessageCap {
+            bytes: usize::try_from(free).ok()?.saturating_sub(layout::SLOTS_AT + 64),
+            set_by: "--max-size when the ring is created, up to the free space of /dev/shm"
+                .to_owned(),
+        })
+    },
     #[cfg(feature = "bench")]
     connector: Some(&bench::CONNECTOR),
 };
