@@ -94,6 +94,7 @@ pub enum Command {
     ///
     /// Examples: unipc create posix-mq:/jobs --max-messages 8 --max-size 1024 --mode 600;
     ///           unipc create ring:/ticks --capacity 1024 --max-size 64;
+    ///           unipc create pubsub:/prices --capacity 256 --max-size 64 --subscribers 3 --overwrite;
     ///           unipc create shm:/frames --size 64K --exclusive;
     ///           unipc create sysv-shm:0x1234 --size 1M;
     ///           unipc create sem:/slots --value 4 --mode 600
@@ -337,7 +338,7 @@ pub struct RecvArgs {
 /// `unipc create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
-    /// What to create: posix-mq:/NAME, sysv-mq:KEY, ring:/NAME, shm:/NAME, sysv-shm:KEY, sem:/NAME or fifo:PATH.
+    /// What to create: posix-mq:/NAME, sysv-mq:KEY, ring:/NAME, pubsub:/NAME, shm:/NAME, sysv-shm:KEY, sem:/NAME or fifo:PATH.
     #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
     /// POSIX queue or ring: how many messages it holds. Example: --max-messages 8
@@ -369,6 +370,14 @@ pub struct CreateArgs {
     #[arg(long, value_name = "V,V,...", value_delimiter = ',',
           value_parser = clap::value_parser!(u16).range(0..=32767))]
     pub values: Option<Vec<u16>>,
+    /// Pubsub: how many subscribers may attach at once (default 4, at most 64).
+    /// Example: --subscribers 3
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub subscribers: Option<u32>,
+    /// Pubsub: overwrite the oldest message instead of waiting for a slow
+    /// subscriber, which then counts what it lost.
+    #[arg(long)]
+    pub overwrite: bool,
 }
 
 /// `unipc stat`.

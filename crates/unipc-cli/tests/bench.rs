@@ -637,6 +637,7 @@ fn an_interrupted_or_killed_bench_leaves_nothing_behind() {
         "sysv-shm",
         "shm",
         "ring",
+        "pubsub",
         "hand-off",
     ] {
         for (signal, name) in [
@@ -897,6 +898,7 @@ fn a_killed_shared_memory_peer_does_not_hang_the_bench() {
         // The ring's own waits report the dead side (PeerDied); the raw
         // baseline's mailbox watch reports the exit.
         ("ring", "ring", &["died", "has exited"][..]),
+        ("pubsub", "pubsub", &["died", "has exited"][..]),
         ("hand-off", "hand-off", hand_off_says),
     ] {
         let tmpdir = tempfile::Builder::new()

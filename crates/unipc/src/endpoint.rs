@@ -35,6 +35,7 @@ pub const SCHEMES: &[&str] = &[
     "posix-mq",
     "sysv-mq",
     "ring",
+    "pubsub",
     "unix-dgram",
     "udp",
     "shm",
@@ -95,6 +96,8 @@ pub enum Endpoint {
     SysvMq(SysvKey),
     /// `ring:/NAME`: a shared-memory ring (one writer, one reader).
     Ring(PosixName),
+    /// `pubsub:/NAME`: a shared-memory publish-subscribe object.
+    PubSub(PosixName),
     /// `sysv-mq:id=N`: a System V queue by its identifier (as `ipcs` and
     /// `unipc create sysv-mq:private` print it), the only way to name a
     /// private queue.
@@ -129,6 +132,7 @@ impl Endpoint {
             Endpoint::Tcp(_) => "tcp",
             Endpoint::PosixMq(_) => "posix-mq",
             Endpoint::Ring(_) => "ring",
+            Endpoint::PubSub(_) => "pubsub",
             Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => "sysv-mq",
             Endpoint::UnixDgram(_) => "unix-dgram",
             Endpoint::Udp(_) => "udp",
@@ -286,6 +290,7 @@ impl Endpoint {
                 None => Endpoint::SysvMq(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             },
             b"ring" => Endpoint::Ring(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
+            b"pubsub" => Endpoint::PubSub(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             b"shm" => Endpoint::Shm(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             b"sysv-shm" => match text()?.strip_prefix("id=") {
                 Some(id) => Endpoint::SysvShmId(parse_id(&shown, id)?),
@@ -343,7 +348,9 @@ impl fmt::Display for Endpoint {
                 write!(f, "{addr}")
             }
             Endpoint::Tcp(hp) | Endpoint::Udp(hp) => write!(f, "{hp}"),
-            Endpoint::PosixMq(name) | Endpoint::Ring(name) => write!(f, "{name}"),
+            Endpoint::PosixMq(name) | Endpoint::Ring(name) | Endpoint::PubSub(name) => {
+                write!(f, "{name}")
+            }
             Endpoint::SysvMq(key) => write!(f, "{key}"),
             Endpoint::SysvMqId(id) => write!(f, "id={id}"),
             Endpoint::Shm(name) => write!(f, "{name}"),
@@ -472,6 +479,9 @@ mod tests {
             "/[a-zA-Z0-9_.-]{1,255}"
                 .prop_filter_map("posix", |n| PosixName::new(&n).ok())
                 .prop_map(Endpoint::Ring),
+            "/[a-zA-Z0-9_.-]{1,255}"
+                .prop_filter_map("posix", |n| PosixName::new(&n).ok())
+                .prop_map(Endpoint::PubSub),
             any::<i32>()
                 .prop_map(|k| if k == 0 {
                     SysvKey::Private

@@ -39,6 +39,12 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     if let Some(values) = &args.values {
         options = options.values(values);
     }
+    if let Some(n) = args.subscribers {
+        options = options.subscribers(n);
+    }
+    if args.overwrite {
+        options = options.overwrite(true);
+    }
     // An option that does not fit the endpoint is a usage error, found
     // before anything is made.
     options

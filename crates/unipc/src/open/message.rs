@@ -48,6 +48,10 @@ pub enum MessageHandle {
     RingSender(ring::Sender),
     /// `ring:/NAME`, the reader's side.
     RingReceiver(ring::Receiver),
+    /// `pubsub:/NAME`, the publisher.
+    Publisher(ring::pubsub::Publisher),
+    /// `pubsub:/NAME`, one subscriber.
+    Subscriber(ring::pubsub::Subscriber),
 }
 
 impl MessageHandle {
@@ -62,6 +66,8 @@ impl MessageHandle {
             MessageHandle::SeqpacketInbox(i) => i,
             MessageHandle::RingSender(s) => s,
             MessageHandle::RingReceiver(r) => r,
+            MessageHandle::Publisher(p) => p,
+            MessageHandle::Subscriber(s) => s,
         }
     }
 

@@ -226,6 +226,9 @@ impl OpenOptions {
             Endpoint::Ring(name) => {
                 MessageHandle::RingSender(ring::Ring::open(name)?.into_sender()?)
             }
+            Endpoint::PubSub(name) => {
+                MessageHandle::Publisher(ring::pubsub::PubSubOptions::open(name)?.publish()?)
+            }
             Endpoint::UnixSeqpacket(addr) => {
                 MessageHandle::Seqpacket(self.retry(endpoint, deadline, ABSENT_UNIX, || {
                     seqpacket::Conn::connect(addr)
@@ -286,6 +289,9 @@ impl OpenOptions {
             }
             Endpoint::Ring(name) => Waiting::Ready(MessageHandle::RingReceiver(
                 ring::Ring::open(name)?.into_receiver()?,
+            )),
+            Endpoint::PubSub(name) => Waiting::Ready(MessageHandle::Subscriber(
+                ring::pubsub::PubSubOptions::open(name)?.subscribe()?,
             )),
             Endpoint::UnixDgram(addr) => {
                 Waiting::Ready(MessageHandle::UnixDgram(UnixDatagram::bind(addr)?))

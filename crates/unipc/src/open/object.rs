@@ -40,6 +40,8 @@ pub struct CreateOptions {
     value: Option<u32>,
     count: Option<usize>,
     values: Option<Vec<u16>>,
+    subscribers: Option<u32>,
+    overwrite: bool,
 }
 
 impl Default for CreateOptions {
@@ -53,6 +55,8 @@ impl Default for CreateOptions {
             value: None,
             count: None,
             values: None,
+            subscribers: None,
+            overwrite: false,
         }
     }
 }
@@ -122,6 +126,19 @@ impl CreateOptions {
         self
     }
 
+    /// A pubsub object's number of subscriber places.
+    pub fn subscribers(mut self, n: u32) -> Self {
+        self.subscribers = Some(n);
+        self
+    }
+
+    /// A pubsub object overwrites the oldest message instead of waiting
+    /// for a slow subscriber.
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
     /// A shared-memory object's size in bytes (required for System V).
     pub fn size(mut self, bytes: u64) -> Self {
         self.size = Some(bytes);
@@ -164,6 +181,14 @@ impl CreateOptions {
             })
         };
         let queue_sizes = self.max_messages.is_some() || self.max_size.is_some();
+        if (self.subscribers.is_some() || self.overwrite)
+            && !matches!(endpoint, Endpoint::PubSub(_))
+        {
+            return refuse(
+                "subscribers or an overwrite policy",
+                "--subscribers and --overwrite apply to pubsub: objects",
+            );
+        }
         let semaphores = self.count.is_some() || self.values.is_some();
         if let Endpoint::Sem(name) = endpoint {
             posix_sem::check_name(name)?;
@@ -228,7 +253,7 @@ impl CreateOptions {
                 "a size in bytes",
                 "--size applies to shared memory (shm:, sysv-shm:); queues take --max-size",
             ),
-            Endpoint::PosixMq(_) | Endpoint::Ring(_) => Ok(()),
+            Endpoint::PosixMq(_) | Endpoint::Ring(_) | Endpoint::PubSub(_) => Ok(()),
             Endpoint::SysvMq(_) if self.max_messages.is_some() => refuse(
                 "a capacity in messages",
                 "a System V queue is bounded in bytes: give a size instead",
@@ -331,6 +356,37 @@ impl CreateOptions {
                             "capacity",
                             format!("{} messages of {} bytes", status.capacity, status.max_size),
                         ),
+                        ("mode", octal(self.mode)),
+                    ],
+                }
+            }
+            Endpoint::PubSub(name) => {
+                let mut options = ring::pubsub::PubSubOptions::new()
+                    .mode(self.mode)
+                    .exclusive(self.exclusive)
+                    .overwrite(self.overwrite)
+                    .keep();
+                if let Some(n) = self.max_messages {
+                    options = options.capacity(n as u64);
+                }
+                if let Some(n) = self.max_size {
+                    options = options.max_size(n);
+                }
+                if let Some(n) = self.subscribers {
+                    options = options.subscribers(n);
+                }
+                let made = options.create(name)?;
+                let status = made.status()?;
+                Created {
+                    endpoint: endpoint.clone(),
+                    created: made.created(),
+                    details: vec![
+                        (
+                            "capacity",
+                            format!("{} messages of {} bytes", status.capacity, status.max_size),
+                        ),
+                        ("subscribers", status.max_subscribers.to_string()),
+                        ("policy", format!("{:?}", status.policy).to_lowercase()),
                         ("mode", octal(self.mode)),
                     ],
                 }
@@ -525,6 +581,52 @@ pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
                 ("reader", side(s.reader)),
             ]
         }
+        Endpoint::PubSub(name) => {
+            let s = ring::pubsub::PubSubOptions::open(name)?.status()?;
+            let side = |a: ring::Attached| {
+                format!("pid {} ({})", a.pid, if a.alive { "alive" } else { "dead" })
+            };
+            let subscribers = s
+                .subscribers
+                .iter()
+                .map(|sub| {
+                    format!(
+                        "{} behind {} lost {}",
+                        side(sub.process),
+                        sub.behind,
+                        sub.lost
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            vec![
+                ("capacity", Value::Number(s.capacity)),
+                ("max_size", Value::Number(s.max_size as u64)),
+                (
+                    "policy",
+                    Value::Text(format!("{:?}", s.policy).to_lowercase()),
+                ),
+                ("sent", Value::Number(s.sent)),
+                (
+                    "publisher",
+                    s.publisher.map_or(Value::None, |p| Value::Text(side(p))),
+                ),
+                ("max_subscribers", Value::Number(s.max_subscribers.into())),
+                ("subscribers", Value::Number(s.subscribers.len() as u64)),
+                (
+                    "lost",
+                    Value::Number(s.subscribers.iter().map(|sub| sub.lost).sum()),
+                ),
+                (
+                    "attached",
+                    if subscribers.is_empty() {
+                        Value::None
+                    } else {
+                        Value::Text(subscribers)
+                    },
+                ),
+            ]
+        }
         Endpoint::Shm(name) => {
             let segment = shm_posix::SegmentOptions::new()
                 .access(Access::ReadOnly)
@@ -621,6 +723,7 @@ pub fn remove(endpoint: &Endpoint) -> Result<()> {
         Endpoint::Fifo(path) => fifo::remove(path.as_path()),
         Endpoint::Shm(name) => shm_posix::unlink(name),
         Endpoint::Ring(name) => ring::remove(name),
+        Endpoint::PubSub(name) => ring::pubsub::remove(name),
         Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => open_sysv_shm(endpoint)?.remove(),
         Endpoint::Unix(addr) => unix::remove_stale(addr),
         Endpoint::UnixSeqpacket(addr) => seqpacket::remove_stale(addr),

@@ -18,6 +18,7 @@ mod pipe;
 mod posix_mq;
 mod posix_sem;
 mod pty;
+mod pubsub;
 mod ring;
 mod seqpacket;
 mod shm;

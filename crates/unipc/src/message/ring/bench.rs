@@ -9,9 +9,10 @@
 //! both names: the memory stays while both map it, and a run killed from
 //! then on leaves nothing in `/dev/shm`.
 //!
-//! Busy-polling ([`Link::set_nonblocking`]) is [`WaitStrategy::BusyPoll`],
-//! set through [`Messenger::set_polling`]; otherwise each side waits as the
-//! ring does by default ([`WaitStrategy::SpinThenPark`]). Sends and
+//! Busy-polling ([`Link::set_nonblocking`]) is [`WaitStrategy::BusyPoll`];
+//! otherwise each side sleeps at once ([`WaitStrategy::Block`]), as the
+//! bench's blocking mode means. The pubsub's connector is the same with two
+//! pubsub objects of one subscriber place each. Sends and
 //! receives always pass [`Wait::Forever`], so a side waiting on a dead
 //! peer gets the ring's [`Error::PeerDied`] rather than spinning forever.
 //!
@@ -24,16 +25,17 @@
 //! one unit each way, where the ring pipelines 64.
 //!
 //! [`WaitStrategy::BusyPoll`]: super::WaitStrategy::BusyPoll
-//! [`WaitStrategy::SpinThenPark`]: super::WaitStrategy::SpinThenPark
+//! [`WaitStrategy::Block`]: super::WaitStrategy::Block
 
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::pubsub::{PubSub, PubSubOptions, Publisher, Subscriber};
 use super::{Receiver, Ring, RingOptions, Sender, WaitStrategy};
 use crate::facility::{
     mailbox, Connector, CreatedObject, Link, LinkOptions, PendingLink, RawIo, Ticket,
 };
-use crate::message::{Messenger, Wait};
+use crate::message::{Messenger, Tag, Wait};
 use crate::name::PosixName;
 use crate::{Error, Mode, Result};
 
@@ -119,7 +121,7 @@ impl Connector for RingConnector {
         // Joined last: the parent waits for the mailbox's join, and then
         // both rings are open here.
         let baseline = mailbox::PosixConnector.join(Ticket::address(mailbox_name), options)?;
-        Ok(Box::new(RingLink { tx, rx, baseline }))
+        Ok(Box::new(ChannelLink { tx, rx, baseline }))
     }
 }
 
@@ -141,7 +143,7 @@ impl PendingLink for Pending {
         crate::shm::posix::unlink(&names[0])?;
         let from_peer = from_peer.keep();
         crate::shm::posix::unlink(&names[1])?;
-        Ok(Box::new(RingLink {
+        Ok(Box::new(ChannelLink {
             tx: to_peer.into_sender()?,
             rx: from_peer.into_receiver()?,
             baseline,
@@ -149,21 +151,52 @@ impl PendingLink for Pending {
     }
 }
 
-/// One end of the link: the writer of one ring, the reader of the other,
-/// and the baseline's mailbox (used only for [`Link::raw`]).
-struct RingLink {
-    tx: Sender,
-    rx: Receiver,
+/// What the link needs of each side beyond [`Messenger`]: its wait
+/// strategy (the ring's and the pubsub's sides alike).
+trait Side: Messenger + Send {
+    fn set_strategy(&self, strategy: WaitStrategy);
+}
+
+impl Side for Sender {
+    fn set_strategy(&self, strategy: WaitStrategy) {
+        self.set_wait_strategy(strategy);
+    }
+}
+
+impl Side for Receiver {
+    fn set_strategy(&self, strategy: WaitStrategy) {
+        self.set_wait_strategy(strategy);
+    }
+}
+
+impl Side for Publisher {
+    fn set_strategy(&self, strategy: WaitStrategy) {
+        self.set_wait_strategy(strategy);
+    }
+}
+
+impl Side for Subscriber {
+    fn set_strategy(&self, strategy: WaitStrategy) {
+        self.set_wait_strategy(strategy);
+    }
+}
+
+/// One end of the link: the sending side of one channel, the receiving
+/// side of the other, and the baseline's mailbox (used only for
+/// [`Link::raw`]).
+struct ChannelLink<T, U> {
+    tx: T,
+    rx: U,
     baseline: Box<dyn Link>,
 }
 
-impl Link for RingLink {
+impl<T: Side, U: Side> Link for ChannelLink<T, U> {
     fn send(&mut self, data: &[u8]) -> Result<()> {
-        self.tx.send_wait(data, Wait::Forever)
+        self.tx.send_tagged(data, Tag::None, Wait::Forever)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> Result<()> {
-        let got = self.rx.recv_wait(buf, Wait::Forever)?;
+        let got = self.rx.recv_into(buf, Wait::Forever)?;
         if got.len != buf.len() {
             let wrong = io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -175,21 +208,120 @@ impl Link for RingLink {
     }
 
     /// The bench's two modes are "busy-poll" and "each side sleeps in the
-    /// kernel": the ring's [`WaitStrategy::BusyPoll`] and
-    /// [`WaitStrategy::Block`], so each compares with the baseline's own
-    /// mode (a spin on the mailbox's words, a futex sleep).
+    /// kernel": [`WaitStrategy::BusyPoll`] and [`WaitStrategy::Block`], so
+    /// each compares with the baseline's own mode (a spin on the
+    /// mailbox's words, a futex sleep).
     fn set_nonblocking(&mut self, nonblocking: bool) -> Result<()> {
         let strategy = if nonblocking {
             WaitStrategy::BusyPoll
         } else {
             WaitStrategy::Block
         };
-        self.tx.set_wait_strategy(strategy);
-        self.rx.set_wait_strategy(strategy);
+        self.tx.set_strategy(strategy);
+        self.rx.set_strategy(strategy);
         self.baseline.set_nonblocking(nonblocking)
     }
 
     fn raw(&self) -> RawIo<'_> {
         self.baseline.raw()
+    }
+}
+
+/// The pubsub's connector: two pubsub objects of one subscriber place,
+/// one each way, and the same baseline as the ring's.
+pub(super) static PUBSUB_CONNECTOR: PubSubConnector = PubSubConnector;
+
+/// Joins two processes with two pubsub objects; see [`RingConnector`].
+pub(super) struct PubSubConnector;
+
+/// Unlinks a name on drop unless disarmed: the parent's subscriber cannot
+/// unlink its object (a side is not kept or unlinked by hand).
+struct UnlinkOnDrop(Option<PosixName>);
+
+impl Drop for UnlinkOnDrop {
+    fn drop(&mut self) {
+        if let Some(name) = self.0.take() {
+            let _ = crate::shm::posix::unlink(&name);
+        }
+    }
+}
+
+struct PubSubPending {
+    to_peer: PubSub,
+    to_peer_name: PosixName,
+    /// Subscribed in `prepare`, before the peer can publish anything.
+    from_peer: Subscriber,
+    from_peer_name: UnlinkOnDrop,
+    baseline: Box<dyn PendingLink>,
+}
+
+impl Connector for PubSubConnector {
+    fn prepare(
+        &self,
+        scratch: &std::path::Path,
+        options: &LinkOptions,
+        announce: &mut dyn FnMut(&CreatedObject),
+    ) -> Result<(Box<dyn PendingLink>, Ticket)> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let base = format!(
+            "/unipc-bench-{}-pubsub{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let [to_name, from_name] = ring_names(&base)?;
+        let pubsub_options = PubSubOptions::new()
+            .capacity(CAPACITY)
+            .max_size(options.max_message_size)
+            .subscribers(1)
+            .mode(Mode::OWNER_RW)
+            .exclusive(true);
+        announce(&CreatedObject::PosixShm(to_name.clone()));
+        let to_peer = pubsub_options.create(&to_name)?;
+        announce(&CreatedObject::PosixShm(from_name.clone()));
+        let made = pubsub_options.create(&from_name)?.keep();
+        let from_peer_name = UnlinkOnDrop(Some(from_name));
+        let from_peer = made.subscribe()?;
+        let (baseline, ticket) = mailbox::PosixConnector.prepare(scratch, options, announce)?;
+        let address = format!("{base} {}", ticket.address);
+        let pending = PubSubPending {
+            to_peer,
+            to_peer_name: to_name,
+            from_peer,
+            from_peer_name,
+            baseline,
+        };
+        Ok((Box::new(pending), Ticket::address(address)))
+    }
+
+    fn join(&self, ticket: Ticket, options: &LinkOptions) -> Result<Box<dyn Link>> {
+        let (base, mailbox_name) = split_address(&ticket.address)?;
+        let [to_peer, from_peer] = ring_names(base)?;
+        let rx = PubSubOptions::open(&to_peer)?.subscribe()?;
+        let tx = PubSubOptions::open(&from_peer)?.publish()?;
+        let baseline = mailbox::PosixConnector.join(Ticket::address(mailbox_name), options)?;
+        Ok(Box::new(ChannelLink { tx, rx, baseline }))
+    }
+}
+
+impl PendingLink for PubSubPending {
+    fn establish(self: Box<Self>) -> Result<Box<dyn Link>> {
+        let PubSubPending {
+            to_peer,
+            to_peer_name,
+            from_peer,
+            from_peer_name,
+            baseline,
+        } = *self;
+        // The peer has subscribed to one and opened the other once it
+        // joins the mailbox; the names have done their work then.
+        let baseline = baseline.establish()?;
+        let to_peer = to_peer.keep();
+        crate::shm::posix::unlink(&to_peer_name)?;
+        drop(from_peer_name);
+        Ok(Box::new(ChannelLink {
+            tx: to_peer.publish()?,
+            rx: from_peer,
+            baseline,
+        }))
     }
 }

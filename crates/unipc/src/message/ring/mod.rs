@@ -54,6 +54,7 @@ mod bench;
 mod layout;
 mod peer;
 mod protocol;
+pub mod pubsub;
 mod shared;
 
 use std::cell::Cell;
