@@ -56,6 +56,7 @@ mod peer;
 mod protocol;
 pub mod pubsub;
 mod shared;
+mod wait;
 
 use std::cell::Cell;
 use std::fmt;
@@ -66,7 +67,6 @@ use self::layout::{Layout, SizeError, CONFIG_LEN, MAGIC, MAGIC_AT};
 use self::peer::{Holder, Role, Taken, READER, WRITER};
 use self::protocol::{BadCursors, Cursor, Words};
 use self::shared::Shared;
-use crate::deadline::Deadline;
 use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
@@ -77,19 +77,8 @@ use crate::shm::posix::{Segment, SegmentOptions};
 use crate::shm::Access;
 use crate::{Endpoint, Error, Mode, Result};
 
-/// How often a waiting side checks that the other is alive.
-const PEER_CHECK: Duration = Duration::from_millis(100);
 /// How long an opener waits for a creator to finish the header.
 const HEADER_WAIT: Duration = Duration::from_secs(1);
-/// Spins before [`WaitStrategy::SpinThenPark`] sleeps: a few microseconds,
-/// enough to catch a peer that is running and about to answer. Longer
-/// spins cost more than they save when the peer is not running: with
-/// 2048 spins, a million messages through a ring of capacity 2 took 43 s
-/// on a loaded two-core machine, against 7.5 s with 128 (debug build).
-const SPINS_BEFORE_PARK: u32 = 128;
-/// Busy-poll spins between two looks at the clock (for the peer check and
-/// a timeout).
-const SPINS_PER_CLOCK: u32 = 256;
 
 /// How a side waits for the other: for a message, or for a free slot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -495,59 +484,24 @@ impl Side {
             .map_err(|e| Error::os(self.ring.object.clone(), "futex wait", e))
     }
 
-    /// Calls `attempt` until it yields, waiting between tries as the
-    /// strategy says; `ready` tells cheaply whether a try could succeed.
-    /// `idle` is the error for [`Wait::Never`] (`Full`, `Empty`).
+    /// Calls `attempt` until it yields, waiting as this side's strategy
+    /// says; `ready` tells cheaply whether a try could succeed, `idle` is
+    /// the error for [`Wait::Never`].
     fn wait_for<T>(
         &self,
         wait: Wait,
         idle: fn(ObjectName) -> Error,
         ready: &dyn Fn() -> bool,
-        mut attempt: impl FnMut() -> Result<Option<T>>,
+        attempt: impl FnMut() -> Result<Option<T>>,
     ) -> Result<T> {
-        if let Some(done) = attempt()? {
-            return Ok(done);
-        }
-        let limit = match wait {
-            Wait::Never => return Err(idle(self.ring.object.clone())),
-            Wait::Forever => None,
-            Wait::For(timeout) => Some(timeout),
+        let waiter = wait::Waiter {
+            object: &self.ring.object,
+            strategy: self.strategy.get(),
+            idle,
+            park: &|limit| self.park(ready, limit),
+            check_peer: &|| self.check_peer(),
         };
-        let deadline = Deadline::of(wait);
-        let strategy = self.strategy.get();
-        let mut next_check = Instant::now() + PEER_CHECK;
-        let mut spins: u32 = 0;
-        loop {
-            let spinning = match strategy {
-                WaitStrategy::BusyPoll => true,
-                WaitStrategy::SpinThenPark => spins < SPINS_BEFORE_PARK,
-                WaitStrategy::Block => false,
-            };
-            if !spinning || spins % SPINS_PER_CLOCK == 0 {
-                if Instant::now() >= next_check {
-                    self.check_peer()?;
-                    next_check = Instant::now() + PEER_CHECK;
-                }
-                if deadline.passed() {
-                    return Err(Error::TimedOut {
-                        object: self.ring.object.clone(),
-                        timeout: limit.unwrap_or_default(),
-                    });
-                }
-            }
-            if spinning {
-                std::hint::spin_loop();
-                spins = spins.wrapping_add(1);
-            } else {
-                let left = deadline
-                    .remaining()
-                    .map_or(PEER_CHECK, |d| d.min(PEER_CHECK));
-                self.park(ready, left.max(Duration::from_micros(1)))?;
-            }
-            if let Some(done) = attempt()? {
-                return Ok(done);
-            }
-        }
+        waiter.wait_for(wait, attempt)
     }
 }
 

@@ -49,7 +49,6 @@ use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::peer::{self, Holder, Taken};
-use crate::deadline::Deadline;
 use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
@@ -61,6 +60,7 @@ use crate::shm::{Access, Mapping};
 use crate::sys::futex;
 use crate::{Endpoint, Error, Mode, Result};
 
+use super::wait::Waiter;
 use super::WaitStrategy;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"unipcpub");
@@ -89,9 +89,6 @@ const SLOT_HEADER: usize = 16;
 /// The most subscribers one object takes: each costs the publisher a
 /// load per message (to see whether it sleeps).
 pub const MAX_SUBSCRIBERS: u32 = 64;
-
-const PEER_CHECK: Duration = Duration::from_millis(100);
-const SPINS_BEFORE_PARK: u32 = 128;
 
 /// What the publisher does when a subscriber is a whole ring behind.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -610,57 +607,19 @@ impl PubSub {
         }
     }
 
-    /// Waits as the strategy says until `attempt` yields.
-    fn wait_for<T>(
-        &self,
-        wait: Wait,
+    fn waiter<'a>(
+        &'a self,
         strategy: WaitStrategy,
         idle: fn(ObjectName) -> Error,
-        park: &dyn Fn(Duration) -> Result<()>,
-        check: &dyn Fn() -> Result<()>,
-        mut attempt: impl FnMut() -> Result<Option<T>>,
-    ) -> Result<T> {
-        if let Some(done) = attempt()? {
-            return Ok(done);
-        }
-        let limit = match wait {
-            Wait::Never => return Err(idle(self.object.clone())),
-            Wait::Forever => None,
-            Wait::For(timeout) => Some(timeout),
-        };
-        let deadline = Deadline::of(wait);
-        let mut next_check = Instant::now() + PEER_CHECK;
-        let mut spins: u32 = 0;
-        loop {
-            let spinning = match strategy {
-                WaitStrategy::BusyPoll => true,
-                WaitStrategy::SpinThenPark => spins < SPINS_BEFORE_PARK,
-                WaitStrategy::Block => false,
-            };
-            if !spinning || spins % 256 == 0 {
-                if Instant::now() >= next_check {
-                    check()?;
-                    next_check = Instant::now() + PEER_CHECK;
-                }
-                if deadline.passed() {
-                    return Err(Error::TimedOut {
-                        object: self.object.clone(),
-                        timeout: limit.unwrap_or_default(),
-                    });
-                }
-            }
-            if spinning {
-                std::hint::spin_loop();
-                spins = spins.wrapping_add(1);
-            } else {
-                let left = deadline
-                    .remaining()
-                    .map_or(PEER_CHECK, |d| d.min(PEER_CHECK));
-                park(left.max(Duration::from_micros(1)))?;
-            }
-            if let Some(done) = attempt()? {
-                return Ok(done);
-            }
+        park: &'a dyn Fn(Duration) -> Result<()>,
+        check_peer: &'a dyn Fn() -> Result<()>,
+    ) -> Waiter<'a> {
+        Waiter {
+            object: &self.object,
+            strategy,
+            idle,
+            park,
+            check_peer,
         }
     }
 }
@@ -763,14 +722,14 @@ impl Publisher {
         };
         let park = |limit| ps.park(WRITER_SLEEPING_AT, WRITER_FUTEX_AT, &ready, limit);
         let check = || self.drop_dead_subscribers();
-        let seq = ps.wait_for(
-            wait,
-            self.strategy.get(),
-            |object| Error::Full { object },
-            &park,
-            &check,
-            || self.free_slot(),
-        )?;
+        let seq = ps
+            .waiter(
+                self.strategy.get(),
+                |object| Error::Full { object },
+                &park,
+                &check,
+            )
+            .wait_for(wait, || self.free_slot())?;
         let slot = ps.layout.slot(seq);
         let stamp = ps.u64_at(slot);
         stamp.store(2 * (seq + 1) + 1, Ordering::Relaxed);
@@ -948,14 +907,14 @@ impl Subscriber {
         let ready = || ps.u64_at(TAIL_AT).load(Ordering::Acquire) != self.head.get();
         let park = |limit| ps.park(line + SUB_SLEEPING, line + SUB_FUTEX, &ready, limit);
         let check = || self.check_publisher();
-        let len = ps.wait_for(
-            wait,
-            self.strategy.get(),
-            |object| Error::Empty { object },
-            &park,
-            &check,
-            || self.try_take(buf),
-        )?;
+        let len = ps
+            .waiter(
+                self.strategy.get(),
+                |object| Error::Empty { object },
+                &park,
+                &check,
+            )
+            .wait_for(wait, || self.try_take(buf))?;
         Ok(Received::new(len, Tag::None))
     }
 }
