@@ -460,7 +460,7 @@ fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) -> HashMap<(u64, u64), u
         }
         let (kind, name) = match file.strip_prefix("sem.") {
             Some(rest) if !rest.is_empty() => (Kind::Sem, format!("sem:/{rest}")),
-            _ => (Kind::Shm, format!("shm:/{file}")),
+            _ => (Kind::Shm, format!("{}:/{file}", shm_scheme(&entry.path()))),
         };
         if (kind == Kind::Shm && !shm) || (kind == Kind::Sem && !sem) {
             continue;
@@ -486,6 +486,26 @@ fn dev_shm(listing: &mut Listing, shm: bool, sem: bool) -> HashMap<(u64, u64), u
 }
 
 const DEV_SHM: &str = "/dev/shm";
+
+/// The scheme a `/dev/shm` object is reached by: `ring` or `pubsub` when
+/// its first eight bytes are that channel's magic, `shm` otherwise (or
+/// when this user may not read it). Opened without following a link
+/// (the entry was `lstat`ed as a regular file, but may have changed).
+fn shm_scheme(path: &std::path::Path) -> &'static str {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut magic = [0; 8];
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .and_then(|mut f| f.read_exact(&mut magic));
+    match (read, &magic) {
+        (Ok(()), b"unipcrng") => "ring",
+        (Ok(()), b"unipcpub") => "pubsub",
+        _ => "shm",
+    }
+}
 
 /// Adds the live processes holding each `/dev/shm` object in `by_inode`
 /// open or mapped, and those attached to each System V segment listed (a

@@ -581,3 +581,32 @@ fn any_bytes_a_peer_writes_give_a_working_ring_or_a_typed_error() {
         });
     drop(ring);
 }
+
+#[test]
+fn the_inventory_names_rings_and_pubsubs_by_their_own_scheme() {
+    let ring_name = fresh();
+    let pubsub_name = fresh();
+    let plain_name = fresh();
+    let _ring = RingOptions::new()
+        .exclusive(true)
+        .create(&ring_name)
+        .unwrap();
+    let _pubsub = unipc::message::ring::pubsub::PubSubOptions::new()
+        .exclusive(true)
+        .create(&pubsub_name)
+        .unwrap();
+    let _plain = SegmentOptions::new()
+        .size(64)
+        .exclusive(true)
+        .create(&plain_name)
+        .unwrap();
+    let listing = unipc::inventory::list(&[unipc::inventory::Kind::Shm]).unwrap();
+    let names: Vec<&str> = listing.objects.iter().map(|o| o.name.as_str()).collect();
+    for want in [
+        format!("ring:{ring_name}"),
+        format!("pubsub:{pubsub_name}"),
+        format!("shm:{plain_name}"),
+    ] {
+        assert!(names.contains(&want.as_str()), "{want} not in {names:?}");
+    }
+}
