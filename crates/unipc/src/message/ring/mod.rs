@@ -19,6 +19,10 @@
 //! [`Ring::into_receiver`]); a side waiting on the other checks every
 //! 100 ms that the other is alive and otherwise fails with
 //! [`Error::PeerDied`] (after delivering everything that was committed).
+//! A new process may then take the dead side's place. A reader that dies
+//! holding a [`View`] never released that message, so the next reader
+//! receives it again: delivery is exactly once while both sides live, at
+//! least once across a reader's crash.
 //!
 //! One writer only: a second writer would need a compare-and-swap on
 //! `tail` and a per-slot commit flag, which costs the single writer on
