@@ -294,3 +294,32 @@ fn foreign_and_mismatched_objects_are_refused() {
     ));
     drop(made);
 }
+
+#[test]
+fn a_loan_publishes_in_place_and_a_dropped_one_publishes_nothing() {
+    let name = fresh();
+    let made = PubSubOptions::new()
+        .capacity(2)
+        .max_size(16)
+        .subscribers(1)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let sub = made.subscribe().unwrap();
+    let mut publisher = PubSubOptions::open(&name).unwrap().publish().unwrap();
+    let mut loan = publisher.loan(Wait::Never).unwrap();
+    assert_eq!(loan.len(), 16);
+    loan[..5].copy_from_slice(b"loans");
+    loan.commit(5).unwrap();
+    publisher.loan(Wait::Never).unwrap(); // dropped: publishes nothing
+    assert!(matches!(
+        publisher.loan(Wait::Never).unwrap().commit(17),
+        Err(Error::MessageTooLarge { .. })
+    ));
+    assert_eq!(sub.recv_vec(Wait::Never).unwrap().0, b"loans");
+    assert!(matches!(
+        sub.recv_vec(Wait::Never),
+        Err(Error::Empty { .. })
+    ));
+    assert_eq!(sub.lost(), 0);
+}

@@ -24,8 +24,10 @@
 //! [`Error::PeerDied`] within 100 ms; a dead subscriber's place is freed by
 //! the publisher (which stops waiting for it) or by the next subscriber.
 //!
-//! Sending is by copy or by loan is the ring's; here a message is sent
-//! and received by copy only (no loans or views yet).
+//! The publisher sends by copy or by loan ([`Publisher::loan`]); a
+//! subscriber receives by copy (no borrowed views: in overwrite mode the
+//! publisher may rewrite a slot under a reader, which the stamp detects
+//! only after the copy).
 //!
 //! # Examples
 //! ```
@@ -701,20 +703,9 @@ impl Publisher {
         Ok(())
     }
 
-    /// Publishes `message` to every attached subscriber.
-    ///
-    /// # Errors
-    /// [`Error::MessageTooLarge`]; [`Error::Full`] or [`Error::TimedOut`]
-    /// when a slow subscriber holds the oldest slot (block policy).
-    pub fn send_wait(&self, message: &[u8], wait: Wait) -> Result<()> {
+    /// Waits for the next slot and stamps it as being written.
+    fn reserve(&self, wait: Wait) -> Result<u64> {
         let ps = &self.pubsub;
-        if message.len() > ps.layout.max_size {
-            return Err(Error::MessageTooLarge {
-                object: ps.object.clone(),
-                size: message.len(),
-                limit: ps.layout.max_size,
-            });
-        }
         let tail = self.tail.get();
         let ready = || {
             self.slowest(tail)
@@ -730,14 +721,20 @@ impl Publisher {
                 &check,
             )
             .wait_for(wait, || self.free_slot())?;
-        let slot = ps.layout.slot(seq);
-        let stamp = ps.u64_at(slot);
-        stamp.store(2 * (seq + 1) + 1, Ordering::Relaxed);
+        // Odd while written: a subscriber copying the message this slot
+        // held sees the stamp change and counts that message lost.
+        ps.u64_at(ps.layout.slot(seq))
+            .store(2 * (seq + 1) + 1, Ordering::Relaxed);
         fence(Ordering::Release);
-        ps.map
-            .write_at(slot + 8, &(message.len() as u64).to_le_bytes())?;
-        ps.map.write_at(slot + SLOT_HEADER, message)?;
-        stamp.store(2 * (seq + 1), Ordering::Release);
+        Ok(seq)
+    }
+
+    /// Publishes message `seq` of `len` bytes, written into its slot.
+    fn publish(&self, seq: u64, len: usize) -> Result<()> {
+        let ps = &self.pubsub;
+        let slot = ps.layout.slot(seq);
+        ps.map.write_at(slot + 8, &(len as u64).to_le_bytes())?;
+        ps.u64_at(slot).store(2 * (seq + 1), Ordering::Release);
         ps.u64_at(TAIL_AT).store(seq + 1, Ordering::Release);
         self.tail.set(seq + 1);
         fence(Ordering::SeqCst);
@@ -746,6 +743,97 @@ impl Publisher {
             ps.wake(line + SUB_SLEEPING, line + SUB_FUTEX);
         }
         Ok(())
+    }
+
+    fn check_size(&self, len: usize) -> Result<()> {
+        let ps = &self.pubsub;
+        if len > ps.layout.max_size {
+            return Err(Error::MessageTooLarge {
+                object: ps.object.clone(),
+                size: len,
+                limit: ps.layout.max_size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Publishes `message` to every attached subscriber.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`]; [`Error::Full`] or [`Error::TimedOut`]
+    /// when a slow subscriber holds the oldest slot (block policy).
+    pub fn send_wait(&self, message: &[u8], wait: Wait) -> Result<()> {
+        self.check_size(message.len())?;
+        let seq = self.reserve(wait)?;
+        let ps = &self.pubsub;
+        ps.map
+            .write_at(ps.layout.slot(seq) + SLOT_HEADER, message)?;
+        self.publish(seq, message.len())
+    }
+
+    /// Lends the next slot to be written in place; [`PubLoan::commit`]
+    /// publishes it. A dropped loan publishes nothing, but in overwrite
+    /// mode the message its slot held is gone (subscribers count it lost).
+    ///
+    /// # Errors
+    /// As [`send_wait`](Self::send_wait), for the slot.
+    pub fn loan(&mut self, wait: Wait) -> Result<PubLoan<'_>> {
+        let seq = self.reserve(wait)?;
+        Ok(PubLoan {
+            publisher: self,
+            seq,
+        })
+    }
+}
+
+/// A slot lent by [`Publisher::loan`]: `max_size` bytes to fill in place.
+pub struct PubLoan<'a> {
+    publisher: &'a mut Publisher,
+    seq: u64,
+}
+
+impl fmt::Debug for PubLoan<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PubLoan").field("seq", &self.seq).finish()
+    }
+}
+
+impl PubLoan<'_> {
+    /// Publishes the first `len` bytes of the slot.
+    ///
+    /// # Errors
+    /// [`Error::MessageTooLarge`] over the max size (nothing published).
+    pub fn commit(self, len: usize) -> Result<()> {
+        self.publisher.check_size(len)?;
+        self.publisher.publish(self.seq, len)
+    }
+
+    fn bytes(&self) -> (usize, usize) {
+        let layout = &self.publisher.pubsub.layout;
+        (layout.slot(self.seq) + SLOT_HEADER, layout.max_size)
+    }
+}
+
+impl std::ops::Deref for PubLoan<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let (at, len) = self.bytes();
+        // SAFETY: this loan holds the slot it reserved (the one publisher,
+        // borrowed mutably, stamped it as being written); nothing else in
+        // this process refers into it, and `&self` lends it shared only.
+        #[allow(unsafe_code)]
+        let bytes = unsafe { super::shared::lend_mut(&self.publisher.pubsub.map, at, len) };
+        bytes
+    }
+}
+
+impl std::ops::DerefMut for PubLoan<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        let (at, len) = self.bytes();
+        // SAFETY: as for `deref`; `&mut self` makes this the only slice.
+        #[allow(unsafe_code)]
+        let bytes = unsafe { super::shared::lend_mut(&self.publisher.pubsub.map, at, len) };
+        bytes
     }
 }
 

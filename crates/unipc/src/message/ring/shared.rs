@@ -172,3 +172,23 @@ impl Words for Shared {
         let _ = futex::wake(word, 1);
     }
 }
+
+/// `len` bytes at `at` in `map`, lent mutably: the pubsub publisher's
+/// loans.
+///
+/// # Safety
+/// The caller holds those bytes under its protocol (the one publisher, a
+/// slot it reserved and stamped as being written), no other slice into
+/// them exists while the returned one lives, and `map` is writable.
+///
+/// # Panics
+/// When the range runs past the mapping (the caller checked).
+#[allow(clippy::mut_from_ref)]
+pub(crate) unsafe fn lend_mut(map: &Mapping, at: usize, len: usize) -> &mut [u8] {
+    let ptr = map.region().bytes_at(at, len);
+    // SAFETY: `bytes_at` asserted the range inside the mapping, which lives
+    // as long as `map` is borrowed; `u8` needs no alignment; exclusivity is
+    // the caller's contract. A subscriber reading the slot meanwhile sees
+    // the stamp changed and discards what it read.
+    unsafe { std::slice::from_raw_parts_mut(ptr, len) }
+}
