@@ -70,6 +70,7 @@ fn every_endpoint_kind_opens_from_a_string_in_two_processes() {
         format!("tcp:127.0.0.1:{}", free_port(false)),
         format!("posix-mq:/{}", util::unique("open")),
         format!("ring:/{}", util::unique("open")),
+        format!("pubsub:/{}", util::unique("open")),
         format!(
             "sysv-mq:{:#x}",
             0x6f00_0000 | (std::process::id() & 0xff_ffff)
@@ -82,10 +83,17 @@ fn every_endpoint_kind_opens_from_a_string_in_two_processes() {
         let endpoint: Endpoint = text.parse().unwrap();
         if matches!(
             endpoint,
-            Endpoint::Fifo(_) | Endpoint::PosixMq(_) | Endpoint::SysvMq(_) | Endpoint::Ring(_)
+            Endpoint::Fifo(_)
+                | Endpoint::PosixMq(_)
+                | Endpoint::SysvMq(_)
+                | Endpoint::Ring(_)
+                | Endpoint::PubSub(_)
         ) {
             let mut options = CreateOptions::new();
-            if matches!(endpoint, Endpoint::PosixMq(_) | Endpoint::Ring(_)) {
+            if matches!(
+                endpoint,
+                Endpoint::PosixMq(_) | Endpoint::Ring(_) | Endpoint::PubSub(_)
+            ) {
                 options = options.max_messages(2).max_size(128);
             }
             options.create(&endpoint).unwrap();
