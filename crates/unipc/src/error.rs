@@ -490,6 +490,40 @@ impl Error {
         self
     }
 
+    /// The same error naming `name` as its object: for a facility built on
+    /// another (a ring on a shared-memory object), so errors name what the
+    /// user asked for.
+    pub(crate) fn renamed(mut self, name: &ObjectName) -> Self {
+        match &mut self {
+            Error::InvalidName { .. } | Error::InvalidEndpoint { .. } => {}
+            Error::Os { object, .. }
+            | Error::WrongType { object, .. }
+            | Error::MessageTooLarge { object, .. }
+            | Error::BufferTooSmall { object, .. }
+            | Error::TooManyFds { object, .. }
+            | Error::Full { object }
+            | Error::Empty { object }
+            | Error::WouldBlock { object, .. }
+            | Error::TimedOut { object, .. }
+            | Error::Removed { object }
+            | Error::Unsupported { object, .. }
+            | Error::LimitExceeded { object, .. }
+            | Error::ForeignObject { object, .. }
+            | Error::OutOfBounds { object, .. }
+            | Error::Misaligned { object, .. }
+            | Error::IndexOutOfRange { object, .. }
+            | Error::MissingSeals { object, .. }
+            | Error::QueueBytesLimit { object, .. }
+            | Error::NotRecoverable { object }
+            | Error::Deadlock { object, .. }
+            | Error::NoSuchSemaphore { object, .. }
+            | Error::BadHeader { object, .. }
+            | Error::PeerDied { object, .. }
+            | Error::InUse { object, .. } => *object = name.clone(),
+        }
+        self
+    }
+
     /// The kernel's error number, when the error came from a system call.
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {

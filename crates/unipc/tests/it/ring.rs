@@ -610,3 +610,56 @@ fn the_inventory_names_rings_and_pubsubs_by_their_own_scheme() {
         assert!(names.contains(&want.as_str()), "{want} not in {names:?}");
     }
 }
+
+#[test]
+fn a_side_left_by_a_process_that_died_before_this_one_came_is_not_reported() {
+    if util::role().is_some() {
+        let name: PosixName = util::arg("NAME").parse().unwrap();
+        let _rx = Ring::open(&name).unwrap().into_receiver().unwrap();
+        std::thread::sleep(Duration::from_secs(60));
+        return;
+    }
+    let name = fresh();
+    let ring = RingOptions::new()
+        .capacity(2)
+        .max_size(8)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let peer = util::Peer::new(
+        "ring::a_side_left_by_a_process_that_died_before_this_one_came_is_not_reported",
+        "reader",
+    )
+    .arg("NAME", name.as_str())
+    .spawn();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ring.status().unwrap().reader.is_none() {
+        assert!(Instant::now() < deadline, "the reader never attached");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // Killed (or interrupted) without giving its side back.
+    peer.kill();
+    assert_eq!(ring.status().unwrap().reader.map(|r| r.alive), Some(false));
+    let tx = Ring::open(&name).unwrap().into_sender().unwrap();
+    assert_eq!(
+        ring.status().unwrap().reader,
+        None,
+        "cleared when the writer came"
+    );
+    tx.send(b"1").unwrap();
+    tx.send(b"2").unwrap();
+    // Full, with nobody reading: a wait that times out, not a dead peer.
+    match tx.send_wait(b"3", Wait::For(Duration::from_millis(300))) {
+        Err(Error::TimedOut { .. }) => {}
+        other => panic!("{other:?}"),
+    }
+    // Errors name the ring, not the shared memory under it.
+    let err = RingOptions::new()
+        .exclusive(true)
+        .create(&name)
+        .unwrap_err();
+    assert!(
+        err.to_string().starts_with(&format!("ring:{name}")),
+        "{err}"
+    );
+}

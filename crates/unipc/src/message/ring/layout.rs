@@ -126,9 +126,14 @@ impl Layout {
         let u64_at = |at: usize| u64::from_le_bytes(config[at..at + 8].try_into().unwrap());
         let magic = u64_at(MAGIC_AT);
         if magic != MAGIC {
+            let hex: Vec<String> = magic
+                .to_le_bytes()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
             return Err(format!(
-                "it holds no ring header (first bytes {:?}, a ring's are \"unipcrng\")",
-                String::from_utf8_lossy(&magic.to_le_bytes())
+                "it holds no ring header (its first bytes are {}; a ring's spell \"unipcrng\")",
+                hex.join(" ")
             ));
         }
         let version = u32_at(VERSION_AT);

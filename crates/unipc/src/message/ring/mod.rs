@@ -197,12 +197,13 @@ impl RingOptions {
             .size(layout.total as u64)
             .mode(self.mode)
             .exclusive(self.exclusive)
-            .create(name)?;
+            .create(name)
+            .map_err(|e| e.renamed(&object))?;
         if self.keep {
             segment = segment.keep();
         }
         let ring = if segment.created() {
-            let shared = Shared::new(map(&segment)?, layout);
+            let shared = Shared::new(map(&segment).map_err(|e| e.renamed(&object))?, layout);
             shared.copy_in(0, &layout.config());
             // The magic goes last, with release ordering: an opener that
             // sees it sees the rest of the header.
@@ -298,7 +299,10 @@ impl Ring {
     /// when this user may not open it for writing; [`Error::BadHeader`]
     /// when it is not a ring this build can use.
     pub fn open(name: &PosixName) -> Result<Ring> {
-        let segment = SegmentOptions::new().access(Access::ReadWrite).open(name)?;
+        let segment = SegmentOptions::new()
+            .access(Access::ReadWrite)
+            .open(name)
+            .map_err(|e| e.renamed(&object_of(name)))?;
         Ring::validate(segment, name)
     }
 
@@ -321,15 +325,17 @@ impl Ring {
         };
         let started = Instant::now();
         loop {
-            let size = segment.size()?;
+            let size = segment.size().map_err(|e| e.renamed(&object))?;
             let unfinished = if size < layout::SLOTS_AT as u64 {
                 format!("it is {size} bytes, shorter than a ring's header")
             } else {
-                let mapping = map(&segment)?;
+                let mapping = map(&segment).map_err(|e| e.renamed(&object))?;
                 let magic_word = mapping.region().atomic_u64(MAGIC_AT);
                 if magic_word.load(Ordering::Acquire) != 0 {
                     let mut config = [0; CONFIG_LEN];
-                    mapping.read_at(0, &mut config)?;
+                    mapping
+                        .read_at(0, &mut config)
+                        .map_err(|e| e.renamed(&object))?;
                     let layout = Layout::parse(&config, size).map_err(bad)?;
                     return Ok(Ring::with(segment, Shared::new(mapping, layout), name));
                 }
@@ -451,12 +457,18 @@ impl Side {
     fn take(ring: Ring, role: Role) -> Result<Side> {
         let me = Holder::me();
         match peer::take(ring.shared.u64_at(role.at), me) {
-            Taken::Ok => Ok(Side {
-                ring,
-                role,
-                me,
-                strategy: Cell::new(WaitStrategy::default()),
-            }),
+            Taken::Ok => {
+                // A peer that died before this side came (killed, or
+                // interrupted without giving its side back) never talked
+                // to this one: cleared here, not reported later.
+                let _ = peer::dead_holder(ring.shared.u64_at(role.peer().at));
+                Ok(Side {
+                    ring,
+                    role,
+                    me,
+                    strategy: Cell::new(WaitStrategy::default()),
+                })
+            }
             Taken::Held(holder) => Err(Error::InUse {
                 object: ring.object.clone(),
                 role: role.name,
@@ -889,8 +901,32 @@ impl Messenger for Receiver {
 /// # Errors
 /// As [`Ring::open`]; [`Error::Os`] when `shm_unlink` fails.
 pub fn remove(name: &PosixName) -> Result<()> {
-    drop(Ring::open(name)?);
-    crate::shm::posix::unlink(name)
+    remove_checked(name, object_of(name), || Ring::open(name).map(drop))
+}
+
+/// Unlinks `name` once `check` (an open that validates the header) has
+/// passed; a header that fails says how to remove the object anyway.
+fn remove_checked(
+    name: &PosixName,
+    object: ObjectName,
+    check: impl FnOnce() -> Result<()>,
+) -> Result<()> {
+    match check() {
+        Ok(()) => {}
+        Err(Error::BadHeader {
+            object,
+            expected,
+            reason,
+        }) => {
+            return Err(Error::BadHeader {
+                object,
+                expected,
+                reason: format!("{reason}; to remove it all the same: unipc rm shm:{name}"),
+            })
+        }
+        Err(other) => return Err(other),
+    }
+    crate::shm::posix::unlink(name).map_err(|e| e.renamed(&object))
 }
 
 /// The registry entry.

@@ -341,7 +341,8 @@ impl PubSubOptions {
             .size(layout.total as u64)
             .mode(self.mode)
             .exclusive(self.exclusive)
-            .create(name)?;
+            .create(name)
+            .map_err(|e| e.renamed(&object))?;
         if self.keep {
             segment = segment.keep();
         }
@@ -375,7 +376,10 @@ impl PubSubOptions {
     /// # Errors
     /// As [`super::Ring::open`].
     pub fn open(name: &PosixName) -> Result<PubSub> {
-        let segment = SegmentOptions::new().access(Access::ReadWrite).open(name)?;
+        let segment = SegmentOptions::new()
+            .access(Access::ReadWrite)
+            .open(name)
+            .map_err(|e| e.renamed(&object_of(name)))?;
         PubSub::validate(segment, name)
     }
 }
@@ -422,11 +426,11 @@ impl PubSub {
         };
         let started = Instant::now();
         loop {
-            let size = segment.size()?;
+            let size = segment.size().map_err(|e| e.renamed(&object))?;
             let unfinished = if size < SUBS_AT as u64 {
                 format!("it is {size} bytes, shorter than a pubsub's header")
             } else {
-                let map = map(&segment)?;
+                let map = map(&segment).map_err(|e| e.renamed(&object))?;
                 if map.region().atomic_u64(0).load(Ordering::Acquire) != 0 {
                     let mut config = [0; CONFIG_LEN];
                     map.read_at(0, &mut config)?;
@@ -550,6 +554,9 @@ impl PubSub {
             let line = self.layout.sub(index);
             match peer::take(self.u64_at(line), me) {
                 Taken::Ok => {
+                    // A publisher that died before this subscriber came is
+                    // cleared, not reported to it later.
+                    let _ = peer::dead_holder(self.u64_at(WRITER_AT));
                     // The fence pairs with the publisher's after `tail`:
                     // either it sees this place taken, or this load sees
                     // every message it published without looking.
@@ -1093,8 +1100,9 @@ impl Messenger for Subscriber {
 /// # Errors
 /// As [`PubSubOptions::open`]; [`Error::Os`] when `shm_unlink` fails.
 pub fn remove(name: &PosixName) -> Result<()> {
-    drop(PubSubOptions::open(name)?);
-    crate::shm::posix::unlink(name)
+    super::remove_checked(name, object_of(name), || {
+        PubSubOptions::open(name).map(drop)
+    })
 }
 
 /// The registry entry.

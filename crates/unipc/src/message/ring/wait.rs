@@ -61,7 +61,14 @@ impl Waiter<'_> {
             };
             if !spinning || spins % SPINS_PER_CLOCK == 0 {
                 if Instant::now() >= next_check {
-                    (self.check_peer)()?;
+                    if let Err(died) = (self.check_peer)() {
+                        // The peer may have committed a last message
+                        // just before it died: deliver it first.
+                        return match attempt()? {
+                            Some(done) => Ok(done),
+                            None => Err(died),
+                        };
+                    }
                     next_check = Instant::now() + PEER_CHECK;
                 }
                 if deadline.passed() {
