@@ -49,6 +49,21 @@ pub(crate) const READER_AT: usize = 648;
 /// Where the slots start: the header's size.
 pub(crate) const SLOTS_AT: usize = 768;
 
+// The layout, frozen: every word aligned for its type, the hot lines
+// apart, the config inside the first line, and the slots after the rest.
+const _: () = {
+    assert!(CONFIG_LEN <= TAIL_AT && TAIL_AT % 128 == 0 && HEAD_AT == TAIL_AT + 128);
+    assert!(READER_SLEEPING_AT == HEAD_AT + 128 && WRITER_SLEEPING_AT == READER_SLEEPING_AT + 128);
+    assert!(DATA_SEQ_AT % 4 == 0 && SPACE_SEQ_AT % 4 == 0);
+    assert!(
+        WRITER_AT == WRITER_SLEEPING_AT + 128 && WRITER_AT % 8 == 0 && READER_AT == WRITER_AT + 8
+    );
+    assert!(SLOTS_AT >= READER_AT + 8 && SLOTS_AT % 64 == 0);
+    assert!(
+        CAPACITY_AT % 8 == 0 && MAX_SIZE_AT % 8 == 0 && STRIDE_AT % 8 == 0 && TOTAL_AT % 8 == 0
+    );
+};
+
 /// A slot's length word, before its bytes.
 pub(crate) const LEN_BYTES: usize = 8;
 /// Slots start on cache lines, so one message never shares a line with
