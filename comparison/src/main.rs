@@ -112,7 +112,7 @@ fn allowed_cpus() -> Vec<usize> {
 }
 
 /// Pins this process to one CPU; `false` if it could not.
-fn pin(cpu: usize) -> bool {
+pub fn pin(cpu: usize) -> bool {
     use nix::sched::{sched_setaffinity, CpuSet};
     use nix::unistd::Pid;
     let mut set = CpuSet::new();
@@ -378,7 +378,7 @@ fn compare(args: Args) -> Res<()> {
             "throughput (one process, two threads)", "size", "ring GB/s", "memcpy GB/s"
         );
         for size in [64 * 1024, 1024 * 1024] {
-            let t = throughput::ring_vs_memcpy(size)?;
+            let t = throughput::ring_vs_memcpy(size, pinned.then(|| cpus[1]))?;
             println!(
                 "{:<44} {:>8} {:>12.2} {:>12.2}",
                 "unipc ring send_wait -> recv_wait",

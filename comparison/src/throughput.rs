@@ -21,8 +21,11 @@ pub struct Throughput {
     pub memcpy_gb_per_s: f64,
 }
 
-/// About 2 GiB through each, at least 1,000 messages.
-pub fn ring_vs_memcpy(size: usize) -> Res<Throughput> {
+/// About 2 GiB through each, at least 1,000 messages. The sending thread
+/// runs on `sender_cpu` when given (the receiving one stays where this
+/// process is pinned): two busy-polling threads on one CPU measure the
+/// scheduler, not the ring.
+pub fn ring_vs_memcpy(size: usize, sender_cpu: Option<usize>) -> Res<Throughput> {
     let messages = ((2u64 << 30) / size as u64).max(1_000);
     let name = format!("/unipc-cmp-{}-tput", std::process::id()).parse()?;
     let ring = RingOptions::new()
@@ -37,6 +40,9 @@ pub fn ring_vs_memcpy(size: usize) -> Res<Throughput> {
     let src = vec![0x5au8; size];
     let start = Instant::now();
     let sender = std::thread::spawn(move || -> Result<(), unipc::Error> {
+        if let Some(cpu) = sender_cpu {
+            crate::pin(cpu);
+        }
         for _ in 0..messages {
             tx.send_wait(&src, Wait::Forever)?;
         }
