@@ -164,6 +164,9 @@ struct LatencyRow {
 
 #[derive(Serialize)]
 struct Report {
+    /// Read by `unipc bench --html FILE --comparison FILE`
+    /// (crates/unipc-bench/src/comparison.rs).
+    schema: &'static str,
     method: &'static str,
     cpus: usize,
     pinned: bool,
@@ -392,6 +395,7 @@ fn compare(args: Args) -> Res<()> {
 
     if let Some(path) = args.json {
         let report = Report {
+            schema: "unipc-comparison/1",
             method: "two processes, ping-pong over two channels (one each way), both sides \
                      busy-polling, one-way = round trip / 2; 10,000 round trips of warm-up",
             cpus: cpus.len(),
