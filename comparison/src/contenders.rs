@@ -2,6 +2,8 @@
 //! peer, time round trips) and `peer` (echo `total` messages, then exit).
 
 use std::io::{ErrorKind, Read, Write};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
@@ -33,6 +35,54 @@ pub fn peer(kind: Kind, size: usize, name: &str, total: u64) -> Res<()> {
     }
 }
 
+/// How long a side waits for the other before it gives up: far above any
+/// round trip, short enough that a peer that failed ends the run.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+/// The peer's parent (this process's, in the peer), 0 in the parent: a
+/// peer whose parent is gone stops spinning.
+pub static PARENT: AtomicU32 = AtomicU32::new(0);
+
+/// A busy-poll loop's bookkeeping: nothing but a counter while the other
+/// side answers quickly; after 4096 empty polls it looks at the clock (and
+/// at whether the parent is alive) every 4096 polls more.
+struct Spin {
+    polls: u32,
+    deadline: Option<Instant>,
+    what: &'static str,
+}
+
+impl Spin {
+    fn new(what: &'static str) -> Self {
+        Spin {
+            polls: 0,
+            deadline: None,
+            what,
+        }
+    }
+
+    fn again(&mut self) -> Res<()> {
+        self.polls = self.polls.wrapping_add(1);
+        if self.polls.is_multiple_of(4096) {
+            let now = Instant::now();
+            let deadline = *self.deadline.get_or_insert(now + PATIENCE);
+            if now > deadline {
+                return Err(format!(
+                    "{}: no answer from the other side in {PATIENCE:?}",
+                    self.what
+                )
+                .into());
+            }
+            let parent = PARENT.load(Ordering::Relaxed);
+            if parent != 0 && std::os::unix::process::parent_id() != parent {
+                return Err(format!("{}: the parent is gone", self.what).into());
+            }
+        }
+        std::hint::spin_loop();
+        Ok(())
+    }
+}
+
 fn join(mut child: std::process::Child, what: &str) -> Res<()> {
     let status = child.wait()?;
     if !status.success() {
@@ -56,19 +106,20 @@ mod ring {
 
     /// Sends message `seq` of `size` bytes the way `kind` says.
     fn send(kind: Kind, tx: &mut Sender, src: &mut [u8], seq: u64) -> Res<()> {
+        let wait = Wait::For(PATIENCE);
         match kind {
             Kind::RingCopy => {
                 stamp(src, seq);
-                tx.send_wait(src, Wait::Forever)?;
+                tx.send_wait(src, wait)?;
             }
             Kind::RingLoan => {
                 stamp(src, seq);
-                let mut loan = tx.loan(Wait::Forever)?;
+                let mut loan = tx.loan(wait)?;
                 loan[..src.len()].copy_from_slice(src);
                 loan.commit(src.len())?;
             }
             _ => {
-                let mut loan = tx.loan(Wait::Forever)?;
+                let mut loan = tx.loan(wait)?;
                 stamp(&mut loan, seq);
                 loan.commit(src.len())?;
             }
@@ -77,7 +128,7 @@ mod ring {
     }
 
     fn recv(rx: &mut Receiver, size: usize, seq: u64) -> Res<()> {
-        let view = rx.recv_view(Wait::Forever)?;
+        let view = rx.recv_view(Wait::For(PATIENCE))?;
         check(&view, size, seq);
         Ok(())
     }
@@ -168,9 +219,11 @@ mod iox {
         let subscriber = in_svc.subscriber_builder().buffer_size(4).create()?;
         // Both ports of the other side must exist before the first message:
         // a sample sent before a subscriber connects is not delivered to it.
+        let mut spin = Spin::new("iceoryx2: waiting for the other side's ports");
         while out_svc.dynamic_config().number_of_subscribers() < 1
             || in_svc.dynamic_config().number_of_publishers() < 1
         {
+            spin.again()?;
             std::thread::yield_now();
         }
         Ok(Side {
@@ -189,12 +242,13 @@ mod iox {
     }
 
     fn recv(subscriber: &Sub, size: usize, seq: u64) -> Res<()> {
+        let mut spin = Spin::new("iceoryx2 receive");
         loop {
             if let Some(sample) = subscriber.receive()? {
                 check(sample.payload(), size, seq);
                 return Ok(());
             }
-            std::hint::spin_loop();
+            spin.again()?;
         }
     }
 
@@ -216,11 +270,12 @@ mod iox {
     pub fn peer(size: usize, base: &str, total: u64) -> Res<()> {
         let side = open(base, size, "pong", "ping")?;
         for seq in 0..total {
+            let mut spin = Spin::new("iceoryx2 receive");
             let sample = loop {
                 if let Some(sample) = side.subscriber.receive()? {
                     break sample;
                 }
-                std::hint::spin_loop();
+                spin.again()?;
             };
             check(sample.payload(), size, seq);
             send(&side.publisher, sample.payload())?;
@@ -228,8 +283,10 @@ mod iox {
         // Stay until the other side has its last answer and has let go of
         // its subscriber: a publisher that goes first may take unread samples
         // with it.
-        while side.out_svc.dynamic_config().number_of_subscribers() > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(1));
+        let deadline = Instant::now() + PATIENCE;
+        while side.out_svc.dynamic_config().number_of_subscribers() > 0 && Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(1));
         }
         Ok(())
     }
@@ -243,13 +300,14 @@ mod ipcc {
     type Hello = (IpcBytesSender, IpcBytesReceiver);
 
     fn recv(rx: &IpcBytesReceiver, size: usize, seq: u64) -> Res<Vec<u8>> {
+        let mut spin = Spin::new("ipc-channel receive");
         loop {
             match rx.try_recv() {
                 Ok(msg) => {
                     check(&msg, size, seq);
                     return Ok(msg);
                 }
-                Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                Err(TryRecvError::Empty) => spin.again()?,
                 Err(TryRecvError::IpcError(e)) => return Err(format!("ipc-channel: {e:?}").into()),
             }
         }
@@ -291,12 +349,13 @@ mod sock {
     use interprocess::local_socket::{prelude::*, GenericNamespaced, ListenerOptions, Stream};
 
     fn read_msg(s: &mut Stream, buf: &mut [u8]) -> Res<()> {
+        let mut spin = Spin::new("interprocess read");
         let mut off = 0;
         while off < buf.len() {
             match s.read(&mut buf[off..]) {
                 Ok(0) => return Err("interprocess: peer closed".into()),
                 Ok(n) => off += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => spin.again()?,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }
@@ -305,11 +364,12 @@ mod sock {
     }
 
     fn write_msg(s: &mut Stream, buf: &[u8]) -> Res<()> {
+        let mut spin = Spin::new("interprocess write");
         let mut off = 0;
         while off < buf.len() {
             match s.write(&buf[off..]) {
                 Ok(n) => off += n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => std::hint::spin_loop(),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => spin.again()?,
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(e) => return Err(e.into()),
             }

@@ -17,6 +17,8 @@ mod contenders;
 mod throughput;
 
 use std::error::Error;
+use std::ffi::OsString;
+use std::path::Path;
 use std::process::{Child, Command};
 use std::time::Instant;
 
@@ -170,6 +172,9 @@ struct Report {
     method: &'static str,
     cpus: usize,
     pinned: bool,
+    /// `/proc/loadavg` when the run began: figures taken on a loaded
+    /// machine (p99 and mean above all) are not comparable with quiet ones.
+    loadavg_at_start: String,
     latency: Vec<LatencyRow>,
     zero_copy: Option<ZeroCopy>,
     throughput: Vec<throughput::Throughput>,
@@ -242,47 +247,97 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Res<Args> {
 
 /// What iceoryx2 leaves behind after its last node is gone: a global
 /// management object in `/dev/shm` and empty directories under
-/// `/tmp/iceoryx2`. Only what this run created is removed.
-struct Iceoryx2Leftovers {
-    shm_before: Vec<std::ffi::OsString>,
+/// `/tmp/iceoryx2`; and, when a run is interrupted, every service and node
+/// file of the run. Only what appeared during this run is removed.
+struct Leftovers {
+    shm: Vec<OsString>,
+    nodes: Vec<OsString>,
+    services: Vec<OsString>,
     tmp_existed: bool,
 }
 
 const IOX2_TMP: &str = "/tmp/iceoryx2";
 
-fn iox2_shm() -> Vec<std::ffi::OsString> {
-    std::fs::read_dir("/dev/shm")
+/// The names in `dir` that start with `prefix`.
+fn entries(dir: &Path, prefix: &str) -> Vec<OsString> {
+    std::fs::read_dir(dir)
         .map(|d| {
             d.filter_map(|e| e.ok().map(|e| e.file_name()))
-                .filter(|n| n.to_string_lossy().starts_with("iox2_"))
+                .filter(|n| n.to_string_lossy().starts_with(prefix))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-impl Iceoryx2Leftovers {
+impl Leftovers {
     fn snapshot() -> Self {
-        Iceoryx2Leftovers {
-            shm_before: iox2_shm(),
-            tmp_existed: std::path::Path::new(IOX2_TMP).exists(),
+        let tmp = Path::new(IOX2_TMP);
+        Leftovers {
+            shm: entries(Path::new("/dev/shm"), "iox2_"),
+            nodes: entries(&tmp.join("nodes"), ""),
+            services: entries(&tmp.join("services"), ""),
+            tmp_existed: tmp.exists(),
         }
     }
 
-    fn clean(&self) {
-        for name in iox2_shm() {
-            if !self.shm_before.contains(&name) {
-                let _ = std::fs::remove_file(std::path::Path::new("/dev/shm").join(name));
+    /// Removes what appeared since the snapshot: the `/dev/shm` objects
+    /// always; the node and service files only when `interrupted` (a
+    /// finished run's nodes removed their own).
+    fn clean(&self, interrupted: bool) {
+        let remove_new = |dir: &Path, prefix: &str, before: &[OsString]| {
+            for name in entries(dir, prefix) {
+                if !before.contains(&name) {
+                    let path = dir.join(name);
+                    let _ = if path.is_dir() {
+                        std::fs::remove_dir_all(&path)
+                    } else {
+                        std::fs::remove_file(&path)
+                    };
+                }
             }
+        };
+        remove_new(Path::new("/dev/shm"), "iox2_", &self.shm);
+        let tmp = Path::new(IOX2_TMP);
+        if interrupted {
+            remove_new(&tmp.join("nodes"), "", &self.nodes);
+            remove_new(&tmp.join("services"), "", &self.services);
         }
         if !self.tmp_existed {
             // remove_dir, not remove_dir_all: a directory that is not empty
-            // holds something this run did not expect, and stays.
+            // holds something this run did not create, and stays.
             for dir in ["nodes", "services"] {
-                let _ = std::fs::remove_dir(std::path::Path::new(IOX2_TMP).join(dir));
+                let _ = std::fs::remove_dir(tmp.join(dir));
             }
-            let _ = std::fs::remove_dir(IOX2_TMP);
+            let _ = std::fs::remove_dir(tmp);
         }
     }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: unlink this run's rings, remove what
+/// iceoryx2 left, exit 130. The signals are blocked in every thread but
+/// the one that waits for them (threads started later inherit the mask;
+/// the peers, started with `Command`, begin with an empty one).
+fn clean_up_on_signal(leftovers: &'static Leftovers) -> Res<()> {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for sig in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(sig);
+    }
+    set.thread_block()?;
+    std::thread::spawn(move || {
+        if let Ok(sig) = set.wait() {
+            for end in ["ping", "pong", "tput"] {
+                let name = format!("/unipc-cmp-{}-{end}", std::process::id());
+                if let Ok(name) = name.parse() {
+                    let _ = unipc::message::ring::remove(&name);
+                }
+            }
+            leftovers.clean(true);
+            eprintln!("unipc-comparison: {sig}: removed what this run created");
+            std::process::exit(130);
+        }
+    });
+    Ok(())
 }
 
 fn main() -> Res<()> {
@@ -294,15 +349,20 @@ fn main() -> Res<()> {
         let size: usize = argv.next().ok_or("peer: size")?.parse()?;
         let name = argv.next().ok_or("peer: name")?;
         let total: u64 = argv.next().ok_or("peer: total")?.parse()?;
+        contenders::PARENT.store(
+            std::os::unix::process::parent_id(),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if let Some(cpu) = std::env::var(PEER_CPU).ok().and_then(|c| c.parse().ok()) {
             pin(cpu);
         }
         return contenders::peer(kind, size, &name, total);
     }
     let args = parse_args(argv)?;
-    let leftovers = Iceoryx2Leftovers::snapshot();
+    let leftovers: &'static Leftovers = Box::leak(Box::new(Leftovers::snapshot()));
+    clean_up_on_signal(leftovers)?;
     let result = compare(args);
-    leftovers.clean();
+    leftovers.clean(false);
     result
 }
 
@@ -338,6 +398,18 @@ fn compare(args: Args) -> Res<()> {
         plan.retain(|(k, _, _)| only.contains(k));
     }
 
+    let loadavg = std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default();
+    println!(
+        "{} CPUs{}, load average {loadavg} at start\n",
+        cpus.len(),
+        if pinned {
+            ", each side pinned to its own"
+        } else {
+            ", not pinned"
+        }
+    );
     let mut rows = Vec::new();
     println!(
         "{:<44} {:>8} {:>12} {:>12} {:>12}",
@@ -400,6 +472,7 @@ fn compare(args: Args) -> Res<()> {
                      busy-polling, one-way = round trip / 2; 10,000 round trips of warm-up",
             cpus: cpus.len(),
             pinned,
+            loadavg_at_start: loadavg,
             latency: rows,
             zero_copy,
             throughput: tput,
