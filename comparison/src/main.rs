@@ -10,6 +10,15 @@
 //! number that both sides check, so a stale or torn message is a failure,
 //! never a figure.
 //!
+//! What each side touches: the sender produces all `size` bytes (copies
+//! them from a buffer, into the channel or into a loaned slot); the peer
+//! reads all of them (it copies the message into its answer); this
+//! process, receiving the answer, reads the stamp in place where the API
+//! lends the message (ring view, iceoryx2 sample) and gets every byte
+//! copied out where it cannot (ipc-channel, sockets). The stamp-only ring
+//! loan writes and reads 8 bytes of each message whatever its size: its
+//! 4 MiB figure against its 64 B figure is the zero-copy ratio.
+//!
 //! Not part of the unipc workspace: it has its own `[workspace]`, so the
 //! root `cargo build` and `cargo test` never build it.
 
