@@ -12,7 +12,7 @@ const PALETTE: &[&str] = &[
     "#bcbd22", "#17becf",
 ];
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -361,6 +361,12 @@ fn compare_table(report: &Report) -> String {
 
 /// The whole page.
 pub fn render(report: &Report) -> String {
+    render_with(report, None)
+}
+
+/// The whole page, with a section for a comparison run
+/// (`unipc bench --comparison FILE`) after the hand-off section.
+pub fn render_with(report: &Report, comparison: Option<&crate::comparison::Comparison>) -> String {
     let m = &report.machine;
     let mut page = String::from(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>unipc bench</title><style>\
@@ -395,6 +401,9 @@ pub fn render(report: &Report) -> String {
     if let Some(section) = &report.hand_off {
         page.push_str("<h2>Hand-off</h2>");
         let _ = write!(page, "<pre>{}</pre>", esc(&crate::text::hand_off(section)));
+    }
+    if let Some(c) = comparison {
+        page.push_str(&crate::comparison::html(c));
     }
     page.push_str("<h2>How the facilities differ</h2>");
     page.push_str(&compare_table(report));

@@ -17,6 +17,7 @@
 use std::time::Duration;
 
 pub mod compare;
+pub mod comparison;
 pub mod copymap;
 pub mod handoff;
 mod handoff_unipc;

@@ -543,6 +543,11 @@ pub struct BenchArgs {
     /// Write a self-contained HTML report with charts to FILE. Example: --html bench.html
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Add to the HTML report the figures of a run of the comparison crate
+    /// against other Rust IPC crates (its --json FILE, see the README).
+    /// Example: --html bench.html --comparison target/comparison.json
+    #[arg(long, value_name = "FILE", requires = "html")]
+    pub comparison: Option<PathBuf>,
 }
 
 /// `unipc compare`.

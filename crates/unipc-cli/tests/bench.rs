@@ -969,3 +969,54 @@ fn a_killed_shared_memory_peer_does_not_hang_the_bench() {
         }
     }
 }
+
+/// `--comparison FILE` adds the comparison crate's figures to the HTML
+/// page; a file that is missing or of another schema is refused before
+/// anything is measured or written.
+#[test]
+fn bench_html_includes_a_comparison_file_and_refuses_a_bad_one() {
+    let dir = tempfile::Builder::new()
+        .prefix("unipc-test-comparison")
+        .tempdir()
+        .unwrap();
+    let comparison = dir.path().join("comparison.json");
+    std::fs::write(
+        &comparison,
+        r#"{"schema":"unipc-comparison/1","method":"ping-pong","latency":[
+            {"contender":"iceoryx2 <pub/sub>","size":64,"one_way_p50_ns":630.0,"one_way_p99_ns":780.0}]}"#,
+    )
+    .unwrap();
+    let html = dir.path().join("bench.html");
+    let out = unipc()
+        .args(["bench", "--quick", "--facility", "pipe", "--html"])
+        .arg(&html)
+        .arg("--comparison")
+        .arg(&comparison)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("Against other Rust IPC crates"));
+    assert!(page.contains("<td>iceoryx2 &lt;pub/sub&gt;</td><td>64 B</td><td>630 ns</td>"));
+    std::fs::remove_file(&html).unwrap();
+
+    std::fs::write(&comparison, r#"{"schema":"unipc-bench/4"}"#).unwrap();
+    let missing = dir.path().join("missing.json");
+    for (bad, says) in [(&comparison, "unipc-bench/4"), (&missing, "missing.json")] {
+        let out = unipc()
+            .args(["bench", "--facility", "pipe", "--html"])
+            .arg(&html)
+            .arg("--comparison")
+            .arg(bad)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(says), "{err}");
+        assert!(out.stdout.is_empty() && !html.exists());
+    }
+}

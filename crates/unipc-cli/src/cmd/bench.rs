@@ -29,6 +29,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
     // Every output is checked (and staged) before anything is measured.
     let json = args.json.as_deref().map(OutputFile::create).transpose()?;
     let html = args.html.as_deref().map(OutputFile::create).transpose()?;
+    let comparison = args
+        .comparison
+        .as_deref()
+        .map(|path| {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| usage(format!("--comparison {}: {e}", path.display())))?;
+            unipc_bench::comparison::parse(&text)
+                .map_err(|e| usage(format!("--comparison {}: {e}", path.display())))
+        })
+        .transpose()?;
     let report = unipc_bench::run(&config).map_err(|e| usage(e.to_string()))?;
     if let Some(file) = json {
         let mut bytes = serde_json::to_vec_pretty(&report)
@@ -37,7 +47,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         file.write(&bytes)?;
     }
     if let Some(file) = html {
-        file.write(unipc_bench::html::render(&report).as_bytes())?;
+        file.write(unipc_bench::html::render_with(&report, comparison.as_ref()).as_bytes())?;
     }
     unipc_bench::finish();
     crate::out::write_stdout(
