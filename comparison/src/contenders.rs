@@ -14,7 +14,7 @@ pub fn run(kind: Kind, size: usize, iters: u64) -> Res<Histogram<u64>> {
     let total = WARMUP + iters;
     let base = format!("unipc-cmp-{}", std::process::id());
     match kind {
-        Kind::RingCopy | Kind::RingLoan | Kind::RingLoanInPlace => {
+        Kind::RingCopy | Kind::RingLoan | Kind::RingSpinPark | Kind::RingLoanInPlace => {
             ring::run(kind, size, iters, total, &base)
         }
         Kind::Iceoryx2 => iox::run(size, iters, total, &base),
@@ -26,7 +26,7 @@ pub fn run(kind: Kind, size: usize, iters: u64) -> Res<Histogram<u64>> {
 /// The peer's side: receive message `seq`, check it, send it back.
 pub fn peer(kind: Kind, size: usize, name: &str, total: u64) -> Res<()> {
     match kind {
-        Kind::RingCopy | Kind::RingLoan | Kind::RingLoanInPlace => {
+        Kind::RingCopy | Kind::RingLoan | Kind::RingSpinPark | Kind::RingLoanInPlace => {
             ring::peer(kind, size, name, total)
         }
         Kind::Iceoryx2 => iox::peer(size, name, total),
@@ -108,7 +108,7 @@ mod ring {
     fn send(kind: Kind, tx: &mut Sender, src: &mut [u8], seq: u64) -> Res<()> {
         let wait = Wait::For(PATIENCE);
         match kind {
-            Kind::RingCopy => {
+            Kind::RingCopy | Kind::RingSpinPark => {
                 stamp(src, seq);
                 tx.send_wait(src, wait)?;
             }
@@ -127,6 +127,14 @@ mod ring {
         Ok(())
     }
 
+    fn strategy(kind: Kind) -> WaitStrategy {
+        if kind == Kind::RingSpinPark {
+            WaitStrategy::SpinThenPark
+        } else {
+            WaitStrategy::BusyPoll
+        }
+    }
+
     fn recv(rx: &mut Receiver, size: usize, seq: u64) -> Res<()> {
         let view = rx.recv_view(Wait::For(PATIENCE))?;
         check(&view, size, seq);
@@ -138,8 +146,8 @@ mod ring {
         let opts = RingOptions::new().capacity(4).max_size(size.max(8));
         let mut tx = opts.create(&ping)?.into_sender()?;
         let mut rx = opts.create(&pong)?.into_receiver()?;
-        tx.set_wait_strategy(WaitStrategy::BusyPoll);
-        rx.set_wait_strategy(WaitStrategy::BusyPoll);
+        tx.set_wait_strategy(strategy(kind));
+        rx.set_wait_strategy(strategy(kind));
         let child = spawn_peer(kind, size, base, total)?;
         let mut src = vec![0xa5u8; size];
         let hist = measure(iters, |seq| {
@@ -154,13 +162,13 @@ mod ring {
         let (ping, pong) = names(base)?;
         let mut rx = Ring::open(&ping)?.into_receiver()?;
         let mut tx = Ring::open(&pong)?.into_sender()?;
-        rx.set_wait_strategy(WaitStrategy::BusyPoll);
-        tx.set_wait_strategy(WaitStrategy::BusyPoll);
+        rx.set_wait_strategy(strategy(kind));
+        tx.set_wait_strategy(strategy(kind));
         for seq in 0..total {
             let view = rx.recv_view(Wait::Forever)?;
             check(&view, size, seq);
             match kind {
-                Kind::RingCopy => tx.send_wait(&view, Wait::Forever)?,
+                Kind::RingCopy | Kind::RingSpinPark => tx.send_wait(&view, Wait::Forever)?,
                 Kind::RingLoan => {
                     let mut loan = tx.loan(Wait::Forever)?;
                     loan[..size].copy_from_slice(&view);

@@ -45,6 +45,9 @@ pub enum Kind {
     RingCopy,
     /// unipc ring: `loan` + fill the whole message in place + `commit`.
     RingLoan,
+    /// unipc ring as `RingCopy`, both sides spinning briefly and then
+    /// sleeping on the futex ([`WaitStrategy::SpinThenPark`], the default).
+    RingSpinPark,
     /// unipc ring: `loan`, write only the 8-byte stamp, `commit(size)`:
     /// the message is built in place, nothing is copied.
     RingLoanInPlace,
@@ -59,9 +62,10 @@ pub enum Kind {
 }
 
 impl Kind {
-    const ALL: [Kind; 6] = [
+    const ALL: [Kind; 7] = [
         Kind::RingCopy,
         Kind::RingLoan,
+        Kind::RingSpinPark,
         Kind::RingLoanInPlace,
         Kind::Iceoryx2,
         Kind::IpcChannel,
@@ -72,6 +76,7 @@ impl Kind {
         match self {
             Kind::RingCopy => "unipc ring (copy send, view recv)",
             Kind::RingLoan => "unipc ring (loan + fill, view recv)",
+            Kind::RingSpinPark => "unipc ring (copy, spin-then-park)",
             Kind::RingLoanInPlace => "unipc ring (loan, stamp only, view recv)",
             Kind::Iceoryx2 => "iceoryx2 0.10 pub/sub (loan + fill)",
             Kind::IpcChannel => "ipc-channel (bytes_channel)",
@@ -83,6 +88,7 @@ impl Kind {
         match self {
             Kind::RingCopy => "ring-copy",
             Kind::RingLoan => "ring-loan",
+            Kind::RingSpinPark => "ring-spin-park",
             Kind::RingLoanInPlace => "ring-loan-inplace",
             Kind::Iceoryx2 => "iceoryx2",
             Kind::IpcChannel => "ipc-channel",
@@ -390,6 +396,7 @@ fn compare(args: Args) -> Res<()> {
     for kind in [
         Kind::RingCopy,
         Kind::RingLoan,
+        Kind::RingSpinPark,
         Kind::Iceoryx2,
         Kind::IpcChannel,
         Kind::Interprocess,

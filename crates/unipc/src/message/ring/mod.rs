@@ -62,7 +62,6 @@ pub mod pubsub;
 mod shared;
 mod wait;
 
-use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -450,7 +449,7 @@ struct Side {
     ring: Ring,
     role: Role,
     me: Holder,
-    strategy: Cell<WaitStrategy>,
+    waiting: wait::Waiting,
 }
 
 impl Side {
@@ -466,7 +465,7 @@ impl Side {
                     ring,
                     role,
                     me,
-                    strategy: Cell::new(WaitStrategy::default()),
+                    waiting: wait::Waiting::new(),
                 })
             }
             Taken::Held(holder) => Err(Error::InUse {
@@ -512,7 +511,7 @@ impl Side {
     ) -> Result<T> {
         let waiter = wait::Waiter {
             object: &self.ring.object,
-            strategy: self.strategy.get(),
+            waiting: &self.waiting,
             idle,
             park: &|limit| self.park(ready, limit),
             check_peer: &|| self.check_peer(),
@@ -558,7 +557,7 @@ pub struct Sender {
 impl Sender {
     /// How this side waits for a free slot.
     pub fn set_wait_strategy(&self, strategy: WaitStrategy) {
-        self.side.strategy.set(strategy);
+        self.side.waiting.set(strategy);
     }
 
     /// The ring behind this side.
@@ -699,7 +698,7 @@ pub struct Receiver {
 impl Receiver {
     /// How this side waits for a message.
     pub fn set_wait_strategy(&self, strategy: WaitStrategy) {
-        self.side.strategy.set(strategy);
+        self.side.waiting.set(strategy);
     }
 
     /// The ring behind this side.

@@ -62,7 +62,7 @@ use crate::shm::{Access, Mapping};
 use crate::sys::futex;
 use crate::{Endpoint, Error, Mode, Result};
 
-use super::wait::Waiter;
+use super::wait::{Waiter, Waiting};
 use super::WaitStrategy;
 
 const MAGIC: u64 = u64::from_le_bytes(*b"unipcpub");
@@ -536,7 +536,7 @@ impl PubSub {
         Ok(Publisher {
             tail: Cell::new(tail),
             min_seen: Cell::new(tail.saturating_sub(self.layout.capacity)),
-            strategy: Cell::new(WaitStrategy::default()),
+            waiting: Waiting::new(),
             me,
             pubsub: self,
         })
@@ -568,7 +568,7 @@ impl PubSub {
                         index,
                         head: Cell::new(tail),
                         lost: Cell::new(0),
-                        strategy: Cell::new(WaitStrategy::default()),
+                        waiting: Waiting::new(),
                         me,
                         pubsub: self,
                     });
@@ -618,14 +618,14 @@ impl PubSub {
 
     fn waiter<'a>(
         &'a self,
-        strategy: WaitStrategy,
+        waiting: &'a Waiting,
         idle: fn(ObjectName) -> Error,
         park: &'a dyn Fn(Duration) -> Result<()>,
         check_peer: &'a dyn Fn() -> Result<()>,
     ) -> Waiter<'a> {
         Waiter {
             object: &self.object,
-            strategy,
+            waiting,
             idle,
             park,
             check_peer,
@@ -641,7 +641,7 @@ pub struct Publisher {
     /// The slowest attached subscriber's cursor as last computed (block
     /// policy): recomputed only when the ring looks full.
     min_seen: Cell<u64>,
-    strategy: Cell<WaitStrategy>,
+    waiting: Waiting,
 }
 
 impl fmt::Debug for Publisher {
@@ -656,7 +656,7 @@ impl fmt::Debug for Publisher {
 impl Publisher {
     /// How this side waits for a slow subscriber (block policy).
     pub fn set_wait_strategy(&self, strategy: WaitStrategy) {
-        self.strategy.set(strategy);
+        self.waiting.set(strategy);
     }
 
     /// The object behind this side.
@@ -722,7 +722,7 @@ impl Publisher {
         let check = || self.drop_dead_subscribers();
         let seq = ps
             .waiter(
-                self.strategy.get(),
+                &self.waiting,
                 |object| Error::Full { object },
                 &park,
                 &check,
@@ -857,7 +857,7 @@ pub struct Subscriber {
     index: u32,
     head: Cell<u64>,
     lost: Cell<u64>,
-    strategy: Cell<WaitStrategy>,
+    waiting: Waiting,
 }
 
 impl fmt::Debug for Subscriber {
@@ -873,7 +873,7 @@ impl fmt::Debug for Subscriber {
 impl Subscriber {
     /// How this side waits for a message.
     pub fn set_wait_strategy(&self, strategy: WaitStrategy) {
-        self.strategy.set(strategy);
+        self.waiting.set(strategy);
     }
 
     /// Messages this subscriber lost to overwriting, since it subscribed.
@@ -1004,7 +1004,7 @@ impl Subscriber {
         let check = || self.check_publisher();
         let len = ps
             .waiter(
-                self.strategy.get(),
+                &self.waiting,
                 |object| Error::Empty { object },
                 &park,
                 &check,

@@ -2,6 +2,7 @@
 //! or both as the [`WaitStrategy`] says, checking the peer every 100 ms
 //! and the deadline as it goes.
 
+use std::cell::Cell;
 use std::time::{Duration, Instant};
 
 use super::WaitStrategy;
@@ -12,12 +13,53 @@ use crate::{Error, Result};
 
 /// How often a waiting side checks that the other is alive.
 pub(crate) const PEER_CHECK: Duration = Duration::from_millis(100);
-/// Spins before [`WaitStrategy::SpinThenPark`] sleeps: a few microseconds,
-/// enough to catch a peer that is running and about to answer. Longer
-/// spins cost more than they save when the peer is not running: with
-/// 2048 spins, a million messages through a ring of capacity 2 took 43 s
-/// on a loaded two-core machine, against 7.5 s with 128 (debug build).
-const SPINS_BEFORE_PARK: u32 = 128;
+/// How long [`WaitStrategy::SpinThenPark`] spins before it sleeps, in
+/// spins (about 8 ns each here), adapted to what waits have needed: a wait
+/// that ended while spinning late in its budget doubles it, one that had
+/// to sleep halves it. A fixed spin is wrong one way or the other: 128
+/// spins (1 µs) sleep through every 8 KiB round trip (28 µs instead of
+/// 1.1 µs, in `comparison/`), and 2048 spins burn a peer's whole time
+/// slice when the two share a CPU (a million messages through a ring of
+/// capacity 2 took 43 s on a loaded two-core machine, against 7.5 s).
+const MIN_SPINS: u32 = 128;
+const MAX_SPINS: u32 = 16_384;
+/// While spinning past the first of these, a spin-then-park side yields
+/// the CPU every so many spins, so a peer waiting to run on the same CPU
+/// gets it.
+const SPINS_PER_YIELD: u32 = 256;
+
+/// A side's waiting state: its strategy, and its current spin budget.
+#[derive(Debug)]
+pub(crate) struct Waiting {
+    strategy: Cell<WaitStrategy>,
+    budget: Cell<u32>,
+}
+
+impl Waiting {
+    pub(crate) fn new() -> Waiting {
+        Waiting {
+            strategy: Cell::new(WaitStrategy::default()),
+            budget: Cell::new(MIN_SPINS),
+        }
+    }
+
+    pub(crate) fn set(&self, strategy: WaitStrategy) {
+        self.strategy.set(strategy);
+    }
+
+    /// Learns from a wait that ended after `spins` spins, asleep or not.
+    fn learn(&self, spins: u32, slept: bool) {
+        let budget = self.budget.get();
+        let next = if slept {
+            budget / 2
+        } else if spins > budget / 2 {
+            budget.saturating_mul(2)
+        } else {
+            budget
+        };
+        self.budget.set(next.clamp(MIN_SPINS, MAX_SPINS));
+    }
+}
 /// Busy-poll spins between two looks at the clock (for the peer check and
 /// a timeout).
 const SPINS_PER_CLOCK: u32 = 256;
@@ -26,7 +68,7 @@ const SPINS_PER_CLOCK: u32 = 256;
 pub(crate) struct Waiter<'a> {
     /// The object, for errors.
     pub(crate) object: &'a ObjectName,
-    pub(crate) strategy: WaitStrategy,
+    pub(crate) waiting: &'a Waiting,
     /// The error for [`Wait::Never`] (`Full`, `Empty`).
     pub(crate) idle: fn(ObjectName) -> Error,
     /// Sleeps at most the given time, until the other side moves.
@@ -53,10 +95,19 @@ impl Waiter<'_> {
         let deadline = Deadline::of(wait);
         let mut next_check = Instant::now() + PEER_CHECK;
         let mut spins: u32 = 0;
+        let mut slept = false;
+        let strategy = self.waiting.strategy.get();
+        let budget = self.waiting.budget.get();
+        let done = |value: T, spins: u32, slept: bool| {
+            if strategy == WaitStrategy::SpinThenPark {
+                self.waiting.learn(spins, slept);
+            }
+            Ok(value)
+        };
         loop {
-            let spinning = match self.strategy {
+            let spinning = match strategy {
                 WaitStrategy::BusyPoll => true,
-                WaitStrategy::SpinThenPark => spins < SPINS_BEFORE_PARK,
+                WaitStrategy::SpinThenPark => spins < budget,
                 WaitStrategy::Block => false,
             };
             if !spinning || spins % SPINS_PER_CLOCK == 0 {
@@ -65,7 +116,7 @@ impl Waiter<'_> {
                         // The peer may have committed a last message
                         // just before it died: deliver it first.
                         return match attempt()? {
-                            Some(done) => Ok(done),
+                            Some(value) => done(value, spins, slept),
                             None => Err(died),
                         };
                     }
@@ -81,14 +132,18 @@ impl Waiter<'_> {
             if spinning {
                 std::hint::spin_loop();
                 spins = spins.wrapping_add(1);
+                if strategy == WaitStrategy::SpinThenPark && spins % SPINS_PER_YIELD == 0 {
+                    std::thread::yield_now();
+                }
             } else {
                 let left = deadline
                     .remaining()
                     .map_or(PEER_CHECK, |d| d.min(PEER_CHECK));
                 (self.park)(left.max(Duration::from_micros(1)))?;
+                slept = true;
             }
-            if let Some(done) = attempt()? {
-                return Ok(done);
+            if let Some(value) = attempt()? {
+                return done(value, spins, slept);
             }
         }
     }
