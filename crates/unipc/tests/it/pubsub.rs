@@ -323,3 +323,41 @@ fn a_loan_publishes_in_place_and_a_dropped_one_publishes_nothing() {
     ));
     assert_eq!(sub.lost(), 0);
 }
+
+#[test]
+fn a_view_holds_its_slot_under_block_and_is_refused_under_overwrite() {
+    let name = fresh();
+    let made = PubSubOptions::new()
+        .capacity(1)
+        .max_size(16)
+        .subscribers(1)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let mut sub = made.subscribe().unwrap();
+    let publisher = PubSubOptions::open(&name).unwrap().publish().unwrap();
+    publisher.send(b"held").unwrap();
+    {
+        let view = sub.recv_view(Wait::Never).unwrap();
+        assert_eq!(&*view, b"held");
+        // The only slot is lent: the publisher waits for it.
+        assert!(matches!(
+            publisher.send_wait(b"next", Wait::Never),
+            Err(Error::Full { .. })
+        ));
+    }
+    publisher.send_wait(b"next", Wait::Never).unwrap();
+    assert_eq!(&*sub.recv_view(Wait::Never).unwrap(), b"next");
+
+    let name = fresh();
+    let made = PubSubOptions::new()
+        .overwrite(true)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let mut sub = made.subscribe().unwrap();
+    assert!(matches!(
+        sub.recv_view(Wait::Never),
+        Err(Error::Unsupported { .. })
+    ));
+}

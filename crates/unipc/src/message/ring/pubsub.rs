@@ -25,9 +25,10 @@
 //! the publisher (which stops waiting for it) or by the next subscriber.
 //!
 //! The publisher sends by copy or by loan ([`Publisher::loan`]); a
-//! subscriber receives by copy (no borrowed views: in overwrite mode the
-//! publisher may rewrite a slot under a reader, which the stamp detects
-//! only after the copy).
+//! subscriber receives by copy, or under the block policy by a borrowed
+//! view ([`Subscriber::recv_view`]; under overwrite the publisher may
+//! rewrite a slot under a reader, which the stamp detects only after a
+//! copy).
 //!
 //! # Examples
 //! ```
@@ -850,6 +851,52 @@ impl Drop for Publisher {
     }
 }
 
+/// Where a complete message lies, as [`Subscriber::next`] found it.
+#[derive(Clone, Copy, Debug)]
+struct Next {
+    seq: u64,
+    at: usize,
+    len: usize,
+    stamp: u64,
+}
+
+/// A message borrowed in place by [`Subscriber::recv_view`].
+pub struct SubView<'a> {
+    subscriber: &'a mut Subscriber,
+    next: Next,
+}
+
+impl fmt::Debug for SubView<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SubView")
+            .field("seq", &self.next.seq)
+            .field("len", &self.next.len)
+            .finish()
+    }
+}
+
+impl std::ops::Deref for SubView<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        // SAFETY: under the block policy (checked in `recv_view`) the
+        // publisher reuses this slot only once every attached subscriber's
+        // cursor, this one's included, is past `seq`, and this cursor moves
+        // only in `drop`; `next` found the message complete and its length
+        // within the max size, and the view borrows the subscriber mutably.
+        #[allow(unsafe_code)]
+        let bytes = unsafe {
+            super::shared::lend(&self.subscriber.pubsub.map, self.next.at, self.next.len)
+        };
+        bytes
+    }
+}
+
+impl Drop for SubView<'_> {
+    fn drop(&mut self) {
+        self.subscriber.advance(self.next.seq + 1);
+    }
+}
+
 /// One subscribing side. Not `Sync`: one thread receives at a time.
 pub struct Subscriber {
     pubsub: PubSub,
@@ -907,7 +954,10 @@ impl Subscriber {
     }
 
     /// Copies out the next message if one is there: `Some(len)`.
-    fn try_take(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+    /// The next complete message: its number, where its bytes start, its
+    /// length and its stamp; lapped or overwritten ones are counted lost
+    /// on the way.
+    fn next(&self) -> Result<Option<Next>> {
         let ps = &self.pubsub;
         let capacity = ps.layout.capacity;
         loop {
@@ -929,28 +979,34 @@ impl Subscriber {
             }
             let slot = ps.layout.slot(head);
             let expected = 2 * (head + 1);
-            let before = ps.u64_at(slot).load(Ordering::Acquire);
-            if before != expected {
-                if before > expected {
+            let stamp = ps.u64_at(slot).load(Ordering::Acquire);
+            if stamp != expected {
+                if stamp > expected {
                     self.count_lost(1);
                     self.advance(head + 1);
                     continue;
                 }
                 return Err(ps.corrupt(format!(
-                    "message {head}'s slot is stamped {before}, older than the message"
+                    "message {head}'s slot is stamped {stamp}, older than the message"
                 )));
             }
             let mut word = [0; 8];
             ps.map.read_at(slot + 8, &mut word)?;
             let stored = u64::from_le_bytes(word);
-            let len = match usize::try_from(stored) {
-                Ok(len) if len <= ps.layout.max_size => len,
+            match usize::try_from(stored) {
+                Ok(len) if len <= ps.layout.max_size => {
+                    return Ok(Some(Next {
+                        seq: head,
+                        at: slot + SLOT_HEADER,
+                        len,
+                        stamp,
+                    }))
+                }
                 _ if ps.layout.policy == Policy::Overwrite
-                    && ps.u64_at(slot).load(Ordering::Acquire) != before =>
+                    && ps.u64_at(slot).load(Ordering::Acquire) != stamp =>
                 {
                     self.count_lost(1);
                     self.advance(head + 1);
-                    continue;
                 }
                 _ => {
                     return Err(ps.corrupt(format!(
@@ -958,25 +1014,68 @@ impl Subscriber {
                         ps.layout.max_size
                     )))
                 }
-            };
-            if buf.len() < len {
+            }
+        }
+    }
+
+    /// Copies out the next message if one is there: `Some(len)`.
+    fn try_take(&self, buf: &mut [u8]) -> Result<Option<usize>> {
+        let ps = &self.pubsub;
+        while let Some(next) = self.next()? {
+            if buf.len() < next.len {
                 return Err(Error::BufferTooSmall {
                     object: ps.object.clone(),
                     buffer: buf.len(),
-                    needed: Some(len),
+                    needed: Some(next.len),
                 });
             }
-            ps.map.read_at(slot + SLOT_HEADER, &mut buf[..len])?;
+            ps.map.read_at(next.at, &mut buf[..next.len])?;
             fence(Ordering::Acquire);
-            if ps.u64_at(slot).load(Ordering::Relaxed) != before {
+            let slot = ps.layout.slot(next.seq);
+            if ps.u64_at(slot).load(Ordering::Relaxed) != next.stamp {
                 // Rewritten during the copy: torn, so not delivered.
                 self.count_lost(1);
-                self.advance(head + 1);
+                self.advance(next.seq + 1);
                 continue;
             }
-            self.advance(head + 1);
-            return Ok(Some(len));
+            self.advance(next.seq + 1);
+            return Ok(Some(next.len));
         }
+        Ok(None)
+    }
+
+    /// Borrows the next message in place (block policy only); dropping the
+    /// view lets the publisher reuse its slot.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] under the overwrite policy, where the
+    /// publisher may rewrite a slot under the view; otherwise as
+    /// [`recv_wait`](Self::recv_wait), less the buffer.
+    pub fn recv_view(&mut self, wait: Wait) -> Result<SubView<'_>> {
+        let ps = &self.pubsub;
+        if ps.layout.policy == Policy::Overwrite {
+            return Err(Error::Unsupported {
+                object: ps.object.clone(),
+                what: "a borrowed view".into(),
+                reason: "under the overwrite policy the publisher may rewrite the slot under it: receive by copy (recv_wait), which detects that".into(),
+            });
+        }
+        let line = self.line();
+        let ready = || ps.u64_at(TAIL_AT).load(Ordering::Acquire) != self.head.get();
+        let park = |limit| ps.park(line + SUB_SLEEPING, line + SUB_FUTEX, &ready, limit);
+        let check = || self.check_publisher();
+        let next = ps
+            .waiter(
+                &self.waiting,
+                |object| Error::Empty { object },
+                &park,
+                &check,
+            )
+            .wait_for(wait, || self.next())?;
+        Ok(SubView {
+            subscriber: self,
+            next,
+        })
     }
 
     fn check_publisher(&self) -> Result<()> {

@@ -192,3 +192,19 @@ pub(crate) unsafe fn lend_mut(map: &Mapping, at: usize, len: usize) -> &mut [u8]
     // the stamp changed and discards what it read.
     unsafe { std::slice::from_raw_parts_mut(ptr, len) }
 }
+
+/// `len` bytes at `at` in `map`, lent shared: the pubsub subscriber's views.
+///
+/// # Safety
+/// The caller holds those bytes under its protocol (a complete message
+/// the publisher may not rewrite until the view is dropped).
+///
+/// # Panics
+/// When the range runs past the mapping (the caller checked).
+pub(crate) unsafe fn lend(map: &Mapping, at: usize, len: usize) -> &[u8] {
+    let ptr = map.region().bytes_at(at, len);
+    // SAFETY: `bytes_at` asserted the range inside the mapping, which lives
+    // as long as `map` is borrowed; `u8` needs no alignment; that no writer
+    // touches the bytes meanwhile is the caller's contract.
+    unsafe { std::slice::from_raw_parts(ptr, len) }
+}
