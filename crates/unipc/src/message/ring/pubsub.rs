@@ -1060,18 +1060,7 @@ impl Subscriber {
                 reason: "under the overwrite policy the publisher may rewrite the slot under it: receive by copy (recv_wait), which detects that".into(),
             });
         }
-        let line = self.line();
-        let ready = || ps.u64_at(TAIL_AT).load(Ordering::Acquire) != self.head.get();
-        let park = |limit| ps.park(line + SUB_SLEEPING, line + SUB_FUTEX, &ready, limit);
-        let check = || self.check_publisher();
-        let next = ps
-            .waiter(
-                &self.waiting,
-                |object| Error::Empty { object },
-                &park,
-                &check,
-            )
-            .wait_for(wait, || self.next())?;
+        let next = self.wait_for(wait, || self.next())?;
         Ok(SubView {
             subscriber: self,
             next,
@@ -1096,20 +1085,25 @@ impl Subscriber {
     /// [`Error::TimedOut`]; [`Error::PeerDied`] when the publisher died;
     /// [`Error::BadHeader`] for a cursor, stamp or length out of range.
     pub fn recv_wait(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        let len = self.wait_for(wait, || self.try_take(buf))?;
+        Ok(Received::new(len, Tag::None))
+    }
+
+    /// Waits for a message as this side's strategy says, until `attempt`
+    /// yields.
+    fn wait_for<T>(&self, wait: Wait, attempt: impl FnMut() -> Result<Option<T>>) -> Result<T> {
         let ps = &self.pubsub;
         let line = self.line();
         let ready = || ps.u64_at(TAIL_AT).load(Ordering::Acquire) != self.head.get();
         let park = |limit| ps.park(line + SUB_SLEEPING, line + SUB_FUTEX, &ready, limit);
         let check = || self.check_publisher();
-        let len = ps
-            .waiter(
-                &self.waiting,
-                |object| Error::Empty { object },
-                &park,
-                &check,
-            )
-            .wait_for(wait, || self.try_take(buf))?;
-        Ok(Received::new(len, Tag::None))
+        ps.waiter(
+            &self.waiting,
+            |object| Error::Empty { object },
+            &park,
+            &check,
+        )
+        .wait_for(wait, attempt)
     }
 }
 
