@@ -372,3 +372,128 @@ mod model {
         run(2, 3);
     }
 }
+
+/// The same protocol between two threads over `std` atomics on the heap:
+/// a plain test, and under Miri (`.ci/run`, where a nightly has Miri) a
+/// check of the very code the ring runs for data races and undefined
+/// behaviour. The slots are `UnsafeCell`s written and read without
+/// synchronization of their own, as the ring's shared memory is.
+#[cfg(all(test, not(loom)))]
+#[allow(unsafe_code)]
+mod threads {
+    use super::*;
+    use std::cell::UnsafeCell;
+    use std::sync::atomic::{AtomicU32, AtomicU64};
+    use std::sync::{Arc, Condvar, Mutex};
+
+    struct Heap {
+        capacity: u64,
+        tail: AtomicU64,
+        head: AtomicU64,
+        sleeping: [AtomicU32; 2],
+        futex: [AtomicU32; 2],
+        slots: Vec<UnsafeCell<u64>>,
+        lock: Mutex<()>,
+        woken: Condvar,
+    }
+
+    // SAFETY: the slots are shared between the two threads exactly as the
+    // ring's slots are between two processes: the protocol under test
+    // gives each slot to one side at a time, and Miri checks that it does.
+    unsafe impl Sync for Heap {}
+
+    fn index(who: Which) -> usize {
+        match who {
+            Which::Writer => 0,
+            Which::Reader => 1,
+        }
+    }
+
+    impl Words for Heap {
+        type W32 = AtomicU32;
+        type W64 = AtomicU64;
+        fn capacity(&self) -> u64 {
+            self.capacity
+        }
+        fn tail(&self) -> &AtomicU64 {
+            &self.tail
+        }
+        fn head(&self) -> &AtomicU64 {
+            &self.head
+        }
+        fn sleeping(&self, who: Which) -> &AtomicU32 {
+            &self.sleeping[index(who)]
+        }
+        fn futex(&self, who: Which) -> &AtomicU32 {
+            &self.futex[index(who)]
+        }
+        fn fence(&self) {
+            std::sync::atomic::fence(Ordering::SeqCst);
+        }
+        fn sleep(&self, word: &AtomicU32, expected: u32, limit: Duration) -> std::io::Result<()> {
+            let guard = self.lock.lock().unwrap();
+            if word.load(Ordering::Relaxed) == expected {
+                drop(self.woken.wait_timeout(guard, limit).unwrap());
+            }
+            Ok(())
+        }
+        fn wake(&self, _word: &AtomicU32) {
+            let _guard = self.lock.lock().unwrap();
+            self.woken.notify_all();
+        }
+    }
+
+    #[test]
+    fn a_writer_and_a_reader_thread_agree_on_every_message() {
+        let messages: u64 = if cfg!(miri) { 200 } else { 100_000 };
+        for capacity in [1, 2, 3] {
+            let ring = Arc::new(Heap {
+                capacity,
+                tail: AtomicU64::new(0),
+                head: AtomicU64::new(0),
+                sleeping: [AtomicU32::new(0), AtomicU32::new(0)],
+                futex: [AtomicU32::new(0), AtomicU32::new(0)],
+                slots: (0..capacity).map(|_| UnsafeCell::new(0)).collect(),
+                lock: Mutex::new(()),
+                woken: Condvar::new(),
+            });
+            // A long limit: a lost wake-up shows as a hang, not a retry.
+            let limit = Duration::from_secs(30);
+            let writer = {
+                let ring = ring.clone();
+                std::thread::spawn(move || {
+                    let cursor = Cursor::new(0, 0);
+                    for value in 1..=messages {
+                        let seq = loop {
+                            if let Some(seq) = cursor.free_slot(&*ring).unwrap() {
+                                break seq;
+                            }
+                            let ready = || cursor.room(&*ring);
+                            park(&*ring, Which::Writer, &ready, limit).unwrap();
+                        };
+                        let slot = ring.slots[(seq % capacity) as usize].get();
+                        // SAFETY: `free_slot` gave this slot to the writer.
+                        unsafe { *slot = value };
+                        cursor.publish(&*ring, seq);
+                    }
+                })
+            };
+            let cursor = Cursor::new(0, 0);
+            for value in 1..=messages {
+                let seq = loop {
+                    if let Some(seq) = cursor.committed(&*ring).unwrap() {
+                        break seq;
+                    }
+                    let ready = || cursor.waiting(&*ring);
+                    park(&*ring, Which::Reader, &ready, limit).unwrap();
+                };
+                let slot = ring.slots[(seq % capacity) as usize].get();
+                // SAFETY: `committed` gave this slot to the reader.
+                let got = unsafe { *slot };
+                assert_eq!(got, value, "message {seq} at capacity {capacity}");
+                cursor.release(&*ring, seq);
+            }
+            writer.join().unwrap();
+        }
+    }
+}
