@@ -229,6 +229,9 @@ struct Args {
     iters: u64,
     only: Option<Vec<Kind>>,
     skip_throughput: bool,
+    /// Slots in the throughput test's rings: a ring's working set is
+    /// capacity × message size, which decides whether it stays in cache.
+    ring_capacities: Vec<u64>,
 }
 
 fn parse_args(mut it: impl Iterator<Item = String>) -> Res<Args> {
@@ -237,6 +240,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Res<Args> {
         iters: 100_000,
         only: None,
         skip_throughput: false,
+        ring_capacities: vec![4, 64],
     };
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -247,10 +251,20 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Res<Args> {
                 args.only = Some(list.split(',').map(Kind::from_arg).collect::<Res<_>>()?);
             }
             "--no-throughput" => args.skip_throughput = true,
+            "--ring-capacity" => {
+                let list = it.next().ok_or("--ring-capacity needs a list")?;
+                args.ring_capacities = list
+                    .split(',')
+                    .map(|n| {
+                        n.parse::<u64>()
+                            .map_err(|e| format!("--ring-capacity {n:?}: {e}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             "-h" | "--help" => {
                 println!(
-                    "usage: unipc-comparison [--json PATH] [--iters N] [--only a,b] [--no-throughput]\n\
-                     contenders: ring-copy ring-loan ring-loan-inplace iceoryx2 ipc-channel interprocess"
+                    "usage: unipc-comparison [--json PATH] [--iters N] [--only a,b] [--no-throughput] [--ring-capacity 4,64]\n\
+                     contenders: ring-copy ring-loan ring-spin-park ring-loan-inplace iceoryx2 ipc-channel interprocess"
                 );
                 std::process::exit(0);
             }
@@ -468,16 +482,18 @@ fn compare(args: Args) -> Res<()> {
             "\n{:<44} {:>8} {:>12} {:>12}",
             "throughput (one process, two threads)", "size", "ring GB/s", "memcpy GB/s"
         );
-        for size in [64 * 1024, 1024 * 1024] {
-            let t = throughput::ring_vs_memcpy(size, pinned.then(|| cpus[1]))?;
-            println!(
-                "{:<44} {:>8} {:>12.2} {:>12.2}",
-                "unipc ring send_wait -> recv_wait",
-                human(size),
-                t.ring_gb_per_s,
-                t.memcpy_gb_per_s
-            );
-            tput.push(t);
+        for &capacity in &args.ring_capacities {
+            for size in [64 * 1024, 1024 * 1024] {
+                let t = throughput::ring_vs_memcpy(size, capacity, pinned.then(|| cpus[1]))?;
+                println!(
+                    "{:<44} {:>8} {:>12.2} {:>12.2}",
+                    format!("unipc ring send_wait -> recv_wait, {capacity} slots"),
+                    human(size),
+                    t.ring_gb_per_s,
+                    t.memcpy_gb_per_s
+                );
+                tput.push(t);
+            }
         }
     }
 

@@ -16,6 +16,8 @@ use crate::Res;
 #[derive(Serialize, Debug)]
 pub struct Throughput {
     pub size: usize,
+    /// Slots in the ring: its working set is `capacity × size` bytes.
+    pub capacity: u64,
     pub messages: u64,
     pub ring_gb_per_s: f64,
     pub memcpy_gb_per_s: f64,
@@ -25,11 +27,11 @@ pub struct Throughput {
 /// runs on `sender_cpu` when given (the receiving one stays where this
 /// process is pinned): two busy-polling threads on one CPU measure the
 /// scheduler, not the ring.
-pub fn ring_vs_memcpy(size: usize, sender_cpu: Option<usize>) -> Res<Throughput> {
+pub fn ring_vs_memcpy(size: usize, capacity: u64, sender_cpu: Option<usize>) -> Res<Throughput> {
     let messages = ((2u64 << 30) / size as u64).max(1_000);
     let name = format!("/unipc-cmp-{}-tput", std::process::id()).parse()?;
     let ring = RingOptions::new()
-        .capacity(64)
+        .capacity(capacity)
         .max_size(size)
         .create(&name)?;
     let tx = Ring::open(&name)?.into_sender()?;
@@ -69,6 +71,7 @@ pub fn ring_vs_memcpy(size: usize, sender_cpu: Option<usize>) -> Res<Throughput>
     let bytes = (messages * size as u64) as f64;
     Ok(Throughput {
         size,
+        capacity,
         messages,
         ring_gb_per_s: bytes / ring_secs / 1e9,
         memcpy_gb_per_s: bytes / memcpy_secs / 1e9,
