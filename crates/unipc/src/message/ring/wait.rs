@@ -93,7 +93,9 @@ impl Waiter<'_> {
             Wait::For(timeout) => Some(timeout),
         };
         let deadline = Deadline::of(wait);
-        let mut next_check = Instant::now() + PEER_CHECK;
+        // Set at the first look at the clock: a wait that a wake-up ends
+        // before then reads no clock at all.
+        let mut next_check: Option<Instant> = None;
         let mut spins: u32 = 0;
         let mut slept = false;
         let strategy = self.waiting.strategy.get();
@@ -110,8 +112,17 @@ impl Waiter<'_> {
                 WaitStrategy::SpinThenPark => spins < budget,
                 WaitStrategy::Block => false,
             };
-            if !spinning || spins % SPINS_PER_CLOCK == 0 {
-                if Instant::now() >= next_check {
+            // Looks at the clock after every sleep, and every so many spins;
+            // never before the first sleep or spin of a wait.
+            let look = if spinning {
+                spins > 0 && spins % SPINS_PER_CLOCK == 0
+            } else {
+                slept
+            };
+            if look {
+                let now = Instant::now();
+                let due = *next_check.get_or_insert(now + PEER_CHECK);
+                if now >= due {
                     if let Err(died) = (self.check_peer)() {
                         // The peer may have committed a last message
                         // just before it died: deliver it first.
@@ -120,7 +131,7 @@ impl Waiter<'_> {
                             None => Err(died),
                         };
                     }
-                    next_check = Instant::now() + PEER_CHECK;
+                    next_check = Some(Instant::now() + PEER_CHECK);
                 }
                 if deadline.passed() {
                     return Err(Error::TimedOut {
