@@ -136,7 +136,8 @@ impl Layout {
     /// returns the layout it describes. Every figure is recomputed from
     /// capacity and max size and must match the stored one, so a header
     /// cannot point a slot outside the object.
-    pub(crate) fn parse(config: &[u8; CONFIG_LEN], object_size: u64) -> Result<Layout, String> {
+    pub(crate) fn parse(config: &[u8], object_size: u64) -> Result<Layout, String> {
+        assert_eq!(config.len(), CONFIG_LEN);
         let u32_at = |at: usize| u32::from_le_bytes(config[at..at + 4].try_into().unwrap());
         let u64_at = |at: usize| u64::from_le_bytes(config[at..at + 8].try_into().unwrap());
         let magic = u64_at(MAGIC_AT);

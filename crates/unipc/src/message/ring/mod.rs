@@ -241,6 +241,52 @@ fn map(segment: &Segment) -> Result<crate::shm::Mapping> {
     unsafe { segment.map(Access::ReadWrite) }
 }
 
+/// Maps an existing object of `expected`'s kind and hands its first
+/// `config_len` bytes and its size to `parse`, waiting up to a second for
+/// a creator still writing them (the magic, at 0, is written last). An
+/// object shorter than `header_len` cannot be one.
+fn map_header<L>(
+    segment: &Segment,
+    object: &ObjectName,
+    expected: &'static str,
+    header_len: usize,
+    config_len: usize,
+    parse: impl Fn(&[u8], u64) -> std::result::Result<L, String>,
+) -> Result<(crate::shm::Mapping, L)> {
+    let bad = |reason: String| Error::BadHeader {
+        object: object.clone(),
+        expected,
+        reason,
+    };
+    let started = Instant::now();
+    loop {
+        let size = segment.size().map_err(|e| e.renamed(object))?;
+        let unfinished = if size < header_len as u64 {
+            format!("it is {size} bytes, shorter than the header of {expected}")
+        } else {
+            let mapping = map(segment).map_err(|e| e.renamed(object))?;
+            if mapping
+                .region()
+                .atomic_u64(MAGIC_AT)
+                .load(Ordering::Acquire)
+                != 0
+            {
+                let mut config = vec![0; config_len];
+                mapping
+                    .read_at(0, &mut config)
+                    .map_err(|e| e.renamed(object))?;
+                let parsed = parse(&config, size).map_err(bad)?;
+                return Ok((mapping, parsed));
+            }
+            format!("its header was never finished (all zero): its creator died while making it, or it is not {expected}")
+        };
+        if started.elapsed() >= HEADER_WAIT {
+            return Err(bad(unfinished));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 /// A ring, created or opened, before it takes a side. Unlinks the name
 /// on drop if this handle created it and was not kept.
 pub struct Ring {
@@ -317,34 +363,15 @@ impl Ring {
     /// second for a creator that is still writing it.
     fn validate(segment: Segment, name: &PosixName) -> Result<Ring> {
         let object = object_of(name);
-        let bad = |reason: String| Error::BadHeader {
-            object: object.clone(),
-            expected: "a ring",
-            reason,
-        };
-        let started = Instant::now();
-        loop {
-            let size = segment.size().map_err(|e| e.renamed(&object))?;
-            let unfinished = if size < layout::SLOTS_AT as u64 {
-                format!("it is {size} bytes, shorter than a ring's header")
-            } else {
-                let mapping = map(&segment).map_err(|e| e.renamed(&object))?;
-                let magic_word = mapping.region().atomic_u64(MAGIC_AT);
-                if magic_word.load(Ordering::Acquire) != 0 {
-                    let mut config = [0; CONFIG_LEN];
-                    mapping
-                        .read_at(0, &mut config)
-                        .map_err(|e| e.renamed(&object))?;
-                    let layout = Layout::parse(&config, size).map_err(bad)?;
-                    return Ok(Ring::with(segment, Shared::new(mapping, layout), name));
-                }
-                "its header was never finished (all zero): its creator died while making it, or it is not a ring".to_owned()
-            };
-            if started.elapsed() >= HEADER_WAIT {
-                return Err(bad(unfinished));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let (mapping, layout) = map_header(
+            &segment,
+            &object,
+            "a ring",
+            layout::SLOTS_AT,
+            CONFIG_LEN,
+            Layout::parse,
+        )?;
+        Ok(Ring::with(segment, Shared::new(mapping, layout), name))
     }
 
     /// The ring as errors name it (`ring:/NAME`).

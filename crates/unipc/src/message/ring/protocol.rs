@@ -76,10 +76,20 @@ impl Which {
     }
 }
 
-/// The words a ring shares between its two sides, and the futex calls on
-/// them.
-pub(crate) trait Words {
+/// Sleeping and waking on 32-bit shared words: the futex calls, and the
+/// fence the sleeping protocol needs (the ring's and the pubsub's).
+pub(crate) trait Sleeper {
     type W32: Word32;
+    /// A `SeqCst` fence.
+    fn fence(&self);
+    /// `FUTEX_WAIT`: sleeps while `word` holds `expected`, at most `limit`.
+    fn sleep(&self, word: &Self::W32, expected: u32, limit: Duration) -> std::io::Result<()>;
+    /// `FUTEX_WAKE` of one sleeper on `word`.
+    fn wake(&self, word: &Self::W32);
+}
+
+/// The words a ring shares between its two sides.
+pub(crate) trait Words: Sleeper {
     type W64: Word64;
     /// The capacity this process validated (never re-read from memory).
     fn capacity(&self) -> u64;
@@ -91,12 +101,6 @@ pub(crate) trait Words {
     fn sleeping(&self, who: Which) -> &Self::W32;
     /// The word `who` sleeps on.
     fn futex(&self, who: Which) -> &Self::W32;
-    /// A `SeqCst` fence.
-    fn fence(&self);
-    /// `FUTEX_WAIT`: sleeps while `word` holds `expected`, at most `limit`.
-    fn sleep(&self, word: &Self::W32, expected: u32, limit: Duration) -> std::io::Result<()>;
-    /// `FUTEX_WAKE` of one sleeper on `word`.
-    fn wake(&self, word: &Self::W32);
 }
 
 /// Cursors loaded from memory that no ring could hold.
@@ -190,10 +194,15 @@ impl Cursor {
 pub(crate) fn wake_peer<W: Words>(words: &W, me: Which) {
     words.fence();
     let peer = me.peer();
-    if words.sleeping(peer).load(Ordering::Relaxed) != 0 {
-        let futex = words.futex(peer);
+    wake_on(words, words.sleeping(peer), words.futex(peer));
+}
+
+/// Wakes a sleeper on `futex` if its `flag` is raised. The caller has
+/// fenced after the store the sleeper waits for.
+pub(crate) fn wake_on<S: Sleeper>(sleeper: &S, flag: &S::W32, futex: &S::W32) {
+    if flag.load(Ordering::Relaxed) != 0 {
         futex.fetch_add(1, Ordering::Release);
-        words.wake(futex);
+        sleeper.wake(futex);
     }
 }
 
@@ -205,15 +214,25 @@ pub(crate) fn park<W: Words>(
     ready: &dyn Fn() -> bool,
     limit: Duration,
 ) -> std::io::Result<()> {
-    let futex = words.futex(me);
-    let flag = words.sleeping(me);
+    park_on(words, words.futex(me), words.sleeping(me), ready, limit)
+}
+
+/// Sleeps on `futex` with `flag` raised, unless `ready` says there is no
+/// need, at most `limit`.
+pub(crate) fn park_on<S: Sleeper>(
+    sleeper: &S,
+    futex: &S::W32,
+    flag: &S::W32,
+    ready: &dyn Fn() -> bool,
+    limit: Duration,
+) -> std::io::Result<()> {
     let expected = futex.load(Ordering::Acquire);
     flag.store(1, Ordering::Relaxed);
-    words.fence();
+    sleeper.fence();
     let outcome = if ready() {
         Ok(())
     } else {
-        words.sleep(futex, expected, limit)
+        sleeper.sleep(futex, expected, limit)
     };
     flag.store(0, Ordering::Relaxed);
     outcome
@@ -276,8 +295,26 @@ mod model {
         }
     }
 
-    impl Words for Model {
+    impl Sleeper for Model {
         type W32 = AtomicU32;
+        fn fence(&self) {
+            loom::sync::atomic::fence(Ordering::SeqCst);
+        }
+        fn sleep(&self, word: &AtomicU32, expected: u32, _limit: Duration) -> std::io::Result<()> {
+            // No timeout: a lost wake-up must hang for loom to see it.
+            let guard = self.lock.lock().unwrap();
+            if word.load(Ordering::Relaxed) == expected {
+                drop(self.woken.wait(guard).unwrap());
+            }
+            Ok(())
+        }
+        fn wake(&self, _word: &AtomicU32) {
+            let _guard = self.lock.lock().unwrap();
+            self.woken.notify_all();
+        }
+    }
+
+    impl Words for Model {
         type W64 = AtomicU64;
         fn capacity(&self) -> u64 {
             self.capacity
@@ -293,21 +330,6 @@ mod model {
         }
         fn futex(&self, who: Which) -> &AtomicU32 {
             &self.futex[index(who)]
-        }
-        fn fence(&self) {
-            loom::sync::atomic::fence(Ordering::SeqCst);
-        }
-        fn sleep(&self, word: &AtomicU32, expected: u32, _limit: Duration) -> std::io::Result<()> {
-            // No timeout: a lost wake-up must hang for loom to see it.
-            let guard = self.lock.lock().unwrap();
-            if word.load(Ordering::Relaxed) == expected {
-                drop(self.woken.wait(guard).unwrap());
-            }
-            Ok(())
-        }
-        fn wake(&self, _word: &AtomicU32) {
-            let _guard = self.lock.lock().unwrap();
-            self.woken.notify_all();
         }
     }
 
@@ -409,8 +431,25 @@ mod threads {
         }
     }
 
-    impl Words for Heap {
+    impl Sleeper for Heap {
         type W32 = AtomicU32;
+        fn fence(&self) {
+            std::sync::atomic::fence(Ordering::SeqCst);
+        }
+        fn sleep(&self, word: &AtomicU32, expected: u32, limit: Duration) -> std::io::Result<()> {
+            let guard = self.lock.lock().unwrap();
+            if word.load(Ordering::Relaxed) == expected {
+                drop(self.woken.wait_timeout(guard, limit).unwrap());
+            }
+            Ok(())
+        }
+        fn wake(&self, _word: &AtomicU32) {
+            let _guard = self.lock.lock().unwrap();
+            self.woken.notify_all();
+        }
+    }
+
+    impl Words for Heap {
         type W64 = AtomicU64;
         fn capacity(&self) -> u64 {
             self.capacity
@@ -426,20 +465,6 @@ mod threads {
         }
         fn futex(&self, who: Which) -> &AtomicU32 {
             &self.futex[index(who)]
-        }
-        fn fence(&self) {
-            std::sync::atomic::fence(Ordering::SeqCst);
-        }
-        fn sleep(&self, word: &AtomicU32, expected: u32, limit: Duration) -> std::io::Result<()> {
-            let guard = self.lock.lock().unwrap();
-            if word.load(Ordering::Relaxed) == expected {
-                drop(self.woken.wait_timeout(guard, limit).unwrap());
-            }
-            Ok(())
-        }
-        fn wake(&self, _word: &AtomicU32) {
-            let _guard = self.lock.lock().unwrap();
-            self.woken.notify_all();
         }
     }
 

@@ -49,7 +49,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::peer::{self, Holder, Taken};
 use crate::error::ObjectName;
@@ -60,9 +60,10 @@ use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
 use crate::name::PosixName;
 use crate::shm::posix::{Segment, SegmentOptions};
 use crate::shm::{Access, Mapping};
-use crate::sys::futex;
 use crate::{Endpoint, Error, Mode, Result};
 
+use super::protocol;
+use super::shared::KernelFutex;
 use super::wait::{Waiter, Waiting};
 use super::WaitStrategy;
 
@@ -154,7 +155,8 @@ impl Layout {
         out
     }
 
-    fn parse(config: &[u8; CONFIG_LEN], object_size: u64) -> std::result::Result<Layout, String> {
+    fn parse(config: &[u8], object_size: u64) -> std::result::Result<Layout, String> {
+        assert_eq!(config.len(), CONFIG_LEN);
         let u32_at = |at: usize| u32::from_le_bytes(config[at..at + 4].try_into().unwrap());
         let u64_at = |at: usize| u64::from_le_bytes(config[at..at + 8].try_into().unwrap());
         if u64_at(0) != MAGIC {
@@ -420,36 +422,20 @@ pub struct SubscriberStatus {
 impl PubSub {
     fn validate(segment: Segment, name: &PosixName) -> Result<PubSub> {
         let object = object_of(name);
-        let bad = |reason: String| Error::BadHeader {
-            object: object.clone(),
-            expected: "a pubsub",
-            reason,
-        };
-        let started = Instant::now();
-        loop {
-            let size = segment.size().map_err(|e| e.renamed(&object))?;
-            let unfinished = if size < SUBS_AT as u64 {
-                format!("it is {size} bytes, shorter than a pubsub's header")
-            } else {
-                let map = map(&segment).map_err(|e| e.renamed(&object))?;
-                if map.region().atomic_u64(0).load(Ordering::Acquire) != 0 {
-                    let mut config = [0; CONFIG_LEN];
-                    map.read_at(0, &mut config)?;
-                    let layout = Layout::parse(&config, size).map_err(bad)?;
-                    return Ok(PubSub {
-                        map,
-                        layout,
-                        segment,
-                        object,
-                    });
-                }
-                "its header was never finished (all zero): its creator died while making it, or it is not a pubsub".to_owned()
-            };
-            if started.elapsed() >= Duration::from_secs(1) {
-                return Err(bad(unfinished));
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
+        let (map, layout) = super::map_header(
+            &segment,
+            &object,
+            "a pubsub",
+            SUBS_AT,
+            CONFIG_LEN,
+            Layout::parse,
+        )?;
+        Ok(PubSub {
+            map,
+            layout,
+            segment,
+            object,
+        })
     }
 
     fn u64_at(&self, at: usize) -> &AtomicU64 {
@@ -585,7 +571,8 @@ impl PubSub {
         })
     }
 
-    /// Sleeps on `futex` (flag raised first) unless `ready`, at most `limit`.
+    /// Sleeps on the futex word at `futex_at` with the flag at `flag_at`
+    /// raised, as the ring does ([`protocol::park_on`]).
     fn park(
         &self,
         flag_at: usize,
@@ -593,28 +580,20 @@ impl PubSub {
         ready: &dyn Fn() -> bool,
         limit: Duration,
     ) -> Result<()> {
-        let word = self.u32_at(futex_at);
-        let flag = self.u32_at(flag_at);
-        let expected = word.load(Ordering::Acquire);
-        flag.store(1, Ordering::Relaxed);
-        fence(Ordering::SeqCst);
-        let outcome = if ready() {
-            Ok(futex::Waited::Changed)
-        } else {
-            futex::wait(word, expected, Some(limit))
-        };
-        flag.store(0, Ordering::Relaxed);
-        outcome
-            .map(|_| ())
-            .map_err(|e| Error::os(self.object.clone(), "futex wait", e))
+        protocol::park_on(
+            &KernelFutex,
+            self.u32_at(futex_at),
+            self.u32_at(flag_at),
+            ready,
+            limit,
+        )
+        .map_err(|e| Error::os(self.object.clone(), "futex wait", e))
     }
 
+    /// Wakes the sleeper on `futex_at` if its flag is raised; the caller
+    /// has fenced ([`protocol::wake_on`]).
     fn wake(&self, flag_at: usize, futex_at: usize) {
-        if self.u32_at(flag_at).load(Ordering::Relaxed) != 0 {
-            let word = self.u32_at(futex_at);
-            word.fetch_add(1, Ordering::Release);
-            let _ = futex::wake(word, 1);
-        }
+        protocol::wake_on(&KernelFutex, self.u32_at(flag_at), self.u32_at(futex_at));
     }
 
     fn waiter<'a>(

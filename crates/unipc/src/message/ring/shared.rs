@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::Duration;
 
 use super::layout::{self, Layout, LEN_BYTES};
-use super::protocol::{Which, Words};
+use super::protocol::{Sleeper, Which, Words};
 use crate::shm::Mapping;
 use crate::sys::futex;
 
@@ -128,8 +128,46 @@ impl Shared {
     }
 }
 
-impl Words for Shared {
+/// The kernel's futex on words in shared memory (not private, so other
+/// processes' waits and wakes meet), and a real `SeqCst` fence.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct KernelFutex;
+
+impl Sleeper for KernelFutex {
     type W32 = AtomicU32;
+
+    fn fence(&self) {
+        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn sleep(&self, word: &AtomicU32, expected: u32, limit: Duration) -> std::io::Result<()> {
+        futex::wait(word, expected, Some(limit))?;
+        Ok(())
+    }
+
+    fn wake(&self, word: &AtomicU32) {
+        // A failed wake leaves the sleeper to its timeout (at most 100 ms).
+        let _ = futex::wake(word, 1);
+    }
+}
+
+impl Sleeper for Shared {
+    type W32 = AtomicU32;
+
+    fn fence(&self) {
+        KernelFutex.fence();
+    }
+
+    fn sleep(&self, word: &AtomicU32, expected: u32, limit: Duration) -> std::io::Result<()> {
+        KernelFutex.sleep(word, expected, limit)
+    }
+
+    fn wake(&self, word: &AtomicU32) {
+        KernelFutex.wake(word);
+    }
+}
+
+impl Words for Shared {
     type W64 = AtomicU64;
 
     fn capacity(&self) -> u64 {
@@ -156,20 +194,6 @@ impl Words for Shared {
             Which::Writer => layout::SPACE_SEQ_AT,
             Which::Reader => layout::DATA_SEQ_AT,
         })
-    }
-
-    fn fence(&self) {
-        std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
-    }
-
-    fn sleep(&self, word: &AtomicU32, expected: u32, limit: Duration) -> std::io::Result<()> {
-        futex::wait(word, expected, Some(limit))?;
-        Ok(())
-    }
-
-    fn wake(&self, word: &AtomicU32) {
-        // A failed wake leaves the sleeper to its timeout (at most 100 ms).
-        let _ = futex::wake(word, 1);
     }
 }
 
