@@ -214,3 +214,42 @@ fn udp_would_block_allocates_nothing() {
     assert_timeout_free(&rx);
     assert_empty_free(&tx);
 }
+
+#[test]
+fn ring_would_block_allocates_nothing() {
+    use unipc::message::ring::{Ring, RingOptions};
+    let name: PosixName = format!("/unipc-alloc-ring-{}", std::process::id())
+        .parse()
+        .unwrap();
+    let ring = RingOptions::new()
+        .capacity(2)
+        .max_size(64)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let tx = Ring::open(&name).unwrap().into_sender().unwrap();
+    let rx = ring.into_receiver().unwrap();
+    assert_empty_free(&rx);
+    assert_timeout_free(&rx);
+    assert_full_free(&tx);
+}
+
+#[test]
+fn pubsub_would_block_allocates_nothing() {
+    use unipc::message::ring::pubsub::PubSubOptions;
+    let name: PosixName = format!("/unipc-alloc-pubsub-{}", std::process::id())
+        .parse()
+        .unwrap();
+    let made = PubSubOptions::new()
+        .capacity(2)
+        .max_size(64)
+        .subscribers(1)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let sub = made.subscribe().unwrap();
+    let publisher = PubSubOptions::open(&name).unwrap().publish().unwrap();
+    assert_empty_free(&sub);
+    assert_timeout_free(&sub);
+    assert_full_free(&publisher);
+}

@@ -96,6 +96,17 @@ pub enum WaitStrategy {
     Block,
 }
 
+impl WaitStrategy {
+    /// [`Messenger::set_polling`]'s choice: busy-poll, or the default.
+    fn polling(polling: bool) -> WaitStrategy {
+        if polling {
+            WaitStrategy::BusyPoll
+        } else {
+            WaitStrategy::default()
+        }
+    }
+}
+
 /// Options for creating a ring. Built by value.
 ///
 /// # Examples
@@ -881,11 +892,7 @@ impl Messenger for Sender {
     }
 
     fn set_polling(&self, polling: bool) -> Result<()> {
-        self.set_wait_strategy(if polling {
-            WaitStrategy::BusyPoll
-        } else {
-            WaitStrategy::default()
-        });
+        self.set_wait_strategy(WaitStrategy::polling(polling));
         Ok(())
     }
 }
@@ -912,11 +919,7 @@ impl Messenger for Receiver {
     }
 
     fn set_polling(&self, polling: bool) -> Result<()> {
-        self.set_wait_strategy(if polling {
-            WaitStrategy::BusyPoll
-        } else {
-            WaitStrategy::default()
-        });
+        self.set_wait_strategy(WaitStrategy::polling(polling));
         Ok(())
     }
 }

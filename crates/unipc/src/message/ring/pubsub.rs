@@ -1124,11 +1124,7 @@ impl Messenger for Publisher {
     }
 
     fn set_polling(&self, polling: bool) -> Result<()> {
-        self.set_wait_strategy(if polling {
-            WaitStrategy::BusyPoll
-        } else {
-            WaitStrategy::default()
-        });
+        self.set_wait_strategy(WaitStrategy::polling(polling));
         Ok(())
     }
 }
@@ -1158,11 +1154,7 @@ impl Messenger for Subscriber {
     }
 
     fn set_polling(&self, polling: bool) -> Result<()> {
-        self.set_wait_strategy(if polling {
-            WaitStrategy::BusyPoll
-        } else {
-            WaitStrategy::default()
-        });
+        self.set_wait_strategy(WaitStrategy::polling(polling));
         Ok(())
     }
 }
