@@ -427,7 +427,7 @@ pub enum Error {
     /// The process on the other side of a channel died (killed, or exited
     /// without closing): what it had committed was delivered, nothing
     /// partial; this side is told once and may go on with a new peer.
-    #[error("{object}: the {role} (pid {pid}) died; what it had committed stays in the ring and nothing partial was delivered; a new {role} may take its place")]
+    #[error("{object}: the {role} (pid {pid}) died; nothing committed was lost and nothing partial was delivered; a new {role} may take its place")]
     PeerDied {
         /// The object.
         object: ObjectName,

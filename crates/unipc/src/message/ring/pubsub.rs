@@ -520,13 +520,16 @@ impl PubSub {
             });
         }
         let tail = self.u64_at(TAIL_AT).load(Ordering::Acquire);
-        Ok(Publisher {
+        let publisher = Publisher {
             tail: Cell::new(tail),
             min_seen: Cell::new(tail.saturating_sub(self.layout.capacity)),
             waiting: Waiting::new(),
             me,
             pubsub: self,
-        })
+        };
+        // Subscribers that died before it came hold nothing back.
+        publisher.drop_dead_subscribers()?;
+        Ok(publisher)
     }
 
     /// Becomes a subscriber: takes a free place and starts at the next
