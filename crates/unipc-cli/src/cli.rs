@@ -220,9 +220,12 @@ pub enum Command {
     /// List the IPC objects on the host that you can see, in one table.
     ///
     /// System V queues, semaphore sets and segments (key, id, owner, mode, sizes,
-    /// counts, creator and last-operation pids, * after a pid that is not alive)
-    /// and the POSIX shared memory and named semaphores of /dev/shm with the live
-    /// processes that hold each open (o) or mapped (m). What could not be read
+    /// counts, creator and last-operation pids, * after a pid that is not alive);
+    /// POSIX queues (the mqueue filesystem, mounted detached when it is mounted
+    /// nowhere), shared memory, rings, pubsubs and named semaphores of /dev/shm;
+    /// bound UNIX sockets (/proc/net/unix); FIFOs under --path; file locks
+    /// (/proc/locks). Each with the live processes that hold it open (o), mapped
+    /// (m), reading (r) or writing (w). What could not be read
     /// (another user's /proc/PID/fd) is said on stderr, or under "unreadable" in
     /// --json, whose schema is unipc-ls/1: { "schema", "objects": [ { "kind",
     /// "name" (an endpoint for unipc stat / rm), "owner", "mode", ... } ],
@@ -230,6 +233,19 @@ pub enum Command {
     ///
     /// Examples: unipc ls; unipc ls --kind sysv-shm --kind shm --json
     Ls(LsArgs),
+    /// Remove the IPC objects no live process can be shown to use.
+    ///
+    /// A System V segment with no attachment whose creator and last user are
+    /// dead; a System V queue or semaphore set, or a POSIX queue, shared-memory
+    /// object or semaphore, that unipc made, whose creator is dead and that no
+    /// live process holds (or, for System V, last used). Objects with no unipc
+    /// record go only with --unowned, objects their creator kept on purpose
+    /// (unipc create, keep()) only with --kept, on the same conditions. Prints
+    /// what went (or with --dry-run would go) and why; with -v also what stays.
+    /// Exits 1 when a removal failed.
+    ///
+    /// Examples: unipc gc --dry-run; unipc gc --kind shm --unowned
+    Gc(GcArgs),
 }
 
 /// `unipc fifo ...`.
@@ -704,13 +720,56 @@ pub struct SignalWaitArgs {
 /// `unipc ls`.
 #[derive(Debug, Args)]
 pub struct LsArgs {
-    /// List only this kind (repeatable): sysv-mq, sysv-sem, sysv-shm, shm, sem.
+    /// List only this kind (repeatable): sysv-mq, sysv-sem, sysv-shm, posix-mq,
+    /// shm, sem, unix, fifo, lock.
     /// Example: --kind sysv-shm
     #[arg(long = "kind", value_name = "KIND", value_parser = parse_kind)]
     pub kinds: Vec<unipc::inventory::Kind>,
+    /// Look for FIFOs under DIR, 4 levels deep, not following links
+    /// (repeatable; default: the temp dir).
+    #[arg(long = "path", value_name = "DIR")]
+    pub paths: Vec<std::path::PathBuf>,
     /// One JSON document (schema unipc-ls/1) instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `unipc gc`.
+#[derive(Debug, Args)]
+pub struct GcArgs {
+    /// Collect only this kind (repeatable): sysv-mq, sysv-sem, sysv-shm,
+    /// posix-mq, shm, sem.
+    #[arg(long = "kind", value_name = "KIND", value_parser = parse_gc_kind)]
+    pub kinds: Vec<unipc::inventory::Kind>,
+    /// Say what would go, remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also remove objects unipc has no creator record of.
+    #[arg(long)]
+    pub unowned: bool,
+    /// Also remove objects their creator kept on purpose.
+    #[arg(long)]
+    pub kept: bool,
+    /// Also say what stays, and why.
+    #[arg(short, long)]
+    pub verbose: bool,
+    /// One JSON document (schema unipc-gc/1) instead of lines.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_gc_kind(text: &str) -> Result<unipc::inventory::Kind, String> {
+    let kind = parse_kind(text)?;
+    if unipc::inventory::gc::COLLECTED.contains(&kind) {
+        Ok(kind)
+    } else {
+        Err(format!(
+            "gc collects {}; sockets, FIFOs and locks go with the processes that hold them",
+            unipc::inventory::gc::COLLECTED
+                .map(|k| k.as_str())
+                .join(", ")
+        ))
+    }
 }
 
 fn parse_kind(text: &str) -> Result<unipc::inventory::Kind, String> {

@@ -3593,3 +3593,359 @@ fn ls_as_nobody_lists_and_reports_what_it_could_not_read() {
     assert!(out.ok().contains(&shm));
     assert!(out.stderr.contains("could not be read"), "{}", out.stderr);
 }
+
+/// The python3 program that makes, and holds until killed, a POSIX queue
+/// (through the raw mq_open), a listening UNIX stream socket with one
+/// accepted connection, a bound seqpacket socket, an abstract datagram
+/// socket, a FIFO open for reading and writing, and a flock, a POSIX
+/// record lock and an OFD lock on three files of `dir`.
+const LS_HOLDER: &str = r#"
+import ctypes, fcntl, os, socket, struct, sys, time
+queue, d, abstract = sys.argv[1], sys.argv[2], sys.argv[3]
+os.umask(0)
+c = ctypes.CDLL(None, use_errno=True)
+c.mq_open.restype = ctypes.c_int
+c.mq_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p]
+q = c.mq_open(queue.encode(), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o640, None)
+assert q >= 0, ctypes.get_errno()
+listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+listener.bind(d + "/stream.sock"); listener.listen(4)
+client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+client.connect(d + "/stream.sock"); accepted, _ = listener.accept()
+seq = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+seq.bind(d + "/seq.sock")
+dgram = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+dgram.bind("\0" + abstract)
+os.mkfifo(d + "/f.fifo", 0o620)
+fifo = os.open(d + "/f.fifo", os.O_RDWR)
+files = [open(d + "/" + n, "w+") for n in ("flock", "posix", "ofd")]
+fcntl.flock(files[0], fcntl.LOCK_EX)
+fcntl.lockf(files[1], fcntl.LOCK_SH, 10, 5)
+F_OFD_SETLK = 37
+fcntl.fcntl(files[2], F_OFD_SETLK, struct.pack("hhqqi", fcntl.F_WRLCK, 0, 0, 0, 0))
+print("ready", flush=True)
+time.sleep(30)
+"#;
+
+#[test]
+fn ls_lists_queues_sockets_fifos_and_locks_with_their_holders() {
+    let base = unique();
+    let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+    let d = dir.path().to_str().unwrap().to_owned();
+    let queue = format!("/{base}-ls");
+    let _gq = Removed(format!("posix-mq:{queue}"));
+    let abstract_name = format!("{base}-abstract");
+    let mut holder = Command::new("python3");
+    holder.args(["-c", LS_HOLDER, &queue, &d, &abstract_name]);
+    let holder = start(holder, Input::Nothing);
+    let pid = holder.pid();
+    // A second process waiting for the flock.
+    let mut waiter = Command::new("python3");
+    waiter.args([
+        "-c",
+        "import fcntl, sys, time\n\
+         while True:\n\
+         \x20   try:\n\
+         \x20       f = open(sys.argv[1]); break\n\
+         \x20   except FileNotFoundError: time.sleep(0.01)\n\
+         fcntl.flock(f, fcntl.LOCK_EX)\n",
+        &format!("{d}/flock"),
+    ]);
+    let waiter = start(waiter, Input::Nothing);
+
+    let names = [
+        format!("posix-mq:{queue}"),
+        format!("unix:{d}/stream.sock"),
+        format!("unix-seqpacket:{d}/seq.sock"),
+        format!("unix-dgram:@{abstract_name}"),
+        format!("fifo:{d}/f.fifo"),
+        format!("{d}/flock"),
+        format!("{d}/posix"),
+        format!("{d}/ofd"),
+    ];
+    let started = Instant::now();
+    let doc = loop {
+        let mut cmd = unipc();
+        cmd.args(["ls", "--json", "--path", &d]);
+        let doc: serde_json::Value = serde_json::from_str(&run(cmd, Input::Nothing).ok()).unwrap();
+        let waiting = doc["objects"].as_array().unwrap().iter().any(|o| {
+            o["kind"] == "lock" && o["waiting"] == true && o["holder"]["pid"] == waiter.pid()
+        });
+        if waiting && names.iter().all(|n| ls_find(&doc, n).is_some()) {
+            break doc;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "not all of {names:?} listed (and the waiter): {doc}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    };
+    let me = rustix::process::geteuid().as_raw();
+    let held_by_holder = |o: &serde_json::Value| {
+        o["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["pid"] == pid)
+    };
+
+    let o = ls_find(&doc, &names[0]).unwrap();
+    assert_eq!(
+        (&o["kind"], &o["mode"]),
+        (&"posix-mq".into(), &"0640".into()),
+        "{o}"
+    );
+    assert_eq!(
+        (&o["messages"], &o["max_messages"]),
+        (&0.into(), &10.into()),
+        "{o}"
+    );
+    assert_eq!(o["owner"]["uid"], me, "{o}");
+    assert!(held_by_holder(o), "{o}");
+
+    let o = ls_find(&doc, &names[1]).unwrap();
+    assert_eq!(
+        (&o["kind"], &o["socket_type"]),
+        (&"unix".into(), &"stream".into()),
+        "{o}"
+    );
+    assert_eq!(
+        (&o["state"], &o["connections"]),
+        (&"listening".into(), &1.into()),
+        "{o}"
+    );
+    assert_eq!(o["owner"]["uid"], me, "{o}");
+    assert!(held_by_holder(o), "{o}");
+    let o = ls_find(&doc, &names[2]).unwrap();
+    assert_eq!(
+        (&o["socket_type"], &o["state"]),
+        (&"seqpacket".into(), &"bound".into()),
+        "{o}"
+    );
+    let o = ls_find(&doc, &names[3]).unwrap();
+    assert_eq!(
+        (&o["abstract"], &o["mode"]),
+        (&true.into(), &serde_json::Value::Null),
+        "{o}"
+    );
+    // No file: the owner is the holder's user.
+    assert_eq!(o["owner"]["uid"], me, "{o}");
+    assert!(held_by_holder(o), "{o}");
+
+    let o = ls_find(&doc, &names[4]).unwrap();
+    assert_eq!(
+        (&o["kind"], &o["mode"]),
+        (&"fifo".into(), &"0620".into()),
+        "{o}"
+    );
+    let h = o["holders"].as_array().unwrap();
+    assert!(
+        h.iter()
+            .any(|h| h["pid"] == pid && h["reading"] == true && h["writing"] == true),
+        "{o}"
+    );
+
+    let lock = |name: &str, class: &str| {
+        doc["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["name"] == name && o["class"] == class && o["waiting"] == false)
+            .unwrap_or_else(|| panic!("no {class} lock on {name}: {doc}"))
+    };
+    let o = lock(&names[5], "flock");
+    assert_eq!(
+        (&o["exclusive"], &o["holder"]["pid"]),
+        (&true.into(), &pid.into()),
+        "{o}"
+    );
+    let o = lock(&names[6], "posix");
+    assert_eq!(
+        (&o["exclusive"], &o["start"], &o["end"]),
+        (&false.into(), &5.into(), &14.into()),
+        "{o}"
+    );
+    assert_eq!(o["holder"]["pid"], pid, "{o}");
+    let o = lock(&names[7], "ofd");
+    assert_eq!(
+        (&o["holder"], &o["end"]),
+        (&serde_json::Value::Null, &serde_json::Value::Null),
+        "{o}"
+    );
+    assert!(held_by_holder(o), "{o}");
+
+    // The table shows each, and --kind picks.
+    let table = unipc_run(&["ls", "--path", &d]).ok();
+    for n in &names[..5] {
+        assert!(table.contains(n.as_str()), "{n} not in {table}");
+    }
+    let only = ls_json(None, &["unix"]);
+    assert!(only["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|o| o["kind"] == "unix"));
+    waiter.kill();
+    holder.kill();
+}
+
+/// Where no mqueue filesystem is mounted, `ls` mounts one detached (as root)
+/// and still lists the queues.
+#[test]
+fn ls_lists_queues_when_the_mqueue_filesystem_is_mounted_nowhere() {
+    if !rustix::process::geteuid().is_root() {
+        return unipc_test_support::skip("mounting the mqueue filesystem needs root");
+    }
+    let queue = format!("posix-mq:/{}", unique());
+    let _g = Removed(queue.clone());
+    unipc_run(&["create", &queue]).ok();
+    let script = format!(
+        "grep -q ' - mqueue ' /proc/self/mountinfo && umount -a -t mqueue; \
+         grep -q ' - mqueue ' /proc/self/mountinfo && exit 3; exec {} ls --json --kind posix-mq",
+        env!("CARGO_BIN_EXE_unipc")
+    );
+    let mut cmd = Command::new("unshare");
+    cmd.args(["--mount", "--propagation", "private", "sh", "-c", &script]);
+    let out = run(cmd, Input::Nothing);
+    if out.status.code() == Some(1) && out.stderr.contains("unshare") {
+        return unipc_test_support::skip(format!("no mount namespace here: {}", out.stderr));
+    }
+    let doc: serde_json::Value = serde_json::from_str(&out.ok()).unwrap();
+    assert!(ls_find(&doc, &queue).is_some(), "{queue} not in {doc}");
+}
+
+// ===========================================================================
+// unipc gc
+
+/// Runs `script` with `unipc` on its PATH in a private world: new PID, IPC
+/// and mount namespaces with their own /dev/shm and mqueue filesystem, so
+/// gc judges only what the script makes, and sees every process. `None`
+/// (skipped) where namespaces cannot be made.
+fn in_private_world(script: &str) -> Option<Finished> {
+    if !rustix::process::geteuid().is_root() {
+        unipc_test_support::skip("a private PID, IPC and mount namespace needs root");
+        return None;
+    }
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_unipc"))
+        .parent()
+        .unwrap()
+        .to_owned();
+    let setup = "mount -t tmpfs none /dev/shm && chmod 1777 /dev/shm && \
+                 mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue || exit 99\n";
+    let mut cmd = Command::new("unshare");
+    cmd.args([
+        "--pid",
+        "--fork",
+        "--mount-proc",
+        "--ipc",
+        "--mount",
+        "sh",
+        "-ec",
+    ])
+    .arg(format!("{setup}{script}"))
+    .env(
+        "PATH",
+        format!("{}:/usr/bin:/bin:/usr/sbin:/sbin", bin.display()),
+    );
+    let out = run(cmd, Input::Nothing);
+    if out.status.code() == Some(1) && out.stderr.contains("unshare") {
+        unipc_test_support::skip(format!("no namespaces here: {}", out.stderr));
+        return None;
+    }
+    Some(out)
+}
+
+#[test]
+fn gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked() {
+    if std::env::var_os("UNIPC_CLI_TEST_ROLE").is_some() {
+        // The creator the script SIGKILLs: a program that made a queue
+        // through the library and did not keep it.
+        let name = unipc::name::PosixName::new("/dead").unwrap();
+        let _queue = unipc::message::posix_mq::Queue::create(&name).unwrap();
+        thread::sleep(Duration::from_secs(30));
+        return;
+    }
+    let me = std::env::current_exe().unwrap();
+    let creator = format!(
+        "UNIPC_CLI_TEST_ROLE=creator {} gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked --exact -q > /dev/null &",
+        me.display()
+    );
+    let Some(out) = in_private_world(&format!(
+        "unipc create posix-mq:/kept\n\
+         unipc create shm:/kept --size 4096\n\
+         python3 -c 'import os; os.close(os.open(\"/dev/shm/raw\", os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))'\n\
+         # A creator SIGKILLed while it still runs: it kept nothing.\n\
+         {creator} pid=$!\n\
+         while [ ! -e /dev/mqueue/dead ]; do sleep 0.01; done\n\
+         kill -9 $pid; wait $pid || true\n\
+         echo '== dry'; unipc gc --dry-run -v\n\
+         echo '== json'; unipc gc --dry-run --json\n\
+         echo '== run'; unipc gc\n\
+         echo '== left'; ls -A /dev/shm /dev/mqueue\n\
+         echo '== nobody'; setpriv --reuid=nobody --regid=nogroup --clear-groups unipc gc --kept --unowned -v\n\
+         echo '== all'; unipc gc --kept --unowned -v\n\
+         echo '== empty'; ls -A /dev/shm /dev/mqueue\n\
+         echo '== kind'; unipc gc --kind unix || echo \"exit $?\"\n"
+    )) else {
+        return;
+    };
+    let text = out.ok();
+    let part = |name: &str| {
+        let start = text
+            .find(&format!("== {name}\n"))
+            .unwrap_or_else(|| panic!("{text}"));
+        let rest = &text[start + name.len() + 4..];
+        rest[..rest.find("\n== ").unwrap_or(rest.len())].to_owned()
+    };
+    let dry = part("dry");
+    assert!(
+        dry.contains("would remove posix-mq:/dead: its creator"),
+        "{dry}"
+    );
+    assert!(
+        dry.contains("stays posix-mq:/kept: kept on purpose"),
+        "{dry}"
+    );
+    assert!(dry.contains("stays shm:/kept: kept on purpose"), "{dry}");
+    assert!(dry.contains("stays shm:/raw: unowned"), "{dry}");
+    let doc: serde_json::Value = serde_json::from_str(&part("json")).unwrap();
+    assert_eq!(doc["schema"], "unipc-gc/1", "{doc}");
+    let dead = doc["decisions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "posix-mq:/dead")
+        .unwrap();
+    assert_eq!(dead["outcome"], "would-go", "{doc}");
+    let run_part = part("run");
+    assert!(
+        run_part
+            .trim()
+            .starts_with("removed posix-mq:/dead: its creator")
+            && run_part.trim().lines().count() == 1,
+        "{text}"
+    );
+    let left = part("left");
+    assert!(
+        left.contains("kept") && left.contains("raw") && !left.contains("dead"),
+        "{left}"
+    );
+    // Another user cannot read root's processes: it takes nothing POSIX
+    // for unused.
+    let nobody = part("nobody");
+    assert!(
+        nobody.contains("stays shm:/kept: some processes cannot be read"),
+        "{nobody}"
+    );
+    assert!(!nobody.contains("removed"), "{nobody}");
+    let all = part("all");
+    for gone in ["posix-mq:/kept", "shm:/kept", "shm:/raw"] {
+        assert!(all.contains(&format!("removed {gone}")), "{all}");
+    }
+    let empty = part("empty");
+    assert!(
+        !empty.contains("kept") && !empty.contains("raw") && !empty.contains(".unipc"),
+        "{empty}"
+    );
+    assert!(part("kind").contains("exit 2"), "{text}");
+}

@@ -31,16 +31,39 @@ pub(crate) trait Made {
 
 /// Removes `made`'s name on drop, while armed and while the name is still
 /// the object made.
+///
+/// A guard over an object this process created may hold its creator
+/// record ([`crate::creator`]): removed with the object, and marked kept
+/// when the guard drops disarmed with the object still there, so `gc`
+/// tells an object left on purpose from one whose creator died.
 #[derive(Debug)]
 pub(crate) struct Guard<T: Made> {
     made: T,
     armed: bool,
+    // Boxed: most guards have none, and every handle carries a guard.
+    record: Option<Box<crate::creator::Record>>,
 }
 
 impl<T: Made> Guard<T> {
     /// A guard over `made`, removing it on drop when `armed`.
     pub(crate) fn new(made: T, armed: bool) -> Self {
-        Guard { made, armed }
+        Guard {
+            made,
+            armed,
+            record: None,
+        }
+    }
+
+    /// Writes the creator record of the object this process just made
+    /// (best effort: see [`crate::creator`]).
+    pub(crate) fn recorded(
+        mut self,
+        class: crate::creator::Class,
+        name: &str,
+        identity: crate::creator::Identity,
+    ) -> Self {
+        self.record = crate::creator::make(class, name, identity).map(Box::new);
+        self
     }
 
     /// Leaves the object in place on drop.
@@ -67,7 +90,11 @@ impl<T: Made> Guard<T> {
     /// the guard; whether it removed it.
     pub(crate) fn remove_now(&mut self) -> io::Result<bool> {
         self.armed = false;
-        remove_if_ours(&self.made)
+        let removed = remove_if_ours(&self.made)?;
+        if let Some(record) = self.record.take() {
+            record.forget();
+        }
+        Ok(removed)
     }
 }
 
@@ -83,9 +110,20 @@ pub(crate) fn remove_if_ours(made: &impl Made) -> io::Result<bool> {
 
 impl<T: Made> Drop for Guard<T> {
     fn drop(&mut self) {
-        if self.armed {
-            // Drop has no one to report to: a name already gone is gone.
-            let _ = remove_if_ours(&self.made);
+        // Drop has no one to report to: a name already gone is gone.
+        let (removed, still_ours) = if self.armed {
+            (remove_if_ours(&self.made).is_ok(), false)
+        } else {
+            let ours = self.record.is_some() && self.made.is_still_ours().unwrap_or(true);
+            (!ours, ours)
+        };
+        if let Some(record) = self.record.take() {
+            if still_ours {
+                record.mark_kept();
+            } else if removed {
+                // Removed, by this guard or by someone else meanwhile.
+                record.forget();
+            }
         }
     }
 }

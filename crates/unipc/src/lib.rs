@@ -37,6 +37,7 @@
 #![deny(missing_docs)]
 
 mod adopt;
+mod creator;
 mod deadline;
 pub mod endpoint;
 mod error;

@@ -6,7 +6,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use serde_json::{json, Value};
-use unipc::inventory::{self, Details, Holder, Listing, Object, Pid};
+use unipc::inventory::{
+    Details, Holder, ListOptions, Listing, LockClass, Object, Pid, SocketState,
+};
 
 use crate::cli::LsArgs;
 use crate::out;
@@ -14,9 +16,13 @@ use crate::out;
 /// The table's width: longer lines are cut, with `…`.
 const WIDTH: usize = 100;
 
-/// `unipc ls [--kind KIND...] [--json]`.
+/// `unipc ls [--kind KIND...] [--path DIR...] [--json]`.
 pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
-    let listing = inventory::list(&args.kinds)?;
+    let mut options = ListOptions::new().kinds(&args.kinds);
+    for dir in &args.paths {
+        options = options.fifo_dir(dir);
+    }
+    let listing = options.list()?;
     let users = Names::read("/etc/passwd");
     let text = if args.json {
         let mut doc = serde_json::to_string_pretty(&document(&listing, &users))?;
@@ -76,15 +82,66 @@ fn pid_json(p: &Pid) -> Value {
 }
 
 fn holder_json(h: &Holder) -> Value {
-    json!({ "pid": h.pid, "command": h.command, "open": h.open, "mapped": h.mapped })
+    json!({
+        "pid": h.pid, "command": h.command, "open": h.open, "mapped": h.mapped,
+        "reading": h.reading, "writing": h.writing,
+    })
+}
+
+fn holders_json(holders: &[Holder]) -> Vec<Value> {
+    holders.iter().map(holder_json).collect()
+}
+
+fn state_text(state: SocketState) -> &'static str {
+    match state {
+        SocketState::Listening => "listening",
+        SocketState::Bound => "bound",
+        SocketState::Connected => "connected",
+        _ => "other",
+    }
+}
+
+fn class_text(class: LockClass) -> &'static str {
+    match class {
+        LockClass::Flock => "flock",
+        LockClass::Posix => "posix",
+        LockClass::Ofd => "ofd",
+        LockClass::Lease => "lease",
+        _ => "other",
+    }
+}
+
+/// `holders=1(cat)rw,2(sh)m`: each holder with how it holds (`o` open,
+/// `m` mapped, `r`/`w` reading, writing).
+fn holders_text(label: &str, holders: &[Holder]) -> String {
+    if holders.is_empty() {
+        return format!("{label}=-");
+    }
+    let held: Vec<String> = holders
+        .iter()
+        .map(|h| {
+            let mut how = String::new();
+            if h.reading || h.writing {
+                how.push_str(if h.reading { "r" } else { "" });
+                how.push_str(if h.writing { "w" } else { "" });
+            } else if h.open {
+                how.push('o');
+            }
+            if h.mapped {
+                how.push('m');
+            }
+            format!("{}({}){how}", h.pid, h.command)
+        })
+        .collect();
+    format!("{label}={}", held.join(","))
 }
 
 fn object_json(o: &Object, users: &Names) -> Value {
     let mut v = json!({
         "kind": o.kind.as_str(),
         "name": o.name,
-        "owner": { "uid": o.uid, "gid": o.gid, "user": users.get(o.uid) },
-        "mode": format!("{:04o}", o.mode.bits()),
+        "owner": o.owner.map(|w| json!({ "uid": w.uid, "gid": w.gid, "user": users.get(w.uid) })),
+        "mode": o.mode.map(|m| format!("{:04o}", m.bits())),
     });
     let extra = match &o.details {
         Details::SysvMq {
@@ -134,7 +191,53 @@ fn object_json(o: &Object, users: &Names) -> Value {
             "attached_by": attached_by.iter().map(holder_json).collect::<Vec<_>>(),
         }),
         Details::DevShm { size, holders, .. } => json!({
-            "size": size, "holders": holders.iter().map(holder_json).collect::<Vec<_>>(),
+            "size": size, "holders": holders_json(holders),
+        }),
+        Details::PosixMq {
+            messages,
+            max_messages,
+            message_size,
+            bytes,
+            notify,
+            holders,
+            ..
+        } => json!({
+            "messages": messages, "max_messages": max_messages, "message_size": message_size,
+            "bytes": bytes, "notify": notify.as_ref().map(pid_json), "holders": holders_json(holders),
+        }),
+        Details::Unix {
+            socket_type,
+            state,
+            abstract_name,
+            unlinked,
+            connections,
+            inode,
+            holders,
+            ..
+        } => json!({
+            "socket_type": socket_type, "state": state_text(*state), "abstract": abstract_name,
+            "unlinked": unlinked, "connections": connections, "inode": inode,
+            "holders": holders_json(holders),
+        }),
+        Details::Fifo { holders, .. } => json!({ "holders": holders_json(holders) }),
+        Details::Lock {
+            class,
+            exclusive,
+            waiting,
+            start,
+            end,
+            holder,
+            dev,
+            inode,
+            path,
+            holders,
+            ..
+        } => json!({
+            "class": class_text(*class), "exclusive": exclusive, "waiting": waiting,
+            "start": start, "end": end, "holder": holder.as_ref().map(pid_json),
+            "dev": format!("{:#x}", dev), "inode": inode,
+            "path": path.as_ref().map(|p| p.to_string_lossy()),
+            "holders": holders_json(holders),
         }),
         _ => json!({}),
     };
@@ -237,42 +340,93 @@ fn row(o: &Object, users: &Names) -> Vec<String> {
                 }
             ),
         ),
-        Details::DevShm { size, holders, .. } => {
-            let held: Vec<String> = holders
-                .iter()
-                .map(|h| {
-                    let how = match (h.open, h.mapped) {
-                        (true, true) => "om",
-                        (true, false) => "o",
-                        _ => "m",
-                    };
-                    format!("{}({}){how}", h.pid, h.command)
-                })
-                .collect();
-            (
-                "-".to_owned(),
-                format!("{size} B"),
-                if held.is_empty() {
-                    "holders=-".to_owned()
+        Details::DevShm { size, holders, .. } => (
+            "-".to_owned(),
+            format!("{size} B"),
+            holders_text("holders", holders),
+        ),
+        Details::PosixMq {
+            messages,
+            max_messages,
+            bytes,
+            notify,
+            holders,
+            ..
+        } => (
+            "-".to_owned(),
+            format!("{} B", count(*bytes)),
+            format!(
+                "msgs={}/{}{} {}",
+                count(*messages),
+                count(*max_messages),
+                notify
+                    .as_ref()
+                    .map_or_else(String::new, |p| format!(" notify={}", pid_text(p))),
+                holders_text("holders", holders)
+            ),
+        ),
+        Details::Unix {
+            socket_type,
+            state,
+            unlinked,
+            connections,
+            holders,
+            ..
+        } => (
+            "-".to_owned(),
+            "-".to_owned(),
+            format!(
+                "{socket_type} {}{}{} {}",
+                state_text(*state),
+                if *connections > 0 {
+                    format!(" conns={connections}")
                 } else {
-                    format!("holders={}", held.join(","))
+                    String::new()
                 },
-            )
-        }
+                if *unlinked { " unlinked" } else { "" },
+                holders_text("holders", holders)
+            ),
+        ),
+        Details::Fifo { holders, .. } => (
+            "-".to_owned(),
+            "-".to_owned(),
+            holders_text("holders", holders),
+        ),
+        Details::Lock {
+            class,
+            exclusive,
+            waiting,
+            start,
+            end,
+            holder,
+            ..
+        } => (
+            "-".to_owned(),
+            end.map_or_else(|| format!("{start}-EOF"), |e| format!("{start}-{e}")),
+            format!(
+                "{} {}{} pid={}",
+                class_text(*class),
+                if *exclusive { "write" } else { "read" },
+                if *waiting { " waiting" } else { "" },
+                holder.as_ref().map_or_else(|| "-".to_owned(), pid_text)
+            ),
+        ),
         _ => ("-".to_owned(), "-".to_owned(), String::new()),
     };
     vec![
         o.name.clone(),
         key,
-        users.show(o.uid),
-        format!("{:04o}", o.mode.bits()),
+        o.owner
+            .map_or_else(|| "-".to_owned(), |w| users.show(w.uid)),
+        o.mode
+            .map_or_else(|| "-".to_owned(), |m| format!("{:04o}", m.bits())),
         size,
         details,
     ]
 }
 
 /// `text` with each control character escaped (`\\n`, `\\u{1b}`).
-fn printable(text: &str) -> String {
+pub(super) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {

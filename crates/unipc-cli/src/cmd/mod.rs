@@ -6,6 +6,7 @@ use crate::cli::{Cli, Command, FifoCommand, SemCommand, SignalCommand};
 
 mod bench;
 mod compare;
+mod gc;
 mod lock;
 mod ls;
 mod memory;
@@ -141,5 +142,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             command: SignalCommand::Wait(args),
         } => signal::wait(args),
         Command::Ls(args) => ls::run(args),
+        Command::Gc(args) => gc::run(args),
     }
 }

@@ -44,6 +44,7 @@ use std::time::Duration;
 use rustix::time::Timespec;
 
 use super::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::creator::Class;
 use crate::deadline::Deadline;
 use crate::error::ObjectName;
 use crate::facility::{
@@ -504,6 +505,7 @@ fn open_error(object: ObjectName, err: io::Error) -> Error {
 /// mq_unlink(3)
 #[doc(alias = "mq_unlink")]
 pub fn unlink(name: &PosixName) -> Result<()> {
+    let forget = crate::creator::Forget::queue(name.as_str());
     sys::unlink(name.as_str()).map_err(|err| {
         let not_found = err.raw_os_error() == Some(libc::ENOENT);
         let err = Error::os(object_of(name), "mq_unlink", err);
@@ -512,7 +514,9 @@ pub fn unlink(name: &PosixName) -> Result<()> {
         } else {
             err
         }
-    })
+    })?;
+    crate::creator::Forget::done(forget);
+    Ok(())
 }
 
 /// A queue's attributes, as `mq_getattr` reports them.
@@ -585,6 +589,7 @@ impl Queue {
         created: bool,
         mode: Option<u32>,
     ) -> Result<Queue> {
+        let label = object.to_string();
         let undo = |err: Error| {
             if created {
                 let _ = sys::unlink(name.as_str());
@@ -601,13 +606,19 @@ impl Queue {
             None
         };
         Ok(Queue {
-            guard: Guard::new(
-                QueueName {
-                    name: name.clone(),
-                    identity,
-                },
-                created,
-            ),
+            guard: {
+                let guard = Guard::new(
+                    QueueName {
+                        name: name.clone(),
+                        identity,
+                    },
+                    created,
+                );
+                match identity {
+                    Some(id) => guard.recorded(Class::Mq, &label, id),
+                    None => guard,
+                }
+            },
             mqd,
             name: name.clone(),
             object,

@@ -58,6 +58,7 @@ use std::time::{Duration, SystemTime};
 use libc::{c_int, c_long};
 use rustix::io::Errno;
 
+use crate::creator::{sysv_identity, Class};
 use crate::deadline::Deadline;
 use crate::endpoint::Endpoint;
 use crate::error::ObjectName;
@@ -705,6 +706,7 @@ impl fmt::Debug for Queue {
 
 impl Queue {
     fn new(id: c_int, key: SysvKey, object: ObjectName, created: bool) -> Result<Queue> {
+        let label = object.to_string();
         let queue = Queue {
             id,
             key,
@@ -712,15 +714,22 @@ impl Queue {
             created,
             // Set properly by the caller once set up; until then a queue
             // this handle created is removed on any failure.
-            guard: Guard::new(
-                QueueId {
-                    id,
-                    key: key.raw(),
-                    creator: sys::euid(),
-                    removed: AtomicBool::new(false),
-                },
-                created,
-            ),
+            guard: {
+                let guard = Guard::new(
+                    QueueId {
+                        id,
+                        key: key.raw(),
+                        creator: sys::euid(),
+                        removed: AtomicBool::new(false),
+                    },
+                    created,
+                );
+                if created {
+                    guard.recorded(Class::SysvMq, &label, sysv_identity(id, key.raw()))
+                } else {
+                    guard
+                }
+            },
             msgmax: AtomicUsize::new(0),
         };
         queue.refresh_msgmax()?;
@@ -1224,7 +1233,16 @@ impl Queue {
     /// msgctl(2), ipcrm(1).
     #[doc(alias = "IPC_RMID")]
     pub fn remove(&self) -> Result<()> {
+        let forget = sys::stat(self.id).ok().map(|st| {
+            crate::creator::Forget::sysv(
+                crate::creator::Class::SysvMq,
+                self.id,
+                st.perm.key,
+                st.perm.cuid,
+            )
+        });
         sys::remove(self.id).map_err(|err| self.fail("remove", err))?;
+        crate::creator::Forget::done(forget);
         self.guard.made().removed.store(true, Ordering::Relaxed);
         Ok(())
     }

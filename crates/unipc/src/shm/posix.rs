@@ -36,6 +36,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
+use crate::creator::Class;
 use crate::endpoint::Endpoint;
 use crate::error::ObjectName;
 use crate::facility::{
@@ -265,6 +266,7 @@ fn check_free_space(object: &str, size: u64) -> Result<()> {
 #[doc(alias = "shm_unlink")]
 pub fn unlink(name: &PosixName) -> Result<()> {
     let object = object_of(name);
+    let forget = crate::creator::Forget::dev_shm(crate::creator::Class::Shm, name.as_str());
     sys::unlink(name.as_str()).map_err(|err| {
         let missing = err.raw_os_error() == Some(libc::ENOENT);
         let err = Error::os(object, "unlink", err);
@@ -273,7 +275,9 @@ pub fn unlink(name: &PosixName) -> Result<()> {
         } else {
             err
         }
-    })
+    })?;
+    crate::creator::Forget::done(forget);
+    Ok(())
 }
 
 /// What `fstat` says of an object.
@@ -308,6 +312,7 @@ impl Segment {
         created: bool,
         access: Access,
     ) -> Result<Segment> {
+        let label = object.to_string();
         let identity = if created {
             let st = sys::fstat(fd.as_fd()).map_err(|e| Error::os(object.clone(), "fstat", e))?;
             Some((st.dev, st.ino))
@@ -319,13 +324,19 @@ impl Segment {
             object,
             access,
             created,
-            guard: Guard::new(
-                SegmentName {
-                    name: name.clone(),
-                    identity,
-                },
-                created,
-            ),
+            guard: {
+                let guard = Guard::new(
+                    SegmentName {
+                        name: name.clone(),
+                        identity,
+                    },
+                    created,
+                );
+                match identity {
+                    Some(id) => guard.recorded(Class::Shm, &label, id),
+                    None => guard,
+                }
+            },
         })
     }
 

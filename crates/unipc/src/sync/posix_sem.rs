@@ -51,6 +51,7 @@ use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
+use crate::creator::Class;
 use crate::deadline::Deadline;
 use crate::endpoint::Endpoint;
 use crate::error::ObjectName;
@@ -295,6 +296,10 @@ fn refused(object: &ObjectName, refusal: Refused) -> Error {
 #[doc(alias = "sem_unlink")]
 pub fn remove(name: &PosixName) -> Result<()> {
     check_name(name)?;
+    let forget = crate::creator::Forget::dev_shm(
+        crate::creator::Class::Sem,
+        &format!("sem.{}", name.as_str().trim_start_matches('/')),
+    );
     sys::unlink(name.as_str()).map_err(|err| {
         let missing = err.raw_os_error() == Some(libc::ENOENT);
         let err = Error::os(object_of(name), "sem_unlink", err);
@@ -303,7 +308,9 @@ pub fn remove(name: &PosixName) -> Result<()> {
         } else {
             err
         }
-    })
+    })?;
+    crate::creator::Forget::done(forget);
+    Ok(())
 }
 
 /// What [`Semaphore::stat`] reports.
@@ -341,15 +348,23 @@ impl Semaphore {
         created: bool,
         armed: bool,
     ) -> Result<Semaphore> {
+        let label = object.to_string();
         let st = shm_sys::fstat(named.fd()).map_err(|e| Error::os(object.clone(), "fstat", e))?;
         Ok(Semaphore {
-            guard: Guard::new(
-                SemName {
-                    name: name.clone(),
-                    identity: (st.dev, st.ino),
-                },
-                created && armed,
-            ),
+            guard: {
+                let guard = Guard::new(
+                    SemName {
+                        name: name.clone(),
+                        identity: (st.dev, st.ino),
+                    },
+                    created && armed,
+                );
+                if created {
+                    guard.recorded(Class::Sem, &label, (st.dev, st.ino))
+                } else {
+                    guard
+                }
+            },
             named,
             object,
             created,

@@ -59,6 +59,7 @@ use std::time::{Duration, SystemTime};
 
 use libc::c_int;
 
+use crate::creator::{sysv_identity, Class};
 use crate::deadline::Deadline;
 use crate::endpoint::Endpoint;
 use crate::error::ObjectName;
@@ -549,6 +550,7 @@ pub struct SemaphoreSet {
 
 impl SemaphoreSet {
     fn new(id: c_int, key: SysvKey, object: ObjectName, created: bool) -> Result<SemaphoreSet> {
+        let label = object.to_string();
         let st = sys::stat(id).map_err(|e| Error::os(object.clone(), "stat", e))?;
         Ok(SemaphoreSet {
             id,
@@ -556,15 +558,22 @@ impl SemaphoreSet {
             count: usize::try_from(st.nsems).unwrap_or(usize::MAX),
             object,
             created,
-            guard: Guard::new(
-                SetId {
-                    id,
-                    key: st.perm.key,
-                    creator: st.perm.cuid,
-                    count: st.nsems,
-                },
-                false,
-            ),
+            guard: {
+                let guard = Guard::new(
+                    SetId {
+                        id,
+                        key: st.perm.key,
+                        creator: st.perm.cuid,
+                        count: st.nsems,
+                    },
+                    false,
+                );
+                if created {
+                    guard.recorded(Class::SysvSem, &label, sysv_identity(id, st.perm.key))
+                } else {
+                    guard
+                }
+            },
         })
     }
 
@@ -973,7 +982,17 @@ impl SemaphoreSet {
     /// [`Error::Removed`] when it is already gone.
     #[doc(alias = "IPC_RMID")]
     pub fn remove(&self) -> Result<()> {
-        sys::remove(self.id).map_err(|e| self.fail("remove", e))
+        let forget = sys::stat(self.id).ok().map(|st| {
+            crate::creator::Forget::sysv(
+                crate::creator::Class::SysvSem,
+                self.id,
+                st.perm.key,
+                st.perm.cuid,
+            )
+        });
+        sys::remove(self.id).map_err(|e| self.fail("remove", e))?;
+        crate::creator::Forget::done(forget);
+        Ok(())
     }
 
     /// Spawns `command` to run while this process holds operations made

@@ -374,3 +374,87 @@ pub(crate) fn has_cap_sys_resource() -> bool {
     const CAP_SYS_RESOURCE: u32 = 24;
     proc::has_effective_capability(CAP_SYS_RESOURCE)
 }
+
+/// Adopts a descriptor opened on a queue's inode in the mqueue filesystem
+/// (`openat` in its directory): on Linux the same kind of descriptor
+/// `mq_open` returns, which `mq_getattr` accepts. A descriptor on anything
+/// else makes `mq_getattr` fail with EBADF, never misbehave.
+pub(crate) fn from_owned(fd: OwnedFd) -> Mqd {
+    use std::os::fd::IntoRawFd;
+    // SAFETY: `into_raw_fd` gives up the descriptor's ownership, which
+    // MqdT takes: nothing else will close it.
+    let mqd = unsafe { <MqdT as std::os::fd::FromRawFd>::from_raw_fd(fd.into_raw_fd()) };
+    Mqd(ManuallyDrop::new(mqd))
+}
+
+/// A directory descriptor on this IPC namespace's mqueue filesystem, and
+/// where it is mounted: the first `mqueue` mount in `/proc/self/mountinfo`
+/// or, when there is none, a detached mount made with `fsopen` and
+/// `fsmount` (which needs CAP_SYS_ADMIN), which is attached nowhere,
+/// changes no namespace and goes when the descriptor closes.
+///
+/// A mount inherited from another IPC namespace (a container that kept
+/// the host's `/dev/mqueue` but has its own namespace) shows that
+/// namespace's queues, as `ls /dev/mqueue` would.
+pub(crate) fn mqueue_root() -> io::Result<(OwnedFd, Option<std::path::PathBuf>)> {
+    use rustix::fs::{Mode as FsMode, OFlags};
+    if let Some(point) = mqueue_mount_point() {
+        let dir = rustix::fs::open(
+            &point,
+            OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            FsMode::empty(),
+        )?;
+        return Ok((dir, Some(point)));
+    }
+    use rustix::mount::{FsMountFlags, FsOpenFlags, MountAttrFlags};
+    let context = rustix::mount::fsopen("mqueue", FsOpenFlags::FSOPEN_CLOEXEC)?;
+    rustix::mount::fsconfig_create(&context)?;
+    let mount = rustix::mount::fsmount(
+        &context,
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::MOUNT_ATTR_RDONLY
+            | MountAttrFlags::MOUNT_ATTR_NOSUID
+            | MountAttrFlags::MOUNT_ATTR_NODEV
+            | MountAttrFlags::MOUNT_ATTR_NOEXEC,
+    )?;
+    Ok((mount, None))
+}
+
+/// The mount point of the first `mqueue` filesystem in this process's
+/// mount namespace.
+fn mqueue_mount_point() -> Option<std::path::PathBuf> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
+    info.lines().find_map(|line| {
+        // id parent dev root MOUNT-POINT options [optional...] - TYPE source super
+        let (before, after) = line.split_once(" - ")?;
+        if after.split_whitespace().next()? != "mqueue" {
+            return None;
+        }
+        Some(unescape_mount_field(before.split_whitespace().nth(4)?))
+    })
+}
+
+/// A mountinfo field with its octal escapes (`\040` for a space) undone.
+fn unescape_mount_field(field: &str) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    let bytes = field.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let octal = bytes.get(i + 1..i + 4).and_then(|d| {
+            let text = std::str::from_utf8(d).ok()?;
+            u8::from_str_radix(text, 8).ok()
+        });
+        match (bytes[i], octal) {
+            (b'\\', Some(byte)) => {
+                out.push(byte);
+                i += 4;
+            }
+            (byte, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    std::path::PathBuf::from(std::ffi::OsString::from_vec(out))
+}

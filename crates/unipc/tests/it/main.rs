@@ -8,6 +8,7 @@ mod dgram;
 mod eventfd;
 mod fifo;
 mod futex;
+mod inventory;
 mod lock;
 mod mapped;
 mod memfd;

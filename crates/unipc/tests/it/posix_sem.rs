@@ -34,7 +34,8 @@ struct Unlink(PosixName);
 
 impl Drop for Unlink {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(sem_file(&self.0));
+        // Through the library, which also drops the creator record.
+        let _ = posix_sem::remove(&self.0);
     }
 }
 
