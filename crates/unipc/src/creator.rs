@@ -4,8 +4,9 @@
 //!
 //! A POSIX queue, shared-memory object or named semaphore, and a System V
 //! queue or semaphore set, records nothing about its creator in the
-//! kernel (a System V segment does: `shm_cpid`). So the handle that creates
-//! one writes a small record:
+//! kernel (a System V segment records its creator's pid, `shm_cpid`, but
+//! not that it was left on purpose). So the handle that creates one writes
+//! a small record:
 //!
 //! ```text
 //! /dev/shm/.unipc-creators-UID/CLASS-A-B     (A, B: device and inode, or id and key)
@@ -52,6 +53,9 @@ pub(crate) enum Class {
     SysvMq,
     /// A System V semaphore set, by id and key.
     SysvSem,
+    /// A System V segment, by id and key (only to know it was kept: the
+    /// kernel records a segment's creator itself).
+    SysvShm,
 }
 
 impl Class {
@@ -62,6 +66,7 @@ impl Class {
             Class::Mq => "mq",
             Class::SysvMq => "sysv-mq",
             Class::SysvSem => "sysv-sem",
+            Class::SysvShm => "sysv-shm",
         }
     }
 }
@@ -377,6 +382,7 @@ pub(crate) fn all(uid: u32) -> Vec<(Class, Identity)> {
     let classes = [
         Class::SysvMq,
         Class::SysvSem,
+        Class::SysvShm,
         Class::Shm,
         Class::Sem,
         Class::Mq,

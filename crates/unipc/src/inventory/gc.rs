@@ -3,7 +3,7 @@
 //!
 //! | kind | stale when |
 //! |---|---|
-//! | `sysv-shm` | no attachment, and its creator and last user (the kernel's `shm_cpid`, `shm_lpid`) are dead |
+//! | `sysv-shm` | no attachment, and its creator and last user (the kernel's `shm_cpid`, `shm_lpid`) are dead; and, if unipc made it, not kept |
 //! | `sysv-mq` | its creator (unipc's record) and its last sender and receiver are dead |
 //! | `sysv-sem` | its creator (unipc's record) and the last process to operate on each semaphore are dead, and nobody waits |
 //! | `posix-mq`, `shm`, `sem` | its creator (unipc's record) is dead and no live process has it open or mapped |
@@ -221,6 +221,9 @@ impl GcOptions {
         }
         match &object.details {
             Details::SysvShm {
+                id,
+                key,
+                creator_uid,
                 attached,
                 creator,
                 last_op,
@@ -240,13 +243,23 @@ impl GcOptions {
                         format!("process {} lives", pids(&[creator, last_op])),
                     )
                 } else {
-                    (
-                        true,
-                        format!(
-                            "no attachment; creator {} and last user {} are dead",
-                            creator.pid, last_op.pid
+                    let facts = format!(
+                        "no attachment; creator {} and last user {} are dead",
+                        creator.pid, last_op.pid
+                    );
+                    let identity = creator::sysv_identity(*id, *key);
+                    match creator::read(*creator_uid, Class::SysvShm, identity) {
+                        // unipc made it and kept it on purpose.
+                        Some(entry) if entry.kept && !self.kept => (
+                            false,
+                            format!(
+                                "kept on purpose by its creator {} (--kept removes it)",
+                                entry.pid
+                            ),
                         ),
-                    )
+                        // The kernel's facts suffice, whoever made it.
+                        _ => (true, facts),
+                    }
                 }
             }
             Details::SysvMq {
@@ -380,6 +393,9 @@ impl GcOptions {
                 Details::SysvSem { id, key, .. } => {
                     Some((Class::SysvSem, creator::sysv_identity(*id, *key)))
                 }
+                Details::SysvShm { id, key, .. } => {
+                    Some((Class::SysvShm, creator::sysv_identity(*id, *key)))
+                }
                 _ => None,
             })
             .collect();
@@ -390,6 +406,7 @@ impl GcOptions {
                 Class::Mq => Kind::PosixMq,
                 Class::SysvMq => Kind::SysvMq,
                 Class::SysvSem => Kind::SysvSem,
+                Class::SysvShm => Kind::SysvShm,
             })
         };
         let me = crate::sys::proc::euid();
@@ -441,7 +458,14 @@ fn remove(object: &Object, procs: &Processes) -> Outcome {
                 return changed("it was attached or replaced");
             }
             match crate::sys::shm::remove(*id) {
-                Ok(()) => Outcome::Removed,
+                Ok(()) => {
+                    creator::forget(
+                        st.perm.cuid,
+                        Class::SysvShm,
+                        creator::sysv_identity(*id, *key),
+                    );
+                    Outcome::Removed
+                }
                 Err(err) => os("shmctl(IPC_RMID)", err),
             }
         }

@@ -37,6 +37,7 @@ use std::time::{Duration, SystemTime};
 
 use libc::c_int;
 
+use crate::creator::{sysv_identity, Class};
 use crate::endpoint::Endpoint;
 use crate::error::ObjectName;
 use crate::facility::{
@@ -336,6 +337,7 @@ pub struct Segment {
 
 impl Segment {
     fn new(id: c_int, key: SysvKey, object: ObjectName, created: bool) -> Result<Segment> {
+        let label = object.to_string();
         let creator = if created {
             sys::stat(id)
                 .map_err(|e| Error::os(object.clone(), "stat", e))?
@@ -349,14 +351,21 @@ impl Segment {
             key,
             object,
             created,
-            guard: Guard::new(
-                SegmentId {
-                    id,
-                    key: key.raw(),
-                    creator,
-                },
-                created,
-            ),
+            guard: {
+                let guard = Guard::new(
+                    SegmentId {
+                        id,
+                        key: key.raw(),
+                        creator,
+                    },
+                    created,
+                );
+                if created {
+                    guard.recorded(Class::SysvShm, &label, sysv_identity(id, key.raw()))
+                } else {
+                    guard
+                }
+            },
         })
     }
 
@@ -474,7 +483,12 @@ impl Segment {
     /// [`Error::Os`] with `EPERM` unless this user owns or created it.
     #[doc(alias = "IPC_RMID")]
     pub fn remove(&self) -> Result<()> {
-        sys::remove(self.id).map_err(|e| self.fail("remove", e))
+        let forget = sys::stat(self.id).ok().map(|st| {
+            crate::creator::Forget::sysv(Class::SysvShm, self.id, st.perm.key, st.perm.cuid)
+        });
+        sys::remove(self.id).map_err(|e| self.fail("remove", e))?;
+        crate::creator::Forget::done(forget);
+        Ok(())
     }
 
     fn fail(&self, op: &'static str, err: io::Error) -> Error {

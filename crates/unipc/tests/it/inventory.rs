@@ -52,7 +52,17 @@ fn creator() {
     }
     let sysv_queue = sysv_queue.create(SysvKey::Private).unwrap();
     let set_handle = SetOptions::new().count(2).create(SysvKey::Private).unwrap();
-    println!("ready {} {}", sysv_queue.id(), set_handle.id());
+    let mut segment_options = unipc::shm::sysv::SegmentOptions::new().size(4096);
+    if keep {
+        segment_options = segment_options.keep();
+    }
+    let sysv_segment = segment_options.create(SysvKey::Private).unwrap();
+    println!(
+        "ready {} {} {}",
+        sysv_queue.id(),
+        set_handle.id(),
+        sysv_segment.id()
+    );
     if keep {
         drop((
             queue.keep(),
@@ -61,15 +71,33 @@ fn creator() {
             ring.keep(),
             sysv_queue,
             set_handle.keep(),
+            sysv_segment,
         ));
         return;
     }
     std::thread::sleep(std::time::Duration::from_secs(60));
 }
 
-/// Holds `set`'s POSIX objects open and mapped until killed.
+/// Holds `set`'s POSIX objects open and mapped, and its System V segment
+/// attached, after using its System V queue and set, until killed.
 fn holder() {
     let set = util::arg("SET");
+    let id = |name: &str| util::arg(name).parse::<i32>().unwrap();
+    unipc::message::sysv_mq::Queue::open_id(id("MQ"))
+        .unwrap()
+        .send_typed(1, b"held", unipc::message::Wait::Never)
+        .unwrap();
+    unipc::sync::sysv_sem::SemaphoreSet::open_id(id("SEM"))
+        .unwrap()
+        .apply(
+            &[unipc::sync::sysv_sem::Op::add(0, 1)],
+            unipc::message::Wait::Never,
+        )
+        .unwrap();
+    let _attached = unipc::shm::sysv::Segment::open_id(id("SHM"))
+        .unwrap()
+        .attach(unipc::shm::Access::ReadWrite)
+        .unwrap();
     let path = |p: &str| name(&format!("/gc-{set}{p}"));
     let _queue = PosixQueue::open(&path("")).unwrap();
     let segment = SegmentOptions::new().open(&path("")).unwrap();
@@ -101,12 +129,14 @@ fn raw_maker() {
 
 /// A peer started in `role`, once it printed its `ready` line: it and the
 /// numbers on that line.
-fn started(role: &str, set: &str, keep: bool) -> (util::Running, Vec<i32>) {
+fn started(role: &str, set: &str, keep: bool, ids: &[i32]) -> (util::Running, Vec<i32>) {
     let mut peer = Peer::new(TEST, role)
         .arg("SET", set)
-        .arg("KEEP", if keep { "1" } else { "0" })
-        .capture_stdout()
-        .spawn();
+        .arg("KEEP", if keep { "1" } else { "0" });
+    for (name, id) in ["MQ", "SEM", "SHM"].iter().zip(ids) {
+        peer = peer.arg(name, id.to_string());
+    }
+    let mut peer = peer.capture_stdout().spawn();
     // libtest's own lines come first.
     let mut reader = BufReader::new(peer.child.stdout.take().unwrap());
     let mut line = String::new();
@@ -164,13 +194,13 @@ fn world() {
     // Creators: one to be killed, one that lives, one whose objects a live
     // process goes on holding after it is killed, one that keeps its
     // objects on purpose and exits.
-    let (dead, dead_ids) = started("creator", "dead", false);
-    let (live, live_ids) = started("creator", "live", false);
-    let (held_creator, held_ids) = started("creator", "held", false);
-    let (holder, _) = started("holder", "held", false);
-    let (keeper, kept_ids) = started("creator", "kept", true);
+    let (dead, dead_ids) = started("creator", "dead", false, &[]);
+    let (live, live_ids) = started("creator", "live", false, &[]);
+    let (held_creator, held_ids) = started("creator", "held", false, &[]);
+    let (holder, _) = started("holder", "held", false, &held_ids);
+    let (keeper, kept_ids) = started("creator", "kept", true, &[]);
     keeper.wait_success();
-    let (raw, raw_ids) = started("raw", "raw", false);
+    let (raw, raw_ids) = started("raw", "raw", false, &[]);
     raw.wait_success();
     dead.kill();
     held_creator.kill();
@@ -182,9 +212,20 @@ fn world() {
     }
     assert_outcome(d, &sysv("sysv-mq", dead_ids[0]), true, "is dead");
     assert_outcome(d, &sysv("sysv-sem", dead_ids[1]), true, "is dead");
+    assert_outcome(d, &sysv("sysv-shm", dead_ids[2]), true, "are dead");
+    // A live process holds each of these, though their creator is dead.
     for n in names("held") {
         assert_outcome(d, &n, false, &format!("held by {}", holder.pid()));
     }
+    let lives = format!("process {} lives", holder.pid());
+    assert_outcome(d, &sysv("sysv-mq", held_ids[0]), false, &lives);
+    assert_outcome(d, &sysv("sysv-sem", held_ids[1]), false, &lives);
+    assert_outcome(
+        d,
+        &sysv("sysv-shm", held_ids[2]),
+        false,
+        &format!("held by {}", holder.pid()),
+    );
     // A live creator holds its objects itself.
     for n in names("live") {
         assert_outcome(d, &n, false, &format!("held by {}", live.pid()));
@@ -194,11 +235,10 @@ fn world() {
         assert_outcome(d, &n, false, "kept on purpose");
     }
     assert_outcome(d, &sysv("sysv-sem", kept_ids[1]), false, "kept on purpose");
+    assert_outcome(d, &sysv("sysv-mq", kept_ids[0]), false, "kept on purpose");
+    assert_outcome(d, &sysv("sysv-shm", kept_ids[2]), false, "kept on purpose");
     assert_outcome(d, "shm:/gc-raw", false, "unowned");
     assert_outcome(d, &sysv("sysv-shm", raw_ids[0]), true, "are dead");
-    // The held creator's System V objects have no holder concept: its
-    // creator is dead, so they go.
-    assert_outcome(d, &sysv("sysv-mq", held_ids[0]), true, "is dead");
     // A dry run removed nothing.
     assert!(std::path::Path::new("/dev/shm/gc-dead").exists());
 
@@ -235,6 +275,18 @@ fn world() {
     for n in names("kept") {
         assert_outcome(&report.decisions, &n, true, "(kept)");
     }
+    assert_outcome(
+        &report.decisions,
+        &sysv("sysv-mq", kept_ids[0]),
+        true,
+        "(kept)",
+    );
+    assert_outcome(
+        &report.decisions,
+        &sysv("sysv-shm", kept_ids[2]),
+        true,
+        "are dead",
+    );
 
     // Once the holder and the live creator are gone, so are their objects.
     holder.kill();
@@ -243,6 +295,33 @@ fn world() {
     for n in names("held").into_iter().chain(names("live")) {
         assert_outcome(&report.decisions, &n, true, "is dead");
     }
+    for ids in [&held_ids, &live_ids] {
+        assert_outcome(&report.decisions, &sysv("sysv-mq", ids[0]), true, "is dead");
+        assert_outcome(
+            &report.decisions,
+            &sysv("sysv-sem", ids[1]),
+            true,
+            "is dead",
+        );
+        assert_outcome(
+            &report.decisions,
+            &sysv("sysv-shm", ids[2]),
+            true,
+            "are dead",
+        );
+    }
+    let sysv_left: Vec<String> = ["msg", "sem", "shm"]
+        .iter()
+        .flat_map(|k| {
+            std::fs::read_to_string(format!("/proc/sysvipc/{k}"))
+                .unwrap()
+                .lines()
+                .skip(1)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(sysv_left.is_empty(), "System V objects left: {sysv_left:?}");
     let left: Vec<_> = std::fs::read_dir("/dev/shm")
         .unwrap()
         .flatten()
