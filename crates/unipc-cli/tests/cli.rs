@@ -3885,7 +3885,12 @@ fn gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked() {
          echo '== nobody'; setpriv --reuid=nobody --regid=nogroup --clear-groups unipc gc --kept --unowned -v\n\
          echo '== all'; unipc gc --kept --unowned -v\n\
          echo '== empty'; ls -A /dev/shm /dev/mqueue\n\
-         echo '== kind'; unipc gc --kind unix || echo \"exit $?\"\n"
+         echo '== kind'; unipc gc --kind unix || echo \"exit $?\"\n\
+         # Another user plants root's record directory: no record is read\n\
+         # from it or written to it, and gc says so.\n\
+         setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir /dev/shm/.unipc-creators-0\n\
+         unipc create shm:/planted --size 1 > /dev/null\n\
+         echo '== planted'; unipc gc -v 2>&1\n"
     )) else {
         return;
     };
@@ -3948,4 +3953,11 @@ fn gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked() {
         "{empty}"
     );
     assert!(part("kind").contains("exit 2"), "{text}");
+    let planted = part("planted");
+    assert!(planted.contains("stays shm:/planted: unowned"), "{planted}");
+    assert!(
+        planted.contains("/dev/shm/.unipc-creators-0: creator records ignored")
+            && planted.contains("owner 65534"),
+        "{planted}"
+    );
 }

@@ -399,6 +399,19 @@ pub(crate) fn all(uid: u32) -> Vec<(Class, Identity)> {
         .collect()
 }
 
+/// Record directories that are not their user's own (someone planted
+/// one to keep that user's records out): each path and why. Their records
+/// are never read, and that user's objects are unowned to `gc`.
+pub(crate) fn foreign_directories() -> Vec<(String, String)> {
+    users()
+        .into_iter()
+        .filter_map(|uid| {
+            let err = open_directory(uid, false).err()?;
+            Some((directory(uid).display().to_string(), err.to_string()))
+        })
+        .collect()
+}
+
 /// The user ids that have a record directory.
 pub(crate) fn users() -> Vec<u32> {
     let Ok(entries) = std::fs::read_dir("/dev/shm") else {

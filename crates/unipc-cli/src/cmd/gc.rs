@@ -76,6 +76,13 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
         text
     };
     out::write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
+    if !args.json {
+        super::ls::report_unreadable(
+            "gc",
+            "what they would show cannot be taken for unused",
+            &report.unreadable,
+        );
+    }
     Ok(if failed {
         ExitCode::FAILURE
     } else {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use serde_json::{json, Value};
 use unipc::inventory::{
-    Details, Holder, ListOptions, Listing, LockClass, Object, Pid, SocketState,
+    Details, Holder, ListOptions, Listing, LockClass, Object, Pid, SocketState, Unreadable,
 };
 
 use crate::cli::LsArgs;
@@ -32,18 +32,31 @@ pub fn run(args: LsArgs) -> anyhow::Result<ExitCode> {
         table(&listing, &users)
     };
     out::write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
-    if !args.json && !listing.unreadable.is_empty() {
-        let mut err = std::io::stderr().lock();
-        let _ = writeln!(
-            err,
-            "unipc ls: {} could not be read (the objects or holders they would show are missing above); --json lists all, the first:",
-            listing.unreadable.len()
+    if !args.json {
+        report_unreadable(
+            "ls",
+            "the objects or holders they would show are missing above",
+            &listing.unreadable,
         );
-        for u in listing.unreadable.iter().take(3) {
-            let _ = writeln!(err, "  {}: {}", printable(&u.what), u.reason);
-        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr how many things `command` could not read, and the first
+/// three (`--json` has them all).
+pub(super) fn report_unreadable(command: &str, consequence: &str, unreadable: &[Unreadable]) {
+    if unreadable.is_empty() {
+        return;
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "unipc {command}: {} could not be read ({consequence}); --json lists all, the first:",
+        unreadable.len()
+    );
+    for u in unreadable.iter().take(3) {
+        let _ = writeln!(err, "  {}: {}", printable(&u.what), printable(&u.reason));
+    }
 }
 
 /// Id to name, from a passwd-format file (a missing file: no names).
@@ -152,11 +165,13 @@ fn object_json(o: &Object, users: &Names) -> Value {
             creator_uid,
             last_send,
             last_receive,
+            waiting,
             ..
         } => json!({
             "key": format!("{:#010x}", *key as u32), "id": id, "bytes": bytes,
             "messages": messages, "creator_uid": creator_uid,
             "last_send": pid_json(last_send), "last_receive": pid_json(last_receive),
+            "waiting": holders_json(waiting),
         }),
         Details::SysvSem {
             key,
@@ -278,14 +293,20 @@ fn row(o: &Object, users: &Names) -> Vec<String> {
             messages,
             last_send,
             last_receive,
+            waiting,
             ..
         } => (
             format!("{:#010x}", *key as u32),
             format!("{bytes} B"),
             format!(
-                "msgs={messages} lspid={} lrpid={}",
+                "msgs={messages} lspid={} lrpid={}{}",
                 pid_text(last_send),
-                pid_text(last_receive)
+                pid_text(last_receive),
+                if waiting.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {}", holders_text("waiting", waiting))
+                }
             ),
         ),
         Details::SysvSem {

@@ -4,12 +4,15 @@
 //! | kind | stale when |
 //! |---|---|
 //! | `sysv-shm` | no attachment, and its creator and last user (the kernel's `shm_cpid`, `shm_lpid`) are dead; and, if unipc made it, not kept |
-//! | `sysv-mq` | its creator (unipc's record) and its last sender and receiver are dead |
+//! | `sysv-mq` | its creator (unipc's record) and its last sender and receiver are dead, and no live thread is blocked in `msgsnd`/`msgrcv` on it (`/proc/*/task/*/syscall`) |
 //! | `sysv-sem` | its creator (unipc's record) and the last process to operate on each semaphore are dead, and nobody waits |
 //! | `posix-mq`, `shm`, `sem` | its creator (unipc's record) is dead and no live process has it open or mapped |
 //!
 //! The creator of a POSIX object or System V queue or set is known only
-//! when unipc made it ([`crate::creator`]). One with no record is
+//! when unipc made it: its creating handle writes a record,
+//! `/dev/shm/.unipc-creators-UID/CLASS-A-B` (the object's device and
+//! inode, or id and key), with the creator's pid and start time and
+//! whether the creator kept the object on purpose. One with no record is
 //! *unowned*, and goes only with [`GcOptions::unowned`] (and then only on
 //! the other conditions). One whose creator let it outlive itself on
 //! purpose (`keep`, `unipc create`) is *kept*, and goes only with
@@ -25,6 +28,14 @@
 //! POSIX has no "unlink if unused", so a process that opens an object in
 //! the last instant before its removal still has its descriptor, but the
 //! name is gone.
+//!
+//! A System V queue has no holders to read: a process that last sent or
+//! received, or is blocked in `msgsnd`/`msgrcv` on it, is what shows it in
+//! use. A receiver waiting *with a timeout* polls (the kernel has no timed
+//! `msgrcv`), and between its tries it is seen nowhere: a queue whose
+//! creator is dead and whose only user is such a waiter that has not yet
+//! received can be taken for stale. unipc's own queues name their
+//! creator, so this needs the creator dead too.
 
 use super::procs::Processes;
 use super::{Details, Kind, ListOptions, Listing, Object, Pid, Unreadable};
@@ -164,6 +175,13 @@ impl GcOptions {
             .iter()
             .any(|u| u.what.starts_with("/proc/"));
         let stale_records = self.prune_records(&listing, &kinds);
+        let mut unreadable = listing.unreadable.clone();
+        for (what, reason) in creator::foreign_directories() {
+            unreadable.push(Unreadable {
+                what,
+                reason: format!("creator records ignored: {reason}"),
+            });
+        }
         let mut decisions: Vec<Decision> = listing
             .objects
             .iter()
@@ -197,7 +215,7 @@ impl GcOptions {
         Ok(Report {
             decisions,
             stale_records,
-            unreadable: listing.unreadable,
+            unreadable,
         })
     }
 
@@ -268,8 +286,21 @@ impl GcOptions {
                 creator_uid,
                 last_send,
                 last_receive,
+                waiting,
                 ..
             } => {
+                if let Some(w) = waiting.first() {
+                    return (
+                        false,
+                        format!("process {} ({}) waits on it", w.pid, w.command),
+                    );
+                }
+                if procs_unreadable {
+                    return (
+                        false,
+                        "some processes cannot be read by this user, and one may wait on it".into(),
+                    );
+                }
                 if !dead(last_send) || !dead(last_receive) {
                     return (
                         false,

@@ -216,6 +216,9 @@ pub enum Details {
         last_send: Pid,
         /// The last process to receive.
         last_receive: Pid,
+        /// The live processes blocked in `msgsnd` or `msgrcv` on it (of
+        /// those whose threads the caller can read).
+        waiting: Vec<Holder>,
     },
     /// A System V semaphore set.
     #[non_exhaustive]
@@ -467,7 +470,7 @@ impl ListOptions {
         let mut listing = Listing::default();
         let procs = Processes::scan(&mut listing.unreadable);
         if self.wants(Kind::SysvMq) {
-            sysv::queues(&mut listing)?;
+            sysv::queues(&mut listing, &procs)?;
         }
         if self.wants(Kind::SysvSem) {
             sysv::semaphore_sets(&mut listing)?;
@@ -538,8 +541,9 @@ fn utf8_path(path: &std::path::Path, unreadable: &mut Vec<Unreadable>) -> Option
     match path.to_str() {
         Some(text) => Some(text.to_owned()),
         None => {
+            use std::os::unix::ffi::OsStrExt;
             unreadable.push(Unreadable {
-                what: path.to_string_lossy().into_owned(),
+                what: crate::name::escaped(path.as_os_str().as_bytes()),
                 reason: "the name is not UTF-8".to_owned(),
             });
             None

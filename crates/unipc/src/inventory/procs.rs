@@ -28,6 +28,9 @@ pub(super) struct Processes {
     sockets: HashMap<u64, Vec<u32>>,
     /// A System V segment's id (the inode of its `/SYSV` mapping).
     segments: HashMap<u64, Vec<u32>>,
+    /// A System V queue's id, with the pids of which a thread is blocked
+    /// in `msgsnd` or `msgrcv` on it (`/proc/PID/task/TID/syscall`).
+    queue_waiters: HashMap<i64, Vec<u32>>,
     /// The path a descriptor's link showed for each open file.
     paths: HashMap<(u64, u64), PathBuf>,
     /// Each holder's command name and real user and group ids.
@@ -59,6 +62,7 @@ impl Processes {
             let held_before = found.len();
             found.read_fds(pid, &base, unreadable);
             found.read_maps(pid, &base, unreadable);
+            found.read_syscalls(pid, &base, unreadable);
             if found.len() != held_before {
                 let command = std::fs::read_to_string(base.join("comm"))
                     .map(|c| c.trim_end().to_owned())
@@ -86,6 +90,49 @@ impl Processes {
             + self.mapped.values().map(Vec::len).sum::<usize>()
             + self.sockets.values().map(Vec::len).sum::<usize>()
             + self.segments.values().map(Vec::len).sum::<usize>()
+            + self.queue_waiters.values().map(Vec::len).sum::<usize>()
+    }
+
+    /// The System V queue each thread of `pid` is blocked on, if any: a
+    /// waiting receiver has not received yet, so the queue's `lrpid` does
+    /// not name it.
+    fn read_syscalls(&mut self, pid: u32, base: &Path, unreadable: &mut Vec<Unreadable>) {
+        let Ok(tasks) = std::fs::read_dir(base.join("task")) else {
+            return;
+        };
+        for task in tasks.flatten() {
+            let path = task.path().join("syscall");
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(err) => {
+                    note(unreadable, base.join("syscall"), &err);
+                    return;
+                }
+            };
+            // `NR arg1 ... sp pc`, `running`, or `-1 sp pc` outside a call.
+            let mut fields = text.split_whitespace();
+            let (Some(nr), Some(arg1)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let Ok(nr) = nr.parse::<i64>() else {
+                continue;
+            };
+            if nr != libc::SYS_msgrcv && nr != libc::SYS_msgsnd {
+                continue;
+            }
+            if let Some(id) = arg1
+                .strip_prefix("0x")
+                .and_then(|h| i64::from_str_radix(h, 16).ok())
+            {
+                push_once(self.queue_waiters.entry(id).or_default(), pid);
+            }
+        }
+    }
+
+    /// The live processes blocked sending to or receiving from System V
+    /// queue `id`.
+    pub(super) fn waiting_on_queue(&self, id: i32) -> Vec<Holder> {
+        self.pids_to_holders(self.queue_waiters.get(&i64::from(id)), |_| {})
     }
 
     fn read_fds(&mut self, pid: u32, base: &Path, unreadable: &mut Vec<Unreadable>) {

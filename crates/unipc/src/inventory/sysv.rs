@@ -77,7 +77,7 @@ fn perms(path: &str, row: &HashMap<String, String>) -> Result<(Mode, u32)> {
     Ok((Mode::from_bits_truncate(bits), bits))
 }
 
-pub(super) fn queues(listing: &mut Listing) -> Result<()> {
+pub(super) fn queues(listing: &mut Listing, procs: &Processes) -> Result<()> {
     const PATH: &str = "/proc/sysvipc/msg";
     for row in table(PATH)? {
         let id: i32 = field(PATH, &row, "msqid", 10)?;
@@ -94,6 +94,7 @@ pub(super) fn queues(listing: &mut Listing) -> Result<()> {
                 creator_uid: field(PATH, &row, "cuid", 10)?,
                 last_send: Pid::of(field(PATH, &row, "lspid", 10)?),
                 last_receive: Pid::of(field(PATH, &row, "lrpid", 10)?),
+                waiting: procs.waiting_on_queue(id),
             },
         });
     }

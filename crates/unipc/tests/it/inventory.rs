@@ -111,6 +111,18 @@ fn holder() {
     std::thread::sleep(std::time::Duration::from_secs(60));
 }
 
+/// Blocks receiving from System V queue `MQ` (its creator is dead).
+fn waiter() {
+    let queue = unipc::message::sysv_mq::Queue::open_id(util::arg("MQ").parse().unwrap()).unwrap();
+    println!("ready");
+    let mut buf = [0; 64];
+    let _ = queue.recv_select(
+        unipc::message::sysv_mq::Select::Any,
+        &mut buf,
+        unipc::message::Wait::Forever,
+    );
+}
+
 /// A System V segment and a POSIX object made through the raw calls, no
 /// unipc code: prints the segment's id and exits.
 fn raw_maker() {
@@ -201,6 +213,9 @@ fn world() {
     let (keeper, kept_ids) = started("creator", "kept", true, &[]);
     keeper.wait_success();
     let (raw, raw_ids) = started("raw", "raw", false, &[]);
+    let (waited_creator, waited_ids) = started("creator", "waited", false, &[]);
+    let (waiter, _) = started("waiter", "waited", false, &waited_ids);
+    waited_creator.kill();
     raw.wait_success();
     dead.kill();
     held_creator.kill();
@@ -238,6 +253,10 @@ fn world() {
     assert_outcome(d, &sysv("sysv-mq", kept_ids[0]), false, "kept on purpose");
     assert_outcome(d, &sysv("sysv-shm", kept_ids[2]), false, "kept on purpose");
     assert_outcome(d, "shm:/gc-raw", false, "unowned");
+    // A receiver blocked in msgrcv has not received: lrpid does not name
+    // it, its thread's system call does.
+    let waits = format!("process {} ", waiter.pid());
+    assert_outcome(d, &sysv("sysv-mq", waited_ids[0]), false, &waits);
     assert_outcome(d, &sysv("sysv-shm", raw_ids[0]), true, "are dead");
     // A dry run removed nothing.
     assert!(std::path::Path::new("/dev/shm/gc-dead").exists());
@@ -291,10 +310,17 @@ fn world() {
     // Once the holder and the live creator are gone, so are their objects.
     holder.kill();
     live.kill();
+    waiter.kill();
     let report = GcOptions::new().run().unwrap();
     for n in names("held").into_iter().chain(names("live")) {
         assert_outcome(&report.decisions, &n, true, "is dead");
     }
+    assert_outcome(
+        &report.decisions,
+        &sysv("sysv-mq", waited_ids[0]),
+        true,
+        "is dead",
+    );
     for ids in [&held_ids, &live_ids] {
         assert_outcome(&report.decisions, &sysv("sysv-mq", ids[0]), true, "is dead");
         assert_outcome(
@@ -338,6 +364,7 @@ fn gc_removes_what_dead_creators_left_and_nothing_in_use() {
         Some("creator") => return creator(),
         Some("holder") => return holder(),
         Some("raw") => return raw_maker(),
+        Some("waiter") => return waiter(),
         _ => {}
     }
     if !util::is_root() {
