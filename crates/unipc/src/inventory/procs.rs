@@ -253,10 +253,14 @@ impl Processes {
         self.paths.get(&(dev, ino)).map(PathBuf::as_path)
     }
 
-    /// The real user and group of live process `pid`, if it was seen
-    /// holding something.
+    /// The real user and group of process `pid` (from its `status`, which
+    /// any user may read).
     pub(super) fn owner_of(&self, pid: u32) -> Option<Owner> {
-        self.commands.get(&pid)?.1
+        match self.commands.get(&pid) {
+            Some((_, owner)) => *owner,
+            // `status` is readable where `fd` is not.
+            None => real_ids(&Path::new("/proc").join(pid.to_string())),
+        }
     }
 
     fn pids_to_holders(&self, pids: Option<&Vec<u32>>, how: impl Fn(&mut Holder)) -> Vec<Holder> {
