@@ -332,20 +332,39 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8], type_tag: Option<TypeTag>) -> R
 /// # Ok::<(), unipc::Error>(())
 /// ```
 pub fn decode_value(bytes: &[u8]) -> Result<(Header, super::Value)> {
-    let object = standalone();
-    let (header, _) = check_header(
-        &object,
-        bytes,
-        Expect {
-            type_tag: None,
-            fds: peek_fds(bytes),
-        },
-    )?;
+    decode_from(&standalone(), bytes, None)
+}
+
+/// Decodes a typed message that came through `object` (which errors
+/// name) as a `T`, with its header; with `type_tag`, only a message that
+/// carries that tag. Whatever descriptor count the header gives is
+/// accepted (a receiver that took none can still read the value).
+///
+/// # Errors
+/// As [`decode`], less the descriptor check.
+///
+/// # Examples
+/// ```
+/// use unipc::message::typed::{self, Value};
+///
+/// let bytes = typed::encode(&"x", None)?;
+/// let object = unipc::ObjectName::from("posix-mq:/jobs");
+/// let (_, value) = typed::decode_from::<Value>(&object, &bytes, None)?;
+/// assert_eq!(value.as_text(), Some("x"));
+/// let err = typed::decode_from::<Value>(&object, b"plain", None).unwrap_err();
+/// assert!(err.to_string().starts_with("posix-mq:/jobs: "));
+/// # Ok::<(), unipc::Error>(())
+/// ```
+pub fn decode_from<T: DeserializeOwned>(
+    object: &ObjectName,
+    bytes: &[u8],
+    type_tag: Option<TypeTag>,
+) -> Result<(Header, T)> {
     let expect = Expect {
-        type_tag: None,
-        fds: usize::from(header.fds),
+        type_tag,
+        fds: peek_fds(bytes),
     };
-    decode_checked(&object, bytes, expect)
+    decode_checked(object, bytes, expect)
 }
 
 /// The descriptor count a header claims (0 when there is no header).
