@@ -81,7 +81,8 @@ mod framed;
 
 pub use ciborium::Value;
 pub use codec::{
-    decode, decode_from, decode_value, encode, Header, TypeTag, HEADER_LEN, MAGIC, RECURSION_LIMIT, VERSION,
+    decode, decode_from, decode_value, encode, Header, TypeTag, HEADER_LEN, MAGIC, RECURSION_LIMIT,
+    VERSION,
 };
 pub use framed::{Framed, DEFAULT_MAX_FRAME, FRAME_PREFIX_LEN};
 
