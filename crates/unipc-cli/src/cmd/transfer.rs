@@ -328,6 +328,9 @@ fn send_messages(
     Ok(())
 }
 
+/// Sends one value, as a message or a frame.
+type SendOne<'a> = dyn FnMut(&serde_json::Value) -> unipc::Result<()> + 'a;
+
 /// The longest line `send --json` reads (JSON text, before encoding).
 const JSON_LINE_MAX: u64 = 64 << 20;
 
@@ -346,26 +349,25 @@ fn send_json(
     let mut number = 0u64;
     let mut sent = 0u64;
     let before = |sent: u64| format!("({sent} message(s) sent before it)");
-    let mut send_one: Box<dyn FnMut(&serde_json::Value) -> unipc::Result<()> + '_> =
-        match &mut handle {
-            Handle::Stream(stream) => {
-                let mut framed =
-                    Framed::<_, serde_json::Value>::new(stream).named(endpoint.to_string());
-                if let Some(t) = type_tag {
-                    framed = framed.with_type_tag(t);
-                }
-                Box::new(move |value| framed.send(value))
+    let mut send_one: Box<SendOne<'_>> = match &mut handle {
+        Handle::Stream(stream) => {
+            let mut framed =
+                Framed::<_, serde_json::Value>::new(stream).named(endpoint.to_string());
+            if let Some(t) = type_tag {
+                framed = framed.with_type_tag(t);
             }
-            Handle::Messages(messages) => {
-                let mut typed = Typed::<_, serde_json::Value>::new(&*messages);
-                if let Some(t) = type_tag {
-                    typed = typed.with_type_tag(t);
-                }
-                let wait = wait_of(args.nonblock, timeout);
-                Box::new(move |value| typed.send_tagged(value, tag, wait))
+            Box::new(move |value| framed.send(value))
+        }
+        Handle::Messages(messages) => {
+            let mut typed = Typed::<_, serde_json::Value>::new(&*messages);
+            if let Some(t) = type_tag {
+                typed = typed.with_type_tag(t);
             }
-            _ => return Err(usage(format!("{endpoint}: cannot send to this endpoint"))),
-        };
+            let wait = wait_of(args.nonblock, timeout);
+            Box::new(move |value| typed.send_tagged(value, tag, wait))
+        }
+        _ => return Err(usage(format!("{endpoint}: cannot send to this endpoint"))),
+    };
     loop {
         line.clear();
         let read = (&mut *input)

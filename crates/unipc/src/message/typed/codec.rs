@@ -31,10 +31,14 @@ pub const VERSION: u8 = 1;
 const ENCODING_CBOR: u8 = 1;
 /// The length of the header in front of every typed message's body.
 pub const HEADER_LEN: usize = 16;
-/// How deeply arrays and maps may nest in a received value (ciborium's
-/// recursion limit, whose default is 256): deeper input is
-/// [`Error::Undecodable`], never a stack overflow.
-pub const RECURSION_LIMIT: usize = 128;
+/// How deeply arrays and maps may nest in a received value: ciborium's
+/// recursion limit, 256, which `from_reader_with_buffer` applies. Deeper
+/// input is [`Error::Undecodable`], never a stack overflow (tested with
+/// 100,000 levels).
+pub const RECURSION_LIMIT: usize = 256;
+/// The decoder's scratch buffer: text and byte strings up to this long are
+/// decoded without an intermediate allocation.
+const SCRATCH: usize = 256;
 
 /// The type a typed message says it holds: a 64-bit FNV-1a hash of a name
 /// both sides agree on (`"myapp.Job/v1"`), so a receiver of one type
@@ -247,7 +251,10 @@ pub(crate) fn decode_checked<T: DeserializeOwned>(
         bytes: bytes.to_vec(),
     };
     let mut rest = body;
-    let value: T = ciborium::de::from_reader_with_recursion_limit(&mut rest, RECURSION_LIMIT)
+    // ciborium's own 4 KiB scratch costs a memset per message; strings
+    // longer than this one are read in pieces of its size.
+    let mut scratch = [0u8; SCRATCH];
+    let value: T = ciborium::de::from_reader_with_buffer(&mut rest, &mut scratch)
         .map_err(|err| undecodable(cbor_error_text(&err)))?;
     if !rest.is_empty() {
         return Err(undecodable(format!(
