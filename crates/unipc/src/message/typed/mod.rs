@@ -71,7 +71,7 @@ use std::sync::Mutex;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{Messenger, Tag, Wait};
+use super::{sysv_mq, Messenger, Received, Tag, Wait};
 use crate::error::ObjectName;
 use crate::stream::seqpacket;
 use crate::{Error, Result};
@@ -230,17 +230,7 @@ impl<M: Messenger, T: Serialize + DeserializeOwned> Typed<M, T> {
     /// bytes) for one that is not a `T`. Either way the message was
     /// consumed.
     pub fn recv_tagged(&self, wait: Wait) -> Result<(T, Tag)> {
-        let mut buf = take(&self.recv_buf);
-        let got = self.recv_bytes(&mut buf, wait).and_then(|(len, tag)| {
-            let expect = Expect {
-                type_tag: self.type_tag,
-                fds: 0,
-            };
-            codec::decode_checked(&self.inner.object(), &buf[..len], expect)
-                .map(|(_, value)| (value, tag))
-        });
-        give_back(&self.recv_buf, buf);
-        got
+        self.recv_with(|buf| self.inner.recv_into(buf, wait))
     }
 
     /// Receives and decodes one message, blocking.
@@ -259,13 +249,33 @@ impl<M: Messenger, T: Serialize + DeserializeOwned> Typed<M, T> {
         self.recv_tagged(Wait::Never).map(|(value, _)| value)
     }
 
-    /// One message into `buf` (grown to the facility's receive hint once).
-    fn recv_bytes(&self, buf: &mut Vec<u8>, wait: Wait) -> Result<(usize, Tag)> {
+    /// Receives one message with `recv` into the reused buffer (grown to
+    /// the facility's receive hint once, and to a message that did not fit)
+    /// and decodes it.
+    fn recv_with(&self, mut recv: impl FnMut(&mut [u8]) -> Result<Received>) -> Result<(T, Tag)> {
+        let mut buf = take(&self.recv_buf);
+        let got = self.recv_bytes(&mut buf, &mut recv).and_then(|(len, tag)| {
+            let expect = Expect {
+                type_tag: self.type_tag,
+                fds: 0,
+            };
+            codec::decode_checked(&self.inner.object(), &buf[..len], expect)
+                .map(|(_, value)| (value, tag))
+        });
+        give_back(&self.recv_buf, buf);
+        got
+    }
+
+    fn recv_bytes(
+        &self,
+        buf: &mut Vec<u8>,
+        recv: &mut impl FnMut(&mut [u8]) -> Result<Received>,
+    ) -> Result<(usize, Tag)> {
         if buf.is_empty() {
             buf.resize(self.inner.recv_buffer_hint()?.max(codec::HEADER_LEN), 0);
         }
         loop {
-            match self.inner.recv_into(buf, wait) {
+            match recv(buf) {
                 Ok(got) => return Ok((got.len, got.tag)),
                 // The message stayed queued: grow to it and take it.
                 Err(Error::BufferTooSmall {
@@ -275,6 +285,34 @@ impl<M: Messenger, T: Serialize + DeserializeOwned> Typed<M, T> {
                 Err(other) => return Err(other),
             }
         }
+    }
+}
+
+impl<T: Serialize + DeserializeOwned> Typed<sysv_mq::Queue, T> {
+    /// `msgrcv`—receives the message `select` picks (the oldest of one
+    /// type, of the lowest type up to n, of any type but n), waiting as
+    /// `wait` says, and decodes it; its type comes back as [`Tag::Type`].
+    ///
+    /// # Errors
+    /// As [`Typed::recv_tagged`].
+    ///
+    /// # Examples
+    /// ```
+    /// use unipc::message::sysv_mq::{QueueOptions, Select};
+    /// use unipc::message::typed::Typed;
+    /// use unipc::message::{Tag, Wait};
+    /// use unipc::name::SysvKey;
+    ///
+    /// let queue = Typed::<_, String>::new(QueueOptions::new().create(SysvKey::Private)?);
+    /// queue.send_tagged(&"low".to_owned(), Tag::Type(9), Wait::Never)?;
+    /// queue.send_tagged(&"urgent".to_owned(), Tag::Type(1), Wait::Never)?;
+    /// let (first, tag) = queue.recv_select(Select::AtMost(5), Wait::Never)?;
+    /// assert_eq!((first.as_str(), tag), ("urgent", Tag::Type(1)));
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    #[doc(alias = "msgrcv")]
+    pub fn recv_select(&self, select: sysv_mq::Select, wait: Wait) -> Result<(T, Tag)> {
+        self.recv_with(|buf| self.inner.recv_select(select, buf, wait))
     }
 }
 
