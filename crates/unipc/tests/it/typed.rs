@@ -476,3 +476,61 @@ fn descriptor_limits() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Descriptors with framed values on a UNIX stream, between processes:
+/// each frame's descriptors arrive with it, however the frames pack into
+/// the stream, and a frame sent with descriptors to a plain receive is
+/// refused.
+#[test]
+fn descriptors_travel_with_frames_on_a_unix_stream() {
+    if util::role().is_some() {
+        let stream = unix::Stream::try_from(util::passed_fd(0)).unwrap();
+        let mut tx = Framed::<_, Job>::new(stream).with_type_tag(JOB);
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"framed file").unwrap();
+        for i in 0..5u64 {
+            let fds: Vec<_> = (0..i).map(|_| file.as_fd()).collect();
+            tx.send_with_fds(&job(i), &fds).unwrap();
+        }
+        // A large frame, sent in pieces, its descriptor on the first.
+        let mut big = job(50);
+        big.blob = vec![1; 500_000];
+        tx.send_with_fds(&big, &[file.as_fd()]).unwrap();
+        tx.send_with_fds(&job(51), &[file.as_fd()]).unwrap();
+        return;
+    }
+    let (ours, theirs) = unix::pair().unwrap();
+    let peer = util::Peer::new(
+        "typed::descriptors_travel_with_frames_on_a_unix_stream",
+        "sender",
+    )
+    .fd(theirs.as_fd())
+    .spawn();
+    drop(theirs);
+    let mut rx = Framed::<_, Job>::new(ours).with_type_tag(JOB);
+    // Let every small frame arrive before reading, so they share the
+    // stream's buffer.
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    for i in 0..5u64 {
+        let (value, fds) = rx.recv_with_fds(8).unwrap().unwrap();
+        assert_eq!((value, fds.len()), (job(i), i as usize), "frame {i}");
+        for fd in fds {
+            let mut file = std::fs::File::from(fd);
+            file.rewind().unwrap();
+            let mut text = String::new();
+            file.read_to_string(&mut text).unwrap();
+            assert_eq!(text, "framed file");
+        }
+    }
+    let (big, fds) = rx.recv_with_fds(1).unwrap().unwrap();
+    assert_eq!((big.blob.len(), fds.len()), (500_000, 1));
+    match rx.recv() {
+        Err(Error::TypedMismatch {
+            what: "descriptor count",
+            ..
+        }) => {}
+        other => panic!("a frame with a descriptor to a plain receive: {other:?}"),
+    }
+    assert!(rx.recv_with_fds(1).unwrap().is_none(), "end of stream");
+    peer.wait_success();
+}

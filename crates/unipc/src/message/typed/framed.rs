@@ -5,12 +5,14 @@
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::marker::PhantomData;
+use std::os::fd::{BorrowedFd, OwnedFd};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::codec::{self, Expect, TypeTag};
+use super::codec::{self, Expect, TypeTag, HEADER_LEN};
 use crate::error::ObjectName;
+use crate::stream::unix;
 use crate::{Error, Result};
 
 /// The length of the prefix in front of each frame.
@@ -126,18 +128,26 @@ impl<S: Write, T: Serialize> Framed<S, T> {
     /// written: close the stream); [`Error::Unsupported`] when `value`'s
     /// `Serialize` fails.
     pub fn send(&mut self, value: &T) -> Result<()> {
-        let mut buf = std::mem::take(&mut self.buf);
-        let sent = self.send_in(&mut buf, value);
+        let buf = self.frame(value, 0)?;
+        let sent = super::write_all(&mut self.stream, &buf)
+            .map_err(|e| Error::os(&self.object, "write", e));
         self.buf = buf;
         sent
     }
 
-    fn send_in(&mut self, buf: &mut Vec<u8>, value: &T) -> Result<()> {
+    /// Encodes `value` (saying `fds` descriptors go with it) into the
+    /// frame buffer, prefix included, and checks the frame's size.
+    fn frame(&mut self, value: &T, fds: usize) -> Result<Vec<u8>> {
+        let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.extend_from_slice(&[0; FRAME_PREFIX_LEN]);
-        codec::encode_into(&self.object, value, self.type_tag, 0, buf)?;
+        if let Err(err) = codec::encode_into(&self.object, value, self.type_tag, fds, &mut buf) {
+            self.buf = buf;
+            return Err(err);
+        }
         let len = buf.len() - FRAME_PREFIX_LEN;
         if len > self.max_frame {
+            self.buf = buf;
             return Err(Error::MessageTooLarge {
                 object: self.object.clone(),
                 size: len,
@@ -146,7 +156,111 @@ impl<S: Write, T: Serialize> Framed<S, T> {
         }
         // `max_frame` is at most u32::MAX.
         buf[..FRAME_PREFIX_LEN].copy_from_slice(&(len as u32).to_le_bytes());
-        super::write_all(&mut self.stream, buf).map_err(|e| self.io_error("write", e))
+        Ok(buf)
+    }
+}
+
+impl<T: Serialize> Framed<unix::Stream, T> {
+    /// `sendmsg(SCM_RIGHTS)`—writes `value` as one frame with duplicates of
+    /// `fds` attached to its first byte, for [`Framed::recv_with_fds`].
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] for more than [`super::MAX_FDS`]
+    /// descriptors and [`Error::MessageTooLarge`], before anything is
+    /// written; as [`Framed::send`].
+    ///
+    /// # Examples
+    /// ```
+    /// use std::io::{Read, Seek, Write};
+    /// use std::os::fd::AsFd;
+    /// use unipc::message::typed::Framed;
+    /// use unipc::stream::unix;
+    ///
+    /// let (a, b) = unix::pair()?;
+    /// let (mut tx, mut rx) = (Framed::<_, u32>::new(a), Framed::<_, u32>::new(b));
+    /// let mut file = tempfile::tempfile()?;
+    /// file.write_all(b"shared")?;
+    /// tx.send_with_fds(&42, &[file.as_fd()])?;
+    /// let (value, fds) = rx.recv_with_fds(1)?.expect("a frame");
+    /// let mut got = std::fs::File::from(fds.into_iter().next().unwrap());
+    /// got.rewind()?;
+    /// let mut text = String::new();
+    /// got.read_to_string(&mut text)?;
+    /// assert_eq!((value, text.as_str()), (42, "shared"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[doc(alias = "SCM_RIGHTS")]
+    pub fn send_with_fds(&mut self, value: &T, fds: &[BorrowedFd<'_>]) -> Result<()> {
+        if fds.len() > super::MAX_FDS {
+            return Err(Error::LimitExceeded {
+                object: self.object.clone(),
+                what: "descriptors in one message",
+                requested: fds.len() as u64,
+                limit: super::MAX_FDS as u64,
+                set_in: "SCM_MAX_FD, fixed in the kernel",
+            });
+        }
+        let buf = self.frame(value, fds.len())?;
+        let sent = self.stream.send_with_fds(&buf, fds).and_then(|n| {
+            super::write_all(&mut self.stream, &buf[n..])
+                .map_err(|e| Error::os(&self.object, "write", e))
+        });
+        self.buf = buf;
+        sent
+    }
+}
+
+impl<T: DeserializeOwned> Framed<unix::Stream, T> {
+    /// `recvmsg(MSG_CMSG_CLOEXEC)`—reads one frame and the descriptors sent
+    /// with it (close-on-exec), accepting at most `max_fds`; `None` at the
+    /// end of the stream between frames.
+    ///
+    /// # Errors
+    /// [`Error::TooManyFds`] when more than `max_fds` came (or the kernel
+    /// had to drop some, `MSG_CTRUNC`): all are closed and the framing is
+    /// lost. [`Error::TypedMismatch`] when the header's count differs from
+    /// what arrived; as [`Framed::recv`].
+    pub fn recv_with_fds(&mut self, max_fds: usize) -> Result<Option<(T, Vec<OwnedFd>)>> {
+        // The descriptors come with the frame's first byte: read the prefix
+        // and the header with recvmsg, the rest as bytes.
+        let mut head = [0u8; FRAME_PREFIX_LEN + HEADER_LEN];
+        let mut have = 0;
+        let mut fds = Vec::new();
+        while have < head.len() {
+            let room = max_fds.min(super::MAX_FDS).saturating_sub(fds.len());
+            let (n, got) = self.stream.recv_with_fds(&mut head[have..], room)?;
+            fds.extend(got);
+            match n {
+                0 if have == 0 && fds.is_empty() => return Ok(None),
+                0 => return Err(self.cut_short(have, None)),
+                n => have += n,
+            }
+        }
+        let mut prefix = [0u8; FRAME_PREFIX_LEN];
+        prefix.copy_from_slice(&head[..FRAME_PREFIX_LEN]);
+        let len = self.check_len(prefix)?;
+        if len < HEADER_LEN {
+            // Too short to hold a header: what was read is the frame and
+            // more; decode what belongs to it for the error.
+            let expect = Expect {
+                type_tag: self.type_tag,
+                fds: fds.len(),
+            };
+            let frame = &head[FRAME_PREFIX_LEN..FRAME_PREFIX_LEN + len];
+            return codec::decode_checked(&self.object, frame, expect).map(|(_, v)| Some((v, fds)));
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        buf.extend_from_slice(&head[FRAME_PREFIX_LEN..]);
+        let got = self.read_rest(&mut buf, len).and_then(|()| {
+            let expect = Expect {
+                type_tag: self.type_tag,
+                fds: fds.len(),
+            };
+            codec::decode_checked(&self.object, &buf, expect).map(|(_, value)| value)
+        });
+        self.buf = buf;
+        got.map(|value| Some((value, fds)))
     }
 }
 
@@ -180,32 +294,10 @@ impl<S: Read, T: DeserializeOwned> Framed<S, T> {
                 Err(e) => return Err(self.io_error("read", e)),
             }
         }
-        let len = u32::from_le_bytes(prefix) as usize;
-        if len > self.max_frame {
-            return Err(Error::MessageTooLarge {
-                object: self.object.clone(),
-                size: len,
-                limit: self.max_frame,
-            });
-        }
+        let len = self.check_len(prefix)?;
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
-        // Grows as bytes arrive: a peer that declares a large frame and
-        // stops costs what it sent, not what it declared.
-        let read = (&mut self.stream)
-            .take(len as u64)
-            .read_to_end(&mut buf)
-            .map_err(|e| self.io_error("read", e));
-        let got = read.and_then(|got| {
-            if got < len {
-                return Err(self.io_error(
-                    "read",
-                    io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("the stream ended {got} bytes into a frame of {len}"),
-                    ),
-                ));
-            }
+        let got = self.read_rest(&mut buf, len).and_then(|()| {
             let expect = Expect {
                 type_tag: self.type_tag,
                 fds: 0,
@@ -214,6 +306,45 @@ impl<S: Read, T: DeserializeOwned> Framed<S, T> {
         });
         self.buf = buf;
         got
+    }
+}
+
+impl<S: Read, T> Framed<S, T> {
+    /// The frame length a prefix declares, refused above the maximum
+    /// before anything is allocated.
+    fn check_len(&self, prefix: [u8; FRAME_PREFIX_LEN]) -> Result<usize> {
+        let len = u32::from_le_bytes(prefix) as usize;
+        if len > self.max_frame {
+            return Err(Error::MessageTooLarge {
+                object: self.object.clone(),
+                size: len,
+                limit: self.max_frame,
+            });
+        }
+        Ok(len)
+    }
+
+    /// Reads the frame's bytes after those already in `buf`, up to `len`.
+    /// Grows as bytes arrive: a peer that declares a large frame and stops
+    /// costs what it sent, not what it declared.
+    fn read_rest(&mut self, buf: &mut Vec<u8>, len: usize) -> Result<()> {
+        let want = len - buf.len();
+        let got = (&mut self.stream)
+            .take(want as u64)
+            .read_to_end(buf)
+            .map_err(|e| self.io_error("read", e))?;
+        if got < want {
+            return Err(self.cut_short(buf.len(), Some(len)));
+        }
+        Ok(())
+    }
+
+    fn cut_short(&self, got: usize, len: Option<usize>) -> Error {
+        let text = match len {
+            Some(len) => format!("the stream ended {got} bytes into a frame of {len}"),
+            None => format!("the stream ended {got} bytes into a frame"),
+        };
+        self.io_error("read", io::Error::new(io::ErrorKind::UnexpectedEof, text))
     }
 }
 

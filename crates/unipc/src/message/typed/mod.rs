@@ -37,12 +37,16 @@
 //!   an error, not a stack overflow (all tested).
 //!
 //! # Descriptors
-//! On a seqpacket connection ([`crate::stream::seqpacket::Conn`]) a typed
-//! message may carry open descriptors (`SCM_RIGHTS`):
-//! [`Typed::send_with_fds`] / [`Typed::recv_with_fds`], at most
-//! [`MAX_FDS`] per message, as a typed error past it (never a panic, unlike
-//! ipc-channel past 64); the count is in the header, so a receive that
-//! got another number of descriptors (`MSG_CTRUNC`) says so.
+//! On UNIX sockets a typed value may carry open descriptors
+//! (`SCM_RIGHTS`), received close-on-exec: on a seqpacket connection
+//! ([`crate::stream::seqpacket::Conn`]) with [`Typed::send_with_fds`] /
+//! [`Typed::recv_with_fds`], on a UNIX stream
+//! ([`crate::stream::unix::Stream`]) with [`Framed::send_with_fds`] /
+//! [`Framed::recv_with_fds`] (attached to the frame's first byte). At most
+//! [`MAX_FDS`] per message, a typed error past it (never a panic, unlike
+//! ipc-channel past 64); more than the receiver accepts, or descriptors
+//! the kernel had to drop (`MSG_CTRUNC`), is [`Error::TooManyFds`]; the
+//! count is in the header, so a receive that got another number says so.
 //!
 //! # Examples
 //! ```
