@@ -3679,6 +3679,29 @@ mod typed_json {
         assert!(raw["data"].as_str().unwrap().starts_with("UPCT"), "{raw}");
     }
 
+    /// As a script would write it: a pipeline into `send --json`, through a
+    /// queue, and a receiver in the background of a UNIX stream.
+    #[test]
+    fn shell_pipelines() {
+        let (endpoint, _guard) = create_queue();
+        let dir = temp_dir();
+        let sock = format!("unix:{}", dir.path().join("s.sock").display());
+        let script = format!(
+            r#"set -e
+u="{bin}"
+printf '%s\n' '{{"n":1}}' '[true,"x"]' | "$u" send {endpoint} --json --priority 1
+"$u" recv {endpoint} --json --typed --count 2
+"$u" recv {sock} --json --typed &
+seq 3 | "$u" send {sock} --json --timeout 5
+wait $!"#,
+            bin = env!("CARGO_BIN_EXE_unipc"),
+        );
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", &script]);
+        let out = run(cmd, Input::Nothing).ok();
+        assert_eq!(out, "{\"n\":1}\n[true,\"x\"]\n1\n2\n3\n");
+    }
+
     /// A line that is not JSON stops the send naming its number, after the
     /// lines before it were sent; a message that is not typed is an error
     /// naming the queue; a value over the queue's limit names both sizes.

@@ -534,3 +534,33 @@ fn descriptors_travel_with_frames_on_a_unix_stream() {
     assert!(rx.recv_with_fds(1).unwrap().is_none(), "end of stream");
     peer.wait_success();
 }
+
+/// Any bytes after a good header, and any bytes at all, give a value or a
+/// typed error: never a panic, an abort on allocation or a stack overflow.
+/// Runs for a bounded time under `cargo test` (bolero's random engine);
+/// `cargo bolero test` runs it as a fuzz target.
+#[test]
+fn any_bytes_decode_to_a_value_or_a_typed_error() {
+    let header = typed::encode(&(), Some(JOB)).unwrap()[..HEADER_LEN].to_vec();
+    bolero::check!()
+        .with_type::<(bool, Vec<u8>)>()
+        .with_test_time(std::time::Duration::from_secs(2))
+        .for_each(|(with_header, body)| {
+            let mut bytes = if *with_header {
+                header.clone()
+            } else {
+                Vec::new()
+            };
+            bytes.extend_from_slice(body);
+            for result in [
+                typed::decode::<typed::Value>(&bytes, Some(JOB)).map(drop),
+                typed::decode::<Job>(&bytes, Some(JOB)).map(drop),
+                typed::decode_value(&bytes).map(drop),
+            ] {
+                match result {
+                    Ok(()) | Err(Error::Undecodable { .. }) | Err(Error::TypedMismatch { .. }) => {}
+                    Err(other) => panic!("{other:?}"),
+                }
+            }
+        });
+}
