@@ -106,17 +106,19 @@ pub const MAX_FDS: usize = crate::sys::socket::SCM_MAX_FD;
 /// buffer taken uses a fresh one).
 ///
 /// # Examples
-/// A POSIX priority travels as the message's [`Tag`]:
+/// A System V type (or a POSIX priority) travels as the message's
+/// [`Tag`]; a borrowed facility works as well as an owned one:
 /// ```
+/// use unipc::message::sysv_mq::QueueOptions;
 /// use unipc::message::typed::Typed;
 /// use unipc::message::{Tag, Wait};
-/// use unipc::stream::seqpacket;
+/// use unipc::name::SysvKey;
 ///
-/// let (a, b) = seqpacket::pair()?;
-/// let (tx, rx) = (Typed::<_, Vec<u32>>::new(a), Typed::<_, Vec<u32>>::new(b));
-/// tx.send_tagged(&vec![1, 2, 3], Tag::None, Wait::Forever)?;
-/// let (value, tag) = rx.recv_tagged(Wait::Forever)?;
-/// assert_eq!((value, tag), (vec![1, 2, 3], Tag::None));
+/// let queue = QueueOptions::new().create(SysvKey::Private)?; // removed on drop
+/// let typed = Typed::<_, Vec<u32>>::new(&queue);
+/// typed.send_tagged(&vec![1, 2, 3], Tag::Type(3), Wait::Never)?;
+/// let (value, tag) = typed.recv_tagged(Wait::Never)?;
+/// assert_eq!((value, tag), (vec![1, 2, 3], Tag::Type(3)));
 /// # Ok::<(), unipc::Error>(())
 /// ```
 pub struct Typed<M, T> {
