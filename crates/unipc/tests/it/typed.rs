@@ -564,3 +564,42 @@ fn any_bytes_decode_to_a_value_or_a_typed_error() {
             }
         });
 }
+
+/// System V types select typed messages between processes: the lowest
+/// type up to 3 first, then exactly 5, then any but 9.
+#[test]
+fn sysv_types_select_typed_messages() {
+    use unipc::message::sysv_mq::{Queue, QueueOptions, Select};
+    if util::role().is_some() {
+        let queue = Queue::open_id(util::arg("ID").parse().unwrap()).unwrap();
+        let tx = Typed::<_, Job>::new(queue).with_type_tag(JOB);
+        for kind in [9, 5, 3, 1, 7] {
+            tx.send_tagged(&job(kind), Tag::Type(kind as i64), PATIENCE)
+                .unwrap();
+        }
+        return;
+    }
+    let queue = QueueOptions::new()
+        .create(unipc::name::SysvKey::Private)
+        .unwrap();
+    let peer = util::Peer::new("typed::sysv_types_select_typed_messages", "sender")
+        .arg("ID", queue.id().to_string())
+        .spawn();
+    peer.wait_success();
+    let rx = Typed::<_, Job>::new(queue).with_type_tag(JOB);
+    let order = [
+        (Select::AtMost(3), 1),
+        (Select::AtMost(3), 3),
+        (Select::Exactly(5), 5),
+        (Select::Except(9), 7),
+        (Select::Any, 9),
+    ];
+    for (select, want) in order {
+        let (value, tag) = rx.recv_select(select, Wait::Never).unwrap();
+        assert_eq!(
+            (value.id, tag),
+            (want, Tag::Type(want as i64)),
+            "{select:?}"
+        );
+    }
+}

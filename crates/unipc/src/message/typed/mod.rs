@@ -193,7 +193,7 @@ impl<M, T> Typed<M, T> {
     }
 }
 
-impl<M: Messenger, T: Serialize + DeserializeOwned> Typed<M, T> {
+impl<M: Messenger, T: Serialize> Typed<M, T> {
     /// Encodes `value` and sends it with `tag`, waiting as `wait` says.
     ///
     /// # Errors
@@ -226,7 +226,9 @@ impl<M: Messenger, T: Serialize + DeserializeOwned> Typed<M, T> {
     pub fn try_send(&self, value: &T) -> Result<()> {
         self.send_tagged(value, Tag::None, Wait::Never)
     }
+}
 
+impl<M: Messenger, T: DeserializeOwned> Typed<M, T> {
     /// Receives one message, waiting as `wait` says, and decodes it.
     ///
     /// # Errors
@@ -294,7 +296,7 @@ impl<M: Messenger, T: Serialize + DeserializeOwned> Typed<M, T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Typed<sysv_mq::Queue, T> {
+impl<T: DeserializeOwned> Typed<sysv_mq::Queue, T> {
     /// `msgrcv`—receives the message `select` picks (the oldest of one
     /// type, of the lowest type up to n, of any type but n), waiting as
     /// `wait` says, and decodes it; its type comes back as [`Tag::Type`].
@@ -322,7 +324,7 @@ impl<T: Serialize + DeserializeOwned> Typed<sysv_mq::Queue, T> {
     }
 }
 
-impl<T: Serialize + DeserializeOwned> Typed<seqpacket::Conn, T> {
+impl<T: Serialize> Typed<seqpacket::Conn, T> {
     /// `sendmsg(SCM_RIGHTS)`—sends `value` with duplicates of `fds`, which
     /// the receiver gets from [`Typed::recv_with_fds`]. Blocks unless the
     /// connection is non-blocking.
@@ -382,7 +384,9 @@ impl<T: Serialize + DeserializeOwned> Typed<seqpacket::Conn, T> {
         give_back(&self.send_buf, buf);
         sent
     }
+}
 
+impl<T: DeserializeOwned> Typed<seqpacket::Conn, T> {
     /// `recvmsg(MSG_CMSG_CLOEXEC)`—receives one value and the descriptors
     /// that came with it (close-on-exec), accepting at most `max_fds`.
     ///
