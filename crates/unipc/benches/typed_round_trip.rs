@@ -348,7 +348,7 @@ fn codec() {
     }
     let decode = started.elapsed().as_nanos() as f64 / n as f64;
     println!(
-        "{:>15}  encode {encode:.0} ns  decode {decode:.0} ns (one process, {} bytes)",
+        "{:>15}  encode {encode:.0} ns (into a new Vec; Typed reuses one)  decode {decode:.0} ns (one process, {} bytes)",
         "codec",
         bytes.len()
     );
