@@ -315,6 +315,19 @@ pub struct SendArgs {
     /// Fail at once (exit 1) instead of waiting when a queue is full.
     #[arg(long)]
     pub nonblock: bool,
+    /// Each line (of stdin, or DATA) is one JSON value, sent as one typed
+    /// message (CBOR behind unipc's typed header) that `unipc recv --json
+    /// --typed` or a Rust `Typed<T>` decodes; on a byte stream, one typed
+    /// frame. Blank lines are skipped; a line that is not JSON stops the
+    /// send, naming its number.
+    /// Example: echo '{"id": 1, "cmd": "make"}' | unipc send posix-mq:/jobs --json
+    #[arg(long, conflicts_with_all = ["lines", "null"])]
+    pub json: bool,
+    /// With --json: the type tag put in each message's header, the name both
+    /// sides agree on (a receiver expecting another refuses the message).
+    /// Example: --type-tag myapp.Job/v1
+    #[arg(long, value_name = "NAME", requires = "json")]
+    pub type_tag: Option<String>,
 }
 
 /// `unipc recv`.
@@ -333,9 +346,21 @@ pub struct RecvArgs {
     /// Write each message's bytes alone, with no newline after it.
     #[arg(long)]
     pub raw: bool,
-    /// Write one JSON object per message: {"len", "data" or "data_hex", "priority" or "type"}.
+    /// Write one JSON object per message: {"len", "data" or "data_hex", "priority" or "type"}
+    /// (with --typed, the message's decoded value instead).
     #[arg(long)]
     pub json: bool,
+    /// With --json: decode each message as a typed message (what `unipc send
+    /// --json` or a Rust `Typed<T>` sends) and write its value as one line of
+    /// JSON; a message that is not typed is an error. On a byte stream, read
+    /// typed frames until end of file (or --count). CBOR byte strings are
+    /// written as hex text. Example: unipc recv posix-mq:/jobs --json --typed --count 5
+    #[arg(long, requires = "json")]
+    pub typed: bool,
+    /// With --typed: refuse a message whose type tag is not NAME's.
+    /// Example: --type-tag myapp.Job/v1
+    #[arg(long, value_name = "NAME", requires = "typed")]
+    pub type_tag: Option<String>,
     /// System V selection as msgrcv reads it: 0 any, N the first of type N,
     /// -N the lowest type up to N. Example: --type -5
     #[arg(long = "type", value_name = "N", allow_negative_numbers = true,

@@ -3961,3 +3961,228 @@ fn gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked() {
         "{planted}"
     );
 }
+
+// ===========================================================================
+// Typed messages: `send --json`, `recv --json --typed`, and a Rust peer
+
+mod typed_json {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+    use unipc::message::posix_mq::Queue;
+    use unipc::message::typed::{Framed, TypeTag, Typed};
+    use unipc::message::{Tag, Wait};
+
+    const TAG: &str = "unipc-cli-test.Job/v1";
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Job {
+        id: u64,
+        cmd: String,
+        weight: f64,
+        tags: Vec<String>,
+        parent: Option<u64>,
+    }
+
+    fn create_queue() -> (String, Removed) {
+        let endpoint = format!("posix-mq:/{}", unique());
+        let guard = Removed(endpoint.clone());
+        unipc_run(&[
+            "create",
+            &endpoint,
+            "--max-messages",
+            "8",
+            "--max-size",
+            "512",
+            "--exclusive",
+        ])
+        .ok();
+        (endpoint, guard)
+    }
+
+    fn send_json(endpoint: &str, extra: &[&str], input: &str) -> Finished {
+        let mut cmd = unipc();
+        cmd.args(["send", endpoint, "--json"]).args(extra);
+        run(cmd, Input::Bytes(input.as_bytes().to_vec()))
+    }
+
+    fn recv_typed(endpoint: &str, extra: &[&str]) -> Finished {
+        let mut cmd = recv_cmd(endpoint);
+        cmd.args(["--json", "--typed"]).args(extra);
+        run(cmd, Input::Nothing)
+    }
+
+    /// `unipc send --json` in one process, `unipc recv --json --typed` in
+    /// another: every value comes out as it went in, with its priority.
+    #[test]
+    fn send_json_to_recv_typed_between_two_processes() {
+        let (endpoint, _guard) = create_queue();
+        let values = [
+            r#"{"id":1,"cmd":"make","nested":{"deep":[1,-2,3.5,null,true]}}"#,
+            r#"[]"#,
+            r#""just text ✓""#,
+            r#"18446744073709551615"#,
+        ];
+        // A blank line is skipped.
+        let input = format!(
+            "{}\n\n{}\n{}\n{}",
+            values[0], values[1], values[2], values[3]
+        );
+        send_json(&endpoint, &["--priority", "4"], &input).ok();
+        let out = recv_typed(&endpoint, &["--count", "4"]).ok();
+        let got: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let want: Vec<serde_json::Value> = values
+            .iter()
+            .map(|v| serde_json::from_str(v).unwrap())
+            .collect();
+        assert_eq!(got, want);
+
+        // Plain --json still shows the envelope of the raw bytes.
+        send_json(&endpoint, &[], "1").ok();
+        let raw: serde_json::Value =
+            serde_json::from_str(&unipc_run(&["recv", &endpoint, "--json"]).ok()).unwrap();
+        // The header is ASCII, so the envelope holds it as text.
+        assert!(raw["data"].as_str().unwrap().starts_with("UPCT"), "{raw}");
+    }
+
+    /// As a script would write it: a pipeline into `send --json`, through a
+    /// queue, and a receiver in the background of a UNIX stream.
+    #[test]
+    fn shell_pipelines() {
+        let (endpoint, _guard) = create_queue();
+        let dir = temp_dir();
+        let sock = format!("unix:{}", dir.path().join("s.sock").display());
+        let script = format!(
+            r#"set -e
+u="{bin}"
+printf '%s\n' '{{"n":1}}' '[true,"x"]' | "$u" send {endpoint} --json --priority 1
+"$u" recv {endpoint} --json --typed --count 2
+"$u" recv {sock} --json --typed &
+seq 3 | "$u" send {sock} --json --timeout 5
+wait $!"#,
+            bin = env!("CARGO_BIN_EXE_unipc"),
+        );
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", &script]);
+        let out = run(cmd, Input::Nothing).ok();
+        assert_eq!(out, "{\"n\":1}\n[true,\"x\"]\n1\n2\n3\n");
+    }
+
+    /// A line that is not JSON stops the send naming its number, after the
+    /// lines before it were sent; a message that is not typed is an error
+    /// naming the queue; a value over the queue's limit names both sizes.
+    #[test]
+    fn bad_lines_untyped_messages_and_oversize_are_errors() {
+        let (endpoint, _guard) = create_queue();
+        let err = send_json(&endpoint, &[], "1\n2\n{not json}\n3\n").runtime_error("line 3");
+        assert!(
+            err.contains("not JSON") && err.contains("2 message(s)"),
+            "{err}"
+        );
+        let out = recv_typed(&endpoint, &["--count", "2"]).ok();
+        assert_eq!(out, "1\n2\n");
+        assert_eq!(
+            recv_typed(&endpoint, &["--nonblock"]).runtime_error(&endpoint),
+            format!("unipc: {endpoint}: empty; no message is waiting")
+        );
+
+        unipc_run(&["send", &endpoint, "plain bytes, not typed"]).ok();
+        let err = recv_typed(&endpoint, &[]).runtime_error(&endpoint);
+        assert!(err.contains("typed header"), "{err}");
+
+        let long = format!("\"{}\"", "x".repeat(600));
+        let err = send_json(&endpoint, &[], &long).runtime_error(&endpoint);
+        assert!(err.contains("exceeds the limit of 512 bytes"), "{err}");
+
+        // A tag the receiver does not expect.
+        send_json(&endpoint, &["--type-tag", "other"], "1").ok();
+        let err = recv_typed(&endpoint, &["--type-tag", TAG]).runtime_error(&endpoint);
+        assert!(err.contains("type tag"), "{err}");
+        // --typed needs --json; --type-tag needs --typed or --json.
+        unipc_run(&["recv", &endpoint, "--typed"]).usage_error();
+        unipc_run(&["send", &endpoint, "--type-tag", TAG, "1"]).usage_error();
+        unipc_run(&["send", &endpoint, "--json", "--lines", "1"]).usage_error();
+    }
+
+    /// A shell script and a Rust program with `Typed<T>` understand each
+    /// other, both ways, through a POSIX queue.
+    #[test]
+    fn a_rust_typed_peer_on_the_other_side_of_a_queue() {
+        let (endpoint, _guard) = create_queue();
+        let name = endpoint.strip_prefix("posix-mq:").unwrap().parse().unwrap();
+        let queue =
+            Typed::<_, Job>::new(Queue::open(&name).unwrap()).with_type_tag(TypeTag::named(TAG));
+
+        let line = r#"{"id":7,"cmd":"make -j2","weight":0.5,"tags":["a","b"],"parent":null}"#;
+        send_json(&endpoint, &["--type-tag", TAG, "--priority", "2"], line).ok();
+        let (job, tag) = queue
+            .recv_tagged(Wait::For(Duration::from_secs(5)))
+            .unwrap();
+        assert_eq!(
+            job,
+            Job {
+                id: 7,
+                cmd: "make -j2".into(),
+                weight: 0.5,
+                tags: vec!["a".into(), "b".into()],
+                parent: None,
+            }
+        );
+        assert_eq!(tag, Tag::Priority(2));
+
+        let sent = Job {
+            id: 8,
+            cmd: "test".into(),
+            weight: 1.25,
+            tags: vec![],
+            parent: Some(7),
+        };
+        queue
+            .send_tagged(&sent, Tag::Priority(1), Wait::Never)
+            .unwrap();
+        let out = recv_typed(&endpoint, &["--type-tag", TAG]).ok();
+        let got: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
+        assert_eq!(
+            got,
+            serde_json::json!({"id": 8, "cmd": "test", "weight": 1.25, "tags": [], "parent": 7})
+        );
+    }
+
+    /// `unipc recv unix:PATH --json --typed` reads typed frames from a Rust
+    /// `Framed` client until it closes.
+    #[test]
+    fn framed_frames_from_a_rust_peer_over_a_unix_stream() {
+        let dir = temp_dir();
+        let path = dir.path().join("typed.sock");
+        let endpoint = format!("unix:{}", path.display());
+        let recv = unix_receiver(&endpoint, &["--json", "--typed"], true);
+        let addr = unipc::name::UnixAddr::path(&path).unwrap();
+        let stream = unipc::stream::unix::Stream::connect(&addr).unwrap();
+        let mut framed = Framed::<_, Job>::new(stream).with_type_tag(TypeTag::named(TAG));
+        for id in 0..3 {
+            framed
+                .send(&Job {
+                    id,
+                    cmd: format!("step {id}"),
+                    weight: 2.5,
+                    tags: vec!["t".into()],
+                    parent: None,
+                })
+                .unwrap();
+        }
+        drop(framed);
+        let out = recv.finish().ok();
+        let ids: Vec<u64> = out
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ids, [0, 1, 2]);
+        assert!(!path.exists(), "recv removed its socket file");
+    }
+}

@@ -451,6 +451,39 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A typed message (see `message::typed`, feature `typed`) whose
+    /// header this receiver refuses: another format version or encoding,
+    /// another type tag than the one it expects, or descriptors it cannot
+    /// take. Nothing was decoded; the message was consumed.
+    #[error("{object}: typed message refused: its {what} is {found}, and this receiver expects {expected}")]
+    TypedMismatch {
+        /// The object the message came through.
+        object: ObjectName,
+        /// What disagrees ("format version", "encoding", "type tag",
+        /// "descriptor count").
+        what: &'static str,
+        /// What this receiver expects.
+        expected: String,
+        /// What the message carries.
+        found: String,
+    },
+
+    /// A message that is not a typed message (no typed header), or whose
+    /// body does not decode as the type asked for. The raw bytes are kept,
+    /// so the caller can log or forward them; nothing was misread.
+    #[error("{object}: message of {} bytes does not decode as {expected}: {reason}", .bytes.len())]
+    Undecodable {
+        /// The object the message came through.
+        object: ObjectName,
+        /// The Rust type asked for (`std::any::type_name`), or "a typed
+        /// message" when the header is what is missing.
+        expected: &'static str,
+        /// What is wrong, as the decoder says it.
+        reason: String,
+        /// The whole message as it arrived, header included.
+        bytes: Vec<u8>,
+    },
+
     /// A semaphore index past the end of a System V semaphore set; no
     /// operation was applied.
     #[error("{object}: semaphore {index} does not exist: the set has {count} (indexes 0 to {})", .count.saturating_sub(1))]
@@ -519,7 +552,9 @@ impl Error {
             | Error::NoSuchSemaphore { object, .. }
             | Error::BadHeader { object, .. }
             | Error::PeerDied { object, .. }
-            | Error::InUse { object, .. } => *object = name.clone(),
+            | Error::InUse { object, .. }
+            | Error::TypedMismatch { object, .. }
+            | Error::Undecodable { object, .. } => *object = name.clone(),
         }
         self
     }
@@ -564,6 +599,7 @@ impl Error {
             Error::PeerDied { .. } => io::ErrorKind::ConnectionAborted,
             // `ResourceBusy` is newer than the minimum Rust version.
             Error::InUse { .. } => io::ErrorKind::AddrInUse,
+            Error::TypedMismatch { .. } | Error::Undecodable { .. } => io::ErrorKind::InvalidData,
         }
     }
 }

@@ -12,6 +12,11 @@
 //!   written before it.
 //! - A message read from stdin is read to at most its limit + 1 bytes: an
 //!   oversized one is refused without reading the rest.
+//! - `--json` on send and `--json --typed` on recv move typed messages
+//!   (`unipc::message::typed`): one JSON value per line, each one message
+//!   (or, on a byte stream, one frame), so a script and a Rust `Typed<T>`
+//!   understand each other. Plain `recv --json` keeps its meaning, an
+//!   envelope of the raw bytes.
 
 use std::io::{self, BufRead, Read, Write};
 use std::os::unix::ffi::OsStrExt;
@@ -20,6 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use unipc::message::sysv_mq::Select;
+use unipc::message::typed::{self, Framed, TypeTag, Typed};
 use unipc::message::{Messenger, Tag, Wait};
 use unipc::open::{Handle, MessageHandle, OpenOptions, StreamHandle};
 use unipc::Endpoint;
@@ -101,6 +107,9 @@ pub fn send(args: SendArgs) -> anyhow::Result<ExitCode> {
         None => Box::new(io::stdin().lock()),
     };
     let mut input = io::BufReader::with_capacity(64 << 10, source);
+    if args.json {
+        return send_json(&args, tag, &mut input, timeout);
+    }
     match options_of(timeout).connect(endpoint)? {
         Handle::Stream(mut stream) => {
             // DATA given on the command line is all there at once.
@@ -319,6 +328,82 @@ fn send_messages(
     Ok(())
 }
 
+/// Sends one value, as a message or a frame.
+type SendOne<'a> = dyn FnMut(&serde_json::Value) -> unipc::Result<()> + 'a;
+
+/// The longest line `send --json` reads (JSON text, before encoding).
+const JSON_LINE_MAX: u64 = 64 << 20;
+
+/// `unipc send --json`: each line one JSON value, sent as a typed message
+/// (a frame on a byte stream).
+fn send_json(
+    args: &SendArgs,
+    tag: Tag,
+    input: &mut dyn BufRead,
+    timeout: Option<Duration>,
+) -> anyhow::Result<ExitCode> {
+    let endpoint = &args.endpoint;
+    let type_tag = args.type_tag.as_deref().map(TypeTag::named);
+    let mut handle = options_of(timeout).connect(endpoint)?;
+    let mut line = Vec::new();
+    let mut number = 0u64;
+    let mut sent = 0u64;
+    let before = |sent: u64| format!("({sent} message(s) sent before it)");
+    let mut send_one: Box<SendOne<'_>> = match &mut handle {
+        Handle::Stream(stream) => {
+            let mut framed =
+                Framed::<_, serde_json::Value>::new(stream).named(endpoint.to_string());
+            if let Some(t) = type_tag {
+                framed = framed.with_type_tag(t);
+            }
+            Box::new(move |value| framed.send(value))
+        }
+        Handle::Messages(messages) => {
+            let mut typed = Typed::<_, serde_json::Value>::new(&*messages);
+            if let Some(t) = type_tag {
+                typed = typed.with_type_tag(t);
+            }
+            let wait = wait_of(args.nonblock, timeout);
+            Box::new(move |value| typed.send_tagged(value, tag, wait))
+        }
+        _ => return Err(usage(format!("{endpoint}: cannot send to this endpoint"))),
+    };
+    loop {
+        line.clear();
+        let read = (&mut *input)
+            .take(JSON_LINE_MAX + 1)
+            .read_until(b'\n', &mut line)
+            .context("reading stdin")?;
+        if read == 0 {
+            break;
+        }
+        number += 1;
+        if line.len() as u64 > JSON_LINE_MAX {
+            anyhow::bail!(
+                "stdin line {number} is longer than {JSON_LINE_MAX} bytes {}",
+                before(sent)
+            );
+        }
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let value: serde_json::Value = serde_json::from_slice(&line).map_err(|e| {
+            anyhow::anyhow!("stdin line {number} is not JSON: {e} {}", before(sent))
+        })?;
+        send_one(&value).map_err(|err| {
+            anyhow::Error::new(err).context(format!("stdin line {number} {}", before(sent)))
+        })?;
+        sent += 1;
+    }
+    drop(send_one);
+    if let Handle::Stream(stream) = &mut handle {
+        stream
+            .finish()
+            .map_err(|e| peer_gone(endpoint, "finish", e.into()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `unipc recv`.
 pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
@@ -337,10 +422,11 @@ pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
         }));
     }
     if !is_message_endpoint(endpoint) {
+        // With --typed a stream carries typed frames, counted by --count.
         let given: Vec<&str> = [
-            (args.json, "--json"),
+            (args.json && !args.typed, "--json"),
             (args.raw, "--raw"),
-            (args.count.is_some(), "--count"),
+            (args.count.is_some() && !args.typed, "--count"),
             (args.nonblock, "--nonblock"),
         ]
         .into_iter()
@@ -365,6 +451,7 @@ pub fn recv(args: RecvArgs) -> anyhow::Result<ExitCode> {
         anyhow::Ok(listener)
     })?;
     match listener.accept()? {
+        Handle::Stream(mut stream) if args.typed => recv_typed_frames(&args, &mut stream)?,
         Handle::Stream(mut stream) => recv_stream(endpoint, &mut stream)?,
         Handle::Messages(messages) => {
             recv_messages(&args, &messages, wait_of(args.nonblock, timeout))?
@@ -418,7 +505,19 @@ fn recv_messages(args: &RecvArgs, messages: &MessageHandle, wait: Wait) -> anyho
         let got = messages.recv_select(select, &mut buf, wait)?;
         let data = &buf[..got.len];
         line.clear();
-        if args.json {
+        if args.typed {
+            let type_tag = args.type_tag.as_deref().map(TypeTag::named);
+            let (_, value) =
+                typed::decode_from::<typed::Value>(&messages.object(), data, type_tag)
+                    .map_err(|err| {
+                        anyhow::Error::new(err).context(format!(
+                            "message {} (taken off the queue; {written} message(s) were written before it)",
+                            written + 1
+                        ))
+                    })?;
+            serde_json::to_writer(&mut line, &cbor_to_json(value))?;
+            line.push(b'\n');
+        } else if args.json {
             let mut object = serde_json::Map::new();
             object.insert("len".into(), got.len.into());
             match std::str::from_utf8(data) {
@@ -448,6 +547,78 @@ fn recv_messages(args: &RecvArgs, messages: &MessageHandle, wait: Wait) -> anyho
         }
     }
     Ok(())
+}
+
+/// `recv --json --typed` on a byte stream: typed frames until end of file
+/// or `--count`, each value one line of JSON.
+fn recv_typed_frames(args: &RecvArgs, stream: &mut StreamHandle) -> anyhow::Result<()> {
+    let endpoint = &args.endpoint;
+    let mut framed = Framed::<_, typed::Value>::new(stream).named(endpoint.to_string());
+    if let Some(name) = args.type_tag.as_deref() {
+        framed = framed.with_type_tag(TypeTag::named(name));
+    }
+    let mut stdout = io::stdout().lock();
+    let mut line = Vec::new();
+    let mut written = 0u64;
+    while args.count.map_or(true, |count| written < count) {
+        let value = match framed.recv() {
+            Ok(Some(value)) => value,
+            Ok(None) => break,
+            Err(err) => {
+                return Err(anyhow::Error::new(err).context(format!(
+                    "frame {} ({written} written before it)",
+                    written + 1
+                )))
+            }
+        };
+        line.clear();
+        serde_json::to_writer(&mut line, &cbor_to_json(value))?;
+        line.push(b'\n');
+        write_stdout(&mut stdout, &line)?;
+        written += 1;
+    }
+    Ok(())
+}
+
+/// A decoded CBOR value as JSON: byte strings as hex text, tags dropped
+/// (their content kept), integers beyond 64 bits and map keys that are
+/// not text as their decimal or JSON text, NaN and infinities as null.
+fn cbor_to_json(value: typed::Value) -> serde_json::Value {
+    use serde_json::Value as J;
+    use typed::Value as C;
+    match value {
+        C::Integer(i) => {
+            let wide = i128::from(i);
+            if let Ok(n) = i64::try_from(wide) {
+                J::from(n)
+            } else if let Ok(n) = u64::try_from(wide) {
+                J::from(n)
+            } else {
+                J::String(wide.to_string())
+            }
+        }
+        C::Bytes(bytes) => J::String(hex(&bytes)),
+        C::Float(f) => serde_json::Number::from_f64(f).map_or(J::Null, J::Number),
+        C::Text(text) => J::String(text),
+        C::Bool(b) => J::Bool(b),
+        C::Null => J::Null,
+        C::Tag(_, inner) => cbor_to_json(*inner),
+        C::Array(items) => J::Array(items.into_iter().map(cbor_to_json).collect()),
+        C::Map(entries) => J::Object(
+            entries
+                .into_iter()
+                .map(|(key, value)| {
+                    let key = match cbor_to_json(key) {
+                        J::String(text) => text,
+                        other => other.to_string(),
+                    };
+                    (key, cbor_to_json(value))
+                })
+                .collect(),
+        ),
+        // `Value` is non-exhaustive.
+        _ => J::Null,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -12,6 +12,9 @@
 //! refused with [`Error::MessageTooLarge`]; a receive buffer smaller than the
 //! next message is [`Error::BufferTooSmall`], never a silent truncation; a
 //! non-blocking send to a full queue is [`Error::Full`] and loses nothing.
+//!
+//! With the `typed` feature, `typed` carries serde values over any of
+//! them (and over any byte stream), CBOR-encoded behind a checked header.
 
 use std::time::Duration;
 
@@ -22,6 +25,8 @@ pub mod dgram;
 pub mod posix_mq;
 pub mod ring;
 pub mod sysv_mq;
+#[cfg(feature = "typed")]
+pub mod typed;
 
 /// How long a send or receive may wait for room or for a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -234,6 +239,56 @@ pub trait Messenger {
     /// [`Error::Empty`] when nothing is waiting.
     fn try_recv(&self) -> Result<Vec<u8>> {
         Ok(self.recv_vec(Wait::Never)?.0)
+    }
+}
+
+/// A reference to a facility is the facility: `Typed<&Queue, T>` borrows.
+impl<M: Messenger + ?Sized> Messenger for &M {
+    fn object(&self) -> ObjectName {
+        (**self).object()
+    }
+    fn limits(&self) -> Result<Limits> {
+        (**self).limits()
+    }
+    fn recv_buffer_hint(&self) -> Result<usize> {
+        (**self).recv_buffer_hint()
+    }
+    fn send_tagged(&self, message: &[u8], tag: Tag, wait: Wait) -> Result<()> {
+        (**self).send_tagged(message, tag, wait)
+    }
+    fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        (**self).recv_into(buf, wait)
+    }
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        (**self).recv_into_or_discard(buf, wait)
+    }
+    fn set_polling(&self, polling: bool) -> Result<()> {
+        (**self).set_polling(polling)
+    }
+}
+
+/// A boxed facility is the facility: `Typed<Box<dyn Messenger>, T>`.
+impl<M: Messenger + ?Sized> Messenger for Box<M> {
+    fn object(&self) -> ObjectName {
+        (**self).object()
+    }
+    fn limits(&self) -> Result<Limits> {
+        (**self).limits()
+    }
+    fn recv_buffer_hint(&self) -> Result<usize> {
+        (**self).recv_buffer_hint()
+    }
+    fn send_tagged(&self, message: &[u8], tag: Tag, wait: Wait) -> Result<()> {
+        (**self).send_tagged(message, tag, wait)
+    }
+    fn recv_into(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        (**self).recv_into(buf, wait)
+    }
+    fn recv_into_or_discard(&self, buf: &mut [u8], wait: Wait) -> Result<Received> {
+        (**self).recv_into_or_discard(buf, wait)
+    }
+    fn set_polling(&self, polling: bool) -> Result<()> {
+        (**self).set_polling(polling)
     }
 }
 

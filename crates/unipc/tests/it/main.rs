@@ -29,4 +29,6 @@ mod socket_file;
 mod sysv_mq;
 mod sysv_sem;
 mod tcp;
+#[cfg(feature = "typed")]
+mod typed;
 mod unix;

@@ -5,7 +5,8 @@
 //!
 //! Each facility gets a channel with two ends (parent and peer), each end a
 //! sender and a receiver: two queues for the queue facilities, one
-//! connected socket for the socket facilities.
+//! connected socket for the socket facilities. `typed.rs` makes its
+//! channels here too.
 
 use std::io::Read;
 use std::os::fd::{AsFd, OwnedFd};
@@ -22,10 +23,10 @@ use unipc::Error;
 
 use crate::util;
 
-const PATIENCE: Wait = Wait::For(Duration::from_secs(10));
+pub(crate) const PATIENCE: Wait = Wait::For(Duration::from_secs(10));
 
 #[derive(Clone, Copy, Debug, PartialEq)]
-enum Kind {
+pub(crate) enum Kind {
     PosixMq,
     SysvMq,
     UnixDgram,
@@ -36,7 +37,7 @@ enum Kind {
 
 impl Kind {
     /// The tag the facility carries, and one it does not.
-    fn tags(self) -> (Tag, Tag) {
+    pub(crate) fn tags(self) -> (Tag, Tag) {
         match self {
             Kind::PosixMq => (Tag::Priority(5), Tag::Type(5)),
             Kind::SysvMq => (Tag::Type(5), Tag::Priority(5)),
@@ -51,9 +52,9 @@ impl Kind {
 }
 
 /// One side of a channel.
-struct End {
-    tx: Box<dyn Messenger>,
-    rx: Box<dyn Messenger>,
+pub(crate) struct End {
+    pub(crate) tx: Box<dyn Messenger>,
+    pub(crate) rx: Box<dyn Messenger>,
     /// Queue owners that remove the queues when the parent's end drops.
     _owners: Vec<Box<dyn std::any::Any>>,
 }
@@ -87,16 +88,16 @@ fn socket_end(kind: Kind, fd: OwnedFd) -> End {
 }
 
 /// A channel made by the parent, its peer not started yet.
-struct Channel {
-    end: End,
-    peer: util::Peer,
+pub(crate) struct Channel {
+    pub(crate) end: End,
+    pub(crate) peer: util::Peer,
     /// The peer's socket, held until the peer has inherited it.
     theirs: Option<OwnedFd>,
 }
 
 impl Channel {
     /// Starts the peer, then closes the parent's copy of the peer's end.
-    fn spawn(self) -> (End, util::Running) {
+    pub(crate) fn spawn(self) -> (End, util::Running) {
         let running = self.peer.spawn();
         drop(self.theirs);
         (self.end, running)
@@ -104,7 +105,7 @@ impl Channel {
 }
 
 /// Makes the channel in the parent, with the peer told how to find its end.
-fn channel(kind: Kind, test: &str, role: &str) -> Channel {
+pub(crate) fn channel(kind: Kind, test: &str, role: &str) -> Channel {
     let peer = util::Peer::new(test, role).arg("KIND", format!("{kind:?}"));
     match kind {
         Kind::PosixMq => {
@@ -202,7 +203,7 @@ fn channel(kind: Kind, test: &str, role: &str) -> Channel {
 }
 
 /// The peer's end, rebuilt from what the parent passed.
-fn peer_end() -> (Kind, End) {
+pub(crate) fn peer_end() -> (Kind, End) {
     let kind = match util::arg("KIND").as_str() {
         "PosixMq" => Kind::PosixMq,
         "SysvMq" => Kind::SysvMq,
