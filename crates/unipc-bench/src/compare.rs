@@ -93,6 +93,7 @@ impl FacilityRow {
                 Tags::None => "none",
                 Tags::Priority => "priority",
                 Tags::Type => "type",
+                Tags::Header => "priority or type (header)",
                 _ => "other",
             },
             destructive_read: p.destructive_read,
@@ -106,6 +107,7 @@ impl FacilityRow {
                 Naming::NetworkAddress => "host:port",
                 Naming::InSharedMemory => "a place in shared memory",
                 Naming::AnyFile => "any file, by path",
+                Naming::ServerSubject => "server and subject",
                 _ => "other",
             },
             reach: match p.reach {
@@ -118,6 +120,7 @@ impl FacilityRow {
                 Persistence::Process => "process",
                 Persistence::Kernel => "kernel",
                 Persistence::Filesystem => "filesystem (name)",
+                Persistence::Server => "server's store",
                 _ => "other",
             },
             permissions: p.permissions,
@@ -187,7 +190,7 @@ pub const NEEDS: &[Need] = &[
     (
         "persistent",
         "outlives every process that has it open",
-        |p| p.persistence == Persistence::Kernel,
+        |p| matches!(p.persistence, Persistence::Kernel | Persistence::Server),
     ),
 ];
 
@@ -384,6 +387,7 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
             match p.map(|p| p.tags) {
                 Some(Tags::Priority) => "prio",
                 Some(Tags::Type) => "type",
+                Some(Tags::Header) => "hdr",
                 _ => "-",
             }
             .to_owned(),
@@ -396,6 +400,7 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
                 Some(Naming::NetworkAddress) => "ip:port",
                 Some(Naming::InSharedMemory) => "in shm",
                 Some(Naming::AnyFile) => "file",
+                Some(Naming::ServerSubject) => "srv/subj",
                 Some(_) => "other",
             }
             .to_owned(),
@@ -410,6 +415,7 @@ pub fn table(rows: &[FacilityRow], key: Option<&LatencyKey>) -> String {
                 Some(Persistence::Process) | None => "process",
                 Some(Persistence::Kernel) => "kernel",
                 Some(Persistence::Filesystem) => "fs name",
+                Some(Persistence::Server) => "server",
                 Some(_) => "other",
             }
             .to_owned(),

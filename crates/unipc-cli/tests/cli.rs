@@ -4186,3 +4186,50 @@ wait $!"#,
         assert!(!path.exists(), "recv removed its socket file");
     }
 }
+
+// ===========================================================================
+// nats:// against a real nats-server
+
+#[test]
+fn nats_create_send_recv_stat_rm_through_a_real_server() {
+    let Some(server) = unipc_test_support::NatsServer::start() else {
+        return;
+    };
+    let endpoint = format!("{}/{}", server.url(), unique().replace('-', "_"));
+    let created = unipc_run(&["create", &endpoint, "--max-messages", "5"]).ok();
+    assert!(
+        created.contains("created") && created.contains("retention workqueue"),
+        "{created}"
+    );
+    unipc_run(&["send", &endpoint, "first"]).ok();
+    let mut send = unipc();
+    send.args(["send", &endpoint, "--lines"]);
+    run(send, Input::Bytes(b"second\nthird\n".to_vec())).ok();
+    let stat = unipc_run(&["stat", &endpoint]).ok();
+    assert!(
+        stat.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["messages", "3"]),
+        "{stat}"
+    );
+    assert_eq!(
+        unipc_run(&["recv", &endpoint, "--count", "2"]).ok(),
+        "first\nsecond\n"
+    );
+    let json = unipc_run(&["recv", &endpoint, "--json"]).ok();
+    assert!(json.contains("\"data\":\"third\""), "{json}");
+    unipc_run(&["recv", &endpoint, "--nonblock"]).runtime_error(&endpoint);
+    // Full at 5: the sixth is refused, naming the endpoint.
+    for i in 0..5 {
+        unipc_run(&["send", &endpoint, &format!("m{i}")]).ok();
+    }
+    unipc_run(&["send", &endpoint, "one too many"]).runtime_error(&endpoint);
+    unipc_run(&["rm", &endpoint]).ok();
+    let line = unipc_run(&["stat", &endpoint]).runtime_error(&endpoint);
+    assert!(line.contains("stream missing"), "{line}");
+    // Nobody there: a typed error within the timeout, not a hang.
+    let nowhere = "nats://127.0.0.1:1/jobs";
+    let line = unipc_run(&["send", nowhere, "x", "--timeout", "2"]).runtime_error(nowhere);
+    assert!(line.contains("server unreachable"), "{line}");
+    let compare = unipc_run(&["compare"]).ok();
+    assert!(compare.contains("nats"), "{compare}");
+}

@@ -11,6 +11,7 @@
 //! | `unix-dgram:PATH`, `unix-dgram:@NAME` | path or abstract name | UNIX datagram socket |
 //! | `udp:HOST:PORT` | host name, IPv4, or `[IPv6]` | UDP datagram socket |
 //! | `sem:/NAME` | POSIX IPC name | POSIX named semaphore |
+//! | `nats://HOST:PORT/SUBJECT[?stream=S&durable=D]` | a NATS server and a subject | NATS JetStream stream |
 //!
 //! [`Endpoint`]'s `Display` writes the same grammar back, so a parsed
 //! endpoint prints as a string that parses to an equal endpoint. Paths are
@@ -42,6 +43,7 @@ pub const SCHEMES: &[&str] = &[
     "sysv-shm",
     "sem",
     "sysv-sem",
+    "nats",
 ];
 
 /// A network host and port, as written in `tcp:` and `udp:` endpoints.
@@ -63,6 +65,153 @@ impl fmt::Display for HostPort {
         } else {
             write!(f, "{}:{}", self.host, self.port)
         }
+    }
+}
+
+/// A NATS JetStream endpoint: `nats://HOST:PORT/SUBJECT`, optionally
+/// `?stream=NAME&durable=NAME`.
+///
+/// Messages are published to `SUBJECT` and kept in the stream `NAME`
+/// (by default the subject with each `.` written `_`); receivers share the
+/// durable pull consumer `durable` (by default `unipc`), so each message
+/// goes to one of them, as from a queue. The port may be left out (4222).
+///
+/// ```
+/// use unipc::Endpoint;
+///
+/// let ep: Endpoint = "nats://127.0.0.1/jobs.eu".parse()?;
+/// let Endpoint::Nats(address) = &ep else { unreachable!() };
+/// assert_eq!(address.stream_name(), "jobs_eu");
+/// assert_eq!(ep.to_string(), "nats://127.0.0.1:4222/jobs.eu");
+/// assert!("nats://h:4222/jobs.*".parse::<Endpoint>().is_err());
+/// # Ok::<(), unipc::Error>(())
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub struct NatsAddress {
+    /// The server.
+    pub server: HostPort,
+    /// The subject messages are published to (no wildcards).
+    pub subject: String,
+    /// The stream, when not the default.
+    pub stream: Option<String>,
+    /// The durable consumer receivers share, when not the default.
+    pub durable: Option<String>,
+}
+
+/// The NATS port when an endpoint gives none.
+pub const NATS_DEFAULT_PORT: u16 = 4222;
+
+impl NatsAddress {
+    /// The stream's name: the one given, or the subject with `.` as `_`.
+    pub fn stream_name(&self) -> String {
+        self.stream
+            .clone()
+            .unwrap_or_else(|| self.subject.replace('.', "_"))
+    }
+
+    /// The durable consumer's name: the one given, or `unipc`.
+    pub fn durable_name(&self) -> String {
+        self.durable.clone().unwrap_or_else(|| "unipc".to_owned())
+    }
+
+    /// The server as a client connects to it: `nats://HOST:PORT`.
+    pub fn server_url(&self) -> String {
+        format!("nats://{}", self.server)
+    }
+
+    fn parse(input: &str, address: &str) -> Result<NatsAddress> {
+        let rest = address
+            .strip_prefix("//")
+            .ok_or_else(|| bad(input, "expected nats://HOST:PORT/SUBJECT"))?;
+        let (server, rest) = rest
+            .split_once('/')
+            .ok_or_else(|| bad(input, "expected /SUBJECT after the server"))?;
+        let server = if server.ends_with(']') || !server.contains(':') {
+            parse_host_port(input, &format!("{server}:{NATS_DEFAULT_PORT}"))?
+        } else {
+            parse_host_port(input, server)?
+        };
+        let (subject, query) = rest.split_once('?').unwrap_or((rest, ""));
+        check_subject(input, subject)?;
+        let mut address = NatsAddress {
+            server,
+            subject: subject.to_owned(),
+            stream: None,
+            durable: None,
+        };
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair
+                .split_once('=')
+                .ok_or_else(|| bad(input, format!("{pair:?} is not KEY=VALUE")))?;
+            check_nats_name(input, key, value)?;
+            let slot = match key {
+                "stream" => &mut address.stream,
+                "durable" => &mut address.durable,
+                other => {
+                    return Err(bad(
+                        input,
+                        format!("unknown option {other:?}; options: stream, durable"),
+                    ))
+                }
+            };
+            if slot.replace(value.to_owned()).is_some() {
+                return Err(bad(input, format!("{key} is given twice")));
+            }
+        }
+        Ok(address)
+    }
+}
+
+/// A subject to publish to: dot-separated tokens, none empty, with no
+/// white space, control character or wildcard (`*`, `>`).
+fn check_subject(input: &str, subject: &str) -> Result<()> {
+    if subject.is_empty() {
+        return Err(bad(input, "the subject is empty"));
+    }
+    if let Some(c) = subject
+        .chars()
+        .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '*' | '>'))
+    {
+        return Err(bad(
+            input,
+            format!("subject {subject:?} holds {c:?}: a subject to publish to has no white space and no wildcard"),
+        ));
+    }
+    if subject.split('.').any(str::is_empty) {
+        return Err(bad(
+            input,
+            format!("subject {subject:?} has an empty token (a leading, trailing or double '.')"),
+        ));
+    }
+    Ok(())
+}
+
+/// A stream or consumer name: 1 to 255 characters, none of them white
+/// space, `.`, `*`, `>`, `/` or `\` (the server's rule).
+fn check_nats_name(input: &str, key: &str, value: &str) -> Result<()> {
+    if value.is_empty() || value.len() > 255 {
+        return Err(bad(input, format!("{key} must be 1 to 255 characters")));
+    }
+    if let Some(c) = value.chars().find(|c| {
+        c.is_whitespace() || c.is_control() || matches!(c, '.' | '*' | '>' | '/' | '\\' | '&' | '?')
+    }) {
+        return Err(bad(input, format!("{key} {value:?} may not hold {c:?}")));
+    }
+    Ok(())
+}
+
+impl fmt::Display for NatsAddress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "//{}/{}", self.server, self.subject)?;
+        let mut sep = '?';
+        for (key, value) in [("stream", &self.stream), ("durable", &self.durable)] {
+            if let Some(value) = value {
+                write!(f, "{sep}{key}={value}")?;
+                sep = '&';
+            }
+        }
+        Ok(())
     }
 }
 
@@ -120,6 +269,8 @@ pub enum Endpoint {
     /// `sysv-sem:id=N`: a System V semaphore set by its identifier (as
     /// `ipcs -s` prints it), the only way to name a private set.
     SysvSemId(i32),
+    /// `nats://HOST:PORT/SUBJECT`: a NATS JetStream stream.
+    Nats(NatsAddress),
 }
 
 impl Endpoint {
@@ -140,6 +291,7 @@ impl Endpoint {
             Endpoint::SysvShm(_) | Endpoint::SysvShmId(_) => "sysv-shm",
             Endpoint::Sem(_) => "sem",
             Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => "sysv-sem",
+            Endpoint::Nats(_) => "nats",
         }
     }
 
@@ -301,6 +453,7 @@ impl Endpoint {
                 Some(id) => Endpoint::SysvSemId(parse_id(&shown, id)?),
                 None => Endpoint::SysvSem(text()?.parse().map_err(|e| in_endpoint(&shown, e))?),
             },
+            b"nats" => Endpoint::Nats(NatsAddress::parse(&shown, text()?)?),
             other => {
                 return Err(bad(
                     &shown,
@@ -359,6 +512,7 @@ impl fmt::Display for Endpoint {
             Endpoint::Sem(name) => write!(f, "{name}"),
             Endpoint::SysvSem(key) => write!(f, "{key}"),
             Endpoint::SysvSemId(id) => write!(f, "id={id}"),
+            Endpoint::Nats(address) => write!(f, "{address}"),
         }
     }
 }
@@ -394,6 +548,9 @@ mod tests {
             "sysv-sem:0x2b",
             "sysv-sem:private",
             "sysv-sem:id=18",
+            "nats://127.0.0.1:4222/jobs",
+            "nats://[::1]:4223/jobs.eu.high?stream=JOBS",
+            "nats://nats.example:1/a?stream=S&durable=workers",
         ];
         for case in cases {
             let ep: Endpoint = case.parse().unwrap_or_else(|e| panic!("{case}: {e}"));
@@ -428,6 +585,17 @@ mod tests {
             ("sem:ticket", "must start with '/'"),
             ("sysv-sem:0xZZ", "hexadecimal"),
             ("sysv-sem:id=-3", "not a System V identifier"),
+            ("nats:host:4222/jobs", "expected nats://"),
+            ("nats://host:4222", "expected /SUBJECT"),
+            ("nats://host:4222/", "subject is empty"),
+            ("nats://host:4222/jobs.>", "wildcard"),
+            ("nats://host:4222/a..b", "empty token"),
+            ("nats://host:4222/a b", "white space"),
+            ("nats://host:99999/a", "not a number"),
+            ("nats://host/a?stream=x.y", "may not hold '.'"),
+            ("nats://host/a?queue=x", "unknown option"),
+            ("nats://host/a?stream=x&stream=y", "given twice"),
+            ("nats://host/a?stream", "not KEY=VALUE"),
         ];
         for (input, want) in cases {
             let err = input.parse::<Endpoint>().unwrap_err().to_string();
@@ -461,7 +629,21 @@ mod tests {
             unix_addr.clone().prop_map(Endpoint::UnixSeqpacket),
             unix_addr.prop_map(Endpoint::UnixDgram),
             host_port.clone().prop_map(Endpoint::Tcp),
-            host_port.prop_map(Endpoint::Udp),
+            host_port.clone().prop_map(Endpoint::Udp),
+            (
+                host_port,
+                "[a-zA-Z0-9_-]{1,12}(\\.[a-zA-Z0-9_-]{1,12}){0,3}",
+                proptest::option::of("[a-zA-Z0-9_-]{1,20}"),
+                proptest::option::of("[a-zA-Z0-9_-]{1,20}"),
+            )
+                .prop_map(|(server, subject, stream, durable)| Endpoint::Nats(
+                    NatsAddress {
+                        server,
+                        subject,
+                        stream,
+                        durable,
+                    }
+                )),
             "/[a-zA-Z0-9_.-]{1,255}"
                 .prop_filter_map("posix", |n| PosixName::new(&n).ok())
                 .prop_map(Endpoint::PosixMq),

@@ -484,6 +484,21 @@ pub enum Error {
         bytes: Vec<u8>,
     },
 
+    /// A server (NATS) refused, could not be reached, or did not answer in
+    /// time. The object names the server and the subject
+    /// (`nats://HOST:PORT/SUBJECT`).
+    #[error("{object}: {op}: {kind}: {detail}")]
+    Remote {
+        /// The endpoint.
+        object: ObjectName,
+        /// What was tried ("connect", "publish", "receive", "create").
+        op: &'static str,
+        /// What went wrong, for a program to act on.
+        kind: RemoteKind,
+        /// The server's words, or what was waited for.
+        detail: String,
+    },
+
     /// A semaphore index past the end of a System V semaphore set; no
     /// operation was applied.
     #[error("{object}: semaphore {index} does not exist: the set has {count} (indexes 0 to {})", .count.saturating_sub(1))]
@@ -495,6 +510,33 @@ pub enum Error {
         /// How many semaphores the set has.
         count: u64,
     },
+}
+
+/// What kind of failure an [`Error::Remote`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RemoteKind {
+    /// No connection to the server: refused, no answer, or lost.
+    Unreachable,
+    /// The stream the endpoint names does not exist on the server.
+    StreamMissing,
+    /// The server did not acknowledge in time (a publish may or may not
+    /// have been stored; an acknowledgement of a received message may not
+    /// have reached it, and the message may come again).
+    NotAcknowledged,
+    /// The server answered with a refusal.
+    Rejected,
+}
+
+impl fmt::Display for RemoteKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RemoteKind::Unreachable => "server unreachable",
+            RemoteKind::StreamMissing => "stream missing",
+            RemoteKind::NotAcknowledged => "not acknowledged",
+            RemoteKind::Rejected => "refused by the server",
+        })
+    }
 }
 
 impl Error {
@@ -554,7 +596,8 @@ impl Error {
             | Error::PeerDied { object, .. }
             | Error::InUse { object, .. }
             | Error::TypedMismatch { object, .. }
-            | Error::Undecodable { object, .. } => *object = name.clone(),
+            | Error::Undecodable { object, .. }
+            | Error::Remote { object, .. } => *object = name.clone(),
         }
         self
     }
@@ -600,6 +643,12 @@ impl Error {
             // `ResourceBusy` is newer than the minimum Rust version.
             Error::InUse { .. } => io::ErrorKind::AddrInUse,
             Error::TypedMismatch { .. } | Error::Undecodable { .. } => io::ErrorKind::InvalidData,
+            Error::Remote { kind, .. } => match kind {
+                RemoteKind::Unreachable => io::ErrorKind::ConnectionRefused,
+                RemoteKind::StreamMissing => io::ErrorKind::NotFound,
+                RemoteKind::NotAcknowledged => io::ErrorKind::TimedOut,
+                RemoteKind::Rejected => io::ErrorKind::Other,
+            },
         }
     }
 }

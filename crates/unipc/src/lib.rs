@@ -64,4 +64,4 @@ pub use mode::Mode;
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
 struct ReadmeExamples;
-pub use error::{Error, ObjectName, Result};
+pub use error::{Error, ObjectName, RemoteKind, Result};

@@ -77,6 +77,9 @@ pub enum Tags {
     Priority,
     /// A type; the receiver selects by type.
     Type,
+    /// A priority or a type, carried in a message header (NATS); neither
+    /// orders nor selects.
+    Header,
 }
 
 /// How processes find the object.
@@ -100,6 +103,8 @@ pub enum Naming {
     InSharedMemory,
     /// Any file both processes open by its path (a lock on it).
     AnyFile,
+    /// A server's address and a subject on it (`nats://HOST:PORT/SUBJECT`).
+    ServerSubject,
 }
 
 impl Naming {
@@ -137,6 +142,8 @@ pub enum Persistence {
     /// The name stays in the filesystem until removed; the channel itself
     /// lives while a process has it open.
     Filesystem,
+    /// In a server's store, on its disk: it outlives this host's reboots.
+    Server,
 }
 
 /// The properties `unipc compare` shows, declared beside each facility.
@@ -264,6 +271,7 @@ static REGISTRY: &[&Facility] = &[
     &crate::message::ring::pubsub::FACILITY,
     &crate::message::dgram::UNIX_FACILITY,
     &crate::message::dgram::UDP_FACILITY,
+    &crate::message::nats::FACILITY,
     &crate::shm::posix::FACILITY,
     &crate::shm::sysv::FACILITY,
     &crate::sync::futex::FACILITY,

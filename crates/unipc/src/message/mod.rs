@@ -22,6 +22,7 @@ use crate::error::ObjectName;
 use crate::{Error, Result};
 
 pub mod dgram;
+pub mod nats;
 pub mod posix_mq;
 pub mod ring;
 pub mod sysv_mq;

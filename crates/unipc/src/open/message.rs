@@ -52,6 +52,9 @@ pub enum MessageHandle {
     Publisher(ring::pubsub::Publisher),
     /// `pubsub:/NAME`, one subscriber.
     Subscriber(ring::pubsub::Subscriber),
+    /// `nats://HOST:PORT/SUBJECT`: a JetStream stream (feature `nats`).
+    #[cfg(feature = "nats")]
+    Nats(Box<crate::message::nats::Nats>),
 }
 
 impl MessageHandle {
@@ -68,6 +71,29 @@ impl MessageHandle {
             MessageHandle::RingReceiver(r) => r,
             MessageHandle::Publisher(p) => p,
             MessageHandle::Subscriber(s) => s,
+            #[cfg(feature = "nats")]
+            MessageHandle::Nats(n) => &**n,
+        }
+    }
+
+    /// Connects to a `nats://` endpoint's stream, waiting at most
+    /// `connect_timeout` for the server (5 s when `None`).
+    pub(crate) fn nats(
+        connect_timeout: Option<Duration>,
+        address: &crate::endpoint::NatsAddress,
+    ) -> Result<MessageHandle> {
+        #[cfg(feature = "nats")]
+        {
+            let mut options = crate::message::nats::NatsOptions::new();
+            if let Some(timeout) = connect_timeout {
+                options = options.connect_timeout(timeout);
+            }
+            Ok(MessageHandle::Nats(Box::new(options.open(address)?)))
+        }
+        #[cfg(not(feature = "nats"))]
+        {
+            let _ = connect_timeout;
+            Err(without_nats(address))
         }
     }
 
@@ -213,5 +239,16 @@ impl fmt::Debug for Inbox {
             .field("object", &self.object())
             .field("timeout", &self.timeout)
             .finish()
+    }
+}
+
+/// The error for a `nats://` endpoint in a build without the `nats`
+/// feature.
+#[cfg(not(feature = "nats"))]
+pub(crate) fn without_nats(address: &crate::endpoint::NatsAddress) -> crate::Error {
+    crate::Error::Unsupported {
+        object: crate::Endpoint::Nats(address.clone()).to_string().into(),
+        what: "NATS".into(),
+        reason: "this build of unipc has no NATS client: build with the `nats` feature".into(),
     }
 }

@@ -258,6 +258,7 @@ impl OpenOptions {
             Endpoint::Sem(_) | Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => {
                 return Err(not_data(endpoint))
             }
+            Endpoint::Nats(address) => MessageHandle::nats(self.nats_options(), address)?,
         };
         Ok(Handle::Messages(handle))
     }
@@ -305,11 +306,19 @@ impl OpenOptions {
             Endpoint::Sem(_) | Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => {
                 return Err(not_data(endpoint))
             }
+            Endpoint::Nats(address) => {
+                Waiting::Ready(MessageHandle::nats(self.nats_options(), address)?)
+            }
         };
         Ok(Listener {
             kind,
             options: *self,
         })
+    }
+
+    /// How long a `nats://` endpoint waits for its server: the timeout.
+    fn nats_options(&self) -> Option<Duration> {
+        self.timeout
     }
 
     fn stream(&self, mut handle: StreamHandle) -> Result<Handle> {

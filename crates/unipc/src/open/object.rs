@@ -263,6 +263,7 @@ impl CreateOptions {
                 refuse("a size", "sizes apply to message queues, not FIFOs")
             }
             Endpoint::Fifo(_) => Ok(()),
+            Endpoint::Nats(_) => Ok(()),
             Endpoint::SysvMqId(_) => refuse(
                 "creating by id",
                 "the kernel chooses a queue's id: create by key, or sysv-mq:private",
@@ -498,9 +499,86 @@ impl CreateOptions {
                     ],
                 }
             }
+            Endpoint::Nats(address) => self.create_nats(endpoint, address)?,
             _ => unreachable!("check() refused every other endpoint"),
         })
     }
+
+    #[cfg(feature = "nats")]
+    fn create_nats(
+        &self,
+        endpoint: &Endpoint,
+        address: &crate::endpoint::NatsAddress,
+    ) -> Result<Created> {
+        let mut options = crate::message::nats::NatsOptions::new().exclusive(self.exclusive);
+        if let Some(n) = self.max_messages {
+            options = options.max_messages(n);
+        }
+        if let Some(n) = self.max_size {
+            options = options.max_message_size(n);
+        }
+        let stream = options.create(address)?;
+        let stat = stream.stat()?;
+        Ok(Created {
+            endpoint: endpoint.clone(),
+            created: stream.created(),
+            details: vec![
+                ("stream", stat.name),
+                ("retention", stat.retention.to_owned()),
+                (
+                    "max messages",
+                    stat.max_messages
+                        .map_or_else(|| "unlimited".to_owned(), |n| n.to_string()),
+                ),
+                ("max payload", stream.max_payload().to_string()),
+            ],
+        })
+    }
+
+    #[cfg(not(feature = "nats"))]
+    fn create_nats(
+        &self,
+        _endpoint: &Endpoint,
+        address: &crate::endpoint::NatsAddress,
+    ) -> Result<Created> {
+        Err(super::message::without_nats(address))
+    }
+}
+
+/// A NATS stream's counts, for [`describe`].
+#[cfg(feature = "nats")]
+fn describe_nats(address: &crate::endpoint::NatsAddress) -> Result<Vec<(&'static str, Value)>> {
+    let stream = crate::message::nats::Nats::open(address)?;
+    let s = stream.stat()?;
+    Ok(vec![
+        ("stream", Value::Text(s.name)),
+        ("messages", Value::Number(s.messages)),
+        ("bytes", Value::Number(s.bytes)),
+        ("consumers", Value::Number(s.consumers as u64)),
+        (
+            "max_messages",
+            s.max_messages.map_or(Value::None, Value::Number),
+        ),
+        ("retention", Value::Text(s.retention.to_owned())),
+        ("first_sequence", Value::Number(s.first_sequence)),
+        ("last_sequence", Value::Number(s.last_sequence)),
+        ("max_payload", Value::Number(stream.max_payload() as u64)),
+    ])
+}
+
+#[cfg(not(feature = "nats"))]
+fn describe_nats(address: &crate::endpoint::NatsAddress) -> Result<Vec<(&'static str, Value)>> {
+    Err(super::message::without_nats(address))
+}
+
+#[cfg(feature = "nats")]
+fn remove_nats(address: &crate::endpoint::NatsAddress) -> Result<()> {
+    crate::message::nats::remove(address)
+}
+
+#[cfg(not(feature = "nats"))]
+fn remove_nats(address: &crate::endpoint::NatsAddress) -> Result<()> {
+    Err(super::message::without_nats(address))
 }
 
 /// A value in a [`describe`] report.
@@ -700,6 +778,7 @@ pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
                 ("mode", Value::Mode(s.mode)),
             ]
         }
+        Endpoint::Nats(address) => describe_nats(address)?,
         other => {
             return Err(Error::Unsupported {
                 object: other.to_string().into(),
@@ -730,6 +809,7 @@ pub fn remove(endpoint: &Endpoint) -> Result<()> {
         Endpoint::UnixDgram(addr) => crate::message::dgram::remove_stale(addr),
         Endpoint::Sem(name) => posix_sem::remove(name),
         Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => open_sysv_sem(endpoint)?.remove(),
+        Endpoint::Nats(address) => remove_nats(address),
         other => Err(Error::Unsupported {
             object: other.to_string().into(),
             what: "removing".into(),

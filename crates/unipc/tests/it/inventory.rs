@@ -216,6 +216,23 @@ fn world() {
     let (waited_creator, waited_ids) = started("creator", "waited", false, &[]);
     let (waiter, _) = started("waiter", "waited", false, &waited_ids);
     waited_creator.kill();
+    // "ready" comes just before the receive: wait until the thread is in it.
+    let started_waiting = std::time::Instant::now();
+    while !unipc::inventory::list(&[Kind::SysvMq])
+        .unwrap()
+        .objects
+        .iter()
+        .any(|o| {
+            matches!(&o.details, unipc::inventory::Details::SysvMq { id, waiting, .. }
+                if *id == waited_ids[0] && !waiting.is_empty())
+        })
+    {
+        assert!(
+            started_waiting.elapsed() < util::WATCHDOG,
+            "the waiter never blocked"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     raw.wait_success();
     dead.kill();
     held_creator.kill();

@@ -14,6 +14,8 @@ mod mapped;
 mod memfd;
 mod message_conformance;
 mod mutex;
+#[cfg(feature = "nats")]
+mod nats;
 mod open;
 mod pipe;
 mod posix_mq;
