@@ -358,6 +358,7 @@ mod tests {
             "sem:/s",
             "sysv-sem:0x30",
             "sysv-sem:id=4",
+            "nats://127.0.0.1:4222/jobs",
         ];
         let mut seen = Vec::new();
         for text in endpoints {

@@ -163,6 +163,18 @@ fn is_not_found(text: &str) -> bool {
 /// receives) the durable consumer it shares with the endpoint's other
 /// receivers. Closing it closes the connection; the stream stays (remove
 /// it with [`remove`]).
+///
+/// ```no_run
+/// use unipc::message::nats::NatsOptions;
+/// use unipc::message::{Messenger, Wait};
+///
+/// let endpoint: unipc::Endpoint = "nats://127.0.0.1:4222/jobs".parse()?;
+/// let unipc::Endpoint::Nats(address) = &endpoint else { unreachable!() };
+/// let jobs = NatsOptions::new().create(address)?;
+/// jobs.send(b"build 42")?;
+/// assert_eq!(jobs.recv_vec(Wait::Never)?.0, b"build 42");
+/// # Ok::<(), unipc::Error>(())
+/// ```
 pub struct Nats {
     client: async_nats::Client,
     js: jetstream::Context,

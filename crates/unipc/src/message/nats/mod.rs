@@ -25,17 +25,7 @@
 //! connection keeps up with the server (pings, reconnection) between them.
 //! The library without the `nats` feature has none of this.
 //!
-//! ```no_run
-//! use unipc::message::nats::{Nats, NatsOptions};
-//! use unipc::message::{Messenger, Wait};
-//!
-//! let endpoint: unipc::Endpoint = "nats://127.0.0.1:4222/jobs".parse()?;
-//! let unipc::Endpoint::Nats(address) = &endpoint else { unreachable!() };
-//! let jobs = NatsOptions::new().create(address)?;
-//! jobs.send(b"build 42")?;
-//! assert_eq!(jobs.recv_vec(Wait::Never)?.0, b"build 42");
-//! # Ok::<(), unipc::Error>(())
-//! ```
+//! `Nats` (built with the feature) shows the calls in an example.
 
 #[cfg(feature = "nats")]
 mod client;
