@@ -246,6 +246,22 @@ pub enum Command {
     ///
     /// Examples: unipc gc --dry-run; unipc gc --kind shm --unowned
     Gc(GcArgs),
+    /// Move messages from one message endpoint to another, surviving kills.
+    ///
+    /// Takes from SRC and sends to DST until --count messages moved, SRC was
+    /// idle for --idle-exit seconds, or SIGINT/SIGTERM (which lets the message
+    /// in hand finish). What it takes is journaled in --state DIR first, so a
+    /// bridge killed and started again with the same DIR loses nothing a NATS
+    /// or ring source held for it, and sends nothing twice into NATS (each
+    /// message carries a Nats-Msg-Id the server de-duplicates). A POSIX or
+    /// System V queue or a datagram socket has no tentative receive: a kill
+    /// between its receive and the journal's write loses that one message.
+    /// Tags cross where both sides have them. Progress on stderr every
+    /// --progress seconds.
+    ///
+    /// Examples: unipc bridge posix-mq:/jobs nats://127.0.0.1:4222/jobs --state /var/lib/unipc/jobs-out;
+    /// unipc bridge nats://127.0.0.1:4222/results ring:/results --state st --idle-exit 5
+    Bridge(BridgeArgs),
 }
 
 /// `unipc fifo ...`.
@@ -757,6 +773,37 @@ pub struct LsArgs {
     /// One JSON document (schema unipc-ls/1) instead of the table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `unipc bridge`.
+#[derive(Debug, Args)]
+pub struct BridgeArgs {
+    /// Where to take messages from (a message endpoint).
+    #[arg(value_parser = EndpointParser)]
+    pub source: Endpoint,
+    /// Where to send them (a message endpoint).
+    #[arg(value_parser = EndpointParser)]
+    pub destination: Endpoint,
+    /// The journal's directory (made, mode 700, if missing); one bridge at a
+    /// time per directory.
+    #[arg(long, value_name = "DIR")]
+    pub state: PathBuf,
+    /// Stop after moving N messages.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub count: Option<u64>,
+    /// Stop once SRC has had nothing for SECS.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub idle_exit: Option<std::time::Duration>,
+    /// Seconds between progress lines on stderr (0: only the last).
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_duration)]
+    pub progress: std::time::Duration,
+    /// Wait at most SECS for either side to be there when starting.
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
+}
+
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    parse_seconds(text).map(std::time::Duration::from_secs_f64)
 }
 
 /// `unipc gc`.

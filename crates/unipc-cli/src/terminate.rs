@@ -63,3 +63,31 @@ pub fn creating<T>(make: impl FnOnce(&mut Steps<'_>) -> T) -> T {
     let mut undo = UNDO.lock().unwrap_or_else(|p| p.into_inner());
     make(&mut Steps(&mut undo))
 }
+
+/// For a command that must finish what it holds before ending (the
+/// bridge): blocks SIGINT, SIGTERM and SIGHUP and starts the thread that
+/// waits for them. The first sets the flag returned, which the command
+/// polls between steps; a second ends the process at once, with the
+/// undo steps run, as [`install`]'s thread does.
+pub fn stop_flag() -> anyhow::Result<&'static std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    static STOP: AtomicBool = AtomicBool::new(false);
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGINT, Signal::SIGTERM, Signal::SIGHUP] {
+        set.add(signal);
+    }
+    set.thread_block()?;
+    std::thread::Builder::new()
+        .name("unipc-signals".into())
+        .spawn(move || {
+            let Ok(_) = set.wait() else { return };
+            STOP.store(true, Ordering::SeqCst);
+            let Ok(signal) = set.wait() else { return };
+            let undo = std::mem::take(&mut *UNDO.lock().unwrap_or_else(|p| p.into_inner()));
+            for step in undo.into_iter().rev() {
+                step();
+            }
+            std::process::exit(128 + signal as i32);
+        })?;
+    Ok(&STOP)
+}

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command, FifoCommand, SemCommand, SignalCommand};
 
 mod bench;
+mod bridge;
 mod compare;
 mod gc;
 mod lock;
@@ -143,5 +144,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => signal::wait(args),
         Command::Ls(args) => ls::run(args),
         Command::Gc(args) => gc::run(args),
+        Command::Bridge(args) => bridge::run(args),
     }
 }

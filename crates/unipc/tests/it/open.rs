@@ -61,6 +61,9 @@ fn every_endpoint_kind_opens_from_a_string_in_two_processes() {
         return;
     }
     let dir = util::TempDir::new();
+    // Started first, so it is stopped after the streams made on it go.
+    #[cfg(feature = "nats")]
+    let nats_server = unipc_test_support::NatsServer::start();
     let at = |name: &str| dir.join(name).display().to_string();
     let mut endpoints = vec![
         format!("fifo:{}", at("f")),
@@ -78,6 +81,14 @@ fn every_endpoint_kind_opens_from_a_string_in_two_processes() {
         format!("unix-dgram:{}", at("d")),
         format!("udp:127.0.0.1:{}", free_port(true)),
     ];
+    #[cfg(feature = "nats")]
+    if let Some(server) = &nats_server {
+        endpoints.push(format!(
+            "{}/{}",
+            server.url(),
+            util::unique("open").replace('-', "_")
+        ));
+    }
     let mut made = Vec::new();
     for text in &endpoints {
         let endpoint: Endpoint = text.parse().unwrap();
@@ -88,6 +99,7 @@ fn every_endpoint_kind_opens_from_a_string_in_two_processes() {
                 | Endpoint::SysvMq(_)
                 | Endpoint::Ring(_)
                 | Endpoint::PubSub(_)
+                | Endpoint::Nats(_)
         ) {
             let mut options = CreateOptions::new();
             if matches!(
@@ -152,6 +164,16 @@ fn every_endpoint_kind_opens_from_a_string_in_two_processes() {
                 let err = result.unwrap_err();
                 assert!(matches!(err, unipc::Error::Unsupported { .. }), "{err}");
                 assert!(err.to_string().contains("unipc sem post"), "{err}");
+            }
+            continue;
+        }
+        // NATS needs its server (skipped without one) and the feature.
+        if *scheme == "nats" && !endpoints.iter().any(|e| e.starts_with("nats:")) {
+            #[cfg(not(feature = "nats"))]
+            {
+                let endpoint: Endpoint = "nats://127.0.0.1:1/x".parse().unwrap();
+                let err = OpenOptions::new().connect(&endpoint).unwrap_err();
+                assert!(err.to_string().contains("`nats` feature"), "{err}");
             }
             continue;
         }

@@ -662,6 +662,75 @@ impl Messenger for Nats {
     }
 }
 
+/// A message taken from the stream and not acknowledged yet
+/// ([`Nats::recv_unacked`]): until [`Nats::ack`], the server delivers it
+/// again after the consumer's ack wait, so a program that dies holding one
+/// loses nothing. What a bridge out of NATS takes.
+#[derive(Debug)]
+pub struct Delivery {
+    message: jetstream::Message,
+    sequence: u64,
+    delivered: i64,
+    tag: Tag,
+}
+
+impl Delivery {
+    /// Its bytes.
+    pub fn payload(&self) -> &[u8] {
+        &self.message.payload
+    }
+
+    /// Its tag, from its headers.
+    pub fn tag(&self) -> Tag {
+        self.tag
+    }
+
+    /// Its sequence number in the stream: the same on every delivery of
+    /// this message, so a receiver can tell a redelivery.
+    pub fn sequence(&self) -> u64 {
+        self.sequence
+    }
+
+    /// How many times the server has delivered it (1 the first time).
+    pub fn delivered(&self) -> i64 {
+        self.delivered
+    }
+}
+
+impl Nats {
+    /// Takes the next message without acknowledging it.
+    ///
+    /// # Errors
+    /// As [`Messenger::recv_into`].
+    pub fn recv_unacked(&self, wait: Wait) -> Result<Delivery> {
+        let message = self.next_message(wait)?;
+        let (sequence, delivered) = message
+            .info()
+            .map(|i| (i.stream_sequence, i.delivered))
+            .map_err(|e| self.remote("receive", RemoteKind::Rejected, e.to_string()))?;
+        let tag = tag_of(&message);
+        Ok(Delivery {
+            message,
+            sequence,
+            delivered,
+            tag,
+        })
+    }
+
+    /// Acknowledges `delivery` and waits for the server to confirm: it is
+    /// not delivered again.
+    ///
+    /// # Errors
+    /// [`Error::Remote`] with [`RemoteKind::NotAcknowledged`] when the
+    /// server did not confirm (the message may come again).
+    pub fn ack(&self, delivery: Delivery) -> Result<()> {
+        self.block(self.request_timeout, "acknowledge", async {
+            delivery.message.double_ack().await
+        })?
+        .map_err(|e| self.remote("acknowledge", RemoteKind::NotAcknowledged, e.to_string()))
+    }
+}
+
 /// Deletes the stream `address` names.
 ///
 /// # Errors

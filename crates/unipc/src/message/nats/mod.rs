@@ -30,7 +30,7 @@
 #[cfg(feature = "nats")]
 mod client;
 #[cfg(feature = "nats")]
-pub use client::{remove, Nats, NatsOptions, StreamStat, PRIORITY_HEADER, TYPE_HEADER};
+pub use client::{remove, Delivery, Nats, NatsOptions, StreamStat, PRIORITY_HEADER, TYPE_HEADER};
 
 use crate::facility::{
     Direction, Facility, LiveLimit, MessageCap, Naming, Persistence, Properties, Reach, Shape, Tags,

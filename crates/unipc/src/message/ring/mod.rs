@@ -846,6 +846,16 @@ impl std::ops::Deref for View<'_> {
     }
 }
 
+impl View<'_> {
+    /// The message's number in the ring: 0 for the first the ring ever
+    /// carried. A reader that dies holding a view leaves the message to
+    /// the next reader under the same number, so a program that records
+    /// what it took (a bridge's journal) can tell it from a new one.
+    pub fn sequence(&self) -> u64 {
+        self.seq
+    }
+}
+
 impl AsRef<[u8]> for View<'_> {
     fn as_ref(&self) -> &[u8] {
         self

@@ -1,0 +1,481 @@
+//! The bridge's journal: what it took from its source and has not yet
+//! seen its destination take, so a bridge killed at any moment and
+//! restarted loses nothing the source let it hold and sends nothing twice
+//! that the destination can recognise.
+//!
+//! One append-only file, `journal`, in the state directory, of records
+//! each written by one `write(2)` (so a killed process leaves whole
+//! records; a host crash may leave a torn last one, which the checksum
+//! rejects and reading stops at):
+//!
+//! ```text
+//! u32 length | u8 kind | body | u32 FNV-1a of kind and body
+//! P  id u64, ring sequence u64 (u64::MAX: none), tag, message id, bytes   taken, not yet delivered (fdatasync'd)
+//! D  id u64                                                               delivered
+//! S  stream sequence u64                                                  a NATS message delivered (remembered, newest 100,000)
+//! A  stream sequence u64                                                  ... and acknowledged
+//! ```
+//!
+//! The directory holds a `lock` file the running bridge holds an
+//! exclusive `flock` on: two bridges never share a journal.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use unipc::message::Tag;
+
+/// A message taken and not yet delivered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// Its number in this journal.
+    pub id: u64,
+    /// Its number in a ring source, if it came from one.
+    pub ring_sequence: Option<u64>,
+    /// Its tag at the source.
+    pub tag: Tag,
+    /// The id a NATS destination de-duplicates it by.
+    pub message_id: String,
+    /// Its bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// An open journal (and the lock on its directory).
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: File,
+    _lock: File,
+    pending: BTreeMap<u64, Entry>,
+    unacknowledged: HashSet<u64>,
+    /// NATS messages delivered, acknowledged or not: a server that
+    /// restarts may have lost an acknowledgement it confirmed, and deliver
+    /// one again. The newest [`KEEP_DELIVERED`].
+    delivered: BTreeSet<u64>,
+    next_id: u64,
+    last_ring_sequence: Option<u64>,
+    instance: String,
+    records: u64,
+}
+
+const HEADER: usize = 4;
+
+/// How many delivered NATS sequences the journal remembers.
+const KEEP_DELIVERED: usize = 100_000;
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(0x811c_9dc5_u32, |h, &b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+fn tag_bytes(tag: Tag, out: &mut Vec<u8>) {
+    let (kind, value): (u8, i64) = match tag {
+        Tag::Priority(p) => (1, i64::from(p)),
+        Tag::Type(t) => (2, t),
+        _ => (0, 0),
+    };
+    out.push(kind);
+    out.extend_from_slice(&value.to_le_bytes());
+}
+
+/// Reads the journal's records in order, stopping at the first that is
+/// cut or fails its checksum.
+fn records(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + HEADER <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or_default()) as usize;
+        let Some(end) = (at + HEADER).checked_add(len) else {
+            break;
+        };
+        if len < 5 || end > bytes.len() {
+            break;
+        }
+        let record = &bytes[at + HEADER..end];
+        let (content, sum) = record.split_at(len - 4);
+        if fnv1a(content) != u32::from_le_bytes(sum.try_into().unwrap_or_default()) {
+            break;
+        }
+        out.push((content[0], &content[1..]));
+        at = end;
+    }
+    out
+}
+
+/// A cursor over a record's body.
+struct Body<'a>(&'a [u8]);
+
+impl Body<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        if self.0.len() < n {
+            return None;
+        }
+        let (head, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(head)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    fn tag(&mut self) -> Option<Tag> {
+        let kind = self.take(1)?[0];
+        let value = i64::from_le_bytes(self.take(8)?.try_into().ok()?);
+        Some(match kind {
+            1 => Tag::Priority(u32::try_from(value).ok()?),
+            2 => Tag::Type(value),
+            _ => Tag::None,
+        })
+    }
+}
+
+fn parse_entry(body: &[u8]) -> Option<Entry> {
+    let mut b = Body(body);
+    let id = b.u64()?;
+    let ring = b.u64()?;
+    let tag = b.tag()?;
+    let id_len = b.u32()? as usize;
+    let message_id = String::from_utf8(b.take(id_len)?.to_vec()).ok()?;
+    let len = b.u32()? as usize;
+    let bytes = b.take(len)?.to_vec();
+    Some(Entry {
+        id,
+        ring_sequence: (ring != u64::MAX).then_some(ring),
+        tag,
+        message_id,
+        bytes,
+    })
+}
+
+impl Journal {
+    /// Opens (making it, mode 0700) the state directory `dir`, takes its
+    /// lock, and reads what a previous run left.
+    ///
+    /// # Errors
+    /// When `dir` cannot be made or read, is not a directory of this
+    /// user's, or another bridge holds it.
+    pub fn open(dir: &Path) -> anyhow::Result<Journal> {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("{}: make the state directory", dir.display()))?;
+        let meta = std::fs::symlink_metadata(dir)
+            .with_context(|| format!("{}: state directory", dir.display()))?;
+        if !meta.is_dir() {
+            anyhow::bail!("{}: the state directory is not a directory", dir.display());
+        }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(dir.join("lock"))
+            .with_context(|| format!("{}: open the lock", dir.display()))?;
+        if nix::fcntl::Flock::lock(
+            lock.try_clone()?,
+            nix::fcntl::FlockArg::LockExclusiveNonblock,
+        )
+        .map(std::mem::forget)
+        .is_err()
+        {
+            anyhow::bail!(
+                "{}: another bridge is using this state directory",
+                dir.display()
+            );
+        }
+        let path = dir.join("journal");
+        let mut old = Vec::new();
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.read_to_end(&mut old)
+                    .with_context(|| format!("{}: read", path.display()))?;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("{}: open", path.display())),
+        }
+        let mut pending = BTreeMap::new();
+        let mut unacknowledged = HashSet::new();
+        let mut delivered = BTreeSet::new();
+        let mut next_id = 0;
+        let mut last_ring_sequence = None;
+        for (kind, body) in records(&old) {
+            let mut b = Body(body);
+            match kind {
+                b'P' => {
+                    if let Some(e) = parse_entry(body) {
+                        next_id = next_id.max(e.id + 1);
+                        if let Some(s) = e.ring_sequence {
+                            last_ring_sequence =
+                                Some(last_ring_sequence.map_or(s, |l: u64| l.max(s)));
+                        }
+                        pending.insert(e.id, e);
+                    }
+                }
+                b'D' => {
+                    if let Some(id) = b.u64() {
+                        pending.remove(&id);
+                    }
+                }
+                b'R' => last_ring_sequence = b.u64(),
+                b'S' => {
+                    if let Some(s) = b.u64() {
+                        unacknowledged.insert(s);
+                        delivered.insert(s);
+                    }
+                }
+                b'A' => {
+                    if let Some(s) = b.u64() {
+                        unacknowledged.remove(&s);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let instance = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u32(std::process::id());
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos()),
+            );
+            format!("{:016x}", h.finish())
+        };
+        trim(&mut delivered);
+        let file = Journal::rewrite(
+            &path,
+            &pending,
+            &unacknowledged,
+            &delivered,
+            last_ring_sequence,
+        )?;
+        Ok(Journal {
+            path,
+            file,
+            _lock: lock,
+            pending,
+            unacknowledged,
+            delivered,
+            next_id,
+            last_ring_sequence,
+            instance,
+            records: 0,
+        })
+    }
+
+    /// Writes a fresh journal with only what is still open, and renames it
+    /// over the old one: the file stays as small as what is in flight.
+    fn rewrite(
+        path: &Path,
+        pending: &BTreeMap<u64, Entry>,
+        unacknowledged: &HashSet<u64>,
+        delivered: &BTreeSet<u64>,
+        last_ring_sequence: Option<u64>,
+    ) -> anyhow::Result<File> {
+        let fresh = path.with_extension("new");
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&fresh)
+            .with_context(|| format!("{}: create", fresh.display()))?;
+        let mut all = Vec::new();
+        if let Some(s) = last_ring_sequence {
+            all.extend(encode(b'R', &s.to_le_bytes()));
+        }
+        for e in pending.values() {
+            all.extend(encode(b'P', &entry_body(e)));
+        }
+        for s in delivered {
+            all.extend(encode(b'S', &s.to_le_bytes()));
+            if !unacknowledged.contains(s) {
+                all.extend(encode(b'A', &s.to_le_bytes()));
+            }
+        }
+        file.write_all(&all)?;
+        file.sync_data()?;
+        std::fs::rename(&fresh, path).with_context(|| format!("{}: replace", path.display()))?;
+        if let Some(dir) = path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(path)
+            .with_context(|| format!("{}: open", path.display()))?;
+        Ok(file)
+    }
+
+    /// What a previous run took and did not deliver, oldest first.
+    pub fn pending(&self) -> Vec<Entry> {
+        self.pending.values().cloned().collect()
+    }
+
+    /// How many messages are taken and not delivered.
+    pub fn in_flight(&self) -> usize {
+        self.pending.len() + self.unacknowledged.len()
+    }
+
+    /// Whether ring message `sequence` was already taken (a reader killed
+    /// while holding it left it in the ring).
+    pub fn ring_seen(&self, sequence: u64) -> bool {
+        self.last_ring_sequence.is_some_and(|last| sequence <= last)
+    }
+
+    /// Records a message taken, and makes it durable (fdatasync) before
+    /// returning: from here on it is in the journal, not only in memory.
+    pub fn append(
+        &mut self,
+        ring_sequence: Option<u64>,
+        tag: Tag,
+        bytes: &[u8],
+    ) -> anyhow::Result<Entry> {
+        let entry = Entry {
+            id: self.next_id,
+            ring_sequence,
+            tag,
+            message_id: format!("unipc-bridge-{}-{}", self.instance, self.next_id),
+            bytes: bytes.to_vec(),
+        };
+        self.write(b'P', &entry_body(&entry))?;
+        self.file.sync_data().context("journal: fdatasync")?;
+        self.next_id += 1;
+        if let Some(s) = ring_sequence {
+            self.last_ring_sequence = Some(s);
+        }
+        self.pending.insert(entry.id, entry.clone());
+        Ok(entry)
+    }
+
+    /// Records that `id` was delivered. Not synced: a process killed after
+    /// this write has it in the kernel; a host that crashes first makes
+    /// the next run deliver it again, with the same message id.
+    pub fn done(&mut self, id: u64) -> anyhow::Result<()> {
+        self.write(b'D', &id.to_le_bytes())?;
+        self.pending.remove(&id);
+        self.compact_if_long()
+    }
+
+    /// Whether NATS message `sequence` was delivered already (by a bridge
+    /// killed before acknowledging it, or acknowledged to a server that
+    /// restarted and lost that): deliver it no more.
+    pub fn delivered_before(&self, sequence: u64) -> bool {
+        self.delivered.contains(&sequence)
+    }
+
+    /// Records that NATS message `sequence` was delivered.
+    pub fn delivered(&mut self, sequence: u64) -> anyhow::Result<()> {
+        self.write(b'S', &sequence.to_le_bytes())?;
+        self.unacknowledged.insert(sequence);
+        self.delivered.insert(sequence);
+        trim(&mut self.delivered);
+        Ok(())
+    }
+
+    /// Records that NATS message `sequence` was acknowledged.
+    pub fn acknowledged(&mut self, sequence: u64) -> anyhow::Result<()> {
+        self.write(b'A', &sequence.to_le_bytes())?;
+        self.unacknowledged.remove(&sequence);
+        self.compact_if_long()
+    }
+
+    fn write(&mut self, kind: u8, body: &[u8]) -> anyhow::Result<()> {
+        // One write: a killed process leaves the record whole or absent.
+        self.file
+            .write_all(&encode(kind, body))
+            .with_context(|| format!("{}: write", self.path.display()))?;
+        self.records += 1;
+        Ok(())
+    }
+
+    fn compact_if_long(&mut self) -> anyhow::Result<()> {
+        if self.records >= 10_000 {
+            self.file = Journal::rewrite(
+                &self.path,
+                &self.pending,
+                &self.unacknowledged,
+                &self.delivered,
+                self.last_ring_sequence,
+            )?;
+            self.records = 0;
+        }
+        Ok(())
+    }
+}
+
+/// Keeps the newest [`KEEP_DELIVERED`] sequences.
+fn trim(delivered: &mut BTreeSet<u64>) {
+    while delivered.len() > KEEP_DELIVERED {
+        delivered.pop_first();
+    }
+}
+
+fn entry_body(e: &Entry) -> Vec<u8> {
+    let mut body = Vec::with_capacity(40 + e.message_id.len() + e.bytes.len());
+    body.extend_from_slice(&e.id.to_le_bytes());
+    body.extend_from_slice(&e.ring_sequence.unwrap_or(u64::MAX).to_le_bytes());
+    tag_bytes(e.tag, &mut body);
+    body.extend_from_slice(&(e.message_id.len() as u32).to_le_bytes());
+    body.extend_from_slice(e.message_id.as_bytes());
+    body.extend_from_slice(&(e.bytes.len() as u32).to_le_bytes());
+    body.extend_from_slice(&e.bytes);
+    body
+}
+
+fn encode(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut content = Vec::with_capacity(1 + body.len());
+    content.push(kind);
+    content.extend_from_slice(body);
+    let sum = fnv1a(&content);
+    let mut out = Vec::with_capacity(HEADER + content.len() + 4);
+    out.extend_from_slice(&((content.len() + 4) as u32).to_le_bytes());
+    out.extend_from_slice(&content);
+    out.extend_from_slice(&sum.to_le_bytes());
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_torn_or_corrupt_tail_ends_the_records_there() {
+        let mut all = encode(b'D', &7u64.to_le_bytes());
+        all.extend(encode(b'S', &9u64.to_le_bytes()));
+        assert_eq!(records(&all).len(), 2);
+        let whole = all.len();
+        all.extend(encode(b'A', &9u64.to_le_bytes()));
+        assert_eq!(records(&all[..all.len() - 1]).len(), 2, "cut");
+        let last = all.len() - 6;
+        all[last] ^= 1;
+        assert_eq!(records(&all).len(), 2, "flipped bit");
+        assert_eq!(records(&all[..whole]).len(), 2);
+    }
+
+    #[test]
+    fn entries_round_trip() {
+        let e = Entry {
+            id: 3,
+            ring_sequence: Some(11),
+            tag: Tag::Priority(7),
+            message_id: "m-3".into(),
+            bytes: b"job".to_vec(),
+        };
+        assert_eq!(parse_entry(&entry_body(&e)), Some(e));
+    }
+}

@@ -1,0 +1,307 @@
+//! `unipc bridge SRC DST`: moves messages from any message endpoint to any
+//! other, through a journal that survives the bridge being killed.
+//!
+//! What a crash can cost, by source and destination:
+//!
+//! | source | taken how | a kill between taking and delivering |
+//! |---|---|---|
+//! | `nats://` | not acknowledged until delivered | nothing: the server delivers it again |
+//! | `ring:` | a borrowed view, released once journaled | nothing: the message stays in the ring, and its ring number tells a re-read |
+//! | a queue, a datagram socket | consumed by the receive | the one message between the receive and the journal's write |
+//!
+//! | destination | a message sent twice (a kill after the send, before the journal says so) |
+//! |---|---|
+//! | `nats://` | de-duplicated by the server: each carries a `Nats-Msg-Id` from the journal (within the stream's duplicate window, 2 minutes by default) |
+//! | anything else | delivered twice: the window is one `write(2)` to the journal after the send returned |
+//!
+//! A NATS source's message is acknowledged only after the destination
+//! took it, and its stream sequence is journaled between the two, so a
+//! redelivery after a kill there is recognised and only acknowledged.
+//!
+//! Progress goes to stderr every `--progress` seconds. SIGINT, SIGTERM and
+//! SIGHUP let the message in hand finish, then the bridge exits 0; a
+//! second signal ends it at once.
+
+mod journal;
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use unipc::message::{Tag, Wait};
+use unipc::open::{MessageHandle, OpenOptions};
+use unipc::{Endpoint, Error};
+
+use crate::cli::BridgeArgs;
+use journal::Journal;
+
+/// How long one wait for the source lasts: how quickly a signal or an
+/// idle timeout is noticed.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The first pause before retrying a destination that failed; it doubles
+/// up to a second.
+const RETRY_START: Duration = Duration::from_millis(20);
+
+/// Counts for the progress line.
+#[derive(Debug, Default)]
+struct Counts {
+    moved: u64,
+    retried: u64,
+    replayed: u64,
+    skipped: u64,
+}
+
+/// `unipc bridge SRC DST [--count N] [--idle-exit SECS] --state DIR`.
+pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
+    let stop = crate::terminate::stop_flag()?;
+    let mut journal = Journal::open(&args.state)?;
+    let options = match args.timeout {
+        Some(t) => OpenOptions::new().timeout(t),
+        None => OpenOptions::new(),
+    };
+    let mut source = options
+        .listen(&args.source)?
+        .accept()?
+        .into_messages()
+        .ok_or_else(|| crate::cmd::usage(format!("{}: not a message endpoint", args.source)))?;
+    let destination = options
+        .connect(&args.destination)?
+        .into_messages()
+        .ok_or_else(|| {
+            crate::cmd::usage(format!("{}: not a message endpoint", args.destination))
+        })?;
+    let mut counts = Counts::default();
+    let mut progress = Progress::new(args.progress);
+
+    // What a previous run took and did not deliver goes first, under the
+    // ids it was journaled with.
+    for entry in journal.pending() {
+        deliver(
+            &destination,
+            &args.destination,
+            &entry.message_id,
+            &entry.bytes,
+            entry.tag,
+            stop,
+            &mut counts,
+        )?;
+        journal.done(entry.id)?;
+        counts.replayed += 1;
+    }
+
+    let mut idle_since = Instant::now();
+    let stream_name = match &args.source {
+        Endpoint::Nats(a) => a.stream_name(),
+        _ => String::new(),
+    };
+    while !stop.load(Ordering::SeqCst) && args.count.map_or(true, |n| counts.moved < n) {
+        progress.tick(&counts, journal.in_flight());
+        let moved = match &mut source {
+            MessageHandle::Nats(nats) => {
+                match nats.recv_unacked(Wait::For(POLL)) {
+                    Ok(delivery) => {
+                        let sequence = delivery.sequence();
+                        let redelivered = journal.delivered_before(sequence);
+                        if !redelivered {
+                            let id = format!("unipc-bridge-nats-{stream_name}-{sequence}");
+                            deliver(
+                                &destination,
+                                &args.destination,
+                                &id,
+                                delivery.payload(),
+                                delivery.tag(),
+                                stop,
+                                &mut counts,
+                            )?;
+                            journal.delivered(sequence)?;
+                        }
+                        // An acknowledgement that does not reach the server
+                        // is no loss: the message comes again, and the
+                        // journal says it was delivered.
+                        match nats.ack(delivery) {
+                            Ok(()) => journal.acknowledged(sequence)?,
+                            Err(e) if retryable(&e) => counts.retried += 1,
+                            Err(e) => return Err(e.into()),
+                        }
+                        if redelivered {
+                            counts.skipped += 1;
+                            continue;
+                        }
+                        true
+                    }
+                    Err(Error::TimedOut { .. } | Error::Empty { .. }) => false,
+                    // The server restarting: wait for it.
+                    Err(e) if retryable(&e) => {
+                        counts.retried += 1;
+                        std::thread::sleep(POLL);
+                        false
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            MessageHandle::RingReceiver(ring) => match ring.recv_view(Wait::For(POLL)) {
+                Ok(view) => {
+                    let sequence = view.sequence();
+                    if journal.ring_seen(sequence) {
+                        // Journaled by a run killed before it let go.
+                        drop(view);
+                        counts.skipped += 1;
+                        continue;
+                    }
+                    let entry = journal.append(Some(sequence), Tag::None, &view)?;
+                    drop(view);
+                    deliver(
+                        &destination,
+                        &args.destination,
+                        &entry.message_id,
+                        &entry.bytes,
+                        entry.tag,
+                        stop,
+                        &mut counts,
+                    )?;
+                    journal.done(entry.id)?;
+                    true
+                }
+                Err(Error::TimedOut { .. } | Error::Empty { .. }) => false,
+                Err(e) => return Err(e.into()),
+            },
+            other => match other.messenger().recv_vec(Wait::For(POLL)) {
+                Ok((bytes, tag)) => {
+                    let entry = journal.append(None, tag, &bytes)?;
+                    deliver(
+                        &destination,
+                        &args.destination,
+                        &entry.message_id,
+                        &entry.bytes,
+                        entry.tag,
+                        stop,
+                        &mut counts,
+                    )?;
+                    journal.done(entry.id)?;
+                    true
+                }
+                Err(Error::TimedOut { .. } | Error::Empty { .. }) => false,
+                Err(e) => return Err(e.into()),
+            },
+        };
+        if moved {
+            counts.moved += 1;
+            idle_since = Instant::now();
+        } else if args
+            .idle_exit
+            .is_some_and(|idle| idle_since.elapsed() >= idle)
+        {
+            break;
+        }
+    }
+    progress.last(&counts, journal.in_flight(), stop.load(Ordering::SeqCst));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tag as the destination can carry it: a priority to a POSIX queue or
+/// NATS, a type to a System V queue or NATS, nothing otherwise.
+fn tag_for(destination: &Endpoint, tag: Tag) -> Tag {
+    match (destination, tag) {
+        (Endpoint::Nats(_), t) => t,
+        (Endpoint::PosixMq(_), Tag::Priority(p)) => Tag::Priority(p),
+        (Endpoint::SysvMq(_) | Endpoint::SysvMqId(_), Tag::Type(t)) => Tag::Type(t),
+        _ => Tag::None,
+    }
+}
+
+/// Sends one message, retrying what a restart of the destination explains
+/// (full, timed out, unreachable, not acknowledged) until it goes or a
+/// signal asks to stop (then an error: the message stays journaled).
+fn deliver(
+    destination: &MessageHandle,
+    endpoint: &Endpoint,
+    id: &str,
+    bytes: &[u8],
+    tag: Tag,
+    stop: &AtomicBool,
+    counts: &mut Counts,
+) -> anyhow::Result<()> {
+    let tag = tag_for(endpoint, tag);
+    let mut pause = RETRY_START;
+    loop {
+        let sent = match destination {
+            MessageHandle::Nats(nats) => nats
+                .send_with_id(bytes, tag, id, Wait::For(Duration::from_secs(2)))
+                .map(|_| ()),
+            other => other.messenger().send_tagged(bytes, tag, Wait::For(POLL)),
+        };
+        match sent {
+            Ok(()) => return Ok(()),
+            Err(e) if retryable(&e) => {
+                if stop.load(Ordering::SeqCst) {
+                    return Err(e).context("stopped while the destination would not take the message; it stays in the journal");
+                }
+                counts.retried += 1;
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn retryable(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Full { .. } | Error::TimedOut { .. } | Error::Remote { .. }
+    ) && !matches!(
+        e,
+        Error::Remote {
+            kind: unipc::RemoteKind::StreamMissing | unipc::RemoteKind::Rejected,
+            ..
+        }
+    )
+}
+
+/// The progress line on stderr, every interval.
+struct Progress {
+    every: Duration,
+    last: Instant,
+}
+
+impl Progress {
+    fn new(every: Duration) -> Progress {
+        Progress {
+            every,
+            last: Instant::now(),
+        }
+    }
+
+    fn tick(&mut self, counts: &Counts, in_flight: usize) {
+        if !self.every.is_zero() && self.last.elapsed() >= self.every {
+            self.last = Instant::now();
+            line(counts, in_flight, "");
+        }
+    }
+
+    fn last(&self, counts: &Counts, in_flight: usize, stopped: bool) {
+        line(
+            counts,
+            in_flight,
+            if stopped {
+                ", stopped by a signal"
+            } else {
+                ", done"
+            },
+        );
+    }
+}
+
+fn line(counts: &Counts, in_flight: usize, end: &str) {
+    let _ = writeln!(
+        std::io::stderr().lock(),
+        "unipc bridge: moved {}, in flight {in_flight}, retried {}, replayed {}, skipped {}{end}",
+        counts.moved,
+        counts.retried,
+        counts.replayed,
+        counts.skipped
+    );
+}
