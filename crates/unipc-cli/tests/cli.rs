@@ -4306,7 +4306,7 @@ fn bridge_moves_every_message_ring_to_nats_to_posix_mq_through_kills_and_a_serve
         ])
         .env("UNIPC_CLI_TEST_ROLE", "ring-writer")
         .env("UNIPC_RING", &ring["ring:".len()..]);
-    let mut writer = start(writer, Input::Nothing);
+    let writer = start(writer, Input::Nothing);
     let mut reader = unipc();
     reader.args([
         "recv",
