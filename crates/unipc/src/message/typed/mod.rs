@@ -85,8 +85,8 @@ mod framed;
 
 pub use ciborium::Value;
 pub use codec::{
-    decode, decode_from, decode_value, encode, Header, TypeTag, HEADER_LEN, MAGIC, RECURSION_LIMIT,
-    VERSION,
+    decode, decode_from, decode_value, encode, encode_as, Encoding, Header, TypeTag, HEADER_LEN,
+    MAGIC, RECURSION_LIMIT, VERSION,
 };
 pub use framed::{Framed, DEFAULT_MAX_FRAME, FRAME_PREFIX_LEN};
 
@@ -124,6 +124,7 @@ pub const MAX_FDS: usize = crate::sys::socket::SCM_MAX_FD;
 pub struct Typed<M, T> {
     inner: M,
     type_tag: Option<TypeTag>,
+    encoding: Encoding,
     send_buf: Mutex<Vec<u8>>,
     recv_buf: Mutex<Vec<u8>>,
     _type: PhantomData<fn(T) -> T>,
@@ -135,6 +136,7 @@ impl<M: fmt::Debug, T> fmt::Debug for Typed<M, T> {
             .field("inner", &self.inner)
             .field("type", &std::any::type_name::<T>())
             .field("type_tag", &self.type_tag)
+            .field("encoding", &self.encoding)
             .finish()
     }
 }
@@ -164,6 +166,7 @@ impl<M, T> Typed<M, T> {
         Typed {
             inner,
             type_tag: None,
+            encoding: Encoding::default(),
             send_buf: Mutex::new(Vec::new()),
             recv_buf: Mutex::new(Vec::new()),
             _type: PhantomData,
@@ -180,6 +183,31 @@ impl<M, T> Typed<M, T> {
     /// The type tag set with [`Typed::with_type_tag`].
     pub fn type_tag(&self) -> Option<TypeTag> {
         self.type_tag
+    }
+
+    /// Encodes what this end sends as `encoding` (by default
+    /// [`Encoding::MessagePack`]). Receiving is unaffected: either
+    /// encoding is decoded, as the header says.
+    ///
+    /// ```
+    /// use unipc::message::dgram::UnixDatagram;
+    /// use unipc::message::typed::{Encoding, Typed};
+    ///
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// let tx = Typed::<_, u32>::new(a).with_encoding(Encoding::Cbor);
+    /// let rx = Typed::<_, u32>::new(b); // sends MessagePack, reads both
+    /// tx.send(&7)?;
+    /// assert_eq!(rx.recv()?, 7);
+    /// # Ok::<(), unipc::Error>(())
+    /// ```
+    pub fn with_encoding(mut self, encoding: Encoding) -> Typed<M, T> {
+        self.encoding = encoding;
+        self
+    }
+
+    /// The encoding this end sends.
+    pub fn encoding(&self) -> Encoding {
+        self.encoding
     }
 
     /// The facility underneath.
@@ -204,8 +232,15 @@ impl<M: Messenger, T: Serialize> Typed<M, T> {
     pub fn send_tagged(&self, value: &T, tag: Tag, wait: Wait) -> Result<()> {
         let mut buf = take(&self.send_buf);
         buf.clear();
-        let sent = codec::encode_into(&self.inner.object(), value, self.type_tag, 0, &mut buf)
-            .and_then(|()| self.inner.send_tagged(&buf, tag, wait));
+        let sent = codec::encode_into(
+            &self.inner.object(),
+            value,
+            self.type_tag,
+            0,
+            self.encoding,
+            &mut buf,
+        )
+        .and_then(|()| self.inner.send_tagged(&buf, tag, wait));
         give_back(&self.send_buf, buf);
         sent
     }
@@ -368,19 +403,26 @@ impl<T: Serialize> Typed<seqpacket::Conn, T> {
         }
         let mut buf = take(&self.send_buf);
         buf.clear();
-        let sent =
-            codec::encode_into(&object, value, self.type_tag, fds.len(), &mut buf).and_then(|()| {
-                // The facility's own check, before the call: as send_tagged.
-                let limit = self.inner.limits()?.max_message_size;
-                if buf.len() > limit {
-                    return Err(Error::MessageTooLarge {
-                        object: object.clone(),
-                        size: buf.len(),
-                        limit,
-                    });
-                }
-                self.inner.send_with_fds(&buf, fds)
-            });
+        let sent = codec::encode_into(
+            &object,
+            value,
+            self.type_tag,
+            fds.len(),
+            self.encoding,
+            &mut buf,
+        )
+        .and_then(|()| {
+            // The facility's own check, before the call: as send_tagged.
+            let limit = self.inner.limits()?.max_message_size;
+            if buf.len() > limit {
+                return Err(Error::MessageTooLarge {
+                    object: object.clone(),
+                    size: buf.len(),
+                    limit,
+                });
+            }
+            self.inner.send_with_fds(&buf, fds)
+        });
         give_back(&self.send_buf, buf);
         sent
     }
