@@ -208,7 +208,7 @@ pub(crate) struct Expect {
 
 /// Appends the header and `value`, encoded as `encoding` says, to `out`.
 pub(crate) fn encode_into<T: Serialize + ?Sized>(
-    object: &ObjectName,
+    object: &dyn Fn() -> ObjectName,
     value: &T,
     type_tag: Option<TypeTag>,
     fds: usize,
@@ -216,17 +216,19 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     let fds = u16::try_from(fds).map_err(|_| Error::LimitExceeded {
-        object: object.clone(),
+        object: object(),
         what: "descriptors in one typed message",
         requested: fds as u64,
         limit: u64::from(u16::MAX),
         set_in: "the typed header's 16-bit count",
     })?;
-    out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
-    out.push(encoding.byte());
-    out.extend_from_slice(&fds.to_le_bytes());
-    out.extend_from_slice(&type_tag.map_or(0, TypeTag::value).to_le_bytes());
+    let mut header = [0u8; HEADER_LEN];
+    header[..4].copy_from_slice(&MAGIC);
+    header[4] = VERSION;
+    header[5] = encoding.byte();
+    header[6..8].copy_from_slice(&fds.to_le_bytes());
+    header[8..].copy_from_slice(&type_tag.map_or(0, TypeTag::value).to_le_bytes());
+    out.extend_from_slice(&header);
     let encoded = match encoding {
         Encoding::Cbor => ciborium::into_writer(value, &mut *out).map_err(|e| e.to_string()),
         Encoding::MessagePack => {
@@ -234,7 +236,7 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
         }
     };
     encoded.map_err(|reason| Error::Unsupported {
-        object: object.clone(),
+        object: object(),
         what: format!("encoding a {} as {encoding}", std::any::type_name::<T>()),
         reason,
     })
@@ -242,12 +244,12 @@ pub(crate) fn encode_into<T: Serialize + ?Sized>(
 
 /// Checks the header of `bytes` against `expect`; returns it and the body.
 pub(crate) fn check_header<'a>(
-    object: &ObjectName,
+    object: &dyn Fn() -> ObjectName,
     bytes: &'a [u8],
     expect: Expect,
 ) -> Result<(Header, &'a [u8])> {
     let undecodable = |reason: String| Error::Undecodable {
-        object: object.clone(),
+        object: object(),
         expected: "a typed message",
         reason,
         bytes: bytes.to_vec(),
@@ -261,7 +263,7 @@ pub(crate) fn check_header<'a>(
         }));
     }
     let mismatch = |what: &'static str, expected: String, found: String| Error::TypedMismatch {
-        object: object.clone(),
+        object: object(),
         what,
         expected,
         found,
@@ -318,13 +320,13 @@ pub(crate) fn check_header<'a>(
 /// it. Input is bounded by `bytes`, nesting by [`RECURSION_LIMIT`]: a
 /// declared length past the end is an error, not an allocation.
 pub(crate) fn decode_checked<T: DeserializeOwned>(
-    object: &ObjectName,
+    object: &dyn Fn() -> ObjectName,
     bytes: &[u8],
     expect: Expect,
 ) -> Result<(Header, T)> {
     let (header, body) = check_header(object, bytes, expect)?;
     let undecodable = |reason: String| Error::Undecodable {
-        object: object.clone(),
+        object: object(),
         expected: std::any::type_name::<T>(),
         reason,
         bytes: bytes.to_vec(),
@@ -467,7 +469,7 @@ pub fn encode_as<T: Serialize + ?Sized>(
     encoding: Encoding,
 ) -> Result<Vec<u8>> {
     let mut out = Vec::new();
-    encode_into(&standalone(), value, type_tag, 0, encoding, &mut out)?;
+    encode_into(&standalone, value, type_tag, 0, encoding, &mut out)?;
     Ok(out)
 }
 
@@ -493,7 +495,7 @@ pub fn encode_as<T: Serialize + ?Sized>(
 /// ```
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], type_tag: Option<TypeTag>) -> Result<T> {
     let expect = Expect { type_tag, fds: 0 };
-    decode_checked(&standalone(), bytes, expect).map(|(_, value)| value)
+    decode_checked(&standalone, bytes, expect).map(|(_, value)| value)
 }
 
 /// Decodes a typed message without its Rust type, whatever its type tag
@@ -542,7 +544,7 @@ pub fn decode_from<T: DeserializeOwned>(
         type_tag,
         fds: peek_fds(bytes),
     };
-    decode_checked(object, bytes, expect)
+    decode_checked(&|| object.clone(), bytes, expect)
 }
 
 /// The descriptor count a header claims (0 when there is no header).
@@ -827,14 +829,14 @@ mod tests {
     #[test]
     fn descriptor_count_must_match() {
         let mut out = Vec::new();
-        encode_into(&object(), &1u8, None, 2, Encoding::default(), &mut out).unwrap();
+        encode_into(&object, &1u8, None, 2, Encoding::default(), &mut out).unwrap();
         let expect = |fds| Expect {
             type_tag: None,
             fds,
         };
-        assert!(decode_checked::<u8>(&object(), &out, expect(2)).is_ok());
+        assert!(decode_checked::<u8>(&object, &out, expect(2)).is_ok());
         assert!(matches!(
-            decode_checked::<u8>(&object(), &out, expect(0)),
+            decode_checked::<u8>(&object, &out, expect(0)),
             Err(Error::TypedMismatch {
                 what: "descriptor count",
                 ..

@@ -152,7 +152,7 @@ impl<S: Write, T: Serialize> Framed<S, T> {
         buf.clear();
         buf.extend_from_slice(&[0; FRAME_PREFIX_LEN]);
         if let Err(err) = codec::encode_into(
-            &self.object,
+            &|| self.object.clone(),
             value,
             self.type_tag,
             fds,
@@ -264,7 +264,8 @@ impl<T: DeserializeOwned> Framed<unix::Stream, T> {
                 fds: fds.len(),
             };
             let frame = &head[FRAME_PREFIX_LEN..FRAME_PREFIX_LEN + len];
-            return codec::decode_checked(&self.object, frame, expect).map(|(_, v)| Some((v, fds)));
+            return codec::decode_checked(&|| self.object.clone(), frame, expect)
+                .map(|(_, v)| Some((v, fds)));
         }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
@@ -274,7 +275,7 @@ impl<T: DeserializeOwned> Framed<unix::Stream, T> {
                 type_tag: self.type_tag,
                 fds: fds.len(),
             };
-            codec::decode_checked(&self.object, &buf, expect).map(|(_, value)| value)
+            codec::decode_checked(&|| self.object.clone(), &buf, expect).map(|(_, value)| value)
         });
         self.buf = buf;
         got.map(|value| Some((value, fds)))
@@ -319,7 +320,8 @@ impl<S: Read, T: DeserializeOwned> Framed<S, T> {
                 type_tag: self.type_tag,
                 fds: 0,
             };
-            codec::decode_checked(&self.object, &buf, expect).map(|(_, value)| Some(value))
+            codec::decode_checked(&|| self.object.clone(), &buf, expect)
+                .map(|(_, value)| Some(value))
         });
         self.buf = buf;
         got

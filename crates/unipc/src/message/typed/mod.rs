@@ -141,21 +141,14 @@ impl<M: fmt::Debug, T> fmt::Debug for Typed<M, T> {
     }
 }
 
-/// Takes the buffer behind `lock`, or a fresh one when another thread
-/// holds it (or a panic poisoned it).
-fn take(lock: &Mutex<Vec<u8>>) -> Vec<u8> {
+/// Runs `f` with the buffer behind `lock` (one lock, held for the call),
+/// or with a fresh one when another thread holds it. A buffer a panic
+/// left behind is used as any other: every call sets its length first.
+fn with_buf<R>(lock: &Mutex<Vec<u8>>, f: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     match lock.try_lock() {
-        Ok(mut buf) => std::mem::take(&mut *buf),
-        Err(_) => Vec::new(),
-    }
-}
-
-/// Puts a buffer back for the next call.
-fn give_back(lock: &Mutex<Vec<u8>>, buf: Vec<u8>) {
-    if let Ok(mut slot) = lock.try_lock() {
-        if slot.capacity() < buf.capacity() {
-            *slot = buf;
-        }
+        Ok(mut buf) => f(&mut buf),
+        Err(std::sync::TryLockError::Poisoned(poisoned)) => f(&mut poisoned.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => f(&mut Vec::new()),
     }
 }
 
@@ -230,19 +223,13 @@ impl<M: Messenger, T: Serialize> Typed<M, T> {
     /// errors for [`Messenger::send_tagged`]; [`Error::Unsupported`] when
     /// `value`'s `Serialize` fails.
     pub fn send_tagged(&self, value: &T, tag: Tag, wait: Wait) -> Result<()> {
-        let mut buf = take(&self.send_buf);
-        buf.clear();
-        let sent = codec::encode_into(
-            &self.inner.object(),
-            value,
-            self.type_tag,
-            0,
-            self.encoding,
-            &mut buf,
-        )
-        .and_then(|()| self.inner.send_tagged(&buf, tag, wait));
-        give_back(&self.send_buf, buf);
-        sent
+        with_buf(&self.send_buf, |buf| {
+            buf.clear();
+            // The name only for an error: no reference count touched per message.
+            let object = || self.inner.object();
+            codec::encode_into(&object, value, self.type_tag, 0, self.encoding, buf)?;
+            self.inner.send_tagged(buf, tag, wait)
+        })
     }
 
     /// Sends `value` with the facility's default tag, blocking.
@@ -296,17 +283,15 @@ impl<M: Messenger, T: DeserializeOwned> Typed<M, T> {
     /// the facility's receive hint once, and to a message that did not fit)
     /// and decodes it.
     fn recv_with(&self, mut recv: impl FnMut(&mut [u8]) -> Result<Received>) -> Result<(T, Tag)> {
-        let mut buf = take(&self.recv_buf);
-        let got = self.recv_bytes(&mut buf, &mut recv).and_then(|(len, tag)| {
+        with_buf(&self.recv_buf, |buf| {
+            let (len, tag) = self.recv_bytes(buf, &mut recv)?;
             let expect = Expect {
                 type_tag: self.type_tag,
                 fds: 0,
             };
-            codec::decode_checked(&self.inner.object(), &buf[..len], expect)
+            codec::decode_checked(&|| self.inner.object(), &buf[..len], expect)
                 .map(|(_, value)| (value, tag))
-        });
-        give_back(&self.recv_buf, buf);
-        got
+        })
     }
 
     fn recv_bytes(
@@ -401,17 +386,10 @@ impl<T: Serialize> Typed<seqpacket::Conn, T> {
                 set_in: "SCM_MAX_FD, fixed in the kernel",
             });
         }
-        let mut buf = take(&self.send_buf);
-        buf.clear();
-        let sent = codec::encode_into(
-            &object,
-            value,
-            self.type_tag,
-            fds.len(),
-            self.encoding,
-            &mut buf,
-        )
-        .and_then(|()| {
+        with_buf(&self.send_buf, |buf| {
+            buf.clear();
+            let named = || object.clone();
+            codec::encode_into(&named, value, self.type_tag, fds.len(), self.encoding, buf)?;
             // The facility's own check, before the call: as send_tagged.
             let limit = self.inner.limits()?.max_message_size;
             if buf.len() > limit {
@@ -421,10 +399,8 @@ impl<T: Serialize> Typed<seqpacket::Conn, T> {
                     limit,
                 });
             }
-            self.inner.send_with_fds(&buf, fds)
-        });
-        give_back(&self.send_buf, buf);
-        sent
+            self.inner.send_with_fds(buf, fds)
+        })
     }
 }
 
@@ -439,31 +415,26 @@ impl<T: DeserializeOwned> Typed<seqpacket::Conn, T> {
     /// the header's count differs from what arrived; as
     /// [`Typed::recv_tagged`].
     pub fn recv_with_fds(&self, max_fds: usize) -> Result<(T, Vec<OwnedFd>)> {
-        let mut buf = take(&self.recv_buf);
-        if buf.is_empty() {
-            buf.resize(self.inner.recv_buffer_hint()?.max(codec::HEADER_LEN), 0);
-        }
-        let got = self
-            .inner
-            .recv_with_fds(&mut buf, max_fds.min(MAX_FDS))
-            .and_then(|(len, fds)| {
-                if len == 0 {
-                    return Err(Error::Os {
-                        object: self.inner.object(),
-                        op: "recvmsg",
-                        source: std::io::ErrorKind::UnexpectedEof.into(),
-                        hint: Some("the peer closed the connection"),
-                    });
-                }
-                let expect = Expect {
-                    type_tag: self.type_tag,
-                    fds: fds.len(),
-                };
-                codec::decode_checked(&self.inner.object(), &buf[..len], expect)
-                    .map(|(_, value)| (value, fds))
-            });
-        give_back(&self.recv_buf, buf);
-        got
+        with_buf(&self.recv_buf, |buf| {
+            if buf.is_empty() {
+                buf.resize(self.inner.recv_buffer_hint()?.max(codec::HEADER_LEN), 0);
+            }
+            let (len, fds) = self.inner.recv_with_fds(buf, max_fds.min(MAX_FDS))?;
+            if len == 0 {
+                return Err(Error::Os {
+                    object: self.inner.object(),
+                    op: "recvmsg",
+                    source: std::io::ErrorKind::UnexpectedEof.into(),
+                    hint: Some("the peer closed the connection"),
+                });
+            }
+            let expect = Expect {
+                type_tag: self.type_tag,
+                fds: fds.len(),
+            };
+            codec::decode_checked(&|| self.inner.object(), &buf[..len], expect)
+                .map(|(_, value)| (value, fds))
+        })
     }
 }
 
