@@ -573,9 +573,7 @@ pub mod typed {
                 let typed = Typed::new(conn);
                 echo(&typed, &typed, kind, total)
             }
-            Kind::IpcChannelTyped | Kind::IpcChannelTypedBlocking => {
-                ipcc::peer(kind, name, total)
-            }
+            Kind::IpcChannelTyped | Kind::IpcChannelTypedBlocking => ipcc::peer(kind, name, total),
             other => Err(format!("{other:?} is not a typed contender").into()),
         }
     }
