@@ -19,6 +19,14 @@
 //! loan writes and reads 8 bytes of each message whatever its size: its
 //! 4 MiB figure against its 64 B figure is the zero-copy ratio.
 //!
+//! Typed contenders send one small struct (`Tick`, five fields) instead
+//! of bytes: unipc's `Typed` (MessagePack) over the ring, POSIX queues and
+//! a seqpacket connection, against ipc-channel's `IpcSender<Tick>`; the
+//! peer decodes each value and sends it back encoded, and the ratios of
+//! ipc-channel's p50 to unipc's (busy-polling against `try_recv`,
+//! blocking against `recv`) are printed and in the JSON. Blocking figures
+//! measure the scheduler's wake-ups more than either crate.
+//!
 //! Not part of the unipc workspace: it has its own `[workspace]`, so the
 //! root `cargo build` and `cargo test` never build it.
 
