@@ -20,6 +20,7 @@ pub fn run(kind: Kind, size: usize, iters: u64) -> Res<Histogram<u64>> {
         Kind::Iceoryx2 => iox::run(size, iters, total, &base),
         Kind::IpcChannel => ipcc::run(size, iters, total),
         Kind::Interprocess => sock::run(size, iters, total, &base),
+        _ => typed::run(kind, iters, total, &base),
     }
 }
 
@@ -32,6 +33,7 @@ pub fn peer(kind: Kind, size: usize, name: &str, total: u64) -> Res<()> {
         Kind::Iceoryx2 => iox::peer(size, name, total),
         Kind::IpcChannel => ipcc::peer(size, name, total),
         Kind::Interprocess => sock::peer(size, name, total),
+        _ => typed::peer(kind, name, total),
     }
 }
 
@@ -417,5 +419,216 @@ mod sock {
             write_msg(&mut s, &buf)?;
         }
         Ok(())
+    }
+}
+
+/// Typed contenders: the same small struct ([`crate::Tick`]) through
+/// unipc's `Typed` (MessagePack by default) and through ipc-channel's
+/// `IpcSender<Tick>` (bincode), each side decoding what it receives and
+/// encoding what it sends.
+pub mod typed {
+    use super::*;
+    use crate::Tick;
+    use unipc::message::posix_mq::{self, QueueOptions};
+    use unipc::message::ring::{Ring, RingOptions, WaitStrategy};
+    use unipc::message::typed::Typed;
+    use unipc::message::Messenger;
+    use unipc::name::{PosixName, UnixAddr};
+    use unipc::stream::seqpacket;
+    use unipc::Error;
+
+    /// Receives one value from `rx`, busy-polling with `try_recv` when
+    /// `poll`, blocking otherwise.
+    fn recv<M: Messenger>(rx: &Typed<M, Tick>, poll: bool) -> Res<Tick> {
+        if !poll {
+            return Ok(rx.recv()?);
+        }
+        let mut spin = Spin::new("typed receive");
+        loop {
+            match rx.try_recv() {
+                Ok(tick) => return Ok(tick),
+                Err(Error::Empty { .. }) => spin.again()?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn check_tick(tick: &Tick, seq: u64) {
+        assert_eq!(*tick, Tick::new(seq), "message {seq}: stale or torn value");
+    }
+
+    fn poll(kind: Kind) -> bool {
+        matches!(
+            kind,
+            Kind::TypedPosixMqPoll | Kind::TypedSeqpacketPoll | Kind::TypedRing
+        )
+    }
+
+    fn ping_pong<M: Messenger, N: Messenger>(
+        tx: &Typed<M, Tick>,
+        rx: &Typed<N, Tick>,
+        kind: Kind,
+        iters: u64,
+    ) -> Res<Histogram<u64>> {
+        let poll = poll(kind);
+        measure(iters, |seq| {
+            tx.send(&Tick::new(seq))?;
+            check_tick(&recv(rx, poll)?, seq);
+            Ok(())
+        })
+    }
+
+    fn echo<M: Messenger, N: Messenger>(
+        rx: &Typed<M, Tick>,
+        tx: &Typed<N, Tick>,
+        kind: Kind,
+        total: u64,
+    ) -> Res<()> {
+        let poll = poll(kind);
+        for seq in 0..total {
+            let tick = recv(rx, poll)?;
+            check_tick(&tick, seq);
+            tx.send(&tick)?;
+        }
+        Ok(())
+    }
+
+    fn queue_names(base: &str) -> Res<(PosixName, PosixName)> {
+        Ok((
+            format!("/{base}-tping").parse()?,
+            format!("/{base}-tpong").parse()?,
+        ))
+    }
+
+    fn strategy(kind: Kind) -> WaitStrategy {
+        if kind == Kind::TypedRing {
+            WaitStrategy::BusyPoll
+        } else {
+            WaitStrategy::SpinThenPark
+        }
+    }
+
+    pub fn run(kind: Kind, iters: u64, total: u64, base: &str) -> Res<Histogram<u64>> {
+        match kind {
+            Kind::TypedRing | Kind::TypedRingSpinPark => {
+                let (ping, pong) = queue_names(base)?;
+                let opts = RingOptions::new().capacity(4).max_size(256);
+                let tx = opts.create(&ping)?.into_sender()?;
+                let rx = opts.create(&pong)?.into_receiver()?;
+                tx.set_wait_strategy(strategy(kind));
+                rx.set_wait_strategy(strategy(kind));
+                let child = spawn_peer(kind, 0, base, total)?;
+                let hist = ping_pong(&Typed::new(tx), &Typed::new(rx), kind, iters)?;
+                join(child, "typed ring")?;
+                Ok(hist)
+            }
+            Kind::TypedPosixMq | Kind::TypedPosixMqPoll => {
+                let (ping, pong) = queue_names(base)?;
+                let opts = QueueOptions::new()
+                    .max_messages(4)
+                    .max_message_size(256)
+                    .exclusive(true);
+                // Created here, unlinked when dropped.
+                let tx = opts.create(&ping)?;
+                let rx = opts.create(&pong)?;
+                let child = spawn_peer(kind, 0, base, total)?;
+                let hist = ping_pong(&Typed::new(&tx), &Typed::new(&rx), kind, iters)?;
+                join(child, "typed posix-mq")?;
+                Ok(hist)
+            }
+            Kind::TypedSeqpacket | Kind::TypedSeqpacketPoll => {
+                let name = format!("@{base}-tsp");
+                let addr: UnixAddr = name.parse()?;
+                let listener = seqpacket::Listener::bind(&addr)?;
+                let child = spawn_peer(kind, 0, &name, total)?;
+                let conn = listener.accept()?;
+                let typed = Typed::new(conn);
+                let hist = ping_pong(&typed, &typed, kind, iters)?;
+                join(child, "typed seqpacket")?;
+                Ok(hist)
+            }
+            Kind::IpcChannelTyped | Kind::IpcChannelTypedBlocking => ipcc::run(kind, iters, total),
+            other => Err(format!("{other:?} is not a typed contender").into()),
+        }
+    }
+
+    pub fn peer(kind: Kind, name: &str, total: u64) -> Res<()> {
+        match kind {
+            Kind::TypedRing | Kind::TypedRingSpinPark => {
+                let (ping, pong) = queue_names(name)?;
+                let rx = Ring::open(&ping)?.into_receiver()?;
+                let tx = Ring::open(&pong)?.into_sender()?;
+                rx.set_wait_strategy(strategy(kind));
+                tx.set_wait_strategy(strategy(kind));
+                echo(&Typed::new(rx), &Typed::new(tx), kind, total)
+            }
+            Kind::TypedPosixMq | Kind::TypedPosixMqPoll => {
+                let (ping, pong) = queue_names(name)?;
+                let rx = posix_mq::Queue::open(&ping)?;
+                let tx = posix_mq::Queue::open(&pong)?;
+                echo(&Typed::new(rx), &Typed::new(tx), kind, total)
+            }
+            Kind::TypedSeqpacket | Kind::TypedSeqpacketPoll => {
+                let conn = seqpacket::Conn::connect(&name.parse()?)?;
+                let typed = Typed::new(conn);
+                echo(&typed, &typed, kind, total)
+            }
+            Kind::IpcChannelTyped | Kind::IpcChannelTypedBlocking => ipcc::peer(kind, name, total),
+            other => Err(format!("{other:?} is not a typed contender").into()),
+        }
+    }
+
+    mod ipcc {
+        use super::*;
+        use ipc_channel::ipc::{self, IpcOneShotServer, IpcReceiver, IpcSender};
+        use ipc_channel::TryRecvError;
+
+        type Hello = (IpcSender<Tick>, IpcReceiver<Tick>);
+
+        fn recv(rx: &IpcReceiver<Tick>, kind: Kind) -> Res<Tick> {
+            if kind == Kind::IpcChannelTypedBlocking {
+                return rx.recv().map_err(|e| format!("ipc-channel: {e:?}").into());
+            }
+            let mut spin = Spin::new("ipc-channel receive");
+            loop {
+                match rx.try_recv() {
+                    Ok(tick) => return Ok(tick),
+                    Err(TryRecvError::Empty) => spin.again()?,
+                    Err(TryRecvError::IpcError(e)) => {
+                        return Err(format!("ipc-channel: {e:?}").into())
+                    }
+                }
+            }
+        }
+
+        pub fn run(kind: Kind, iters: u64, total: u64) -> Res<Histogram<u64>> {
+            let (server, name) = IpcOneShotServer::<Hello>::new()?;
+            let child = spawn_peer(kind, 0, &name, total)?;
+            let (_rx, (tx, rx)) = server
+                .accept()
+                .map_err(|e| format!("ipc-channel accept: {e:?}"))?;
+            let hist = measure(iters, |seq| {
+                tx.send(Tick::new(seq))?;
+                check_tick(&recv(&rx, kind)?, seq);
+                Ok(())
+            })?;
+            join(child, "ipc-channel typed")?;
+            Ok(hist)
+        }
+
+        pub fn peer(kind: Kind, name: &str, total: u64) -> Res<()> {
+            let (ping_tx, ping_rx) = ipc::channel::<Tick>()?;
+            let (pong_tx, pong_rx) = ipc::channel::<Tick>()?;
+            let hello = IpcSender::<Hello>::connect(name.to_string())?;
+            hello
+                .send((ping_tx, pong_rx))
+                .map_err(|e| format!("ipc-channel hello: {e:?}"))?;
+            for seq in 0..total {
+                let tick = recv(&ping_rx, kind)?;
+                check_tick(&tick, seq);
+                pong_tx.send(tick)?;
+            }
+            Ok(())
+        }
     }
 }

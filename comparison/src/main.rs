@@ -19,6 +19,14 @@
 //! loan writes and reads 8 bytes of each message whatever its size: its
 //! 4 MiB figure against its 64 B figure is the zero-copy ratio.
 //!
+//! Typed contenders send one small struct (`Tick`, five fields) instead
+//! of bytes: unipc's `Typed` (MessagePack) over the ring, POSIX queues and
+//! a seqpacket connection, against ipc-channel's `IpcSender<Tick>`; the
+//! peer decodes each value and sends it back encoded, and the ratios of
+//! ipc-channel's p50 to unipc's (busy-polling against `try_recv`,
+//! blocking against `recv`) are printed and in the JSON. Blocking figures
+//! measure the scheduler's wake-ups more than either crate.
+//!
 //! Not part of the unipc workspace: it has its own `[workspace]`, so the
 //! root `cargo build` and `cargo test` never build it.
 
@@ -59,10 +67,64 @@ pub enum Kind {
     /// interprocess local socket (Unix stream, abstract name),
     /// non-blocking reads spun on.
     Interprocess,
+    /// unipc `Typed<_, Tick>` over the ring, both sides busy-polling.
+    TypedRing,
+    /// unipc `Typed<_, Tick>` over the ring, spin-then-park (the default).
+    TypedRingSpinPark,
+    /// unipc `Typed<_, Tick>` over POSIX queues, blocking receives.
+    TypedPosixMq,
+    /// unipc `Typed<_, Tick>` over POSIX queues, `try_recv` spun on.
+    TypedPosixMqPoll,
+    /// unipc `Typed<_, Tick>` over one seqpacket connection, blocking.
+    TypedSeqpacket,
+    /// unipc `Typed<_, Tick>` over one seqpacket connection, `try_recv`
+    /// spun on.
+    TypedSeqpacketPoll,
+    /// ipc-channel `IpcSender<Tick>` / `IpcReceiver<Tick>`, `try_recv`
+    /// spun on.
+    IpcChannelTyped,
+    /// ipc-channel `IpcSender<Tick>` / `IpcReceiver<Tick>`, blocking `recv`.
+    IpcChannelTypedBlocking,
 }
 
+/// The small struct the typed contenders send: five fields, 25 bytes of
+/// data (the one `cargo bench -p unipc --features typed --bench
+/// typed_round_trip` uses).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Tick {
+    seq: u64,
+    price: f64,
+    qty: u32,
+    symbol: [u8; 4],
+    side: u8,
+}
+
+impl Tick {
+    pub fn new(seq: u64) -> Tick {
+        Tick {
+            seq,
+            price: 101.25 + seq as f64,
+            qty: 300,
+            symbol: *b"ACME",
+            side: 1,
+        }
+    }
+}
+
+/// The typed contenders, in the order the table shows them.
+const TYPED: [Kind; 8] = [
+    Kind::TypedRing,
+    Kind::TypedRingSpinPark,
+    Kind::IpcChannelTyped,
+    Kind::IpcChannelTypedBlocking,
+    Kind::TypedPosixMq,
+    Kind::TypedPosixMqPoll,
+    Kind::TypedSeqpacket,
+    Kind::TypedSeqpacketPoll,
+];
+
 impl Kind {
-    const ALL: [Kind; 7] = [
+    const ALL: [Kind; 15] = [
         Kind::RingCopy,
         Kind::RingLoan,
         Kind::RingSpinPark,
@@ -70,6 +132,14 @@ impl Kind {
         Kind::Iceoryx2,
         Kind::IpcChannel,
         Kind::Interprocess,
+        Kind::TypedRing,
+        Kind::TypedRingSpinPark,
+        Kind::TypedPosixMq,
+        Kind::TypedPosixMqPoll,
+        Kind::TypedSeqpacket,
+        Kind::TypedSeqpacketPoll,
+        Kind::IpcChannelTyped,
+        Kind::IpcChannelTypedBlocking,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +151,14 @@ impl Kind {
             Kind::Iceoryx2 => "iceoryx2 0.10 pub/sub (loan + fill)",
             Kind::IpcChannel => "ipc-channel (bytes_channel)",
             Kind::Interprocess => "interprocess (local socket)",
+            Kind::TypedRing => "typed Tick: unipc ring (busy-poll)",
+            Kind::TypedRingSpinPark => "typed Tick: unipc ring (spin-then-park)",
+            Kind::TypedPosixMq => "typed Tick: unipc posix-mq (blocking)",
+            Kind::TypedPosixMqPoll => "typed Tick: unipc posix-mq (try_recv)",
+            Kind::TypedSeqpacket => "typed Tick: unipc seqpacket (blocking)",
+            Kind::TypedSeqpacketPoll => "typed Tick: unipc seqpacket (try_recv)",
+            Kind::IpcChannelTyped => "typed Tick: ipc-channel (try_recv)",
+            Kind::IpcChannelTypedBlocking => "typed Tick: ipc-channel (blocking)",
         }
     }
 
@@ -93,6 +171,14 @@ impl Kind {
             Kind::Iceoryx2 => "iceoryx2",
             Kind::IpcChannel => "ipc-channel",
             Kind::Interprocess => "interprocess",
+            Kind::TypedRing => "typed-ring",
+            Kind::TypedRingSpinPark => "typed-ring-spin-park",
+            Kind::TypedPosixMq => "typed-posix-mq",
+            Kind::TypedPosixMqPoll => "typed-posix-mq-poll",
+            Kind::TypedSeqpacket => "typed-seqpacket",
+            Kind::TypedSeqpacketPoll => "typed-seqpacket-poll",
+            Kind::IpcChannelTyped => "ipc-channel-typed",
+            Kind::IpcChannelTypedBlocking => "ipc-channel-typed-blocking",
         }
     }
 
@@ -192,7 +278,41 @@ struct Report {
     loadavg_at_start: String,
     latency: Vec<LatencyRow>,
     zero_copy: Option<ZeroCopy>,
+    typed_vs_ipc_channel: Vec<TypedRatio>,
     throughput: Vec<throughput::Throughput>,
+}
+
+/// A typed unipc contender against ipc-channel's typed channel in the
+/// same mode (busy-polling against `try_recv`, blocking against `recv`).
+#[derive(Serialize)]
+struct TypedRatio {
+    unipc: &'static str,
+    ipc_channel: &'static str,
+    ipc_channel_over_unipc_p50: f64,
+    ipc_channel_over_unipc_mean: f64,
+}
+
+fn typed_ratios(rows: &[LatencyRow]) -> Vec<TypedRatio> {
+    let row = |kind: Kind| rows.iter().find(|r| r.id == kind.arg());
+    let mut out = Vec::new();
+    for kind in TYPED {
+        let against = match kind {
+            Kind::IpcChannelTyped | Kind::IpcChannelTypedBlocking => continue,
+            Kind::TypedRing | Kind::TypedPosixMqPoll | Kind::TypedSeqpacketPoll => {
+                Kind::IpcChannelTyped
+            }
+            _ => Kind::IpcChannelTypedBlocking,
+        };
+        if let (Some(u), Some(i)) = (row(kind), row(against)) {
+            out.push(TypedRatio {
+                unipc: u.contender,
+                ipc_channel: i.contender,
+                ipc_channel_over_unipc_p50: i.one_way_p50_ns / u.one_way_p50_ns,
+                ipc_channel_over_unipc_mean: i.one_way_mean_ns / u.one_way_mean_ns,
+            });
+        }
+    }
+    out
 }
 
 /// The zero-copy ratio: the in-place loan's p50 at 4 MiB over its p50 at 64 B.
@@ -264,7 +384,9 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Res<Args> {
             "-h" | "--help" => {
                 println!(
                     "usage: unipc-comparison [--json PATH] [--iters N] [--only a,b] [--no-throughput] [--ring-capacity 4,64]\n\
-                     contenders: ring-copy ring-loan ring-spin-park ring-loan-inplace iceoryx2 ipc-channel interprocess"
+                     contenders: ring-copy ring-loan ring-spin-park ring-loan-inplace iceoryx2 ipc-channel interprocess\n\
+                     typed (one small struct): typed-ring typed-ring-spin-park typed-posix-mq typed-posix-mq-poll\n\
+                     typed-seqpacket typed-seqpacket-poll ipc-channel-typed ipc-channel-typed-blocking"
                 );
                 std::process::exit(0);
             }
@@ -355,10 +477,11 @@ fn clean_up_on_signal(leftovers: &'static Leftovers) -> Res<()> {
     set.thread_block()?;
     std::thread::spawn(move || {
         if let Ok(sig) = set.wait() {
-            for end in ["ping", "pong", "tput"] {
+            for end in ["ping", "pong", "tput", "tping", "tpong"] {
                 let name = format!("/unipc-cmp-{}-{end}", std::process::id());
                 if let Ok(name) = name.parse() {
                     let _ = unipc::message::ring::remove(&name);
+                    let _ = unipc::message::posix_mq::unlink(&name);
                 }
             }
             leftovers.clean(true);
@@ -406,6 +529,7 @@ fn compare(args: Args) -> Res<()> {
     const SMALL: usize = 64;
     const MEDIUM: usize = 8 * 1024;
     const HUGE: usize = 4 * 1024 * 1024;
+    const TICK_DATA: usize = 25;
     let mut plan: Vec<(Kind, usize, u64)> = Vec::new();
     for kind in [
         Kind::RingCopy,
@@ -424,6 +548,11 @@ fn compare(args: Args) -> Res<()> {
     // message, and warm-up alone covers the first faults.
     plan.push((Kind::RingLoanInPlace, SMALL, args.iters));
     plan.push((Kind::RingLoanInPlace, HUGE, args.iters.min(20_000)));
+    // The typed contenders: one small struct each way, decoded and
+    // encoded again by the peer; the size column is its 25 bytes of data.
+    for kind in TYPED {
+        plan.push((kind, TICK_DATA, args.iters));
+    }
     if let Some(only) = &args.only {
         plan.retain(|(k, _, _)| only.contains(k));
     }
@@ -468,6 +597,17 @@ fn compare(args: Args) -> Res<()> {
         rows.push(row);
     }
 
+    let typed_ratios = typed_ratios(&rows);
+    if !typed_ratios.is_empty() {
+        println!("\ntyped Tick, p50 round trip of ipc-channel's over unipc's (> 1: unipc faster)");
+        for r in &typed_ratios {
+            println!(
+                "{:<44} {:>8.2}x  (vs {})",
+                r.unipc, r.ipc_channel_over_unipc_p50, r.ipc_channel
+            );
+        }
+    }
+
     let zero_copy = zero_copy(&rows);
     if let Some(z) = &zero_copy {
         println!(
@@ -507,6 +647,7 @@ fn compare(args: Args) -> Res<()> {
             loadavg_at_start: loadavg,
             latency: rows,
             zero_copy,
+            typed_vs_ipc_channel: typed_ratios,
             throughput: tput,
         };
         if let Some(dir) = std::path::Path::new(&path).parent() {

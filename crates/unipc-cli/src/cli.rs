@@ -332,9 +332,9 @@ pub struct SendArgs {
     #[arg(long)]
     pub nonblock: bool,
     /// Each line (of stdin, or DATA) is one JSON value, sent as one typed
-    /// message (CBOR behind unipc's typed header) that `unipc recv --json
-    /// --typed` or a Rust `Typed<T>` decodes; on a byte stream, one typed
-    /// frame. Blank lines are skipped; a line that is not JSON stops the
+    /// message (MessagePack behind unipc's typed header, or CBOR with
+    /// --cbor) that `unipc recv --json --typed` or a Rust `Typed<T>`
+    /// decodes; on a byte stream, one typed frame. Blank lines are skipped; a line that is not JSON stops the
     /// send, naming its number.
     /// Example: echo '{"id": 1, "cmd": "make"}' | unipc send posix-mq:/jobs --json
     #[arg(long, conflicts_with_all = ["lines", "null"])]
@@ -344,6 +344,10 @@ pub struct SendArgs {
     /// Example: --type-tag myapp.Job/v1
     #[arg(long, value_name = "NAME", requires = "json")]
     pub type_tag: Option<String>,
+    /// With --json: encode each value as CBOR instead of MessagePack (the
+    /// receiver reads either, as the header says).
+    #[arg(long, requires = "json")]
+    pub cbor: bool,
 }
 
 /// `unipc recv`.
@@ -369,8 +373,8 @@ pub struct RecvArgs {
     /// With --json: decode each message as a typed message (what `unipc send
     /// --json` or a Rust `Typed<T>` sends) and write its value as one line of
     /// JSON; a message that is not typed is an error. On a byte stream, read
-    /// typed frames until end of file (or --count). CBOR byte strings are
-    /// written as hex text. Example: unipc recv posix-mq:/jobs --json --typed --count 5
+    /// typed frames until end of file (or --count). Either encoding
+    /// (MessagePack or CBOR) is read; byte strings are written as hex text. Example: unipc recv posix-mq:/jobs --json --typed --count 5
     #[arg(long, requires = "json")]
     pub typed: bool,
     /// With --typed: refuse a message whose type tag is not NAME's.

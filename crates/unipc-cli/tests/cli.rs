@@ -4043,8 +4043,36 @@ mod typed_json {
         send_json(&endpoint, &[], "1").ok();
         let raw: serde_json::Value =
             serde_json::from_str(&unipc_run(&["recv", &endpoint, "--json"]).ok()).unwrap();
-        // The header is ASCII, so the envelope holds it as text.
-        assert!(raw["data"].as_str().unwrap().starts_with("UPCT"), "{raw}");
+        // The header is ASCII, so the envelope holds it as text: MessagePack
+        // is encoding 2.
+        assert!(
+            raw["data"].as_str().unwrap().starts_with("UPCT\u{1}\u{2}"),
+            "{raw}"
+        );
+    }
+
+    /// `send --json --cbor` writes CBOR (encoding 1); `recv --json --typed`
+    /// reads it and MessagePack alike, one after the other.
+    #[test]
+    fn cbor_and_messagepack_both_decode() {
+        let (endpoint, _guard) = create_queue();
+        send_json(&endpoint, &["--cbor"], "1").ok();
+        let raw: serde_json::Value =
+            serde_json::from_str(&unipc_run(&["recv", &endpoint, "--json"]).ok()).unwrap();
+        assert!(
+            raw["data"].as_str().unwrap().starts_with("UPCT\u{1}\u{1}"),
+            "{raw}"
+        );
+        let value = r#"{"id":7,"list":[1,"two",{"x":null}],"f":-0.5}"#;
+        send_json(&endpoint, &["--cbor"], value).ok();
+        send_json(&endpoint, &[], value).ok();
+        let out = recv_typed(&endpoint, &["--count", "2"]).ok();
+        let want: serde_json::Value = serde_json::from_str(value).unwrap();
+        let got: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(got, [want.clone(), want]);
     }
 
     /// As a script would write it: a pipeline into `send --json`, through a

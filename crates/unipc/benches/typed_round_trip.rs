@@ -6,16 +6,22 @@
 //! cargo bench -p unipc --features typed --bench typed_round_trip [-- ROUNDS] [codec]
 //! ```
 //!
+//! First, in this process: the encoding alone (`codec`), and `Typed` over
+//! a one-slot queue in memory against the raw bytes through it
+//! (`loopback`: what `Typed` adds to a message, with no system call);
+//! `codec` as an argument stops there.
+//!
 //! For each facility (POSIX queue, System V queue, UNIX seqpacket, the
 //! shared-memory ring, all blocking): batches of ROUNDS round trips
-//! (default 2000), raw and typed alternating, 15 pairs. Raw: the struct's
-//! fields as 25 fixed little-endian bytes, echoed unread. Typed: the
-//! parent sends a `Typed` value, the peer decodes it and sends it back
-//! encoded again, the parent decodes it: both ends pay CBOR. Reported:
-//! the median of the batches' mean round trip for each and their ratio,
-//! and the same for the fastest batch of each (less sensitive to other
-//! load on a shared machine, where a round trip can take 60 µs instead of
-//! 3 when the peer waits for a CPU).
+//! (default 2000), raw, typed MessagePack and typed CBOR in rotation, 15
+//! rounds of the three. Raw: the struct's fields as 25 fixed little-endian
+//! bytes, echoed unread. Typed: the parent sends a `Typed` value, the peer
+//! decodes it and sends it back encoded again (in the same encoding), the
+//! parent decodes it: both ends pay the encoding. Reported: the median of
+//! the batches' mean round trip for each and its ratio to raw, and the
+//! same for the fastest batch of each (less sensitive to other load on a
+//! shared machine, where a round trip can take 60 µs instead of 3 when the
+//! peer waits for a CPU).
 //! No figure is asserted anywhere; the machine's load is printed beside
 //! them.
 
@@ -26,8 +32,8 @@ use serde::{Deserialize, Serialize};
 use unipc::message::posix_mq as pmq;
 use unipc::message::ring::RingOptions;
 use unipc::message::sysv_mq as smq;
-use unipc::message::typed::Typed;
-use unipc::message::{Messenger, Wait};
+use unipc::message::typed::{Encoding, Typed};
+use unipc::message::{Limits, Messenger, Received, Tag, Wait};
 use unipc::name::{PosixName, SysvKey, UnixAddr};
 use unipc::stream::seqpacket as sp;
 
@@ -70,7 +76,8 @@ impl Tick {
 /// Control messages start with 0; raw payloads start with a sequence's
 /// low byte (made odd, so never 0); typed ones with "UPCT".
 const TO_RAW: &[u8] = b"\0raw";
-const TO_TYPED: &[u8] = b"\0typed";
+const TO_MSGPACK: &[u8] = b"\0msgpack";
+const TO_CBOR: &[u8] = b"\0cbor";
 const END: &[u8] = b"\0end";
 
 struct Channel {
@@ -190,12 +197,17 @@ fn peer(spec: &str) {
         }
         other => panic!("unknown facility {other}"),
     };
-    let typed_tx = Typed::<_, Tick>::new(&channel.tx);
+    let msgpack_tx = Typed::<_, Tick>::new(&channel.tx).with_encoding(Encoding::MessagePack);
+    let cbor_tx = Typed::<_, Tick>::new(&channel.tx).with_encoding(Encoding::Cbor);
     let typed_rx = Typed::<_, Tick>::new(&channel.rx);
     let mut buf = vec![0u8; channel.rx.recv_buffer_hint().unwrap()];
-    let mut typed = false;
+    let mut typed = None;
     loop {
-        if typed {
+        if let Some(encoding) = typed {
+            let typed_tx = match encoding {
+                Encoding::Cbor => &cbor_tx,
+                _ => &msgpack_tx,
+            };
             // A control message is not typed: it comes back as Undecodable
             // with its bytes.
             match typed_rx.recv_tagged(Wait::Forever) {
@@ -222,11 +234,12 @@ fn peer(spec: &str) {
 }
 
 /// Switches mode and acknowledges; false at END.
-fn control(channel: &Channel, bytes: &[u8], typed: &mut bool) -> bool {
+fn control(channel: &Channel, bytes: &[u8], typed: &mut Option<Encoding>) -> bool {
     match bytes {
         b if b == END => return false,
-        b if b == TO_RAW => *typed = false,
-        b if b == TO_TYPED => *typed = true,
+        b if b == TO_RAW => *typed = None,
+        b if b == TO_MSGPACK => *typed = Some(Encoding::MessagePack),
+        b if b == TO_CBOR => *typed = Some(Encoding::Cbor),
         other => panic!("peer: unexpected {other:?}"),
     }
     channel.tx.send(bytes).unwrap();
@@ -264,41 +277,51 @@ fn run(kind: &str, rounds: u64) {
             rx: Box::new(copy),
         }
     });
-    let typed_tx = Typed::<_, Tick>::new(&channel.tx);
     let typed_rx = Typed::<_, Tick>::new(&channel.rx);
+    let msgpack_tx = Typed::<_, Tick>::new(&channel.tx).with_encoding(Encoding::MessagePack);
+    let cbor_tx = Typed::<_, Tick>::new(&channel.tx).with_encoding(Encoding::Cbor);
     let mut buf = vec![0u8; channel.rx.recv_buffer_hint().unwrap()];
-    let (mut raw_ns, mut typed_ns) = (Vec::new(), Vec::new());
-    // One warm-up pair, not counted.
-    for pair in 0..=PAIRS {
-        // Alternate which goes first.
-        for typed in [pair % 2 == 0, pair % 2 != 0] {
-            if typed {
-                switch(&channel, TO_TYPED, &mut buf);
-                let started = Instant::now();
-                for seq in 0..rounds {
-                    let tick = Tick::new(seq);
-                    typed_tx.send(&tick).unwrap();
-                    let back = typed_rx.recv().unwrap();
-                    debug_assert_eq!(back, tick);
+    // Raw, MessagePack, CBOR.
+    let modes: [(Option<Encoding>, &[u8]); 3] = [
+        (None, TO_RAW),
+        (Some(Encoding::MessagePack), TO_MSGPACK),
+        (Some(Encoding::Cbor), TO_CBOR),
+    ];
+    let mut ns: [Vec<f64>; 3] = Default::default();
+    // One warm-up round, not counted.
+    for round in 0..=PAIRS {
+        // Rotate which goes first.
+        for k in 0..3 {
+            let mode = (round + k) % 3;
+            let (encoding, to) = modes[mode];
+            switch(&channel, to, &mut buf);
+            let started = Instant::now();
+            match encoding {
+                Some(encoding) => {
+                    let typed_tx = match encoding {
+                        Encoding::Cbor => &cbor_tx,
+                        _ => &msgpack_tx,
+                    };
+                    for seq in 0..rounds {
+                        let tick = Tick::new(seq);
+                        typed_tx.send(&tick).unwrap();
+                        let back = typed_rx.recv().unwrap();
+                        debug_assert_eq!(back, tick);
+                    }
                 }
-                let ns = started.elapsed().as_nanos() as f64 / rounds as f64;
-                if pair > 0 {
-                    typed_ns.push(ns);
+                None => {
+                    for seq in 0..rounds {
+                        let mut raw = Tick::new(seq).raw();
+                        raw[0] |= 1;
+                        channel.tx.send(&raw).unwrap();
+                        let got = channel.rx.recv_into(&mut buf, Wait::Forever).unwrap();
+                        debug_assert_eq!(&buf[..got.len], &raw);
+                    }
                 }
-                switch(&channel, TO_RAW, &mut buf);
-            } else {
-                let started = Instant::now();
-                for seq in 0..rounds {
-                    let mut raw = Tick::new(seq).raw();
-                    raw[0] |= 1;
-                    channel.tx.send(&raw).unwrap();
-                    let got = channel.rx.recv_into(&mut buf, Wait::Forever).unwrap();
-                    debug_assert_eq!(&buf[..got.len], &raw);
-                }
-                let ns = started.elapsed().as_nanos() as f64 / rounds as f64;
-                if pair > 0 {
-                    raw_ns.push(ns);
-                }
+            }
+            let batch = started.elapsed().as_nanos() as f64 / rounds as f64;
+            if round > 0 {
+                ns[mode].push(batch);
             }
         }
     }
@@ -310,21 +333,33 @@ fn run(kind: &str, rounds: u64) {
         }
         std::thread::sleep(Duration::from_millis(5));
     }
-    let encoded = unipc::message::typed::encode(&Tick::new(1), None)
-        .unwrap()
-        .len();
     let min = |xs: &[f64]| xs.iter().copied().fold(f64::INFINITY, f64::min);
-    let (raw_min, typed_min) = (min(&raw_ns), min(&typed_ns));
-    let (raw, typed) = (median(raw_ns), median(typed_ns));
+    let [raw_ns, msgpack_ns, cbor_ns] = ns;
+    let raw_min = min(&raw_ns);
+    let raw = median(raw_ns);
     println!(
-        "{kind:>15}  raw {:>8.2} µs  typed {:>8.2} µs  typed/raw x{:.3}  (fastest batches: {:.2} / {:.2} µs, x{:.3}; 25 raw bytes, {encoded} typed)",
+        "{kind:>15}  raw          {:>8.2} µs                (fastest batch {:.2} µs; 25 bytes)",
         raw / 1000.0,
-        typed / 1000.0,
-        typed / raw,
         raw_min / 1000.0,
-        typed_min / 1000.0,
-        typed_min / raw_min,
     );
+    for (encoding, xs) in [
+        (Encoding::MessagePack, msgpack_ns),
+        (Encoding::Cbor, cbor_ns),
+    ] {
+        let encoded = unipc::message::typed::encode_as(&Tick::new(1), None, encoding)
+            .unwrap()
+            .len();
+        let fastest = min(&xs);
+        let typed = median(xs);
+        println!(
+            "{kind:>15}  {:<11}  {:>8.2} µs  typed/raw x{:.3}  (fastest batch {:.2} µs, x{:.3}; {encoded} bytes)",
+            encoding.name(),
+            typed / 1000.0,
+            typed / raw,
+            fastest / 1000.0,
+            fastest / raw_min,
+        );
+    }
     drop(channel);
     drop(owners);
 }
@@ -334,24 +369,95 @@ fn run(kind: &str, rounds: u64) {
 fn codec() {
     let n = 200_000u64;
     let ticks: Vec<Tick> = (0..64).map(Tick::new).collect();
-    let started = Instant::now();
-    let mut bytes = Vec::new();
-    for i in 0..n {
-        bytes = unipc::message::typed::encode(std::hint::black_box(&ticks[i as usize % 64]), None)
+    for encoding in [Encoding::MessagePack, Encoding::Cbor] {
+        let started = Instant::now();
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            bytes = unipc::message::typed::encode_as(
+                std::hint::black_box(&ticks[i as usize % 64]),
+                None,
+                encoding,
+            )
             .unwrap();
+        }
+        let encode = started.elapsed().as_nanos() as f64 / n as f64;
+        let started = Instant::now();
+        for _ in 0..n {
+            let tick: Tick =
+                unipc::message::typed::decode(std::hint::black_box(&bytes), None).unwrap();
+            std::hint::black_box(tick);
+        }
+        let decode = started.elapsed().as_nanos() as f64 / n as f64;
+        println!(
+            "{:>15}  {:<11}  encode {encode:.0} ns (into a new Vec; Typed reuses one)  decode {decode:.0} ns ({} bytes)",
+            "codec",
+            encoding.name(),
+            bytes.len()
+        );
     }
-    let encode = started.elapsed().as_nanos() as f64 / n as f64;
+}
+
+/// A one-slot queue in this process: what `Typed` costs over the bytes,
+/// without a system call or another CPU.
+struct Loopback {
+    slot: std::cell::RefCell<Vec<u8>>,
+}
+
+impl Messenger for Loopback {
+    fn object(&self) -> unipc::ObjectName {
+        unipc::ObjectName::from("loopback")
+    }
+
+    fn limits(&self) -> unipc::Result<Limits> {
+        Ok(Limits::new(256, Some(1)))
+    }
+
+    fn send_tagged(&self, message: &[u8], _: Tag, _: Wait) -> unipc::Result<()> {
+        let mut slot = self.slot.borrow_mut();
+        slot.clear();
+        slot.extend_from_slice(message);
+        Ok(())
+    }
+
+    fn recv_into(&self, buf: &mut [u8], _: Wait) -> unipc::Result<Received> {
+        let slot = self.slot.borrow();
+        buf[..slot.len()].copy_from_slice(&slot);
+        Ok(Received::new(slot.len(), Tag::None))
+    }
+}
+
+/// Send and receive through `Typed` over [`Loopback`], against the same
+/// with the raw bytes: the per-message cost of `Typed` (one encode, one
+/// decode, and its own handling).
+fn loopback() {
+    let n = 200_000u64;
+    let queue = Loopback {
+        slot: std::cell::RefCell::new(Vec::with_capacity(256)),
+    };
+    let mut buf = vec![0u8; 256];
     let started = Instant::now();
-    for _ in 0..n {
-        let tick: Tick = unipc::message::typed::decode(std::hint::black_box(&bytes), None).unwrap();
-        std::hint::black_box(tick);
+    for seq in 0..n {
+        let raw = Tick::new(seq).raw();
+        queue.send(std::hint::black_box(&raw)).unwrap();
+        let got = queue.recv_into(&mut buf, Wait::Forever).unwrap();
+        std::hint::black_box(&buf[..got.len]);
     }
-    let decode = started.elapsed().as_nanos() as f64 / n as f64;
-    println!(
-        "{:>15}  encode {encode:.0} ns (into a new Vec; Typed reuses one)  decode {decode:.0} ns (one process, {} bytes)",
-        "codec",
-        bytes.len()
-    );
+    let raw = started.elapsed().as_nanos() as f64 / n as f64;
+    for encoding in [Encoding::MessagePack, Encoding::Cbor] {
+        let typed = Typed::<_, Tick>::new(&queue).with_encoding(encoding);
+        let started = Instant::now();
+        for seq in 0..n {
+            typed.send(std::hint::black_box(&Tick::new(seq))).unwrap();
+            std::hint::black_box(typed.recv().unwrap());
+        }
+        let ns = started.elapsed().as_nanos() as f64 / n as f64;
+        println!(
+            "{:>15}  {:<11}  send + recv {ns:.0} ns, raw bytes {raw:.0} ns: Typed adds {:.0} ns a message",
+            "loopback",
+            encoding.name(),
+            ns - raw
+        );
+    }
 }
 
 fn main() {
@@ -368,6 +474,7 @@ fn main() {
         load.split(' ').take(3).collect::<Vec<_>>().join(" ")
     );
     codec();
+    loopback();
     if std::env::args().any(|a| a == "codec") {
         return;
     }

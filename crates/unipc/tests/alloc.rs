@@ -23,13 +23,15 @@ struct Counting;
 thread_local! {
     static COUNTING: Cell<bool> = const { Cell::new(false) };
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    static LARGEST: Cell<usize> = const { Cell::new(0) };
 }
 
-fn note() {
+fn note(size: usize) {
     // `try_with`: the allocator also runs while thread locals are torn down.
     let _ = COUNTING.try_with(|on| {
         if on.get() {
             let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+            let _ = LARGEST.try_with(|n| n.set(n.get().max(size)));
         }
     });
 }
@@ -39,19 +41,19 @@ fn note() {
 // const-initialized thread locals, which never allocate.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
+        note(layout.size());
         // SAFETY: the caller upholds `GlobalAlloc::alloc`'s contract.
         unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
+        note(layout.size());
         // SAFETY: as `alloc`.
         unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
+        note(new_size);
         // SAFETY: `ptr` came from this allocator, that is from `System`,
         // with `layout`; the caller upholds the rest.
         unsafe { System.realloc(ptr, layout, new_size) }
@@ -70,11 +72,17 @@ const ROUNDS: usize = 1000;
 
 /// How many allocations `f` makes on this thread.
 fn allocations(f: impl FnOnce()) -> usize {
+    allocations_and_largest(f).0
+}
+
+/// How many allocations `f` makes on this thread, and the largest (bytes).
+fn allocations_and_largest(f: impl FnOnce()) -> (usize, usize) {
     ALLOCATIONS.with(|n| n.set(0));
+    LARGEST.with(|n| n.set(0));
     COUNTING.with(|on| on.set(true));
     f();
     COUNTING.with(|on| on.set(false));
-    ALLOCATIONS.with(Cell::get)
+    (ALLOCATIONS.with(Cell::get), LARGEST.with(Cell::get))
 }
 
 /// `ROUNDS` receives without waiting on the empty `rx`: each is
@@ -252,4 +260,112 @@ fn pubsub_would_block_allocates_nothing() {
     assert_empty_free(&sub);
     assert_timeout_free(&sub);
     assert_full_free(&publisher);
+}
+
+/// Typed messages: a declared length is no allocation of that size, and
+/// a value with no heap fields goes through `Typed` with none at all.
+#[cfg(feature = "typed")]
+mod typed {
+    use super::*;
+    use std::collections::HashMap;
+    use unipc::message::typed::{self, Encoding, Typed, Value, HEADER_LEN};
+
+    /// A header for `encoding`, then `body`.
+    fn message(encoding: Encoding, body: &[u8]) -> Vec<u8> {
+        let mut bytes = typed::encode_as(&(), None, encoding).unwrap();
+        bytes.truncate(HEADER_LEN);
+        bytes.extend_from_slice(body);
+        bytes
+    }
+
+    /// Decodes `bytes` as several types; returns the largest allocation.
+    fn largest_decoding(bytes: &[u8]) -> usize {
+        let (_, largest) = allocations_and_largest(|| {
+            assert!(typed::decode::<Value>(bytes, None).is_err());
+            assert!(typed::decode::<Vec<u8>>(bytes, None).is_err());
+            assert!(typed::decode::<Vec<u64>>(bytes, None).is_err());
+            assert!(typed::decode::<String>(bytes, None).is_err());
+            assert!(typed::decode::<HashMap<String, u8>>(bytes, None).is_err());
+            assert!(typed::decode_value(bytes).is_err());
+        });
+        largest
+    }
+
+    /// The most any declared length may cost: serde preallocates at most
+    /// 1 MiB of elements for a sequence or map whatever length it
+    /// declares, and a hash map's table for those is about twice that.
+    const BOUND: usize = 4 << 20;
+
+    /// MessagePack's largest declared lengths (2^32 - 1, which an
+    /// overcommitting kernel would grant without a fault, so only
+    /// counting shows it): nothing allocated comes near them, only
+    /// serde's bounded preallocation and the error's copy of the message.
+    #[test]
+    fn msgpack_huge_declared_lengths_allocate_little() {
+        for (marker, what) in [
+            (0xc6u8, "bin 32"),
+            (0xdb, "str 32"),
+            (0xdd, "array 32"),
+            (0xdf, "map 32"),
+            (0xc9, "ext 32"),
+        ] {
+            let mut body = vec![marker];
+            body.extend_from_slice(&u32::MAX.to_be_bytes());
+            body.extend_from_slice(b"\x01abc");
+            let bytes = message(Encoding::MessagePack, &body);
+            let largest = largest_decoding(&bytes);
+            assert!(largest <= BOUND, "{what}: an allocation of {largest} bytes");
+        }
+        // CBOR too, with a 2^32 - 1 length of each kind.
+        for major in [2u8, 3, 4, 5] {
+            let mut body = vec![(major << 5) | 26];
+            body.extend_from_slice(&u32::MAX.to_be_bytes());
+            body.extend_from_slice(b"abc");
+            let bytes = message(Encoding::Cbor, &body);
+            let largest = largest_decoding(&bytes);
+            assert!(
+                largest <= BOUND,
+                "CBOR major {major}: an allocation of {largest} bytes"
+            );
+        }
+    }
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Tick {
+        seq: u64,
+        price: f64,
+        qty: u32,
+        symbol: [u8; 4],
+        side: u8,
+    }
+
+    /// After the first message (the buffers), sending and receiving a
+    /// value without heap fields allocates nothing, in either encoding.
+    #[test]
+    fn typed_steady_state_allocates_nothing() {
+        for encoding in [Encoding::MessagePack, Encoding::Cbor] {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            let tx = Typed::<_, Tick>::new(a).with_encoding(encoding);
+            let rx = Typed::<_, Tick>::new(b);
+            let tick = |seq| Tick {
+                seq,
+                price: 1.5,
+                qty: 3,
+                symbol: *b"ACME",
+                side: 1,
+            };
+            tx.send(&tick(0)).unwrap();
+            assert_eq!(rx.recv().unwrap(), tick(0));
+            let count = allocations(|| {
+                for seq in 1..ROUNDS as u64 {
+                    tx.send(&tick(seq)).unwrap();
+                    assert_eq!(rx.recv().unwrap(), tick(seq));
+                }
+            });
+            assert_eq!(
+                count, 0,
+                "{encoding}: {count} allocations in {ROUNDS} messages"
+            );
+        }
+    }
 }

@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use unipc::message::sysv_mq::Select;
-use unipc::message::typed::{self, Framed, TypeTag, Typed};
+use unipc::message::typed::{self, Encoding, Framed, TypeTag, Typed};
 use unipc::message::{Messenger, Tag, Wait};
 use unipc::open::{Handle, MessageHandle, OpenOptions, StreamHandle};
 use unipc::Endpoint;
@@ -344,6 +344,11 @@ fn send_json(
 ) -> anyhow::Result<ExitCode> {
     let endpoint = &args.endpoint;
     let type_tag = args.type_tag.as_deref().map(TypeTag::named);
+    let encoding = if args.cbor {
+        Encoding::Cbor
+    } else {
+        Encoding::default()
+    };
     let mut handle = options_of(timeout).connect(endpoint)?;
     let mut line = Vec::new();
     let mut number = 0u64;
@@ -351,15 +356,16 @@ fn send_json(
     let before = |sent: u64| format!("({sent} message(s) sent before it)");
     let mut send_one: Box<SendOne<'_>> = match &mut handle {
         Handle::Stream(stream) => {
-            let mut framed =
-                Framed::<_, serde_json::Value>::new(stream).named(endpoint.to_string());
+            let mut framed = Framed::<_, serde_json::Value>::new(stream)
+                .named(endpoint.to_string())
+                .with_encoding(encoding);
             if let Some(t) = type_tag {
                 framed = framed.with_type_tag(t);
             }
             Box::new(move |value| framed.send(value))
         }
         Handle::Messages(messages) => {
-            let mut typed = Typed::<_, serde_json::Value>::new(&*messages);
+            let mut typed = Typed::<_, serde_json::Value>::new(&*messages).with_encoding(encoding);
             if let Some(t) = type_tag {
                 typed = typed.with_type_tag(t);
             }
@@ -515,7 +521,7 @@ fn recv_messages(args: &RecvArgs, messages: &MessageHandle, wait: Wait) -> anyho
                             written + 1
                         ))
                     })?;
-            serde_json::to_writer(&mut line, &cbor_to_json(value))?;
+            serde_json::to_writer(&mut line, &value_to_json(value))?;
             line.push(b'\n');
         } else if args.json {
             let mut object = serde_json::Map::new();
@@ -572,7 +578,7 @@ fn recv_typed_frames(args: &RecvArgs, stream: &mut StreamHandle) -> anyhow::Resu
             }
         };
         line.clear();
-        serde_json::to_writer(&mut line, &cbor_to_json(value))?;
+        serde_json::to_writer(&mut line, &value_to_json(value))?;
         line.push(b'\n');
         write_stdout(&mut stdout, &line)?;
         written += 1;
@@ -580,10 +586,10 @@ fn recv_typed_frames(args: &RecvArgs, stream: &mut StreamHandle) -> anyhow::Resu
     Ok(())
 }
 
-/// A decoded CBOR value as JSON: byte strings as hex text, tags dropped
+/// A decoded value (CBOR's data model, which MessagePack's maps into) as JSON: byte strings as hex text, tags dropped
 /// (their content kept), integers beyond 64 bits and map keys that are
 /// not text as their decimal or JSON text, NaN and infinities as null.
-fn cbor_to_json(value: typed::Value) -> serde_json::Value {
+fn value_to_json(value: typed::Value) -> serde_json::Value {
     use serde_json::Value as J;
     use typed::Value as C;
     match value {
@@ -602,17 +608,17 @@ fn cbor_to_json(value: typed::Value) -> serde_json::Value {
         C::Text(text) => J::String(text),
         C::Bool(b) => J::Bool(b),
         C::Null => J::Null,
-        C::Tag(_, inner) => cbor_to_json(*inner),
-        C::Array(items) => J::Array(items.into_iter().map(cbor_to_json).collect()),
+        C::Tag(_, inner) => value_to_json(*inner),
+        C::Array(items) => J::Array(items.into_iter().map(value_to_json).collect()),
         C::Map(entries) => J::Object(
             entries
                 .into_iter()
                 .map(|(key, value)| {
-                    let key = match cbor_to_json(key) {
+                    let key = match value_to_json(key) {
                         J::String(text) => text,
                         other => other.to_string(),
                     };
-                    (key, cbor_to_json(value))
+                    (key, value_to_json(value))
                 })
                 .collect(),
         ),

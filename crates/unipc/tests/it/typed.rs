@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use serde::{Deserialize, Serialize};
 use unipc::message::posix_mq as pmq;
 use unipc::message::ring::pubsub::PubSubOptions;
-use unipc::message::typed::{self, Framed, TypeTag, Typed, HEADER_LEN, MAX_FDS};
+use unipc::message::typed::{self, Encoding, Framed, TypeTag, Typed, HEADER_LEN, MAX_FDS};
 use unipc::message::{Messenger, Tag, Wait};
 use unipc::name::PosixName;
 use unipc::stream::seqpacket as sp;
@@ -326,9 +326,14 @@ fn bad_messages() -> Vec<(&'static str, Vec<u8>)> {
     let mut body_cut = good.clone();
     body_cut.truncate(good.len() - 5);
     let mut huge_bytes = good[..HEADER_LEN].to_vec();
-    huge_bytes.push(0x5b); // a byte string of the 8-byte length that follows
+    huge_bytes[5] = Encoding::Cbor.byte();
+    huge_bytes.push(0x5b); // a CBOR byte string of the 8-byte length that follows
     huge_bytes.extend_from_slice(&(1u64 << 62).to_be_bytes());
     huge_bytes.extend_from_slice(b"xyz");
+    let mut huge_msgpack = good[..HEADER_LEN].to_vec();
+    huge_msgpack.push(0xdb); // a MessagePack str 32 of 2^32 - 1 bytes
+    huge_msgpack.extend_from_slice(&u32::MAX.to_be_bytes());
+    huge_msgpack.extend_from_slice(b"xyz");
     vec![
         ("garbage", b"this is not a typed message at all".to_vec()),
         ("short", b"UPC".to_vec()),
@@ -344,6 +349,11 @@ fn bad_messages() -> Vec<(&'static str, Vec<u8>)> {
         ),
         ("body cut", body_cut),
         ("huge byte string", huge_bytes),
+        ("huge string", huge_msgpack),
+        (
+            "good CBOR",
+            typed::encode_as(&job(1), Some(JOB), Encoding::Cbor).unwrap(),
+        ),
         ("good", good),
     ]
 }
@@ -371,7 +381,7 @@ fn refusals_between_processes() {
     for (what, bytes) in bad_messages() {
         let got = rx.recv_tagged(PATIENCE);
         match (what, got) {
-            ("good", Ok((value, _))) => assert_eq!(value, job(1)),
+            ("good" | "good CBOR", Ok((value, _))) => assert_eq!(value, job(1)),
             (
                 "version 2",
                 Err(Error::TypedMismatch {
@@ -385,7 +395,7 @@ fn refusals_between_processes() {
                     what: "type tag", ..
                 }),
             ) => {}
-            (_, Err(Error::Undecodable { bytes: raw, .. })) if what != "good" => {
+            (_, Err(Error::Undecodable { bytes: raw, .. })) if !what.starts_with("good") => {
                 assert_eq!(raw, bytes, "{what}: the raw bytes are kept")
             }
             (_, other) => panic!("{what}: {other:?}"),
@@ -541,16 +551,18 @@ fn descriptors_travel_with_frames_on_a_unix_stream() {
 /// `cargo bolero test` runs it as a fuzz target.
 #[test]
 fn any_bytes_decode_to_a_value_or_a_typed_error() {
-    let header = typed::encode(&(), Some(JOB)).unwrap()[..HEADER_LEN].to_vec();
+    let header =
+        |encoding| typed::encode_as(&(), Some(JOB), encoding).unwrap()[..HEADER_LEN].to_vec();
+    let headers = [
+        Vec::new(),
+        header(Encoding::MessagePack),
+        header(Encoding::Cbor),
+    ];
     bolero::check!()
-        .with_type::<(bool, Vec<u8>)>()
+        .with_type::<(u8, Vec<u8>)>()
         .with_test_time(std::time::Duration::from_secs(2))
-        .for_each(|(with_header, body)| {
-            let mut bytes = if *with_header {
-                header.clone()
-            } else {
-                Vec::new()
-            };
+        .for_each(|(which, body)| {
+            let mut bytes = headers[usize::from(*which) % headers.len()].clone();
             bytes.extend_from_slice(body);
             for result in [
                 typed::decode::<typed::Value>(&bytes, Some(JOB)).map(drop),

@@ -1,6 +1,6 @@
 //! Typed values over a byte stream: each value a frame of a 4-byte
-//! little-endian length, then the typed message (header and CBOR) of that
-//! length.
+//! little-endian length, then the typed message (header and encoded value)
+//! of that length.
 
 use std::fmt;
 use std::io::{self, Read, Write};
@@ -10,7 +10,7 @@ use std::os::fd::{BorrowedFd, OwnedFd};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::codec::{self, Expect, TypeTag, HEADER_LEN};
+use super::codec::{self, Encoding, Expect, TypeTag, HEADER_LEN};
 use crate::error::ObjectName;
 use crate::stream::unix;
 use crate::{Error, Result};
@@ -48,6 +48,7 @@ pub struct Framed<S, T> {
     stream: S,
     object: ObjectName,
     type_tag: Option<TypeTag>,
+    encoding: Encoding,
     max_frame: usize,
     buf: Vec<u8>,
     _type: PhantomData<fn(T) -> T>,
@@ -60,6 +61,7 @@ impl<S: fmt::Debug, T> fmt::Debug for Framed<S, T> {
             .field("object", &self.object)
             .field("type", &std::any::type_name::<T>())
             .field("type_tag", &self.type_tag)
+            .field("encoding", &self.encoding)
             .field("max_frame", &self.max_frame)
             .finish()
     }
@@ -73,6 +75,7 @@ impl<S, T> Framed<S, T> {
             stream,
             object: super::stream_name(),
             type_tag: None,
+            encoding: Encoding::default(),
             max_frame: DEFAULT_MAX_FRAME,
             buf: Vec::new(),
             _type: PhantomData,
@@ -88,6 +91,13 @@ impl<S, T> Framed<S, T> {
     /// Sends `tag` in every frame and refuses a frame without it.
     pub fn with_type_tag(mut self, tag: TypeTag) -> Framed<S, T> {
         self.type_tag = Some(tag);
+        self
+    }
+
+    /// Encodes what this end sends as `encoding` (by default
+    /// [`Encoding::MessagePack`]); either is decoded, as the header says.
+    pub fn with_encoding(mut self, encoding: Encoding) -> Framed<S, T> {
+        self.encoding = encoding;
         self
     }
 
@@ -141,7 +151,14 @@ impl<S: Write, T: Serialize> Framed<S, T> {
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
         buf.extend_from_slice(&[0; FRAME_PREFIX_LEN]);
-        if let Err(err) = codec::encode_into(&self.object, value, self.type_tag, fds, &mut buf) {
+        if let Err(err) = codec::encode_into(
+            &|| self.object.clone(),
+            value,
+            self.type_tag,
+            fds,
+            self.encoding,
+            &mut buf,
+        ) {
             self.buf = buf;
             return Err(err);
         }
@@ -247,7 +264,8 @@ impl<T: DeserializeOwned> Framed<unix::Stream, T> {
                 fds: fds.len(),
             };
             let frame = &head[FRAME_PREFIX_LEN..FRAME_PREFIX_LEN + len];
-            return codec::decode_checked(&self.object, frame, expect).map(|(_, v)| Some((v, fds)));
+            return codec::decode_checked(&|| self.object.clone(), frame, expect)
+                .map(|(_, v)| Some((v, fds)));
         }
         let mut buf = std::mem::take(&mut self.buf);
         buf.clear();
@@ -257,7 +275,7 @@ impl<T: DeserializeOwned> Framed<unix::Stream, T> {
                 type_tag: self.type_tag,
                 fds: fds.len(),
             };
-            codec::decode_checked(&self.object, &buf, expect).map(|(_, value)| value)
+            codec::decode_checked(&|| self.object.clone(), &buf, expect).map(|(_, value)| value)
         });
         self.buf = buf;
         got.map(|value| Some((value, fds)))
@@ -302,7 +320,8 @@ impl<S: Read, T: DeserializeOwned> Framed<S, T> {
                 type_tag: self.type_tag,
                 fds: 0,
             };
-            codec::decode_checked(&self.object, &buf, expect).map(|(_, value)| Some(value))
+            codec::decode_checked(&|| self.object.clone(), &buf, expect)
+                .map(|(_, value)| Some(value))
         });
         self.buf = buf;
         got
