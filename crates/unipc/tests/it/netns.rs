@@ -5,26 +5,23 @@
 //! connection, and the side still up must get a typed error within its
 //! user timeout or keepalive, not hang.
 //!
-//! Needs root and `ip` (iproute2); without them, or where the kernel
+//! The namespaces come from `unipc_test_support::netns::NetPair`: it
+//! needs root and `ip` (iproute2); without them, or where the kernel
 //! refuses a namespace, each test says why it skipped. The namespaces are
 //! deleted when the test ends, however it ends.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr};
-use std::process::{ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{ChildStdin, ChildStdout, Stdio};
 use std::time::{Duration, Instant};
 
 use unipc::message::dgram::{Interface, UdpOptions, UdpSocket};
 use unipc::message::Wait;
 use unipc::stream::tcp::{self, Keepalive, TcpOptions};
 use unipc::Error;
+use unipc_test_support::netns::{NetPair, VETH_A};
 
 use crate::util;
-
-/// The veth end in namespace A, and in B.
-const VETH_A: &str = "veth-a";
-const VETH_B: &str = "veth-b";
 
 /// How long any peer here may live before SIGALRM ends it, so that a peer
 /// that hangs ends the parent's wait on its output too.
@@ -32,140 +29,6 @@ const PEER_ALARM_SECS: u32 = 60;
 
 /// The generous bound on the wait for a typed error after the link is cut.
 const CUT_BOUND: Duration = Duration::from_secs(30);
-
-/// Runs `ip ARGS`, returning its stderr on failure.
-fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run ip: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "ip {}: {} {}",
-            args.join(" "),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-/// The names `ip netns list` shows.
-fn netns_list() -> Vec<String> {
-    let out = Command::new("ip")
-        .args(["netns", "list"])
-        .output()
-        .expect("ip netns list");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter_map(|line| line.split_whitespace().next().map(str::to_owned))
-        .collect()
-}
-
-/// Two network namespaces, `a` and `b`, joined by a veth pair: `veth-a`
-/// in `a` with `10.77.X.1/24`, `veth-b` in `b` with `10.77.X.2/24`, both
-/// up with their loopbacks, and a multicast route on each. Dropping it
-/// deletes both namespaces (the veth pair goes with them once the last
-/// process in them has exited: kill the peers first).
-struct NetPair {
-    a: String,
-    b: String,
-    addr_a: Ipv4Addr,
-    addr_b: Ipv4Addr,
-}
-
-impl NetPair {
-    /// Makes the pair, or says why it cannot (the caller skips).
-    fn new() -> Result<NetPair, String> {
-        if !util::is_root() {
-            return Err("network namespaces need root".into());
-        }
-        if Command::new("ip").arg("-V").output().is_err() {
-            return Err("no `ip` binary (iproute2) on PATH".into());
-        }
-        static NEXT: AtomicU32 = AtomicU32::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let pid = std::process::id();
-        // X only makes the addresses easy to tell apart in a trace: each
-        // pair lives in namespaces of its own, so pairs cannot clash.
-        let x = ((pid + n) % 250 + 1) as u8;
-        let mut pair = NetPair {
-            a: format!("unipc-{pid}-{n}-a"),
-            b: String::new(),
-            addr_a: Ipv4Addr::new(10, 77, x, 1),
-            addr_b: Ipv4Addr::new(10, 77, x, 2),
-        };
-        // From here on the guard deletes what was made, even on a panic.
-        ip(&["netns", "add", &pair.a])
-            .map_err(|e| format!("cannot make a network namespace: {e}"))?;
-        let b = format!("unipc-{pid}-{n}-b");
-        ip(&["netns", "add", &b]).map_err(|e| format!("cannot make a network namespace: {e}"))?;
-        pair.b = b;
-        pair.configure().map(|()| pair)
-    }
-
-    fn configure(&self) -> Result<(), String> {
-        let (a, b) = (self.a.as_str(), self.b.as_str());
-        ip(&[
-            "link", "add", VETH_A, "netns", a, "type", "veth", "peer", "name", VETH_B, "netns", b,
-        ])
-        .map_err(|e| format!("cannot make a veth pair: {e}"))?;
-        for (ns, dev, addr) in [(a, VETH_A, self.addr_a), (b, VETH_B, self.addr_b)] {
-            let cidr = format!("{addr}/24");
-            ip(&["-n", ns, "addr", "add", &cidr, "dev", dev]).map_err(|e| e.to_string())?;
-            ip(&["-n", ns, "link", "set", dev, "up"])?;
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-            ip(&["-n", ns, "route", "add", "224.0.0.0/4", "dev", dev])?;
-        }
-        Ok(())
-    }
-
-    /// Takes `veth-b` down inside `b`: the peer host disappears. Nothing
-    /// more leaves `b`, and `a` sees its veth lose carrier, which silently
-    /// drops what it sends.
-    fn cut(&self) {
-        ip(&["-n", &self.b, "link", "set", VETH_B, "down"]).expect("cut the link");
-    }
-
-    fn names(&self) -> Vec<String> {
-        vec![self.a.clone(), self.b.clone()]
-    }
-}
-
-impl Drop for NetPair {
-    fn drop(&mut self) {
-        for ns in [&self.a, &self.b] {
-            if !ns.is_empty() {
-                if let Err(err) = ip(&["netns", "del", ns]) {
-                    eprintln!("cleanup: {err}");
-                }
-            }
-        }
-    }
-}
-
-/// Makes the pair, or records the skip and returns `None`.
-fn pair_or_skip() -> Option<NetPair> {
-    match NetPair::new() {
-        Ok(pair) => Some(pair),
-        Err(reason) => {
-            util::skip(reason);
-            None
-        }
-    }
-}
-
-/// Deletes the pair and checks that `ip netns list` no longer shows it.
-fn tear_down(pair: NetPair) {
-    let names = pair.names();
-    drop(pair);
-    let left = netns_list();
-    for name in names {
-        assert!(!left.contains(&name), "namespace {name} was left behind");
-    }
-}
 
 /// Ends this peer by SIGALRM if it lives too long.
 fn peer_alarm() {
@@ -290,7 +153,9 @@ fn tcp_stream_between_namespaces() {
         }
         return;
     }
-    let Some(pair) = pair_or_skip() else { return };
+    let Some(pair) = NetPair::or_skip() else {
+        return;
+    };
     let mut server = start(
         util::Peer::in_netns(&pair.b, TEST, "server")
             .arg("HOST", pair.addr_b.to_string())
@@ -310,7 +175,7 @@ fn tcp_stream_between_namespaces() {
     assert_eq!(sent, echoed);
     client.finish();
     server.finish();
-    tear_down(pair);
+    pair.tear_down();
 }
 
 // ---------------------------------------------------------------------------
@@ -402,7 +267,9 @@ fn udp_messages_between_namespaces() {
         }
         return;
     }
-    let Some(pair) = pair_or_skip() else { return };
+    let Some(pair) = NetPair::or_skip() else {
+        return;
+    };
     let mut server = start(
         util::Peer::in_netns(&pair.b, TEST, "server")
             .arg("HOST", pair.addr_b.to_string())
@@ -420,7 +287,7 @@ fn udp_messages_between_namespaces() {
     assert_eq!(client.marker("done="), UDP_SIZES.len().to_string());
     client.finish();
     server.finish();
-    tear_down(pair);
+    pair.tear_down();
 }
 
 // ---------------------------------------------------------------------------
@@ -509,7 +376,9 @@ fn udp_multicast_between_namespaces() {
         }
         return;
     }
-    let Some(pair) = pair_or_skip() else { return };
+    let Some(pair) = NetPair::or_skip() else {
+        return;
+    };
     let group = format!("239.77.{}.1", pair.addr_a.octets()[2]);
     let mut member = start(
         util::Peer::in_netns(&pair.b, TEST, "member")
@@ -531,7 +400,7 @@ fn udp_multicast_between_namespaces() {
     assert_eq!(member.marker("received="), MESSAGES.to_string());
     sender.finish();
     member.finish();
-    tear_down(pair);
+    pair.tear_down();
 }
 
 // ---------------------------------------------------------------------------
@@ -564,7 +433,7 @@ fn wait_for_cut() {
 /// it got. Returns the time from the cut to the client's report, and the
 /// report; `None` when the test skipped.
 fn cut_under(test: &str, role: &str) -> Option<(Duration, String)> {
-    let pair = pair_or_skip()?;
+    let pair = NetPair::or_skip()?;
     let mut server = start(
         util::Peer::in_netns(&pair.b, test, "server").arg("HOST", pair.addr_b.to_string()),
         false,
@@ -591,7 +460,7 @@ fn cut_under(test: &str, role: &str) -> Option<(Duration, String)> {
     assert!(elapsed < CUT_BOUND, "{elapsed:?} after the cut");
     client.finish();
     server.peer.kill();
-    tear_down(pair);
+    pair.tear_down();
     Some((elapsed, report))
 }
 
