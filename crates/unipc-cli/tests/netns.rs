@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use unipc_test_support::netns::NetPair;
+use unipc_test_support::netns::{ip, NetPair, VETH_A};
 
 /// How long any child may run before it is killed and the test fails.
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -197,5 +197,64 @@ fn tcp_send_to_a_vanished_host_fails_within_the_timeout() {
     );
     drop(recv);
     drain.join().unwrap();
+    pair.tear_down();
+}
+
+/// A host that is gone before the connect (its SYNs dropped, no refusal):
+/// `send --timeout` gives up within the timeout, not after the kernel's
+/// two minutes of SYN retries (`net.ipv4.tcp_syn_retries`).
+#[test]
+fn tcp_send_to_a_host_already_gone_times_out() {
+    let Some(pair) = NetPair::or_skip() else {
+        return;
+    };
+    // As behind a router: the next hop's address is known (here pinned,
+    // as ARP would otherwise fail and report EHOSTUNREACH after 3 s), and
+    // what is sent to the vanished host is silently dropped.
+    let addr_b = pair.addr_b.to_string();
+    ip(&[
+        "-n",
+        &pair.a,
+        "neigh",
+        "replace",
+        &addr_b,
+        "lladdr",
+        "02:00:00:00:00:02",
+        "dev",
+        VETH_A,
+        "nud",
+        "permanent",
+    ])
+    .unwrap();
+    pair.cut();
+    let endpoint = format!("tcp:{addr_b}:{PORT}");
+    let started = Instant::now();
+    let mut send = spawn(
+        unipc_in(&pair.a, &["send", &endpoint, "data", "--timeout", "2"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped()),
+    );
+    let status = wait_within(&mut send.0, "unipc send to a host already gone", DEADLINE);
+    let took = started.elapsed();
+    let mut err = String::new();
+    send.0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    eprintln!(
+        "unipc send --timeout 2 to a host already gone exited {:?} after {:.2} s: {}",
+        status.code(),
+        took.as_secs_f64(),
+        err.trim()
+    );
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&endpoint) && err.contains("timed out after 2s"),
+        "{err}"
+    );
+    drop(send);
     pair.tear_down();
 }

@@ -215,13 +215,16 @@ impl OpenOptions {
             Endpoint::Tcp(host_port) => {
                 // Each attempt gets the time left, so that a host that
                 // does not answer (SYNs dropped) cannot outlast the timeout.
-                let stream =
-                    self.retry(endpoint, deadline, &[libc::ECONNREFUSED], || match deadline
-                        .remaining()
-                    {
-                        Some(left) => tcp::Stream::connect_timeout(host_port, left),
-                        None => tcp::Stream::connect(host_port),
-                    })?;
+                let attempt = || match (deadline.remaining(), self.timeout) {
+                    (Some(left), Some(timeout)) => tcp::Stream::connect_timeout(host_port, left)
+                        .map_err(|err| match err {
+                            // The whole wait, not the last attempt's share.
+                            Error::TimedOut { object, .. } => Error::TimedOut { object, timeout },
+                            other => other,
+                        }),
+                    _ => tcp::Stream::connect(host_port),
+                };
+                let stream = self.retry(endpoint, deadline, &[libc::ECONNREFUSED], attempt)?;
                 return self.stream(StreamHandle::tcp(stream));
             }
             Endpoint::PosixMq(name) => MessageHandle::PosixMq(
