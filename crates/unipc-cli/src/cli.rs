@@ -20,7 +20,9 @@ use unipc::Endpoint;
 /// --timeout SECS bounds every wait of a command: for the peer to appear, and
 /// for each step of the transfer (a stream that makes no progress, a message
 /// that does not come, a queue that stays full) — a stopped peer is an error
-/// after SECS, never a hang.
+/// after SECS, never a hang. Over TCP, SECS is also the connection's user
+/// timeout: a peer host that vanishes is an error SECS after its last
+/// acknowledgement, even while no write waits.
 ///
 /// Exit status: 0 success, 1 runtime error, 2 usage error.
 // The doc comment is the --help text, verbatim: `[::1]` is an address there,

@@ -20,6 +20,8 @@
 #![deny(missing_docs)]
 
 use std::fmt::Display;
+
+pub mod netns;
 use std::io::Write;
 
 /// The environment variable naming the file every skip is appended to.

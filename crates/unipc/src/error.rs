@@ -437,6 +437,31 @@ pub enum Error {
         pid: u32,
     },
 
+    /// The host at the other end of a network connection stopped
+    /// answering, and the kernel gave up on the connection (`ETIMEDOUT`):
+    /// data sent went unacknowledged for the connection's user timeout
+    /// (`TCP_USER_TIMEOUT`), or its keepalive probes went unanswered. The
+    /// peer host vanished, crashed or was cut off; a live peer process
+    /// that merely stopped reading does not cause it (its kernel still
+    /// acknowledges). The connection is closed: what was written and not
+    /// acknowledged may never have arrived, later reads see end of file
+    /// and later writes fail with `EPIPE`. [`Error::raw_os_error`] is
+    /// `ETIMEDOUT`.
+    #[error("{object}: the peer{} stopped answering: {}; the kernel closed the connection, and data not yet acknowledged may be lost", peer_text(.peer.as_ref()), unresponsive_text(*.timeout, .limit))]
+    PeerUnresponsive {
+        /// The object (`tcp:HOST:PORT`).
+        object: ObjectName,
+        /// The peer's address, when it was known before the connection died.
+        peer: Option<std::net::SocketAddr>,
+        /// How long the kernel waited before giving up, as configured:
+        /// the user timeout, or keepalive's idle time plus its probes; `None`
+        /// when neither was set (the kernel's own retransmission limit).
+        timeout: Option<Duration>,
+        /// Which limit that is ("TCP_USER_TIMEOUT", "keepalive",
+        /// "net.ipv4.tcp_retries2").
+        limit: &'static str,
+    },
+
     /// A role that only one process may hold at a time (a ring's writer or
     /// reader) is held by a live process. Nothing was changed.
     #[error("{object}: already has a {role}, pid {pid}, which is alive: {reason}")]
@@ -594,6 +619,7 @@ impl Error {
             | Error::NoSuchSemaphore { object, .. }
             | Error::BadHeader { object, .. }
             | Error::PeerDied { object, .. }
+            | Error::PeerUnresponsive { object, .. }
             | Error::InUse { object, .. }
             | Error::TypedMismatch { object, .. }
             | Error::Undecodable { object, .. }
@@ -606,6 +632,7 @@ impl Error {
     pub fn raw_os_error(&self) -> Option<i32> {
         match self {
             Error::Os { source, .. } => source.raw_os_error(),
+            Error::PeerUnresponsive { .. } => Some(libc::ETIMEDOUT),
             _ => None,
         }
     }
@@ -640,6 +667,7 @@ impl Error {
             Error::NoSuchSemaphore { .. } => io::ErrorKind::InvalidInput,
             Error::BadHeader { .. } => io::ErrorKind::InvalidData,
             Error::PeerDied { .. } => io::ErrorKind::ConnectionAborted,
+            Error::PeerUnresponsive { .. } => io::ErrorKind::TimedOut,
             // `ResourceBusy` is newer than the minimum Rust version.
             Error::InUse { .. } => io::ErrorKind::AddrInUse,
             Error::TypedMismatch { .. } | Error::Undecodable { .. } => io::ErrorKind::InvalidData,
@@ -660,6 +688,17 @@ impl From<Error> for io::Error {
             Error::Os { source, .. } if source.raw_os_error().is_some() => source,
             other => io::Error::new(other.kind(), other),
         }
+    }
+}
+
+fn peer_text(peer: Option<&std::net::SocketAddr>) -> String {
+    peer.map(|p| format!(" {p}")).unwrap_or_default()
+}
+
+fn unresponsive_text(timeout: Option<Duration>, limit: &str) -> String {
+    match timeout {
+        Some(t) => format!("nothing acknowledged within {t:?} ({limit})"),
+        None => format!("nothing acknowledged within the system's limit ({limit})"),
     }
 }
 

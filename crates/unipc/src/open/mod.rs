@@ -175,7 +175,10 @@ impl OpenOptions {
     }
 
     /// Lets no read or write of an opened stream wait longer than `stall`
-    /// for progress ([`StreamHandle::set_stall_timeout`]).
+    /// for progress ([`StreamHandle::set_stall_timeout`]). On a TCP stream
+    /// it is also the connection's user timeout (`TCP_USER_TIMEOUT`), so a
+    /// peer host that stops acknowledging is reported as
+    /// [`Error::PeerUnresponsive`] within the same time.
     pub fn stall_timeout(mut self, stall: Duration) -> Self {
         self.stall = Some(stall);
         self
@@ -210,9 +213,18 @@ impl OpenOptions {
                 return self.stream(StreamHandle::unix(stream, endpoint.to_string().into()));
             }
             Endpoint::Tcp(host_port) => {
-                let stream = self.retry(endpoint, deadline, &[libc::ECONNREFUSED], || {
-                    tcp::Stream::connect(host_port)
-                })?;
+                // Each attempt gets the time left, so that a host that
+                // does not answer (SYNs dropped) cannot outlast the timeout.
+                let attempt = || match (deadline.remaining(), self.timeout) {
+                    (Some(left), Some(timeout)) => tcp::Stream::connect_timeout(host_port, left)
+                        .map_err(|err| match err {
+                            // The whole wait, not the last attempt's share.
+                            Error::TimedOut { object, .. } => Error::TimedOut { object, timeout },
+                            other => other,
+                        }),
+                    _ => tcp::Stream::connect(host_port),
+                };
+                let stream = self.retry(endpoint, deadline, &[libc::ECONNREFUSED], attempt)?;
                 return self.stream(StreamHandle::tcp(stream));
             }
             Endpoint::PosixMq(name) => MessageHandle::PosixMq(

@@ -105,11 +105,20 @@ impl StreamHandle {
     /// progress (`None`: no bound, the default). Makes the descriptor
     /// non-blocking while a bound is set.
     ///
+    /// On a TCP stream the bound is also the connection's user timeout
+    /// ([`tcp::TcpOptions::user_timeout`]): data the peer host leaves
+    /// unacknowledged that long makes the kernel close the connection, and
+    /// the read or write fails with [`Error::PeerUnresponsive`], which says
+    /// more than a stall would. `None` restores the system's limit.
+    ///
     /// # Errors
-    /// [`Error::Os`] from `fcntl`.
+    /// [`Error::Os`] from `fcntl` or `setsockopt`.
     pub fn set_stall_timeout(&mut self, stall: Option<Duration>) -> Result<()> {
         sys::fd::set_nonblocking(self.as_fd(), stall.is_some())
             .map_err(|e| Error::os(self.object(), "fcntl(F_SETFL)", e))?;
+        if let End::Tcp(s) = &self.end {
+            s.set_user_timeout(stall)?;
+        }
         self.stall = stall;
         Ok(())
     }

@@ -7,6 +7,7 @@
 
 use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, OwnedFd};
+use std::time::Duration;
 
 use rustix::io::{self, Errno};
 use rustix::net::{
@@ -98,4 +99,57 @@ pub(crate) fn shutdown(fd: BorrowedFd<'_>, how: std::net::Shutdown) -> io::Resul
         std::net::Shutdown::Both => Shutdown::Both,
     };
     net::shutdown(fd, how)
+}
+
+/// `setsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT, ms)`: how long sent data
+/// may stay unacknowledged (and keepalive probes unanswered) before the
+/// kernel closes the connection with `ETIMEDOUT`; 0 restores the system's
+/// behaviour (`net.ipv4.tcp_retries2`).
+pub(crate) fn set_user_timeout(fd: BorrowedFd<'_>, ms: u32) -> io::Result<()> {
+    net::sockopt::set_tcp_user_timeout(fd, ms)
+}
+
+/// `getsockopt(IPPROTO_TCP, TCP_USER_TIMEOUT)`, in milliseconds (0: unset).
+pub(crate) fn user_timeout(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    net::sockopt::tcp_user_timeout(fd)
+}
+
+/// `setsockopt(SOL_SOCKET, SO_KEEPALIVE)`.
+pub(crate) fn set_keepalive(fd: BorrowedFd<'_>, on: bool) -> io::Result<()> {
+    net::sockopt::set_socket_keepalive(fd, on)
+}
+
+/// `getsockopt(SOL_SOCKET, SO_KEEPALIVE)`.
+pub(crate) fn keepalive(fd: BorrowedFd<'_>) -> io::Result<bool> {
+    net::sockopt::socket_keepalive(fd)
+}
+
+/// `setsockopt(IPPROTO_TCP, TCP_KEEPIDLE)`, rounded up to whole seconds.
+pub(crate) fn set_keepidle(fd: BorrowedFd<'_>, idle: Duration) -> io::Result<()> {
+    net::sockopt::set_tcp_keepidle(fd, idle)
+}
+
+/// `getsockopt(IPPROTO_TCP, TCP_KEEPIDLE)`.
+pub(crate) fn keepidle(fd: BorrowedFd<'_>) -> io::Result<Duration> {
+    net::sockopt::tcp_keepidle(fd)
+}
+
+/// `setsockopt(IPPROTO_TCP, TCP_KEEPINTVL)`, rounded up to whole seconds.
+pub(crate) fn set_keepintvl(fd: BorrowedFd<'_>, interval: Duration) -> io::Result<()> {
+    net::sockopt::set_tcp_keepintvl(fd, interval)
+}
+
+/// `getsockopt(IPPROTO_TCP, TCP_KEEPINTVL)`.
+pub(crate) fn keepintvl(fd: BorrowedFd<'_>) -> io::Result<Duration> {
+    net::sockopt::tcp_keepintvl(fd)
+}
+
+/// `setsockopt(IPPROTO_TCP, TCP_KEEPCNT)`.
+pub(crate) fn set_keepcnt(fd: BorrowedFd<'_>, count: u32) -> io::Result<()> {
+    net::sockopt::set_tcp_keepcnt(fd, count)
+}
+
+/// `getsockopt(IPPROTO_TCP, TCP_KEEPCNT)`.
+pub(crate) fn keepcnt(fd: BorrowedFd<'_>) -> io::Result<u32> {
+    net::sockopt::tcp_keepcnt(fd)
 }

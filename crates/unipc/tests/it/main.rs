@@ -16,6 +16,7 @@ mod message_conformance;
 mod mutex;
 #[cfg(feature = "nats")]
 mod nats;
+mod netns;
 mod open;
 mod pipe;
 mod posix_mq;

@@ -468,3 +468,108 @@ fn bind_to_a_port_in_use_is_a_clear_error() {
     // Once the holder is gone, the port can be bound again at once.
     tcp::Listener::bind(&host_port("127.0.0.1", port)).unwrap();
 }
+
+#[test]
+fn options_reach_the_accepted_side_and_bad_ones_are_refused() {
+    use unipc::stream::tcp::{Keepalive, TcpOptions};
+    if util::role().is_some() {
+        // The child connects with no options of its own; the parent's
+        // accepted end carries the listener's.
+        let stream = tcp::Stream::connect(&peer_target()).unwrap();
+        assert_eq!(stream.user_timeout().unwrap(), None);
+        assert_eq!(stream.keepalive().unwrap(), None);
+        let mut got = Vec::new();
+        (&stream).read_to_end(&mut got).unwrap();
+        assert_eq!(got, b"ok");
+        return;
+    }
+    let keepalive = Keepalive::new(Duration::from_secs(7), Duration::from_millis(1500), 4);
+    let listener = TcpOptions::new()
+        .user_timeout(Duration::from_micros(1500))
+        .keepalive(keepalive)
+        .nodelay(true)
+        .bind(&host_port("127.0.0.1", 0))
+        .unwrap();
+    let peer = util::Peer::new(
+        "tcp::options_reach_the_accepted_side_and_bad_ones_are_refused",
+        "client",
+    )
+    .arg("HOST", "127.0.0.1")
+    .arg("PORT", listener.local_addr().unwrap().port().to_string())
+    .spawn();
+    let (mut conn, _) = listener.accept_timeout(util::WATCHDOG).unwrap();
+    // Rounded up: to whole milliseconds, and to the kernel's seconds.
+    assert_eq!(conn.user_timeout().unwrap(), Some(Duration::from_millis(2)));
+    let inherited = conn.keepalive().unwrap().unwrap();
+    assert_eq!(inherited.idle, Duration::from_secs(7));
+    assert_eq!(inherited.interval, Duration::from_secs(2));
+    assert_eq!(inherited.count, 4);
+    assert_eq!(inherited.detection_time(), keepalive.detection_time());
+    assert!(conn.nodelay().unwrap());
+    conn.set_user_timeout(None).unwrap();
+    assert_eq!(conn.user_timeout().unwrap(), None);
+    conn.set_keepalive(None).unwrap();
+    assert_eq!(conn.keepalive().unwrap(), None);
+    conn.write_all(b"ok").unwrap();
+    drop(conn);
+    peer.wait_success();
+
+    // Out of the kernel's ranges: refused before the connect, naming the
+    // option and the range.
+    let target = listener.local_addr().unwrap();
+    for (bad, option, range) in [
+        (
+            Keepalive::new(Duration::ZERO, Duration::from_secs(1), 1),
+            "TCP_KEEPIDLE",
+            "1 to 32767",
+        ),
+        (
+            Keepalive::new(Duration::from_secs(1), Duration::from_secs(40_000), 1),
+            "TCP_KEEPINTVL",
+            "1 to 32767",
+        ),
+        (
+            Keepalive::new(Duration::from_secs(1), Duration::from_secs(1), 128),
+            "TCP_KEEPCNT",
+            "1 to 127",
+        ),
+    ] {
+        let err = TcpOptions::new()
+            .keepalive(bad)
+            .connect_addr(target)
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+        let text = err.to_string();
+        assert!(text.contains(option) && text.contains(range), "{text}");
+    }
+    let err = TcpOptions::new()
+        .user_timeout(Duration::from_secs(5_000_000))
+        .connect_addr(target)
+        .unwrap_err();
+    assert!(err.to_string().contains("TCP_USER_TIMEOUT"), "{err}");
+}
+
+#[test]
+fn peer_unresponsive_reads_as_one_line() {
+    let err = Error::PeerUnresponsive {
+        object: "tcp:db.example:5432".into(),
+        peer: Some("10.0.0.7:5432".parse().unwrap()),
+        timeout: Some(Duration::from_secs(2)),
+        limit: "TCP_USER_TIMEOUT",
+    };
+    assert_eq!(
+        err.to_string(),
+        "tcp:db.example:5432: the peer 10.0.0.7:5432 stopped answering: nothing acknowledged \
+         within 2s (TCP_USER_TIMEOUT); the kernel closed the connection, and data not yet \
+         acknowledged may be lost"
+    );
+    assert_eq!(err.kind(), std::io::ErrorKind::TimedOut);
+    assert_eq!(err.raw_os_error(), Some(libc::ETIMEDOUT));
+    // Through Read/Write it travels inside an io::Error, and comes back out.
+    let io_err = std::io::Error::from(err);
+    assert_eq!(io_err.kind(), std::io::ErrorKind::TimedOut);
+    assert!(matches!(
+        io_err.get_ref().and_then(|e| e.downcast_ref::<Error>()),
+        Some(Error::PeerUnresponsive { .. })
+    ));
+}

@@ -111,7 +111,25 @@ pub struct Peer {
 impl Peer {
     /// `test` is the test's full path below the crate (e.g. `pipe::eof`).
     pub fn new(test: &str, role: &str) -> Peer {
-        let mut command = Command::new(std::env::current_exe().expect("current_exe"));
+        Peer::with_command(
+            Command::new(std::env::current_exe().expect("current_exe")),
+            test,
+            role,
+        )
+    }
+
+    /// As [`Peer::new`], the peer running in the network namespace `netns`
+    /// (`ip netns exec NETNS <this binary> ...`, which execs the binary:
+    /// the child's pid is the peer's).
+    pub fn in_netns(netns: &str, test: &str, role: &str) -> Peer {
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", netns])
+            .arg(std::env::current_exe().expect("current_exe"));
+        Peer::with_command(command, test, role)
+    }
+
+    fn with_command(mut command: Command, test: &str, role: &str) -> Peer {
         command
             .args([test, "--exact", "--nocapture", "--test-threads=1", "-q"])
             .env(ROLE_VAR, role);
