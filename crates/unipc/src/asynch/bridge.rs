@@ -45,17 +45,19 @@ const LAST_PAUSE: Duration = Duration::from_millis(1);
 
 /// What the futures and the helper share.
 struct Shared<M> {
-    inner: M,
     object: ObjectName,
-    state: Mutex<State>,
+    /// The facility lives under the lock: every call to it is made holding
+    /// the lock, which also makes a `Send`-only facility (the ring's sides)
+    /// shareable.
+    state: Mutex<State<M>>,
     /// Wakes the helper: a new waiter, a new send, or stop.
     work: Condvar,
     /// Wakes the futures: the helper made progress.
     done: Notify,
 }
 
-#[derive(Default)]
-struct State {
+struct State<M> {
+    inner: M,
     /// Messages the helper took for receivers that have not come for them
     /// yet (or were dropped meanwhile), oldest first: the next receive
     /// takes the front before the queue is asked again.
@@ -78,7 +80,19 @@ struct SendJob {
     result: Option<Result<()>>,
 }
 
-impl State {
+impl<M> State<M> {
+    fn new(inner: M) -> State<M> {
+        State {
+            inner,
+            stash: VecDeque::new(),
+            receivers: 0,
+            recv_error: None,
+            sends: VecDeque::new(),
+            next_id: 0,
+            stop: false,
+        }
+    }
+
     /// Whether the helper has a call to make.
     fn has_work(&self) -> bool {
         self.wants_message() || self.sends.iter().any(|job| job.result.is_none())
@@ -90,7 +104,7 @@ impl State {
 }
 
 impl<M> Shared<M> {
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<M>> {
         // A panic while holding the lock can only come from a bug here;
         // the state is still consistent (every step is one push or pop).
         self.state
@@ -102,7 +116,8 @@ impl<M> Shared<M> {
 /// [`AsyncMessenger`] over a message facility with no descriptor: a
 /// System V queue ([`crate::message::sysv_mq::Queue`]), a `ring:` side
 /// ([`crate::message::ring::Sender`]/[`Receiver`](crate::message::ring::Receiver)),
-/// a `pubsub:` side; any [`Messenger`] works.
+/// a `pubsub:` side; any [`Messenger`] that is `Send` works (it need not
+/// be `Sync`: every call to it is made under the bridge's lock).
 ///
 /// A send or receive first makes the facility's call with [`Wait::Never`]
 /// on the calling task; only when that finds the queue full or empty does
@@ -152,12 +167,12 @@ impl<M> Shared<M> {
 /// # })?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub struct Bridge<M: Messenger + Send + Sync + 'static> {
+pub struct Bridge<M: Messenger + Send + 'static> {
     shared: Arc<Shared<M>>,
     helper: Option<JoinHandle<()>>,
 }
 
-impl<M: Messenger + Send + Sync + 'static> fmt::Debug for Bridge<M> {
+impl<M: Messenger + Send + 'static> fmt::Debug for Bridge<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.shared.lock();
         f.debug_struct("Bridge")
@@ -169,7 +184,7 @@ impl<M: Messenger + Send + Sync + 'static> fmt::Debug for Bridge<M> {
     }
 }
 
-impl<M: Messenger + Send + Sync + 'static> Bridge<M> {
+impl<M: Messenger + Send + 'static> Bridge<M> {
     /// Starts the helper thread for `messenger`.
     ///
     /// Needs no runtime: the futures work on any executor (a timeout needs
@@ -183,9 +198,8 @@ impl<M: Messenger + Send + Sync + 'static> Bridge<M> {
         let buffer = messenger.recv_buffer_hint()?;
         let object = messenger.object();
         let shared = Arc::new(Shared {
-            inner: messenger,
             object: object.clone(),
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State::new(messenger)),
             work: Condvar::new(),
             done: Notify::new(),
         });
@@ -200,11 +214,13 @@ impl<M: Messenger + Send + Sync + 'static> Bridge<M> {
         })
     }
 
-    /// The blocking facility inside; its calls with [`Wait::Never`] are
-    /// the non-blocking `try_` forms (they bypass messages the bridge
-    /// holds).
-    pub fn get_ref(&self) -> &M {
-        &self.shared.inner
+    /// Runs `f` on the blocking facility inside, under the bridge's lock
+    /// (the helper makes no call meanwhile). Its calls with
+    /// [`Wait::Never`] are the non-blocking `try_` forms; they bypass the
+    /// messages the bridge holds. Do not wait in `f`: every future of this
+    /// bridge waits for it.
+    pub fn with<R>(&self, f: impl FnOnce(&M) -> R) -> R {
+        f(&self.shared.lock().inner)
     }
 
     /// Stops the helper and gives back the facility with the messages the
@@ -224,7 +240,7 @@ impl<M: Messenger + Send + Sync + 'static> Bridge<M> {
             .state
             .into_inner()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        (shared.inner, state.stash.into())
+        (state.inner, state.stash.into())
     }
 
     fn stop(&mut self) {
@@ -238,17 +254,17 @@ impl<M: Messenger + Send + Sync + 'static> Bridge<M> {
     }
 }
 
-impl<M: Messenger + Send + Sync + 'static> Drop for Bridge<M> {
+impl<M: Messenger + Send + 'static> Drop for Bridge<M> {
     fn drop(&mut self) {
         if self.helper.is_none() {
             return; // into_inner: the caller takes what was held.
         }
         self.stop();
-        let held = std::mem::take(&mut self.shared.lock().stash);
-        for (message, tag) in held {
+        let state = &mut *self.shared.lock();
+        for (message, tag) in state.stash.drain(..) {
             // Best effort: the message goes back to the object it came
             // from; a full object refuses it (documented above).
-            let _ = self.shared.inner.send_tagged(&message, tag, Wait::Never);
+            let _ = state.inner.send_tagged(&message, tag, Wait::Never);
         }
     }
 }
@@ -281,7 +297,11 @@ impl<M> Drop for Queued<'_, M> {
 
 /// Takes the oldest held message into `buf`, or reports that it does not
 /// fit (keeping it).
-fn take_held(state: &mut State, buf: &mut [u8], object: &ObjectName) -> Option<Result<Received>> {
+fn take_held<M>(
+    state: &mut State<M>,
+    buf: &mut [u8],
+    object: &ObjectName,
+) -> Option<Result<Received>> {
     let (message, _) = state.stash.front()?;
     if message.len() > buf.len() {
         return Some(Err(Error::BufferTooSmall {
@@ -295,17 +315,17 @@ fn take_held(state: &mut State, buf: &mut [u8], object: &ObjectName) -> Option<R
     Some(Ok(Received::new(message.len(), tag)))
 }
 
-impl<M: Messenger + Send + Sync + 'static> AsyncMessenger for Bridge<M> {
+impl<M: Messenger + Send + 'static> AsyncMessenger for Bridge<M> {
     fn object(&self) -> ObjectName {
         self.shared.object.clone()
     }
 
     fn limits(&self) -> Result<Limits> {
-        self.shared.inner.limits()
+        self.shared.lock().inner.limits()
     }
 
     fn recv_buffer_hint(&self) -> Result<usize> {
-        self.shared.inner.recv_buffer_hint()
+        self.shared.lock().inner.recv_buffer_hint()
     }
 
     /// Cancellation safe: a dropped future sent the whole message or
@@ -316,7 +336,7 @@ impl<M: Messenger + Send + Sync + 'static> AsyncMessenger for Bridge<M> {
             let mut state = shared.lock();
             // Earlier sends still waiting go first.
             if state.sends.is_empty() {
-                match shared.inner.send_tagged(message, tag, Wait::Never) {
+                match state.inner.send_tagged(message, tag, Wait::Never) {
                     Err(Error::Full { .. }) => {}
                     other => return other,
                 }
@@ -363,7 +383,7 @@ impl<M: Messenger + Send + Sync + 'static> AsyncMessenger for Bridge<M> {
                 if let Some(err) = state.recv_error.take() {
                     return Err(err);
                 }
-                match shared.inner.recv_into(buf, Wait::Never) {
+                match state.inner.recv_into(buf, Wait::Never) {
                     Err(Error::Empty { .. }) => {}
                     other => return other,
                 }
@@ -383,15 +403,16 @@ impl<M: Messenger + Send + Sync + 'static> AsyncMessenger for Bridge<M> {
 fn run_helper<M: Messenger>(shared: &Shared<M>, buffer: usize) {
     let mut buf = vec![0; buffer];
     let mut idle: u32 = 0;
-    let mut state = shared.lock();
+    let mut guard = shared.lock();
     loop {
+        let state = &mut *guard;
         if state.stop {
             return;
         }
         let mut progress = false;
         // Sends in order; the first that finds no room stops the round.
         for job in state.sends.iter_mut().filter(|job| job.result.is_none()) {
-            match shared.inner.send_tagged(&job.message, job.tag, Wait::Never) {
+            match state.inner.send_tagged(&job.message, job.tag, Wait::Never) {
                 Err(Error::Full { .. }) => break,
                 result => {
                     job.result = Some(result);
@@ -400,7 +421,7 @@ fn run_helper<M: Messenger>(shared: &Shared<M>, buffer: usize) {
             }
         }
         while state.wants_message() {
-            match shared.inner.recv_into(&mut buf, Wait::Never) {
+            match state.inner.recv_into(&mut buf, Wait::Never) {
                 Ok(got) => {
                     state.stash.push_back((buf[..got.len].to_vec(), got.tag));
                     progress = true;
@@ -419,23 +440,23 @@ fn run_helper<M: Messenger>(shared: &Shared<M>, buffer: usize) {
         }
         if !state.has_work() {
             idle = 0;
-            state = shared
+            guard = shared
                 .work
-                .wait(state)
+                .wait(guard)
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             continue;
         }
         idle = idle.saturating_add(1);
         if idle <= SPIN_ROUNDS {
-            drop(state);
+            drop(guard);
             std::thread::yield_now();
-            state = shared.lock();
+            guard = shared.lock();
         } else {
             let doublings = (idle - SPIN_ROUNDS - 1).min(5);
             let pause = (FIRST_PAUSE * (1 << doublings)).min(LAST_PAUSE);
-            state = shared
+            guard = shared
                 .work
-                .wait_timeout(state, pause)
+                .wait_timeout(guard, pause)
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .0;
         }

@@ -157,6 +157,25 @@ impl<M: Pollable> AsyncMessenger for FdMessenger<M> {
         }
     }
 
+    /// The facility's own [`Messenger::recv_vec`]: a socket sizes the
+    /// buffer from a peek at the waiting message instead of allocating
+    /// [`recv_buffer_hint`](AsyncMessenger::recv_buffer_hint) bytes (up to
+    /// twice `wmem_max` for a UNIX datagram). Cancellation safe, as
+    /// [`recv_into`](AsyncMessenger::recv_into).
+    async fn recv_vec(&self) -> Result<(Vec<u8>, Tag)> {
+        loop {
+            let mut guard = self
+                .fd
+                .readable()
+                .await
+                .map_err(|e| reactor_error(self.object.as_str(), e))?;
+            match guard.get_inner().get().recv_vec(Wait::Never) {
+                Err(Error::Empty { .. }) => guard.clear_ready(),
+                other => return other,
+            }
+        }
+    }
+
     /// Cancellation safe: a dropped future took no message (one
     /// `mq_receive`/`recv` inside the `poll` that returns).
     async fn recv_into(&self, buf: &mut [u8]) -> Result<Received> {
