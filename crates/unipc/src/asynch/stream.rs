@@ -139,7 +139,11 @@ write_end!(tcp::Stream, |s: &tcp::Stream| s
 /// and `AsyncWrite` (write ends), through `tokio::io::unix::AsyncFd`.
 ///
 /// [`new`](Self::new) puts the descriptor in non-blocking mode and
-/// registers it with the current runtime. Each read or write is the
+/// registers it with the current runtime. `O_NONBLOCK` belongs to the open
+/// file description: a process that shares this one (a copy inherited or
+/// passed with `SCM_RIGHTS`, not the other end of a pipe or socketpair)
+/// sees it too. `AsyncRead`/`AsyncWrite` are implemented on `&AsyncStream`
+/// as well, so a reading task and a writing task can share one stream. Each read or write is the
 /// blocking type's own call, so writes never raise SIGPIPE (sockets send
 /// with `MSG_NOSIGNAL`; pipes and FIFOs mask SIGPIPE around the write): a
 /// peer that has gone is an [`io::ErrorKind::BrokenPipe`] error, and the end
@@ -188,7 +192,7 @@ impl<S: ByteStream> AsyncStream<S> {
     /// `fcntl(O_NONBLOCK)` + `epoll_ctl(ADD)`—makes `stream` async.
     ///
     /// # Errors
-    /// [`Error::Os`] from `fcntl`, or from the registration (outside a
+    /// [`Error::Os`](crate::Error::Os) from `fcntl`, or from the registration (outside a
     /// tokio runtime with its I/O driver enabled).
     pub fn new(stream: S) -> Result<AsyncStream<S>> {
         stream.set_nonblocking_for_async(true)?;
@@ -206,7 +210,7 @@ impl<S: ByteStream> AsyncStream<S> {
     /// Deregisters the stream and gives it back in blocking mode.
     ///
     /// # Errors
-    /// [`Error::Os`] from `fcntl`.
+    /// [`Error::Os`](crate::Error::Os) from `fcntl`.
     pub fn into_inner(self) -> Result<S> {
         let stream = self.fd.into_inner().into_inner();
         stream.set_nonblocking_for_async(false)?;
@@ -220,9 +224,9 @@ impl<S: ByteStream> AsFd for AsyncStream<S> {
     }
 }
 
-impl<S: ByteStream + sealed::ReadEnd> AsyncRead for AsyncStream<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
+impl<S: ByteStream + sealed::ReadEnd> AsyncStream<S> {
+    fn poll_read_shared(
+        &self,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
@@ -241,12 +245,8 @@ impl<S: ByteStream + sealed::ReadEnd> AsyncRead for AsyncStream<S> {
     }
 }
 
-impl<S: ByteStream + sealed::WriteEnd> AsyncWrite for AsyncStream<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+impl<S: ByteStream + sealed::WriteEnd> AsyncStream<S> {
+    fn poll_write_shared(&self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
             match guard.try_io(|inner| inner.get_ref().get().write_once(buf)) {
@@ -254,6 +254,38 @@ impl<S: ByteStream + sealed::WriteEnd> AsyncWrite for AsyncStream<S> {
                 Err(_would_block) => continue,
             }
         }
+    }
+}
+
+impl<S: ByteStream + sealed::ReadEnd> AsyncRead for AsyncStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.poll_read_shared(cx, buf)
+    }
+}
+
+/// Reads through a shared reference, so one task can read while another
+/// writes (no `tokio::io::split` lock): each read is one system call.
+impl<S: ByteStream + sealed::ReadEnd> AsyncRead for &AsyncStream<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.poll_read_shared(cx, buf)
+    }
+}
+
+impl<S: ByteStream + sealed::WriteEnd> AsyncWrite for AsyncStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_shared(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -263,6 +295,27 @@ impl<S: ByteStream + sealed::WriteEnd> AsyncWrite for AsyncStream<S> {
 
     /// `shutdown(SHUT_WR)` on a socket; nothing on a pipe, FIFO or pty,
     /// whose peer sees the end when the descriptor is dropped.
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(self.get_ref().shutdown_write())
+    }
+}
+
+/// Writes through a shared reference, so one task can write while another
+/// reads: each write is one system call (two tasks writing at once
+/// interleave whole writes, not bytes).
+impl<S: ByteStream + sealed::WriteEnd> AsyncWrite for &AsyncStream<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.poll_write_shared(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
     fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(self.get_ref().shutdown_write())
     }
@@ -361,7 +414,7 @@ impl<L: Accept> AsyncListener<L> {
     /// `fcntl(O_NONBLOCK)` + `epoll_ctl(ADD)`—makes `listener` async.
     ///
     /// # Errors
-    /// [`Error::Os`] from `fcntl`, or from the registration (outside a
+    /// [`Error::Os`](crate::Error::Os) from `fcntl`, or from the registration (outside a
     /// tokio runtime with its I/O driver enabled).
     pub fn new(listener: L) -> Result<AsyncListener<L>> {
         listener.set_nonblocking_for_async()?;
@@ -384,7 +437,7 @@ impl<L: Accept> AsyncListener<L> {
     /// Cancellation safe: a dropped future accepted nothing.
     ///
     /// # Errors
-    /// [`Error::Os`] from `accept`, or from the reactor.
+    /// [`Error::Os`](crate::Error::Os) from `accept`, or from the reactor.
     pub async fn accept(&self) -> Result<L::Accepted> {
         loop {
             let mut guard = self
