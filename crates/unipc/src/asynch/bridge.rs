@@ -427,6 +427,12 @@ fn run_helper<M: Messenger>(shared: &Shared<M>, buffer: usize) {
                     progress = true;
                 }
                 Err(Error::Empty { .. }) => break,
+                // The object's limit grew since the bridge was made (a
+                // System V queue's `msgmax`): the message stayed; make room.
+                Err(Error::BufferTooSmall {
+                    needed: Some(needed),
+                    ..
+                }) if needed > buf.len() => buf.resize(needed, 0),
                 Err(err) => {
                     state.recv_error = Some(err);
                     progress = true;

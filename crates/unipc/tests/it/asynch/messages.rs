@@ -643,3 +643,42 @@ async fn eventfd_round_trip_and_dropped_take() {
     assert_eq!(patient("take", event.take()).await.unwrap(), 42);
     wait_success(peer).await;
 }
+
+/// Dropping a bridge stops and joins its helper thread, even while a
+/// receive keeps it polling (in a peer, so no other test's bridge counts).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridge_helper_stops_on_drop() {
+    const TEST: &str = "asynch::messages::bridge_helper_stops_on_drop";
+    fn helpers() -> usize {
+        std::fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter(|task| {
+                let comm = task.as_ref().unwrap().path().join("comm");
+                std::fs::read_to_string(comm).is_ok_and(|name| name.trim() == "unipc-bridge")
+            })
+            .count()
+    }
+    if util::role().is_none() {
+        let peer = util::Peer::new(TEST, "counter").spawn();
+        wait_success(peer).await;
+        return;
+    }
+    assert_eq!(helpers(), 0);
+    let owner = smq::QueueOptions::new().create(SysvKey::Private).unwrap();
+    let bridge = Bridge::new(smq::Queue::open_id(owner.id()).unwrap()).unwrap();
+    // The thread names itself once it runs.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while helpers() != 1 {
+        assert!(Instant::now() < deadline, "no helper thread appeared");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // A receive that waits (the helper polls for it), then is dropped.
+    assert!(tokio::time::timeout(
+        Duration::from_millis(20),
+        unipc::asynch::AsyncMessenger::recv_vec(&bridge)
+    )
+    .await
+    .is_err());
+    drop(bridge);
+    assert_eq!(helpers(), 0, "the helper was joined");
+}
