@@ -14,6 +14,8 @@
 //! - `unix-dgram`: unipc blocking; unipc `FdMessenger` on a current-thread
 //!   runtime (in `block_on`) and on a multi-thread one (a spawned task);
 //!   tokio's own `UnixDatagram` on both;
+//! - `unix-stream`: the same four async modes against unipc's blocking
+//!   stream (`AsyncStream`, tokio's `UnixStream`);
 //! - `posix-mq`: unipc blocking; `FdMessenger` on both runtimes;
 //! - `sysv-mq`: unipc blocking; `Bridge` on both runtimes (its helper
 //!   thread's cost).
@@ -25,12 +27,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use unipc::asynch::{AsyncMessenger, Bridge, FdMessenger};
+use std::io::{Read, Write};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use unipc::asynch::{AsyncMessenger, AsyncStream, Bridge, FdMessenger};
 use unipc::message::dgram::UnixDatagram;
 use unipc::message::posix_mq as pmq;
 use unipc::message::sysv_mq as smq;
 use unipc::message::{Messenger, Wait};
 use unipc::name::{PosixName, SysvKey, UnixAddr};
+use unipc::stream::unix;
 
 const TURNS: usize = 5;
 const QUIT: &[u8] = b"quit";
@@ -79,6 +85,7 @@ fn main() -> Res<()> {
         current,
         multi,
     };
+    bench.unix_stream()?;
     bench.unix_dgram()?;
     bench.posix_mq()?;
     bench.sysv_mq()?;
@@ -144,6 +151,94 @@ impl Drop for TempDir {
 }
 
 impl Bench {
+    fn unix_stream(&self) -> Res<()> {
+        let dir = TempDir(
+            std::env::temp_dir().join(format!("unipc-bench-async-{}-s", std::process::id())),
+        );
+        std::fs::create_dir(&dir.0)?;
+        let addr = UnixAddr::path(dir.0.join("listener"))?;
+        let listener = unix::Listener::bind(&addr)?;
+        let mut peer = spawn_peer(&["unix-stream", path_str(&dir.0)?])?;
+        let mut slot = Some(listener.accept_timeout(Duration::from_secs(10))?);
+        drop(listener);
+        let size = self.message.len();
+        let modes = [
+            "unipc blocking",
+            "unipc AsyncStream, current-thread",
+            "unipc AsyncStream, multi-thread",
+            "tokio UnixStream, current-thread",
+            "tokio UnixStream, multi-thread",
+        ];
+        let message = &self.message;
+        report(
+            "unix-stream (connected, SIZE bytes each way)",
+            &modes,
+            |mode, n| {
+                let mut stream = slot.take().expect("stream");
+                let mut buf = vec![0u8; size];
+                let (stream, took) = match mode {
+                    0 => {
+                        let started = Instant::now();
+                        for _ in 0..n {
+                            stream.write_all(message)?;
+                            stream.read_exact(&mut buf)?;
+                        }
+                        (stream, started.elapsed())
+                    }
+                    1 | 2 => {
+                        let rt = if mode == 1 {
+                            &self.current
+                        } else {
+                            &self.multi
+                        };
+                        let message = message.clone();
+                        run_on(rt, async move {
+                            let mut stream = AsyncStream::new(stream)?;
+                            let started = Instant::now();
+                            for _ in 0..n {
+                                stream.write_all(&message).await?;
+                                stream.read_exact(&mut buf).await?;
+                            }
+                            let took = started.elapsed();
+                            Ok::<_, Error>((stream.into_inner()?, took))
+                        })?
+                    }
+                    _ => {
+                        let rt = if mode == 3 {
+                            &self.current
+                        } else {
+                            &self.multi
+                        };
+                        let message = message.clone();
+                        run_on(rt, async move {
+                            let fd: OwnedFd = stream.into();
+                            let std_stream = std::os::unix::net::UnixStream::from(fd);
+                            std_stream.set_nonblocking(true)?;
+                            let mut stream = tokio::net::UnixStream::from_std(std_stream)?;
+                            let started = Instant::now();
+                            for _ in 0..n {
+                                stream.write_all(&message).await?;
+                                stream.read_exact(&mut buf).await?;
+                            }
+                            let took = started.elapsed();
+                            let std_stream = stream.into_std()?;
+                            std_stream.set_nonblocking(false)?;
+                            let fd: OwnedFd = std_stream.into();
+                            Ok::<_, Error>((unix::Stream::try_from(fd)?, took))
+                        })?
+                    }
+                };
+                slot = Some(stream);
+                Ok(took)
+            },
+            self.round_trips,
+        )?;
+        // The end of the stream tells the peer to stop.
+        drop(slot);
+        peer.wait()?;
+        Ok(())
+    }
+
     fn unix_dgram(&self) -> Res<()> {
         let dir =
             TempDir(std::env::temp_dir().join(format!("unipc-bench-async-{}", std::process::id())));
@@ -366,6 +461,18 @@ fn path_str(path: &Path) -> Res<&str> {
 
 /// The blocking echo peer: answers every message until `quit`.
 fn peer(args: &[String]) -> Res<()> {
+    if args[0] == "unix-stream" {
+        let addr = UnixAddr::path(Path::new(&args[1]).join("listener"))?;
+        let mut stream = unix::Stream::connect(&addr)?;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            let n = stream.read(&mut buf)?;
+            if n == 0 {
+                return Ok(());
+            }
+            stream.write_all(&buf[..n])?;
+        }
+    }
     let (rx, tx): (Box<dyn Messenger>, Box<dyn Messenger>) = match args[0].as_str() {
         "unix-dgram" => {
             let dir = Path::new(&args[1]);

@@ -143,7 +143,9 @@ write_end!(tcp::Stream, |s: &tcp::Stream| s
 /// file description: a process that shares this one (a copy inherited or
 /// passed with `SCM_RIGHTS`, not the other end of a pipe or socketpair)
 /// sees it too. `AsyncRead`/`AsyncWrite` are implemented on `&AsyncStream`
-/// as well, so a reading task and a writing task can share one stream. Each read or write is the
+/// as well, so a reading task and a writing task can share one stream
+/// (one of each: tokio's poll interface keeps one waker per direction, so
+/// two tasks reading at once may leave one unwoken). Each read or write is the
 /// blocking type's own call, so writes never raise SIGPIPE (sockets send
 /// with `MSG_NOSIGNAL`; pipes and FIFOs mask SIGPIPE around the write): a
 /// peer that has gone is an [`io::ErrorKind::BrokenPipe`] error, and the end
