@@ -18,7 +18,7 @@ use unipc::stream::seqpacket as sp;
 use unipc::sync::eventfd::{EventFd, EventFdOptions};
 use unipc::Error;
 
-use super::{patient, wait_stdout, wait_success, DynMessenger};
+use super::{patient, poll_once, wait_stdout, wait_success, DynMessenger};
 use crate::util;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -593,19 +593,6 @@ async fn bridge_hands_back_what_it_holds() {
             assert_eq!((&buf[..got.len], got.tag), (&b"held"[..], Tag::Type(3)));
         }
     }
-}
-
-/// Polls a future once, returning its output if it was ready.
-async fn poll_once<F: std::future::Future + Unpin>(future: F) -> Option<F::Output> {
-    let mut future = Some(future);
-    std::future::poll_fn(move |cx| {
-        let polled = std::pin::Pin::new(future.as_mut().unwrap()).poll(cx);
-        std::task::Poll::Ready(match polled {
-            std::task::Poll::Ready(out) => Some(out),
-            std::task::Poll::Pending => None,
-        })
-    })
-    .await
 }
 
 /// eventfd through the reactor, between two processes: a take dropped

@@ -4,6 +4,7 @@
 
 mod messages;
 mod streams;
+mod sync;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -70,4 +71,18 @@ impl dyn DynMessenger {
     pub async fn send(&self, message: &[u8]) -> unipc::Result<()> {
         self.send_tagged(message, Tag::None).await
     }
+}
+
+/// Polls a future once, returning its output if it was ready: a future
+/// that then is dropped was dropped mid-wait.
+pub async fn poll_once<F: Future + Unpin>(future: F) -> Option<F::Output> {
+    let mut future = Some(future);
+    std::future::poll_fn(move |cx| {
+        let polled = Pin::new(future.as_mut().expect("polled once")).poll(cx);
+        std::task::Poll::Ready(match polled {
+            std::task::Poll::Ready(out) => Some(out),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }

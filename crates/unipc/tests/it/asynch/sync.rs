@@ -1,0 +1,113 @@
+//! Synchronization awaited: a named POSIX semaphore through its helper.
+
+use std::time::{Duration, Instant};
+
+use unipc::asynch::AsyncSemaphore;
+use unipc::name::PosixName;
+use unipc::sync::posix_sem::{Semaphore, SemaphoreOptions};
+
+use super::{patient, poll_once, wait_success};
+use crate::util;
+
+fn unique_name() -> PosixName {
+    format!("/{}", util::unique("asem")).parse().unwrap()
+}
+
+/// A peer posts COUNT times, paced; the parent takes COUNT units through
+/// waits of which many are dropped mid-wait (after one poll, or by a
+/// timeout): every post is taken once, none is lost, none is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_dropped_waits_lose_no_post() {
+    const TEST: &str = "asynch::sync::semaphore_dropped_waits_lose_no_post";
+    const COUNT: u32 = 200;
+    if util::role().is_some() {
+        let sem = Semaphore::open(&util::arg("NAME").parse().unwrap()).unwrap();
+        for i in 0..COUNT {
+            sem.post().unwrap();
+            std::thread::sleep(Duration::from_micros(50 + u64::from(i % 7) * 50));
+        }
+        return;
+    }
+    let name = unique_name();
+    let sem = AsyncSemaphore::new(
+        SemaphoreOptions::new()
+            .exclusive(true)
+            .create(&name)
+            .unwrap(),
+    )
+    .unwrap();
+    let peer = util::Peer::new(TEST, "poster")
+        .arg("NAME", name.as_str())
+        .spawn();
+    let (mut taken, mut dropped, mut round) = (0u32, 0u32, 0u64);
+    let started = Instant::now();
+    while taken < COUNT {
+        assert!(started.elapsed() < super::PATIENCE, "stuck at {taken}");
+        round += 1;
+        let mut once = Box::pin(sem.wait());
+        match poll_once(once.as_mut()).await {
+            Some(got) => {
+                got.unwrap();
+                taken += 1;
+            }
+            None => dropped += 1,
+        }
+        drop(once);
+        let wait = Duration::from_micros(50 + (round * 397) % 1950);
+        match tokio::time::timeout(wait, sem.wait()).await {
+            Ok(got) => {
+                got.unwrap();
+                taken += 1;
+            }
+            Err(_) => dropped += 1,
+        }
+    }
+    assert!(dropped > 0, "no wait was ever dropped");
+    wait_success(peer).await;
+    // Nothing more: no unit was counted twice, none is left anywhere.
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), sem.wait())
+            .await
+            .is_err(),
+        "a post was taken twice"
+    );
+    assert_eq!(sem.get_ref().value().unwrap(), 0);
+}
+
+/// A unit the helper took for a wait that was then dropped goes back to
+/// the semaphore when the handle drops; a peer waiting in the blocking
+/// call gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_drop_posts_back_what_it_held() {
+    const TEST: &str = "asynch::sync::semaphore_drop_posts_back_what_it_held";
+    if util::role().is_some() {
+        let sem = Semaphore::open(&util::arg("NAME").parse().unwrap()).unwrap();
+        sem.wait(unipc::message::Wait::For(super::PATIENCE))
+            .unwrap();
+        return;
+    }
+    let name = unique_name();
+    let owner = SemaphoreOptions::new()
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let sem = AsyncSemaphore::new(Semaphore::open(&name).unwrap()).unwrap();
+    let mut waiting = Box::pin(sem.wait());
+    assert!(poll_once(waiting.as_mut()).await.is_none());
+    owner.post().unwrap();
+    // The helper takes it for the waiting future...
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !format!("{sem:?}").contains("held: 1") {
+        assert!(Instant::now() < deadline, "the helper never took the post");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    // ...which is dropped before it looks; then the handle.
+    drop(waiting);
+    drop(sem);
+    assert_eq!(owner.value().unwrap(), 1, "posted back");
+    let peer = util::Peer::new(TEST, "waiter")
+        .arg("NAME", name.as_str())
+        .spawn();
+    patient("peer", wait_success(peer)).await;
+    assert_eq!(owner.value().unwrap(), 0);
+}
