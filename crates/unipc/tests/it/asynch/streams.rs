@@ -352,3 +352,42 @@ async fn broken_pipe_is_an_error_not_a_signal() {
     // Succeeds only if the peer got EPIPE errors and no SIGPIPE killed it.
     wait_success(running).await;
 }
+
+/// A read dropped mid-wait (by tokio's timeout) took no byte: everything
+/// the peer writes afterwards arrives, from the first byte on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_dropped_mid_wait_loses_nothing() {
+    const TEST: &str = "asynch::streams::read_dropped_mid_wait_loses_nothing";
+    if util::role().is_some() {
+        let w = pipe::Sender::try_from(util::passed_fd(0)).unwrap();
+        let go = pipe::Receiver::try_from(util::passed_fd(1)).unwrap();
+        let mut go = AsyncStream::new(go).unwrap();
+        let mut byte = [0u8; 1];
+        patient("go", go.read_exact(&mut byte)).await.unwrap();
+        let mut w = AsyncStream::new(w).unwrap();
+        patient("write", w.write_all(b"late bytes")).await.unwrap();
+        return;
+    }
+    let (w, r) = pipe::new().unwrap();
+    let (go_w, go_r) = pipe::new().unwrap();
+    let running = util::Peer::new(TEST, "late")
+        .fd(w.as_fd())
+        .fd(go_r.as_fd())
+        .spawn();
+    drop((w, go_r));
+    let mut r = AsyncStream::new(r).unwrap();
+    let mut go_w = AsyncStream::new(go_w).unwrap();
+    let mut buf = [0u8; 64];
+    for _ in 0..3 {
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), r.read(&mut buf))
+                .await
+                .is_err(),
+            "nothing was written yet"
+        );
+    }
+    patient("go", go_w.write_all(b"!")).await.unwrap();
+    let got = read_all(&mut r).await;
+    assert_eq!(got, b"late bytes");
+    wait_success(running).await;
+}
