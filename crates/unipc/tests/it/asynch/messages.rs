@@ -669,3 +669,47 @@ async fn bridge_helper_stops_on_drop() {
     drop(bridge);
     assert_eq!(helpers(), 0, "the helper was joined");
 }
+
+/// pubsub through the bridge: a publisher in a peer, two async subscribers
+/// here, each gets every message in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pubsub_through_the_bridge() {
+    use unipc::asynch::AsyncMessenger;
+    use unipc::message::ring::pubsub::PubSubOptions;
+    const TEST: &str = "asynch::messages::pubsub_through_the_bridge";
+    const COUNT: u64 = 50;
+    if util::role().is_some() {
+        let name: PosixName = util::arg("NAME").parse().unwrap();
+        let publisher =
+            Bridge::new(PubSubOptions::open(&name).unwrap().publish().unwrap()).unwrap();
+        for i in 0..COUNT {
+            patient("publish", publisher.send(&i.to_le_bytes()))
+                .await
+                .unwrap();
+        }
+        return;
+    }
+    let name = unique_posix();
+    let made = PubSubOptions::new()
+        .capacity(4)
+        .max_size(64)
+        .subscribers(2)
+        .create(&name)
+        .unwrap();
+    // The first subscriber holds the object (removed when it drops).
+    let a = Bridge::new(made.subscribe().unwrap()).unwrap();
+    let b = Bridge::new(PubSubOptions::open(&name).unwrap().subscribe().unwrap()).unwrap();
+    let peer = util::Peer::new(TEST, "publisher")
+        .arg("NAME", name.as_str())
+        .spawn();
+    tokio::join!(take_all("a", &a, COUNT), take_all("b", &b, COUNT));
+    wait_success(peer).await;
+}
+
+async fn take_all(sub: &str, bridge: &Bridge<ring::pubsub::Subscriber>, count: u64) {
+    use unipc::asynch::AsyncMessenger;
+    for i in 0..count {
+        let got = patient(sub, bridge.recv()).await.unwrap();
+        assert_eq!(got, i.to_le_bytes(), "{sub}: every message, in order");
+    }
+}
