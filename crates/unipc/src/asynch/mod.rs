@@ -7,6 +7,7 @@
 //! | [`FdMessenger`] | message facilities with a descriptor: POSIX queues, UNIX and UDP datagram sockets, seqpacket connections | `AsyncFd` readiness |
 //! | [`Bridge`] | message facilities without one: System V queues, the `ring:` and `pubsub:` channels | a helper thread that polls for the waiting futures |
 //! | [`AsyncEventFd`] | an eventfd | `AsyncFd` readiness |
+//! | [`AsyncSignalReceiver`] | a signalfd ([`crate::signal::SignalReceiver`]) | `AsyncFd` readiness |
 //! | [`AsyncSemaphore`] | a named POSIX semaphore | a helper thread in `sem_timedwait` for the waiting futures |
 //!
 //! Every message type implements one interface, [`AsyncMessenger`]: the
@@ -59,12 +60,14 @@ mod bridge;
 mod eventfd;
 mod message;
 mod semaphore;
+mod signal;
 mod stream;
 
 pub use bridge::Bridge;
 pub use eventfd::AsyncEventFd;
 pub use message::{FdMessenger, Pollable};
 pub use semaphore::AsyncSemaphore;
+pub use signal::AsyncSignalReceiver;
 pub use stream::{Accept, AsyncListener, AsyncStream, ByteStream};
 
 /// One async interface for every message facility: [`FdMessenger`] over a

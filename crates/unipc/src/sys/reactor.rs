@@ -22,6 +22,7 @@ use tokio::io::unix::AsyncFd;
 
 use crate::message::dgram::{UdpSocket, UnixDatagram};
 use crate::message::posix_mq;
+use crate::signal::SignalReceiver;
 use crate::stream::{fifo, pipe, pty, seqpacket, tcp, unix};
 use crate::sync::eventfd::EventFd;
 
@@ -76,6 +77,9 @@ unsafe impl StableFd for UnixDatagram {}
 unsafe impl StableFd for UdpSocket {}
 // SAFETY: as above.
 unsafe impl StableFd for EventFd {}
+// SAFETY: as above (its `SignalFd` field; `recv(&mut self)` only reads
+// it, and `keep_blocked(self)` consumes the value).
+unsafe impl StableFd for SignalReceiver {}
 
 /// A handle registered with the reactor: `AsyncFd` wants `AsRawFd`, the
 /// library's types give `AsFd`. The field is private to this file (see the

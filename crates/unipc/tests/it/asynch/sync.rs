@@ -111,3 +111,54 @@ async fn semaphore_drop_posts_back_what_it_held() {
     patient("peer", wait_success(peer)).await;
     assert_eq!(owner.value().unwrap(), 0);
 }
+
+/// Signals through a signalfd awaited on a multi-threaded runtime, in a
+/// peer whose signals are blocked from its first instruction (so in every
+/// thread, the runtime's too): a receive dropped mid-wait took nothing;
+/// three queued signals arrive in order with their values.
+#[test]
+fn signals_through_the_reactor() {
+    use std::os::fd::AsFd;
+    use unipc::asynch::AsyncSignalReceiver;
+    use unipc::signal::{self, Signal, SignalReceiver};
+    const TEST: &str = "asynch::sync::signals_through_the_reactor";
+    let sig: Signal = "RTMIN+2".parse().unwrap();
+    if util::role().is_some() {
+        let ready = util::passed_fd(0);
+        let receiver = SignalReceiver::new(&[sig]).unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let receiver = rt.block_on(async {
+            let receiver = AsyncSignalReceiver::new(receiver).unwrap();
+            assert!(
+                tokio::time::timeout(Duration::from_millis(20), receiver.recv())
+                    .await
+                    .is_err(),
+                "nothing was sent yet"
+            );
+            assert_eq!(rustix::io::write(&ready, b"r").unwrap(), 1);
+            for value in 1..=3 {
+                let got = patient("signal", receiver.recv()).await.unwrap();
+                assert_eq!((got.signal, got.value), (sig, Some(value)));
+            }
+            receiver.into_inner()
+        });
+        drop(rt);
+        receiver.keep_blocked();
+        return;
+    }
+    let (ready_r, ready_w) = rustix::pipe::pipe().unwrap();
+    let peer = crate::signal::blocked_from_start(util::Peer::new(TEST, "receiver"), &[sig])
+        .fd(ready_w.as_fd())
+        .spawn();
+    drop(ready_w);
+    let mut byte = [0u8; 1];
+    assert_eq!(rustix::io::read(&ready_r, &mut byte).unwrap(), 1);
+    for value in 1..=3 {
+        signal::send(peer.pid(), sig, Some(value)).unwrap();
+    }
+    peer.wait_success();
+}
