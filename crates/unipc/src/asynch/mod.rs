@@ -9,6 +9,7 @@
 //! | [`AsyncEventFd`] | an eventfd | `AsyncFd` readiness |
 //! | [`AsyncSignalReceiver`] | a signalfd ([`crate::signal::SignalReceiver`]) | `AsyncFd` readiness |
 //! | [`AsyncSemaphore`] | a named POSIX semaphore | a helper thread in `sem_timedwait` for the waiting futures |
+//! | [`AsyncSemaphoreSet`] | a System V semaphore set | a helper thread polling `semop(IPC_NOWAIT)` for the waiting futures |
 //!
 //! Every message type implements one interface, [`AsyncMessenger`]: the
 //! same [`Tag`]s, limits and errors as [`Messenger`], each call waiting as
@@ -60,6 +61,7 @@ mod bridge;
 mod eventfd;
 mod message;
 mod semaphore;
+mod semaphore_set;
 mod signal;
 mod stream;
 
@@ -67,6 +69,7 @@ pub use bridge::Bridge;
 pub use eventfd::AsyncEventFd;
 pub use message::{FdMessenger, Pollable};
 pub use semaphore::AsyncSemaphore;
+pub use semaphore_set::AsyncSemaphoreSet;
 pub use signal::AsyncSignalReceiver;
 pub use stream::{Accept, AsyncListener, AsyncStream, ByteStream};
 

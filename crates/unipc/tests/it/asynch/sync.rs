@@ -162,3 +162,69 @@ fn signals_through_the_reactor() {
     }
     peer.wait_success();
 }
+
+/// A System V set through its helper: a peer adds COUNT times, paced; the
+/// parent takes COUNT through applies of which many are dropped mid-wait;
+/// every add is taken once and the value ends at zero. A dropped apply
+/// applied nothing: an add made after it stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn semaphore_set_dropped_applies_apply_nothing() {
+    use unipc::asynch::AsyncSemaphoreSet;
+    use unipc::name::SysvKey;
+    use unipc::sync::sysv_sem::{Op, SemaphoreSet, SetOptions};
+    const TEST: &str = "asynch::sync::semaphore_set_dropped_applies_apply_nothing";
+    const COUNT: u32 = 200;
+    if util::role().is_some() {
+        let set = SemaphoreSet::open_id(util::arg("ID").parse().unwrap()).unwrap();
+        for i in 0..COUNT {
+            set.apply(&[Op::add(0, 1)], unipc::message::Wait::Never)
+                .unwrap();
+            std::thread::sleep(Duration::from_micros(50 + u64::from(i % 7) * 50));
+        }
+        return;
+    }
+    let owner = SetOptions::new().count(1).create(SysvKey::Private).unwrap();
+    let set = AsyncSemaphoreSet::new(SemaphoreSet::open_id(owner.id()).unwrap()).unwrap();
+    // Dropped while waiting, then an add: the add stays.
+    let take = [Op::take(0, 1)];
+    let mut pending = Box::pin(set.apply(&take));
+    assert!(poll_once(pending.as_mut()).await.is_none());
+    drop(pending);
+    owner
+        .apply(&[Op::add(0, 1)], unipc::message::Wait::Never)
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert_eq!(owner.value(0).unwrap(), 1, "a dropped take took nothing");
+    owner
+        .apply(&[Op::take(0, 1)], unipc::message::Wait::Never)
+        .unwrap();
+    let peer = util::Peer::new(TEST, "adder")
+        .arg("ID", owner.id().to_string())
+        .spawn();
+    let (mut taken, mut dropped, mut round) = (0u32, 0u32, 0u64);
+    let started = Instant::now();
+    while taken < COUNT {
+        assert!(started.elapsed() < super::PATIENCE, "stuck at {taken}");
+        round += 1;
+        let mut once = Box::pin(set.apply(&take));
+        match poll_once(once.as_mut()).await {
+            Some(got) => {
+                got.unwrap();
+                taken += 1;
+            }
+            None => dropped += 1,
+        }
+        drop(once);
+        let wait = Duration::from_micros(50 + (round * 397) % 1950);
+        match tokio::time::timeout(wait, set.apply(&take)).await {
+            Ok(got) => {
+                got.unwrap();
+                taken += 1;
+            }
+            Err(_) => dropped += 1,
+        }
+    }
+    assert!(dropped > 0, "no apply was ever dropped");
+    wait_success(peer).await;
+    assert_eq!(owner.value(0).unwrap(), 0, "every add taken once");
+}
