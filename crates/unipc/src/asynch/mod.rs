@@ -9,6 +9,7 @@
 //! | [`AsyncEventFd`] | an eventfd | `AsyncFd` readiness |
 //! | [`AsyncSignalReceiver`] | a signalfd ([`crate::signal::SignalReceiver`]) | `AsyncFd` readiness |
 //! | [`AsyncSemaphore`] | a named POSIX semaphore | a helper thread in `sem_timedwait` for the waiting futures |
+//! | [`AsyncFutex`] | a futex word of a shared mapping | a helper thread in `FUTEX_WAIT` for the waiting futures |
 //! | [`AsyncSemaphoreSet`] | a System V semaphore set | a helper thread polling `semop(IPC_NOWAIT)` for the waiting futures |
 //!
 //! Every message type implements one interface, [`AsyncMessenger`]: the
@@ -59,6 +60,7 @@ use crate::{Error, Result};
 
 mod bridge;
 mod eventfd;
+mod futex;
 mod message;
 mod semaphore;
 mod semaphore_set;
@@ -67,6 +69,7 @@ mod stream;
 
 pub use bridge::Bridge;
 pub use eventfd::AsyncEventFd;
+pub use futex::AsyncFutex;
 pub use message::{FdMessenger, Pollable};
 pub use semaphore::AsyncSemaphore;
 pub use semaphore_set::AsyncSemaphoreSet;

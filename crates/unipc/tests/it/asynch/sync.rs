@@ -228,3 +228,66 @@ async fn semaphore_set_dropped_applies_apply_nothing() {
     wait_success(peer).await;
     assert_eq!(owner.value(0).unwrap(), 0, "every add taken once");
 }
+
+/// A futex word in a System V segment: a peer counts it up to COUNT,
+/// waking after each store, paced; the parent follows through waits of
+/// which many are dropped mid-wait, and reaches COUNT. A wait on a value
+/// the word no longer holds returns at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn futex_waits_follow_a_peer() {
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+    use unipc::asynch::AsyncFutex;
+    use unipc::name::SysvKey;
+    use unipc::shm::{sysv, Access};
+    use unipc::sync::futex::Futex;
+    const TEST: &str = "asynch::sync::futex_waits_follow_a_peer";
+    const COUNT: u32 = 200;
+    if util::role().is_some() {
+        let segment = sysv::Segment::open_id(util::arg("ID").parse().unwrap()).unwrap();
+        let map = segment.attach(Access::ReadWrite).unwrap();
+        let futex = Futex::new(&map, 8).unwrap();
+        for i in 1..=COUNT {
+            futex.word().store(i, Ordering::Release);
+            futex.wake(u32::MAX).unwrap();
+            std::thread::sleep(Duration::from_micros(50 + u64::from(i % 7) * 50));
+        }
+        return;
+    }
+    let segment = sysv::SegmentOptions::new()
+        .size(4096)
+        .create(SysvKey::Private)
+        .unwrap();
+    let futex = AsyncFutex::new(Arc::new(segment.attach(Access::ReadWrite).unwrap()), 8).unwrap();
+    patient("wait on a stale value", futex.wait(7))
+        .await
+        .unwrap();
+    let peer = util::Peer::new(TEST, "counter")
+        .arg("ID", segment.id().to_string())
+        .spawn();
+    let (mut dropped, mut round, mut woken) = (0u32, 0u64, 0u32);
+    let started = Instant::now();
+    loop {
+        let seen = futex.word().load(Ordering::Acquire);
+        if seen == COUNT {
+            break;
+        }
+        assert!(started.elapsed() < super::PATIENCE, "stuck at {seen}");
+        round += 1;
+        let mut once = Box::pin(futex.wait(seen));
+        if poll_once(once.as_mut()).await.is_none() {
+            dropped += 1;
+        }
+        drop(once);
+        let wait = Duration::from_micros(50 + (round * 397) % 1950);
+        if let Ok(done) = tokio::time::timeout(wait, futex.wait(seen)).await {
+            done.unwrap();
+            woken += 1;
+        } else {
+            dropped += 1;
+        }
+    }
+    assert!(dropped > 0, "no wait was ever dropped");
+    assert!(woken > 0, "no wait ended by the peer's store and wake");
+    wait_success(peer).await;
+}
