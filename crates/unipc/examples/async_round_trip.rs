@@ -18,7 +18,8 @@
 //!   stream (`AsyncStream`, tokio's `UnixStream`);
 //! - `posix-mq`: unipc blocking; `FdMessenger` on both runtimes;
 //! - `sysv-mq`: unipc blocking; `Bridge` on both runtimes (its helper
-//!   thread's cost).
+//!   thread's cost);
+//! - `ring`: the same, over two `ring:` channels.
 //!
 //! Figures, never assertions: nothing here is a test.
 
@@ -33,6 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use unipc::asynch::{AsyncMessenger, AsyncStream, Bridge, FdMessenger};
 use unipc::message::dgram::UnixDatagram;
 use unipc::message::posix_mq as pmq;
+use unipc::message::ring;
 use unipc::message::sysv_mq as smq;
 use unipc::message::{Messenger, Wait};
 use unipc::name::{PosixName, SysvKey, UnixAddr};
@@ -89,6 +91,7 @@ fn main() -> Res<()> {
     bench.unix_dgram()?;
     bench.posix_mq()?;
     bench.sysv_mq()?;
+    bench.ring()?;
     Ok(())
 }
 
@@ -454,6 +457,73 @@ impl Bench {
     }
 }
 
+impl Bench {
+    fn ring(&self) -> Res<()> {
+        let names: Vec<PosixName> = ["to", "from"]
+            .iter()
+            .map(|side| format!("/unipc-bench-async-{}-ring-{side}", std::process::id()).parse())
+            .collect::<Result<_, _>>()?;
+        let options = ring::RingOptions::new()
+            .capacity(8)
+            .max_size(self.message.len().max(QUIT.len()))
+            .exclusive(true);
+        let to_peer = options.create(&names[0])?;
+        let from_peer = options.create(&names[1])?;
+        let mut peer = spawn_peer(&["ring", names[0].as_str(), names[1].as_str()])?;
+        let mut slots = Some((
+            ring::Ring::open(&names[0])?.into_sender()?,
+            ring::Ring::open(&names[1])?.into_receiver()?,
+        ));
+        let mut buf = vec![0u8; self.message.len().max(QUIT.len())];
+        let message = &self.message;
+        let modes = [
+            "unipc blocking (default wait)",
+            "unipc Bridge, current-thread",
+            "unipc Bridge, multi-thread",
+        ];
+        report(
+            "ring (two rings, peer blocking with the default wait)",
+            &modes,
+            |mode, n| {
+                let (tx, rx) = slots.take().expect("rings");
+                let (tx, rx, took) = if mode == 0 {
+                    let started = Instant::now();
+                    for _ in 0..n {
+                        tx.send(message)?;
+                        rx.recv_into(&mut buf, Wait::Forever)?;
+                    }
+                    (tx, rx, started.elapsed())
+                } else {
+                    let rt = if mode == 1 {
+                        &self.current
+                    } else {
+                        &self.multi
+                    };
+                    let (message, mut buf) = (message.clone(), vec![0u8; buf.len()]);
+                    run_on(rt, async move {
+                        let message = &message;
+                        let (tx, rx) = (Bridge::new(tx)?, Bridge::new(rx)?);
+                        let started = Instant::now();
+                        for _ in 0..n {
+                            AsyncMessenger::send(&tx, message).await?;
+                            AsyncMessenger::recv_into(&rx, &mut buf).await?;
+                        }
+                        let took = started.elapsed();
+                        Ok::<_, Error>((tx.into_inner().0, rx.into_inner().0, took))
+                    })?
+                };
+                slots = Some((tx, rx));
+                Ok(took)
+            },
+            self.round_trips,
+        )?;
+        slots.take().expect("rings").0.send(QUIT)?;
+        peer.wait()?;
+        drop((to_peer, from_peer));
+        Ok(())
+    }
+}
+
 fn path_str(path: &Path) -> Res<&str> {
     path.to_str()
         .ok_or_else(|| "temporary directory is not UTF-8".into())
@@ -493,6 +563,10 @@ fn peer(args: &[String]) -> Res<()> {
         "sysv-mq" => (
             Box::new(smq::Queue::open_id(args[1].parse()?)?),
             Box::new(smq::Queue::open_id(args[2].parse()?)?),
+        ),
+        "ring" => (
+            Box::new(ring::Ring::open(&args[1].parse()?)?.into_receiver()?),
+            Box::new(ring::Ring::open(&args[2].parse()?)?.into_sender()?),
         ),
         other => return Err(format!("unknown facility {other}").into()),
     };
