@@ -31,16 +31,24 @@
 //! the whole message or nothing. Dropping such a future at any `.await`
 //! loses no message and sends no part of one.
 //!
-//! A [`Bridge`] keeps the same promise without a descriptor: see its
-//! documentation for how its helper thread hands messages over.
+//! The helper-thread types ([`Bridge`], [`AsyncSemaphore`],
+//! [`AsyncSemaphoreSet`], [`AsyncFutex`]) keep the same promise without a
+//! descriptor: what the helper takes for a future stays in the handle until
+//! a future takes it (or goes back to the object when the handle drops),
+//! and what it applies or sends for a future it does under the lock the
+//! future's drop takes. Each type's documentation says how. Every one stops
+//! and joins its helper on drop.
 //!
 //! # Cost
 //!
 //! Over a descriptor an operation that can proceed at once costs the
 //! blocking call (no extra system call: the reactor is consulted only after
-//! `EAGAIN`); one that must wait costs the reactor's wake-up. A [`Bridge`]
-//! answers at once when it can and otherwise waits for its helper's next
-//! poll (see [`Bridge`] for its back-off).
+//! `EAGAIN`); one that must wait costs a failed call, the reactor's
+//! wake-up and the call again, as for tokio's own sockets. A helper-thread
+//! type answers at once when it can and otherwise waits for its helper: a
+//! hand-over between two threads, and for the polling ones ([`Bridge`],
+//! [`AsyncSemaphoreSet`]) their back-off. `examples/async_round_trip.rs`
+//! measures both against the blocking calls and tokio's own sockets.
 //!
 //! [`Messenger`]: crate::message::Messenger
 //! [`Tag`]: crate::message::Tag
