@@ -599,20 +599,30 @@ async fn bridge_hands_back_what_it_holds() {
 /// mid-wait took nothing; the next take gets the peer's add.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn eventfd_round_trip_and_dropped_take() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use unipc::asynch::AsyncStream;
+    use unipc::stream::pipe;
     const TEST: &str = "asynch::messages::eventfd_round_trip_and_dropped_take";
     if util::role().is_some() {
         let event = AsyncEventFd::new(EventFd::try_from(util::passed_fd(0)).unwrap()).unwrap();
+        let go = pipe::Receiver::try_from(util::passed_fd(1)).unwrap();
         let got = patient("take", event.take()).await.unwrap();
         assert_eq!(got, 41);
-        // Give the parent time to have a take dropped, then answer.
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        // Answer only once the parent has had a take dropped.
+        let mut byte = [0u8; 1];
+        let mut go = AsyncStream::new(go).unwrap();
+        patient("go", go.read_exact(&mut byte)).await.unwrap();
         patient("add", event.add(got + 1)).await.unwrap();
         return;
     }
     let event = EventFdOptions::new().create().unwrap();
     let copy = dup(&event);
-    let peer = util::Peer::new(TEST, "echo").fd(copy.as_fd()).spawn();
-    drop(copy);
+    let (go_w, go_r) = pipe::new().unwrap();
+    let peer = util::Peer::new(TEST, "echo")
+        .fd(copy.as_fd())
+        .fd(go_r.as_fd())
+        .spawn();
+    drop((copy, go_r));
     let event = AsyncEventFd::new(event).unwrap();
     patient("add", event.add(41)).await.unwrap();
     // The peer takes the 41; ours would race it, so wait for it to be gone.
@@ -627,6 +637,8 @@ async fn eventfd_round_trip_and_dropped_take() {
             .is_err(),
         "nothing to take yet"
     );
+    let mut go_w = AsyncStream::new(go_w).unwrap();
+    patient("go", go_w.write_all(b"!")).await.unwrap();
     assert_eq!(patient("take", event.take()).await.unwrap(), 42);
     wait_success(peer).await;
 }
