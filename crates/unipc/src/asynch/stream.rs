@@ -46,7 +46,7 @@ mod sealed {
     pub trait Listener: crate::sys::reactor::StableFd {
         type Accepted;
         fn label(&self) -> String;
-        fn set_nonblocking_for_async(&self) -> crate::Result<()>;
+        fn set_nonblocking_for_async(&self, on: bool) -> crate::Result<()>;
         /// One `accept4`, failing with a `WouldBlock` kind when nobody waits.
         fn accept_once(&self) -> crate::Result<Self::Accepted>;
     }
@@ -332,9 +332,9 @@ impl sealed::Listener for unix::Listener {
     fn label(&self) -> String {
         crate::Endpoint::Unix(self.local_addr().clone()).to_string()
     }
-    fn set_nonblocking_for_async(&self) -> Result<()> {
+    fn set_nonblocking_for_async(&self, on: bool) -> Result<()> {
         // The descriptor is always non-blocking; this makes accept say so.
-        self.set_nonblocking(true);
+        self.set_nonblocking(on);
         Ok(())
     }
     fn accept_once(&self) -> Result<unix::Stream> {
@@ -348,8 +348,8 @@ impl sealed::Listener for seqpacket::Listener {
     fn label(&self) -> String {
         crate::Endpoint::UnixSeqpacket(self.local_addr().clone()).to_string()
     }
-    fn set_nonblocking_for_async(&self) -> Result<()> {
-        self.set_nonblocking(true);
+    fn set_nonblocking_for_async(&self, on: bool) -> Result<()> {
+        self.set_nonblocking(on);
         Ok(())
     }
     fn accept_once(&self) -> Result<seqpacket::Conn> {
@@ -363,8 +363,8 @@ impl sealed::Listener for tcp::Listener {
     fn label(&self) -> String {
         self.object().to_owned()
     }
-    fn set_nonblocking_for_async(&self) -> Result<()> {
-        self.set_nonblocking(true)
+    fn set_nonblocking_for_async(&self, on: bool) -> Result<()> {
+        self.set_nonblocking(on)
     }
     fn accept_once(&self) -> Result<(tcp::Stream, SocketAddr)> {
         self.accept()
@@ -419,7 +419,7 @@ impl<L: Accept> AsyncListener<L> {
     /// [`Error::Os`](crate::Error::Os) from `fcntl`, or from the registration (outside a
     /// tokio runtime with its I/O driver enabled).
     pub fn new(listener: L) -> Result<AsyncListener<L>> {
-        listener.set_nonblocking_for_async()?;
+        listener.set_nonblocking_for_async(true)?;
         let label = listener.label();
         Ok(AsyncListener {
             fd: register(listener, &label)?,
@@ -430,6 +430,17 @@ impl<L: Accept> AsyncListener<L> {
     /// The blocking listener inside (non-blocking now).
     pub fn get_ref(&self) -> &L {
         self.fd.get_ref().get()
+    }
+
+    /// Deregisters the listener and gives it back with a blocking
+    /// `accept` again.
+    ///
+    /// # Errors
+    /// [`Error::Os`](crate::Error::Os) from `fcntl`.
+    pub fn into_inner(self) -> Result<L> {
+        let listener = self.fd.into_inner().into_inner();
+        listener.set_nonblocking_for_async(false)?;
+        Ok(listener)
     }
 
     /// `accept4(SOCK_CLOEXEC)`—waits for the next connection and returns

@@ -226,6 +226,9 @@ async fn stream_round_trip(kind: Kind, test: &str) {
             let stream = patient("accept", listener.accept()).await.unwrap();
             round_trip(AsyncStream::new(stream).unwrap(), kind).await;
             wait_success(running).await;
+            // The listener comes back, still bound, still accepting.
+            let listener = listener.into_inner().unwrap();
+            assert_eq!(listener.local_addr(), &addr);
         }
         Kind::SeqpacketListener => {
             let dir = util::TempDir::new();
