@@ -30,6 +30,11 @@ mod sealed {
     }
 
     pub trait ReadEnd: Base {
+        /// Whether a read that filled less than its buffer emptied the
+        /// descriptor (a byte stream), so that waiting for the next edge
+        /// can skip the read that would fail with `EAGAIN`, as tokio's own
+        /// streams do. Not for seqpacket, whose read takes one message.
+        const SHORT_READ_DRAINS: bool = true;
         /// One read, SIGPIPE- and EINTR-safe as the blocking `Read`.
         fn read_once(&self, buf: &mut [u8]) -> io::Result<usize>;
     }
@@ -74,7 +79,11 @@ macro_rules! base {
 
 macro_rules! read_end {
     ($t:ty) => {
+        read_end!($t, true);
+    };
+    ($t:ty, $drains:expr) => {
         impl sealed::ReadEnd for $t {
+            const SHORT_READ_DRAINS: bool = $drains;
             #[inline]
             fn read_once(&self, buf: &mut [u8]) -> io::Result<usize> {
                 let mut this = self;
@@ -125,7 +134,7 @@ write_end!(unix::Stream, |s: &unix::Stream| s
 base!(seqpacket::Conn, |c: &seqpacket::Conn| {
     crate::message::Messenger::object(c).as_str().to_owned()
 });
-read_end!(seqpacket::Conn);
+read_end!(seqpacket::Conn, false);
 write_end!(seqpacket::Conn, |c: &seqpacket::Conn| c
     .shutdown(Shutdown::Write)
     .map_err(io::Error::from));
@@ -235,8 +244,15 @@ impl<S: ByteStream + sealed::ReadEnd> AsyncStream<S> {
         loop {
             let mut guard = ready!(self.fd.poll_read_ready(cx))?;
             let unfilled = buf.initialize_unfilled();
+            let len = unfilled.len();
             match guard.try_io(|inner| inner.get_ref().get().read_once(unfilled)) {
                 Ok(Ok(n)) => {
+                    // Edge-triggered: a short read of a byte stream drained
+                    // it; an edge that came since is kept by the guard's
+                    // tick, so nothing is missed.
+                    if S::SHORT_READ_DRAINS && 0 < n && n < len {
+                        guard.clear_ready();
+                    }
                     buf.advance(n);
                     return Poll::Ready(Ok(()));
                 }
@@ -252,7 +268,15 @@ impl<S: ByteStream + sealed::WriteEnd> AsyncStream<S> {
         loop {
             let mut guard = ready!(self.fd.poll_write_ready(cx))?;
             match guard.try_io(|inner| inner.get_ref().get().write_once(buf)) {
-                Ok(result) => return Poll::Ready(result),
+                Ok(Ok(n)) => {
+                    // A short write filled the buffer: wait for the next
+                    // edge instead of a write that would fail.
+                    if 0 < n && n < buf.len() {
+                        guard.clear_ready();
+                    }
+                    return Poll::Ready(Ok(n));
+                }
+                Ok(Err(err)) => return Poll::Ready(Err(err)),
                 Err(_would_block) => continue,
             }
         }
