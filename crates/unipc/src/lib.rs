@@ -12,6 +12,9 @@
 //!   and written by bounds-checked copies.
 //! - [`sync`]: synchronization between processes (semaphores, file locks,
 //!   robust mutexes and condition variables, eventfd, futex).
+//! - `asynch` (with the `tokio` feature): the same facilities awaited in a
+//!   tokio program—byte streams as `AsyncRead`/`AsyncWrite`, one
+//!   `AsyncMessenger` for every message facility, an async eventfd.
 //! - [`facility`]: what each facility is (the properties `unipc compare`
 //!   shows) and how two processes join through it (what `unipc bench` uses).
 //!
@@ -37,6 +40,8 @@
 #![deny(missing_docs)]
 
 mod adopt;
+#[cfg(feature = "tokio")]
+pub mod asynch;
 mod creator;
 mod deadline;
 pub mod endpoint;

@@ -379,20 +379,8 @@ impl SignalReceiver {
     pub fn recv(&mut self, wait: Wait) -> Result<Received> {
         let deadline = Deadline::of(wait);
         loop {
-            match sys::read(&self.fd) {
-                Ok(Some(info)) => {
-                    let code = SendCode::of(info.code);
-                    return Ok(Received {
-                        signal: Signal(info.signo),
-                        pid: info.pid,
-                        uid: info.uid,
-                        code,
-                        value: (code == SendCode::Queue).then_some(info.int),
-                    });
-                }
-                Ok(None) => {}
-                Err(Errno::INTR) => continue,
-                Err(err) => return Err(Error::os(self.name.as_str(), "read", err)),
+            if let Some(received) = self.try_recv()? {
+                return Ok(received);
             }
             let ready = poll::wait(sys::fd_of(&self.fd), poll::READABLE, deadline)
                 .map_err(|e| Error::os(self.name.as_str(), "poll", e))?;
@@ -412,11 +400,45 @@ impl SignalReceiver {
         }
     }
 
+    /// One non-blocking read of the signalfd: a pending signal, or `None`.
+    pub(crate) fn try_recv(&self) -> Result<Option<Received>> {
+        loop {
+            match sys::read(&self.fd) {
+                Ok(Some(info)) => {
+                    let code = SendCode::of(info.code);
+                    return Ok(Some(Received {
+                        signal: Signal(info.signo),
+                        pid: info.pid,
+                        uid: info.uid,
+                        code,
+                        value: (code == SendCode::Queue).then_some(info.int),
+                    }));
+                }
+                Ok(None) => return Ok(None),
+                Err(Errno::INTR) => continue,
+                Err(err) => return Err(Error::os(self.name.as_str(), "read", err)),
+            }
+        }
+    }
+
+    /// The signalfd's name in errors (`signalfd for SIGTERM,...`).
+    #[cfg(feature = "tokio")]
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Closes the signalfd and leaves the signals blocked, so that signals
     /// still pending are never delivered under their default action (for
     /// a process about to exit).
     pub fn keep_blocked(mut self) {
         self.old = None;
+    }
+}
+
+/// The signalfd (non-blocking), for a caller's own poll loop or reactor.
+impl std::os::fd::AsFd for SignalReceiver {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        sys::fd_of(&self.fd)
     }
 }
 

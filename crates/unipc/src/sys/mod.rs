@@ -18,6 +18,8 @@ pub(crate) mod posix_sem;
 pub(crate) mod proc;
 pub(crate) mod pthread;
 pub(crate) mod pty;
+#[cfg(feature = "tokio")]
+pub(crate) mod reactor;
 pub(crate) mod shm;
 pub(crate) mod signal;
 pub(crate) mod socket;

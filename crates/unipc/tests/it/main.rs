@@ -4,6 +4,8 @@
 mod util;
 
 mod adopt;
+#[cfg(feature = "tokio")]
+mod asynch;
 mod dgram;
 mod eventfd;
 mod fifo;

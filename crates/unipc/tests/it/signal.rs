@@ -18,7 +18,7 @@ fn sig(name: &str) -> Signal {
 }
 
 /// Blocks `signals` in the peer before it execs, so in every thread it has.
-fn blocked_from_start(mut peer: Peer, signals: &[Signal]) -> Peer {
+pub(crate) fn blocked_from_start(mut peer: Peer, signals: &[Signal]) -> Peer {
     let numbers: Vec<i32> = signals.iter().map(|s| s.number()).collect();
     let block = move || {
         let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
