@@ -4434,3 +4434,83 @@ fn bridge_moves_every_message_ring_to_nats_to_posix_mq_through_kills_and_a_serve
         );
     }
 }
+
+#[test]
+fn bridge_from_a_posix_queue_duplicates_nothing_and_loses_at_most_one_per_kill() {
+    const SENT: u32 = 2_000;
+    const KILLS: usize = 10;
+    let Some(server) = unipc_test_support::NatsServer::start() else {
+        return;
+    };
+    let base = unique();
+    let queue = format!("posix-mq:/{base}-bq");
+    let nats = format!("{}/{}", server.url(), base.replace('-', "_"));
+    let _guards = [Removed(queue.clone()), Removed(nats.clone())];
+    unipc_run(&["create", &queue, "--max-messages", "10", "--max-size", "64"]).ok();
+    unipc_run(&["create", &nats]).ok();
+    let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+    let state = dir.path().join("state");
+    let lines: String = (0..SENT).map(|i| format!("{i}\n")).collect();
+    let mut writer = unipc();
+    writer.args(["send", &queue, "--lines", "--timeout", "60"]);
+    let mut writer = start(writer, Input::Bytes(lines.into_bytes()));
+    let mut out = bridge(&queue, &nats, &state);
+    let mut dice = Dice(u64::from(std::process::id()) | 3);
+    for _ in 0..KILLS {
+        thread::sleep(Duration::from_millis(30 + dice.below(150)));
+        out.kill();
+        out = bridge(&queue, &nats, &state);
+    }
+    let started = Instant::now();
+    while writer.is_running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the writer is stuck"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    writer.finish().ok();
+    // Drained: the queue empty, then the bridge stopped by SIGTERM.
+    let started = Instant::now();
+    loop {
+        let stat = unipc_run(&["stat", &queue]).ok();
+        if stat
+            .lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["messages", "0"])
+        {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{stat}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(out.pid() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let done = out.finish();
+    assert!(done.status.success(), "{:?} {}", done.status, done.stderr);
+    let mut got = Vec::new();
+    loop {
+        let mut recv = unipc();
+        recv.args(["recv", &nats, "--count", "500", "--timeout", "2"]);
+        let batch = run(recv, Input::Nothing).stdout_text();
+        if batch.is_empty() {
+            break;
+        }
+        got.extend(batch.lines().map(|l| l.parse::<u32>().unwrap()));
+    }
+    let total = got.len();
+    got.sort_unstable();
+    got.dedup();
+    let lost: Vec<u32> = (0..SENT)
+        .filter(|i| got.binary_search(i).is_err())
+        .collect();
+    eprintln!(
+        "posix-mq -> nats through {KILLS} kills: {} delivered, duplicated {}, lost {lost:?}",
+        got.len(),
+        total - got.len()
+    );
+    assert_eq!(total, got.len(), "duplicates");
+    assert!(lost.len() <= KILLS, "lost {lost:?}");
+}
