@@ -258,3 +258,66 @@ fn tcp_send_to_a_host_already_gone_times_out() {
     drop(send);
     pair.tear_down();
 }
+
+/// `unipc` in namespace `ns`, run to its end within [`DEADLINE`]: (status,
+/// stdout, stderr).
+fn unipc_done(ns: &str, args: &[&str]) -> (ExitStatus, String, String) {
+    let mut kid = spawn(
+        unipc_in(ns, args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped()),
+    );
+    let mut out = kid.0.stdout.take().unwrap();
+    let mut err = kid.0.stderr.take().unwrap();
+    let readers = thread::spawn(move || {
+        let (mut o, mut e) = (String::new(), String::new());
+        let _ = out.read_to_string(&mut o);
+        let _ = err.read_to_string(&mut e);
+        (o, e)
+    });
+    let status = wait_within(&mut kid.0, &format!("unipc {args:?}"), DEADLINE);
+    let (o, e) = readers.join().unwrap();
+    (status, o, e)
+}
+
+/// A NATS server on host `a`; a client on host `b` creates, sends,
+/// receives and removes through it; then host `a` disappears, and a send
+/// is a typed error within its timeout, not a hang.
+#[test]
+fn nats_between_namespaces_and_a_server_host_that_disappears() {
+    let Some(pair) = NetPair::or_skip() else {
+        return;
+    };
+    let Some(server) =
+        unipc_test_support::NatsServer::start_in_netns(&pair.a, &pair.addr_a.to_string())
+    else {
+        return;
+    };
+    let endpoint = format!("{}/across", server.url());
+    for args in [
+        vec!["create", endpoint.as_str()],
+        vec!["send", endpoint.as_str(), "from b"],
+    ] {
+        let (status, _, err) = unipc_done(&pair.b, &args);
+        assert!(status.success(), "{args:?}: {err}");
+    }
+    let (status, out, err) = unipc_done(&pair.b, &["recv", &endpoint, "--timeout", "5"]);
+    assert!(status.success(), "{err}");
+    assert_eq!(out, "from b\n");
+    // Host a's link goes down (the pair cuts b; here a is the one that
+    // goes, seen from b the same way).
+    unipc_test_support::netns::ip(&["-n", &pair.a, "link", "set", VETH_A, "down"]).unwrap();
+    let started = Instant::now();
+    let (status, _, err) = unipc_done(&pair.b, &["send", &endpoint, "lost?", "--timeout", "3"]);
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("server unreachable") || err.contains("timed out"),
+        "{err}"
+    );
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    eprintln!("a send to a vanished NATS host failed after {took:?}: {err}");
+    drop(server);
+    pair.tear_down();
+}

@@ -84,6 +84,8 @@ pub struct NatsServer {
     binary: std::path::PathBuf,
     store: std::path::PathBuf,
     port: u16,
+    host: String,
+    netns: Option<String>,
 }
 
 impl NatsServer {
@@ -95,6 +97,19 @@ impl NatsServer {
     /// When the binary exists but the server does not start and report its
     /// port within 10 s, or when it is required and missing.
     pub fn start() -> Option<NatsServer> {
+        NatsServer::start_at(None, "127.0.0.1")
+    }
+
+    /// Starts one inside network namespace `netns` (`ip netns exec`),
+    /// listening on `host` there: a server on another host.
+    ///
+    /// # Panics
+    /// As [`NatsServer::start`].
+    pub fn start_in_netns(netns: &str, host: &str) -> Option<NatsServer> {
+        NatsServer::start_at(Some(netns), host)
+    }
+
+    fn start_at(netns: Option<&str>, host: &str) -> Option<NatsServer> {
         let Some(binary) = nats_server_binary() else {
             let reason = format!("no nats-server installed: {NATS_INSTALL_HINT}");
             if std::env::var_os(REQUIRE_NATS_ENV).is_some() {
@@ -110,12 +125,15 @@ impl NatsServer {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&store).expect("make the server's store directory");
-        let (child, port) = launch(&binary, &store, None);
+        let netns = netns.map(str::to_owned);
+        let (child, port) = launch(&binary, &store, None, netns.as_deref(), host);
         Some(NatsServer {
             child,
             binary,
             store,
             port,
+            host: host.to_owned(),
+            netns,
         })
     }
 
@@ -124,9 +142,9 @@ impl NatsServer {
         self.port
     }
 
-    /// `nats://127.0.0.1:PORT`.
+    /// `nats://HOST:PORT` (127.0.0.1 unless started elsewhere).
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("nats://{}:{}", self.host, self.port)
     }
 
     /// Its process id.
@@ -138,8 +156,7 @@ impl NatsServer {
     /// the same port with the same store, as a crash and restart would.
     pub fn restart(&mut self) {
         stop(&mut self.child);
-        let (child, _) = launch(&self.binary, &self.store, Some(self.port));
-        self.child = child;
+        self.resume();
     }
 
     /// Stops it, leaving the store, until [`NatsServer::resume`].
@@ -149,7 +166,13 @@ impl NatsServer {
 
     /// Starts it again after [`NatsServer::stop`], on the same port.
     pub fn resume(&mut self) {
-        let (child, _) = launch(&self.binary, &self.store, Some(self.port));
+        let (child, _) = launch(
+            &self.binary,
+            &self.store,
+            Some(self.port),
+            self.netns.as_deref(),
+            &self.host,
+        );
         self.child = child;
     }
 }
@@ -203,13 +226,24 @@ fn launch(
     binary: &std::path::Path,
     store: &std::path::Path,
     port: Option<u16>,
+    netns: Option<&str>,
+    host: &str,
 ) -> (std::process::Child, u16) {
     use std::io::BufRead;
     let port_arg = port.map_or_else(|| "-1".to_owned(), |p| p.to_string());
     let started = std::time::Instant::now();
     loop {
-        let mut child = std::process::Command::new(binary)
-            .args(["-js", "-a", "127.0.0.1", "-p", &port_arg, "-sd"])
+        // `ip netns exec` execs the server: the child's pid is the server's.
+        let mut command = match netns {
+            Some(ns) => {
+                let mut c = std::process::Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(binary);
+                c
+            }
+            None => std::process::Command::new(binary),
+        };
+        let mut child = command
+            .args(["-js", "-a", host, "-p", &port_arg, "-sd"])
             .arg(store)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
