@@ -169,7 +169,22 @@ impl Journal {
         let meta = std::fs::symlink_metadata(dir)
             .with_context(|| format!("{}: state directory", dir.display()))?;
         if !meta.is_dir() {
-            anyhow::bail!("{}: the state directory is not a directory", dir.display());
+            anyhow::bail!(
+                "{}: the state directory is not a directory (a symbolic link is refused)",
+                dir.display()
+            );
+        }
+        // A journal another user can write could make the bridge send what
+        // it never took.
+        use std::os::unix::fs::MetadataExt;
+        let me = rustix::process::geteuid().as_raw();
+        if meta.uid() != me || meta.mode() & 0o022 != 0 {
+            anyhow::bail!(
+                "{}: the state directory must be this user's and writable by no one else (owner {}, mode {:o})",
+                dir.display(),
+                meta.uid(),
+                meta.mode() & 0o7777
+            );
         }
         let lock = std::fs::OpenOptions::new()
             .create(true)

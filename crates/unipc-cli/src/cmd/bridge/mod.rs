@@ -56,6 +56,12 @@ struct Counts {
 
 /// `unipc bridge SRC DST [--count N] [--idle-exit SECS] --state DIR`.
 pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
+    if args.source == args.destination {
+        return Err(crate::cmd::usage(format!(
+            "{}: the source and the destination are the same endpoint",
+            args.source
+        )));
+    }
     let stop = crate::terminate::stop_flag()?;
     let mut journal = Journal::open(&args.state)?;
     let options = match args.timeout {
