@@ -4514,3 +4514,23 @@ fn bridge_from_a_posix_queue_duplicates_nothing_and_loses_at_most_one_per_kill()
     assert_eq!(total, got.len(), "duplicates");
     assert!(lost.len() <= KILLS, "lost {lost:?}");
 }
+
+#[test]
+fn bridge_refuses_a_state_directory_others_can_write_a_link_and_a_loop() {
+    let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+    let open = dir.path().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&open, &link).unwrap();
+    let queue = format!("posix-mq:/{}", unique());
+    for (state, want) in [(&open, "writable by no one else"), (&link, "symbolic link")] {
+        let mut cmd = unipc();
+        cmd.args(["bridge", &queue, "nats://127.0.0.1:1/x", "--state"])
+            .arg(state);
+        let line = run(cmd, Input::Nothing).runtime_error(&state.display().to_string());
+        assert!(line.contains(want), "{line}");
+    }
+    let err = unipc_run(&["bridge", &queue, &queue, "--state", "/nonexistent"]).usage_error();
+    assert!(err.contains("the same endpoint"), "{err}");
+}
