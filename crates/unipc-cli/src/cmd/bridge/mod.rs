@@ -84,17 +84,13 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
 
     // What a previous run took and did not deliver goes first, under the
     // ids it was journaled with.
+    let target = Target {
+        handle: &destination,
+        endpoint: &args.destination,
+        stop,
+    };
     for entry in journal.pending() {
-        deliver(
-            &destination,
-            &args.destination,
-            &entry.message_id,
-            &entry.bytes,
-            entry.tag,
-            stop,
-            &mut counts,
-        )?;
-        journal.done(entry.id)?;
+        target.forward(&mut journal, &entry, &mut counts)?;
         counts.replayed += 1;
     }
 
@@ -113,15 +109,7 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
                         let redelivered = journal.delivered_before(sequence);
                         if !redelivered {
                             let id = format!("unipc-bridge-nats-{stream_name}-{sequence}");
-                            deliver(
-                                &destination,
-                                &args.destination,
-                                &id,
-                                delivery.payload(),
-                                delivery.tag(),
-                                stop,
-                                &mut counts,
-                            )?;
+                            target.deliver(&id, delivery.payload(), delivery.tag(), &mut counts)?;
                             journal.delivered(sequence)?;
                         }
                         // An acknowledgement that does not reach the server
@@ -159,16 +147,7 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
                     }
                     let entry = journal.append(Some(sequence), Tag::None, &view)?;
                     drop(view);
-                    deliver(
-                        &destination,
-                        &args.destination,
-                        &entry.message_id,
-                        &entry.bytes,
-                        entry.tag,
-                        stop,
-                        &mut counts,
-                    )?;
-                    journal.done(entry.id)?;
+                    target.forward(&mut journal, &entry, &mut counts)?;
                     true
                 }
                 Err(Error::TimedOut { .. } | Error::Empty { .. }) => false,
@@ -177,16 +156,7 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
             other => match other.messenger().recv_vec(Wait::For(POLL)) {
                 Ok((bytes, tag)) => {
                     let entry = journal.append(None, tag, &bytes)?;
-                    deliver(
-                        &destination,
-                        &args.destination,
-                        &entry.message_id,
-                        &entry.bytes,
-                        entry.tag,
-                        stop,
-                        &mut counts,
-                    )?;
-                    journal.done(entry.id)?;
+                    target.forward(&mut journal, &entry, &mut counts)?;
                     true
                 }
                 Err(Error::TimedOut { .. } | Error::Empty { .. }) => false,
@@ -218,38 +188,54 @@ fn tag_for(destination: &Endpoint, tag: Tag) -> Tag {
     }
 }
 
-/// Sends one message, retrying what a restart of the destination explains
-/// (full, timed out, unreachable, not acknowledged) until it goes or a
-/// signal asks to stop (then an error: the message stays journaled).
-fn deliver(
-    destination: &MessageHandle,
-    endpoint: &Endpoint,
-    id: &str,
-    bytes: &[u8],
-    tag: Tag,
-    stop: &AtomicBool,
-    counts: &mut Counts,
-) -> anyhow::Result<()> {
-    let tag = tag_for(endpoint, tag);
-    let mut pause = RETRY_START;
-    loop {
-        let sent = match destination {
-            MessageHandle::Nats(nats) => nats
-                .send_with_id(bytes, tag, id, Wait::For(Duration::from_secs(2)))
-                .map(|_| ()),
-            other => other.messenger().send_tagged(bytes, tag, Wait::For(POLL)),
-        };
-        match sent {
-            Ok(()) => return Ok(()),
-            Err(e) if retryable(&e) => {
-                if stop.load(Ordering::SeqCst) {
-                    return Err(e).context("stopped while the destination would not take the message; it stays in the journal");
+/// Where messages go: the destination, as opened and as named, and the
+/// flag a signal sets.
+struct Target<'a> {
+    handle: &'a MessageHandle,
+    endpoint: &'a Endpoint,
+    stop: &'a AtomicBool,
+}
+
+impl Target<'_> {
+    /// Delivers a journaled message, then records it delivered.
+    fn forward(
+        &self,
+        journal: &mut Journal,
+        entry: &journal::Entry,
+        counts: &mut Counts,
+    ) -> anyhow::Result<()> {
+        self.deliver(&entry.message_id, &entry.bytes, entry.tag, counts)?;
+        journal.done(entry.id)
+    }
+
+    /// Sends one message, retrying what a restart of the destination
+    /// explains (full, timed out, unreachable, not acknowledged) until it
+    /// goes or a signal asks to stop (then an error: the message stays
+    /// journaled).
+    fn deliver(&self, id: &str, bytes: &[u8], tag: Tag, counts: &mut Counts) -> anyhow::Result<()> {
+        let tag = tag_for(self.endpoint, tag);
+        let mut pause = RETRY_START;
+        loop {
+            let sent = match self.handle {
+                MessageHandle::Nats(nats) => nats
+                    .send_with_id(bytes, tag, id, Wait::For(Duration::from_secs(2)))
+                    .map(|_| ()),
+                other => other.messenger().send_tagged(bytes, tag, Wait::For(POLL)),
+            };
+            match sent {
+                Ok(()) => return Ok(()),
+                Err(e) if retryable(&e) => {
+                    if self.stop.load(Ordering::SeqCst) {
+                        return Err(e).context(
+                            "stopped while the destination would not take the message; it stays journaled, or unacknowledged at its source",
+                        );
+                    }
+                    counts.retried += 1;
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_secs(1));
                 }
-                counts.retried += 1;
-                std::thread::sleep(pause);
-                pause = (pause * 2).min(Duration::from_secs(1));
+                Err(e) => return Err(e.into()),
             }
-            Err(e) => return Err(e.into()),
         }
     }
 }
