@@ -611,6 +611,14 @@ pub struct BenchArgs {
     /// Example: --html bench.html --comparison target/comparison.json
     #[arg(long, value_name = "FILE", requires = "html")]
     pub comparison: Option<PathBuf>,
+    /// Also measure NATS JetStream through the server at URL
+    /// (nats://HOST:PORT): the round trip of 64 B and 4 KiB messages
+    /// between two processes, each send acknowledged by the server and each
+    /// receive acknowledged back, printed beside the local facilities. It
+    /// makes two streams named unipc_bench_PID_ping/_pong and removes them.
+    /// Example: --nats nats://127.0.0.1:4222
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
 }
 
 /// `unipc compare`.

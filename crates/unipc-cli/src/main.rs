@@ -29,6 +29,9 @@ fn main() -> ExitCode {
             None => ExitCode::from(2),
         };
     }
+    if args.get(1).map(|a| a.as_os_str()) == Some(cmd::NATS_ECHO_ARG.as_ref()) {
+        return cmd::nats_echo(&args[2..]);
+    }
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(err) => {

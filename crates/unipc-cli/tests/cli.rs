@@ -4534,3 +4534,50 @@ fn bridge_refuses_a_state_directory_others_can_write_a_link_and_a_loop() {
     let err = unipc_run(&["bridge", &queue, &queue, "--state", "/nonexistent"]).usage_error();
     assert!(err.contains("the same endpoint"), "{err}");
 }
+
+#[test]
+fn bench_with_nats_measures_the_server_round_trip_and_removes_its_streams() {
+    let err = unipc_run(&["bench", "--quick", "--nats", "nats://h:4222/subject"]).usage_error();
+    assert!(err.contains("expected nats://HOST:PORT"), "{err}");
+    let Some(server) = unipc_test_support::NatsServer::start() else {
+        return;
+    };
+    let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let mut cmd = unipc();
+    cmd.args([
+        "bench",
+        "--quick",
+        "--facility",
+        "pipe",
+        "--nats",
+        &server.url(),
+        "--json",
+    ])
+    .arg(&json);
+    let bench = start(cmd, Input::Nothing);
+    let pid = bench.pid();
+    let started = Instant::now();
+    let mut bench = bench;
+    while bench.is_running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "bench still running"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    let text = bench.finish().ok();
+    assert!(text.contains("NATS JetStream"), "{text}");
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let results = report["nats"]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{report}");
+    for r in results {
+        assert!(r["p50_ns"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["p99_ns"].as_u64() >= r["p50_ns"].as_u64(), "{r}");
+    }
+    for side in ["ping", "pong"] {
+        let stream = format!("{}/unipc_bench_{pid}_{side}", server.url());
+        let line = unipc_run(&["stat", &stream]).runtime_error(&stream);
+        assert!(line.contains("stream missing"), "{line}");
+    }
+}

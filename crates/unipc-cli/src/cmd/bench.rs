@@ -39,10 +39,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
                 .map_err(|e| usage(format!("--comparison {}: {e}", path.display())))
         })
         .transpose()?;
+    let nats = args
+        .nats
+        .as_deref()
+        .map(super::nats_bench::Target::parse)
+        .transpose()?;
     let report = unipc_bench::run(&config).map_err(|e| usage(e.to_string()))?;
+    let nats = nats
+        .map(|target| target.measure(if args.quick { 200 } else { 2000 }))
+        .transpose()?;
     if let Some(file) = json {
-        let mut bytes = serde_json::to_vec_pretty(&report)
+        let mut value = serde_json::to_value(&report)
             .with_context(|| format!("{}: encoding the report", file.path().display()))?;
+        if let (Some(section), serde_json::Value::Object(map)) = (&nats, &mut value) {
+            map.insert("nats".to_owned(), serde_json::to_value(section)?);
+        }
+        let mut bytes = serde_json::to_vec_pretty(&value)?;
         bytes.push(b'\n');
         file.write(&bytes)?;
     }
@@ -50,10 +62,11 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         file.write(unipc_bench::html::render_with(&report, comparison.as_ref()).as_bytes())?;
     }
     unipc_bench::finish();
-    crate::out::write_stdout(
-        &mut std::io::stdout().lock(),
-        unipc_bench::text::render_report(&report).as_bytes(),
-    )?;
+    let mut text = unipc_bench::text::render_report(&report);
+    if let Some(section) = &nats {
+        text.push_str(&section.render());
+    }
+    crate::out::write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -11,6 +11,7 @@ mod gc;
 mod lock;
 mod ls;
 mod memory;
+mod nats_bench;
 mod objects;
 mod pty;
 mod sem;
@@ -36,6 +37,7 @@ pub fn usage(message: impl Into<String>) -> anyhow::Error {
 }
 
 pub use memory::parse_bytes;
+pub use nats_bench::{nats_echo, NATS_ECHO_ARG};
 pub use objects::parse_mode;
 
 /// `sysv-mq:private` names no queue a later command can find: only
