@@ -11,6 +11,7 @@
 //! | [`AsyncSemaphore`] | a named POSIX semaphore | a helper thread in `sem_timedwait` for the waiting futures |
 //! | [`AsyncFutex`] | a futex word of a shared mapping | a helper thread in `FUTEX_WAIT` for the waiting futures |
 //! | [`AsyncSemaphoreSet`] | a System V semaphore set | a helper thread polling `semop(IPC_NOWAIT)` for the waiting futures |
+//! | [`AsyncMessages`] | any message endpoint opened from its string (`MessageHandle::into_async`) | the one of the above its facility allows |
 //!
 //! Every message type implements one interface, [`AsyncMessenger`]: the
 //! same [`Tag`]s, limits and errors as [`Messenger`], each call waiting as
@@ -69,6 +70,7 @@ use crate::{Error, Result};
 mod bridge;
 mod eventfd;
 mod futex;
+mod handle;
 mod message;
 mod semaphore;
 mod semaphore_set;
@@ -78,6 +80,7 @@ mod stream;
 pub use bridge::Bridge;
 pub use eventfd::AsyncEventFd;
 pub use futex::AsyncFutex;
+pub use handle::AsyncMessages;
 pub use message::{FdMessenger, Pollable};
 pub use semaphore::AsyncSemaphore;
 pub use semaphore_set::AsyncSemaphoreSet;

@@ -725,3 +725,71 @@ async fn take_all(sub: &str, bridge: &Bridge<ring::pubsub::Subscriber>, count: u
         assert_eq!(got, i.to_le_bytes(), "{sub}: every message, in order");
     }
 }
+
+/// Any message endpoint, opened from its string and turned async
+/// (`MessageHandle::into_async`): a blocking peer process sends, this one
+/// awaits. POSIX queue and datagram socket by descriptor; System V queue
+/// and ring through the bridge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn endpoints_opened_from_strings_are_awaited_between_processes() {
+    use unipc::asynch::{AsyncMessages, AsyncMessenger};
+    use unipc::open::{CreateOptions, OpenOptions};
+    use unipc::Endpoint;
+    const TEST: &str =
+        "asynch::messages::endpoints_opened_from_strings_are_awaited_between_processes";
+    if util::role().is_some() {
+        let endpoint: Endpoint = util::arg("endpoint").parse().unwrap();
+        let tx = OpenOptions::new()
+            .timeout(Duration::from_secs(10))
+            .connect(&endpoint)
+            .unwrap()
+            .into_messages()
+            .unwrap();
+        for i in 0..3 {
+            unipc::message::Messenger::send(&tx, format!("{endpoint} {i}").as_bytes()).unwrap();
+        }
+        return;
+    }
+    let dir = util::TempDir::new();
+    let endpoints = [
+        format!("posix-mq:/{}", util::unique("aopen")),
+        format!(
+            "sysv-mq:{:#x}",
+            0x6e00_0000 | (std::process::id() & 0xff_ffff)
+        ),
+        format!("unix-dgram:{}", dir.join("d").display()),
+        format!("ring:/{}", util::unique("aopen")),
+    ];
+    for text in &endpoints {
+        let endpoint: Endpoint = text.parse().unwrap();
+        let made = !matches!(endpoint, Endpoint::UnixDgram(_));
+        if made {
+            let mut options = CreateOptions::new();
+            if !matches!(endpoint, Endpoint::SysvMq(_)) {
+                options = options.max_messages(4).max_size(128);
+            }
+            options.create(&endpoint).unwrap();
+        }
+        let rx: AsyncMessages = OpenOptions::new()
+            .listen(&endpoint)
+            .unwrap()
+            .accept()
+            .unwrap()
+            .into_messages()
+            .unwrap()
+            .into_async()
+            .unwrap();
+        let peer = util::Peer::new(TEST, "sender")
+            .arg("endpoint", text)
+            .spawn();
+        for i in 0..3 {
+            let got = patient("recv", rx.recv()).await.unwrap();
+            assert_eq!(got, format!("{endpoint} {i}").as_bytes(), "{rx:?}");
+        }
+        wait_success(peer).await;
+        drop(rx);
+        if made {
+            unipc::open::remove(&endpoint).unwrap();
+        }
+    }
+}
