@@ -615,3 +615,48 @@ fn sysv_types_select_typed_messages() {
         );
     }
 }
+
+/// Descriptors travel with a typed value over a UNIX datagram socket too,
+/// between processes; more than the receiver takes is a typed error.
+#[test]
+fn descriptors_travel_with_values_on_a_unix_datagram_socket() {
+    use unipc::message::dgram::UnixDatagram;
+    if util::role().is_some() {
+        let socket = UnixDatagram::try_from(util::passed_fd(0)).unwrap();
+        let tx = Typed::<_, Job>::new(socket).with_type_tag(JOB);
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"datagram file").unwrap();
+        for i in 0..4u64 {
+            let fds: Vec<_> = (0..i).map(|_| file.as_fd()).collect();
+            tx.send_with_fds(&job(i), &fds).unwrap();
+        }
+        tx.send_with_fds(&job(9), &[file.as_fd(), file.as_fd(), file.as_fd()])
+            .unwrap();
+        return;
+    }
+    let (ours, theirs) = UnixDatagram::pair().unwrap();
+    let peer = util::Peer::new(
+        "typed::descriptors_travel_with_values_on_a_unix_datagram_socket",
+        "sender",
+    )
+    .fd(theirs.as_fd())
+    .spawn();
+    drop(theirs);
+    let rx = Typed::<_, Job>::new(ours).with_type_tag(JOB);
+    for i in 0..4u64 {
+        let (value, fds) = rx.recv_with_fds(8).unwrap();
+        assert_eq!((value, fds.len()), (job(i), i as usize), "message {i}");
+        for fd in fds {
+            let mut file = std::fs::File::from(fd);
+            file.rewind().unwrap();
+            let mut text = String::new();
+            file.read_to_string(&mut text).unwrap();
+            assert_eq!(text, "datagram file");
+        }
+    }
+    match rx.recv_with_fds(2) {
+        Err(Error::TooManyFds { capacity: 2, .. }) => {}
+        other => panic!("three descriptors to a receive of two: {other:?}"),
+    }
+    peer.wait_success();
+}

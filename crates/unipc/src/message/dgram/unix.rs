@@ -397,6 +397,128 @@ impl UnixDatagram {
         Ok((len, from.and_then(sys::unix_addr_from)))
     }
 
+    /// `sendmsg` with `SCM_RIGHTS` on a connected socket: `message` and the
+    /// descriptors `fds` as one datagram, waiting for room as `wait` says.
+    /// The peer gets duplicates of them (close-on-exec).
+    ///
+    /// ```
+    /// use std::os::fd::AsFd;
+    /// use unipc::message::dgram::UnixDatagram;
+    /// use unipc::message::Wait;
+    ///
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// let file = tempfile::tempfile()?;
+    /// a.send_with_fds(b"a file", &[file.as_fd()], Wait::Never)?;
+    /// let mut buf = [0; 16];
+    /// let (len, fds) = b.recv_with_fds(&mut buf, 4, Wait::Never)?;
+    /// assert_eq!((&buf[..len], fds.len()), (&b"a file"[..], 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::LimitExceeded`] for more than `SCM_MAX_FD` (253)
+    /// descriptors and [`Error::MessageTooLarge`], both before any call;
+    /// [`Error::Full`] or [`Error::TimedOut`] when the peer's queue stayed
+    /// full; [`Error::Os`] naming the peer.
+    #[doc(alias = "SCM_RIGHTS")]
+    pub fn send_with_fds(&self, message: &[u8], fds: &[BorrowedFd<'_>], wait: Wait) -> Result<()> {
+        use crate::sys::socket as so;
+        if fds.len() > so::SCM_MAX_FD {
+            return Err(Error::LimitExceeded {
+                object: self.peer_object(),
+                what: "descriptors in one message",
+                requested: fds.len() as u64,
+                limit: so::SCM_MAX_FD as u64,
+                set_in: "SCM_MAX_FD, fixed in the kernel",
+            });
+        }
+        self.check_size(message.len())?;
+        let deadline = crate::deadline::Deadline::of(wait);
+        loop {
+            match so::send_with_fds(self.fd.as_fd(), message, fds, true) {
+                Ok(_) => return Ok(()),
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => {
+                    self.wait_ready(crate::sys::poll::WRITABLE, wait, deadline, true)?;
+                }
+                Err(e) => return Err(Error::os(self.peer_object(), "sendmsg", e)),
+            }
+        }
+    }
+
+    /// `recvmsg(MSG_CMSG_CLOEXEC | MSG_TRUNC)`: one datagram into `buf` and
+    /// the descriptors that came with it, at most `max_fds`, waiting as
+    /// `wait` says.
+    ///
+    /// # Errors
+    /// [`Error::TooManyFds`] when it carried more than `max_fds` (the
+    /// kernel closed the rest, or they are closed here);
+    /// [`Error::BufferTooSmall`] with its size when the datagram did not
+    /// fit: it was consumed, as one `recvmsg` must (give
+    /// [`Messenger::recv_buffer_hint`] bytes); [`Error::Empty`],
+    /// [`Error::TimedOut`], [`Error::Os`].
+    pub fn recv_with_fds(
+        &self,
+        buf: &mut [u8],
+        max_fds: usize,
+        wait: Wait,
+    ) -> Result<(usize, Vec<OwnedFd>)> {
+        let deadline = crate::deadline::Deadline::of(wait);
+        loop {
+            match crate::sys::socket::recv_with_fds(self.fd.as_fd(), buf, max_fds, true, true) {
+                Ok(got) => {
+                    if got.fds_truncated || got.fds.len() > max_fds {
+                        return Err(Error::TooManyFds {
+                            object: self.object(),
+                            capacity: max_fds,
+                        });
+                    }
+                    if got.bytes > buf.len() {
+                        return Err(Error::BufferTooSmall {
+                            object: self.object(),
+                            buffer: buf.len(),
+                            needed: Some(got.bytes),
+                        });
+                    }
+                    return Ok((got.bytes, got.fds));
+                }
+                Err(Errno::INTR) => {}
+                Err(Errno::AGAIN) => {
+                    self.wait_ready(crate::sys::poll::READABLE, wait, deadline, false)?;
+                }
+                Err(e) => return Err(Error::os(self.object(), "recvmsg", e)),
+            }
+        }
+    }
+
+    /// Waits for `events` until `deadline`: [`Error::Full`] (sending) or
+    /// [`Error::Empty`] under [`Wait::Never`], [`Error::TimedOut`] once a
+    /// timed wait ran out.
+    fn wait_ready(
+        &self,
+        events: rustix::event::PollFlags,
+        wait: Wait,
+        deadline: crate::deadline::Deadline,
+        sending: bool,
+    ) -> Result<()> {
+        let object = if sending {
+            self.peer_object()
+        } else {
+            self.object()
+        };
+        match wait {
+            Wait::Never if sending => return Err(Error::Full { object }),
+            Wait::Never => return Err(Error::Empty { object }),
+            _ => {}
+        }
+        let ready = crate::sys::poll::wait(self.fd.as_fd(), events, deadline)
+            .map_err(|e| Error::os(object.clone(), "poll", e))?;
+        match wait {
+            Wait::For(timeout) if ready.is_empty() => Err(Error::TimedOut { object, timeout }),
+            _ => Ok(()),
+        }
+    }
+
     /// `recv(MSG_PEEK | MSG_TRUNC)` — the size of the next datagram,
     /// waiting for one as `wait` says; nothing is consumed or copied.
     ///

@@ -118,6 +118,42 @@ use codec::Expect;
 /// any system call.
 pub const MAX_FDS: usize = crate::sys::socket::SCM_MAX_FD;
 
+/// A facility that carries open descriptors with a message (`SCM_RIGHTS`):
+/// a seqpacket connection, a UNIX datagram socket. [`Typed`] over one has
+/// `send_with_fds` and `recv_with_fds`.
+pub trait CarriesFds: Messenger + sealed::CarriesFds {}
+
+mod sealed {
+    use std::os::fd::{BorrowedFd, OwnedFd};
+
+    /// The two calls, blocking; sealed: the set of facilities is the
+    /// crate's.
+    pub trait CarriesFds {
+        fn send_fds(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> crate::Result<()>;
+        fn recv_fds(&self, buf: &mut [u8], max_fds: usize) -> crate::Result<(usize, Vec<OwnedFd>)>;
+    }
+}
+
+impl sealed::CarriesFds for seqpacket::Conn {
+    fn send_fds(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.send_with_fds(data, fds)
+    }
+    fn recv_fds(&self, buf: &mut [u8], max_fds: usize) -> Result<(usize, Vec<OwnedFd>)> {
+        self.recv_with_fds(buf, max_fds)
+    }
+}
+impl CarriesFds for seqpacket::Conn {}
+
+impl sealed::CarriesFds for super::dgram::UnixDatagram {
+    fn send_fds(&self, data: &[u8], fds: &[BorrowedFd<'_>]) -> Result<()> {
+        self.send_with_fds(data, fds, Wait::Forever)
+    }
+    fn recv_fds(&self, buf: &mut [u8], max_fds: usize) -> Result<(usize, Vec<OwnedFd>)> {
+        self.recv_with_fds(buf, max_fds, Wait::Forever)
+    }
+}
+impl CarriesFds for super::dgram::UnixDatagram {}
+
 /// Typed values of `T` over the message facility `M`: one value per
 /// message, as a header and the value in MessagePack (or CBOR, see
 /// [`Typed::with_encoding`] and the [module docs](self)).
@@ -366,7 +402,7 @@ impl<T: DeserializeOwned> Typed<sysv_mq::Queue, T> {
     }
 }
 
-impl<T: Serialize> Typed<seqpacket::Conn, T> {
+impl<M: CarriesFds, T: Serialize> Typed<M, T> {
     /// `sendmsg(SCM_RIGHTS)`—sends `value` with duplicates of `fds`, which
     /// the receiver gets from [`Typed::recv_with_fds`]. Blocks unless the
     /// connection is non-blocking.
@@ -421,12 +457,12 @@ impl<T: Serialize> Typed<seqpacket::Conn, T> {
                     limit,
                 });
             }
-            self.inner.send_with_fds(buf, fds)
+            self.inner.send_fds(buf, fds)
         })
     }
 }
 
-impl<T: DeserializeOwned> Typed<seqpacket::Conn, T> {
+impl<M: CarriesFds, T: DeserializeOwned> Typed<M, T> {
     /// `recvmsg(MSG_CMSG_CLOEXEC)`—receives one value and the descriptors
     /// that came with it (close-on-exec), accepting at most `max_fds`.
     ///
@@ -441,7 +477,7 @@ impl<T: DeserializeOwned> Typed<seqpacket::Conn, T> {
             if buf.is_empty() {
                 buf.resize(self.inner.recv_buffer_hint()?.max(codec::HEADER_LEN), 0);
             }
-            let (len, fds) = self.inner.recv_with_fds(buf, max_fds.min(MAX_FDS))?;
+            let (len, fds) = self.inner.recv_fds(buf, max_fds.min(MAX_FDS))?;
             if len == 0 {
                 return Err(Error::Os {
                     object: self.inner.object(),
