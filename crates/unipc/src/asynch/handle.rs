@@ -1,18 +1,28 @@
-//! [`AsyncMessages`]: any message endpoint, opened from its string, awaited.
+//! [`AsyncMessages`] and [`AsyncStreams`]: any endpoint, opened from its
+//! string, awaited.
 //!
-//! `OpenOptions` opens an endpoint into a [`MessageHandle`];
-//! [`MessageHandle::into_async`] turns it into the async form the facility
-//! allows: an [`FdMessenger`] over the descriptor where there is one, a
-//! [`Bridge`] where there is none (System V queues, rings, pubsubs, NATS).
+//! `OpenOptions` opens an endpoint into a [`MessageHandle`] or a
+//! [`StreamHandle`](crate::open::StreamHandle);
+//! [`MessageHandle::into_async`] turns the first into the async form the
+//! facility allows: an [`FdMessenger`] over the descriptor where there is
+//! one, a [`Bridge`] where there is none (System V queues, rings, pubsubs,
+//! NATS). `StreamHandle::into_async` turns a stream into an
+//! [`AsyncStream`] behind `AsyncRead`/`AsyncWrite`.
 
 use std::fmt;
 
-use super::{AsyncMessenger, Bridge, FdMessenger};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::{AsyncMessenger, AsyncStream, Bridge, FdMessenger};
 use crate::error::ObjectName;
 use crate::message::dgram::{UdpSocket, UnixDatagram};
 use crate::message::{posix_mq, Limits, Received, Tag};
 use crate::open::MessageHandle;
-use crate::stream::seqpacket;
+use crate::stream::{fifo, seqpacket, tcp, unix};
 use crate::Result;
 
 /// A message endpoint awaited through the one [`AsyncMessenger`] interface,
@@ -113,5 +123,76 @@ impl AsyncMessenger for AsyncMessages {
 
     async fn recv_into(&self, buf: &mut [u8]) -> Result<Received> {
         each!(self, m => m.recv_into(buf).await)
+    }
+}
+
+/// A byte-stream endpoint awaited: `AsyncRead` and `AsyncWrite` whatever
+/// its facility (a FIFO's read end refuses writes, its write end reads).
+#[non_exhaustive]
+#[derive(Debug)]
+pub enum AsyncStreams {
+    /// `fifo:PATH`, opened for reading.
+    FifoReader(AsyncStream<fifo::Reader>),
+    /// `fifo:PATH`, opened for writing.
+    FifoWriter(AsyncStream<fifo::Writer>),
+    /// `unix:PATH` or `unix:@NAME`.
+    Unix(AsyncStream<unix::Stream>),
+    /// `tcp:HOST:PORT`.
+    Tcp(AsyncStream<tcp::Stream>),
+}
+
+fn one_way(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::Unsupported, what.to_owned())
+}
+
+impl AsyncRead for AsyncStreams {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            AsyncStreams::FifoReader(s) => Pin::new(s).poll_read(cx, buf),
+            AsyncStreams::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            AsyncStreams::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            AsyncStreams::FifoWriter(_) => {
+                Poll::Ready(Err(one_way("a FIFO opened for writing cannot be read")))
+            }
+        }
+    }
+}
+
+impl AsyncWrite for AsyncStreams {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            AsyncStreams::FifoWriter(s) => Pin::new(s).poll_write(cx, buf),
+            AsyncStreams::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            AsyncStreams::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            AsyncStreams::FifoReader(_) => {
+                Poll::Ready(Err(one_way("a FIFO opened for reading cannot be written")))
+            }
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            AsyncStreams::FifoWriter(s) => Pin::new(s).poll_flush(cx),
+            AsyncStreams::Unix(s) => Pin::new(s).poll_flush(cx),
+            AsyncStreams::Tcp(s) => Pin::new(s).poll_flush(cx),
+            AsyncStreams::FifoReader(_) => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            AsyncStreams::FifoWriter(s) => Pin::new(s).poll_shutdown(cx),
+            AsyncStreams::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            AsyncStreams::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            AsyncStreams::FifoReader(_) => Poll::Ready(Ok(())),
+        }
     }
 }

@@ -80,7 +80,7 @@ mod stream;
 pub use bridge::Bridge;
 pub use eventfd::AsyncEventFd;
 pub use futex::AsyncFutex;
-pub use handle::AsyncMessages;
+pub use handle::{AsyncMessages, AsyncStreams};
 pub use message::{FdMessenger, Pollable};
 pub use semaphore::AsyncSemaphore;
 pub use semaphore_set::AsyncSemaphoreSet;

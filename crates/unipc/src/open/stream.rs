@@ -61,6 +61,25 @@ enum End {
 }
 
 impl StreamHandle {
+    /// This stream awaited (feature `tokio`): its descriptor registered
+    /// with the running runtime and switched to non-blocking. The stall
+    /// timeout does not carry over: bound an await with
+    /// `tokio::time::timeout` instead.
+    ///
+    /// # Errors
+    /// When the descriptor cannot be registered (no tokio runtime with IO
+    /// enabled is running) or switched.
+    #[cfg(feature = "tokio")]
+    pub fn into_async(self) -> Result<crate::asynch::AsyncStreams> {
+        use crate::asynch::{AsyncStream, AsyncStreams};
+        Ok(match self.end {
+            End::FifoReader(r) => AsyncStreams::FifoReader(AsyncStream::new(r)?),
+            End::FifoWriter(w) => AsyncStreams::FifoWriter(AsyncStream::new(w)?),
+            End::Unix(s, _) => AsyncStreams::Unix(AsyncStream::new(s)?),
+            End::Tcp(s) => AsyncStreams::Tcp(AsyncStream::new(s)?),
+        })
+    }
+
     pub(crate) fn fifo_reader(reader: fifo::Reader) -> Self {
         Self::of(End::FifoReader(reader))
     }

@@ -394,3 +394,62 @@ async fn read_dropped_mid_wait_loses_nothing() {
     assert_eq!(got, b"late bytes");
     wait_success(running).await;
 }
+
+/// Byte-stream endpoints opened from their strings and turned async
+/// (`StreamHandle::into_async`): a blocking peer process writes, this one
+/// reads to the end; the FIFO's read end refuses a write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_endpoints_opened_from_strings_are_awaited_between_processes() {
+    use unipc::open::OpenOptions;
+    use unipc::Endpoint;
+    const TEST: &str =
+        "asynch::streams::stream_endpoints_opened_from_strings_are_awaited_between_processes";
+    if util::role().is_some() {
+        let endpoint: Endpoint = util::arg("endpoint").parse().unwrap();
+        let handle = OpenOptions::new()
+            .timeout(Duration::from_secs(10))
+            .connect(&endpoint)
+            .unwrap();
+        let unipc::open::Handle::Stream(mut stream) = handle else {
+            panic!("{endpoint} is not a stream");
+        };
+        std::io::Write::write_all(&mut stream, format!("through {endpoint}").as_bytes()).unwrap();
+        return;
+    }
+    let dir = util::TempDir::new();
+    let fifo = dir.join("f");
+    let _fifo = fifo::Fifo::create(&fifo, Mode::OWNER_RW).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for text in [
+        format!("fifo:{}", fifo.display()),
+        format!("unix:{}", dir.join("s").display()),
+        format!("tcp:127.0.0.1:{port}"),
+    ] {
+        let endpoint: Endpoint = text.parse().unwrap();
+        let listener = OpenOptions::new().listen(&endpoint).unwrap();
+        let peer = util::Peer::new(TEST, "writer")
+            .arg("endpoint", &text)
+            .spawn();
+        let handle = tokio::task::spawn_blocking(move || listener.accept().unwrap())
+            .await
+            .unwrap();
+        let unipc::open::Handle::Stream(stream) = handle else {
+            panic!("{text} is not a stream");
+        };
+        let mut stream = stream.into_async().unwrap();
+        let mut got = String::new();
+        patient("read", stream.read_to_string(&mut got))
+            .await
+            .unwrap();
+        assert_eq!(got, format!("through {endpoint}"));
+        if text.starts_with("fifo:") {
+            let err = stream.write_all(b"x").await.unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::Unsupported, "{err}");
+        }
+        wait_success(peer).await;
+    }
+}
