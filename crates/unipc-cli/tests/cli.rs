@@ -3886,6 +3886,14 @@ fn gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked() {
          echo '== all'; unipc gc --kept --unowned -v\n\
          echo '== empty'; ls -A /dev/shm /dev/mqueue\n\
          echo '== kind'; unipc gc --kind unix || echo \"exit $?\"\n\
+         # A waiter stopped in semop is in no semncnt, but in its syscall.\n\
+         unipc create sysv-sem:0x2222 --count 1 --values 0 > /dev/null\n\
+         unipc semop sysv-sem:0x2222 0:-1 & w=$!\n\
+         while ! grep -qs '^6[45] \\|^220 ' /proc/$w/task/*/syscall; do sleep 0.01; done\n\
+         kill -STOP $w\n\
+         echo '== stopped'; unipc gc --kept -v\n\
+         kill -9 $w; wait $w || true\n\
+         unipc rm sysv-sem:0x2222\n\
          # Another user plants root's record directory: no record is read\n\
          # from it or written to it, and gc says so.\n\
          setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir /dev/shm/.unipc-creators-0\n\
@@ -3953,6 +3961,11 @@ fn gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked() {
         "{empty}"
     );
     assert!(part("kind").contains("exit 2"), "{text}");
+    let stopped = part("stopped");
+    assert!(
+        stopped.contains("stays sysv-sem:id=") && stopped.contains("waits on it"),
+        "{stopped}"
+    );
     let planted = part("planted");
     assert!(planted.contains("stays shm:/planted: unowned"), "{planted}");
     assert!(

@@ -181,12 +181,14 @@ fn object_json(o: &Object, users: &Names) -> Value {
             waiting_increase,
             waiting_zero,
             last_op,
+            waiting,
             ..
         } => json!({
             "key": format!("{:#010x}", *key as u32), "id": id, "semaphores": semaphores,
             "creator_uid": creator_uid, "waiting_increase": waiting_increase,
             "waiting_zero": waiting_zero,
             "last_op": last_op.iter().map(pid_json).collect::<Vec<_>>(),
+            "waiting": holders_json(waiting),
         }),
         Details::SysvShm {
             key,

@@ -26,7 +26,7 @@ use std::time::Duration;
 use anyhow::Context;
 use unipc::message::sysv_mq::Select;
 use unipc::message::typed::{self, Encoding, Framed, TypeTag, Typed};
-use unipc::message::{Messenger, Tag, Wait};
+use unipc::message::{Messenger, Received, Tag, Wait};
 use unipc::open::{Handle, MessageHandle, OpenOptions, StreamHandle};
 use unipc::Endpoint;
 
@@ -508,7 +508,21 @@ fn recv_messages(args: &RecvArgs, messages: &MessageHandle, wait: Wait) -> anyho
         if out::stdout_gone() {
             return Ok(());
         }
-        let got = messages.recv_select(select, &mut buf, wait)?;
+        // NATS lets a message be taken tentatively: acknowledged only once
+        // it is on stdout, so a signal or a failed write before that
+        // leaves it to be delivered again instead of losing it.
+        let (got, tentative) = match messages {
+            MessageHandle::Nats(nats) if matches!(select, Select::Any) => {
+                let delivery = nats.recv_unacked(wait)?;
+                let len = delivery.payload().len();
+                if len > buf.len() {
+                    buf.resize(len, 0);
+                }
+                buf[..len].copy_from_slice(delivery.payload());
+                (Received::new(len, delivery.tag()), Some(delivery))
+            }
+            _ => (messages.recv_select(select, &mut buf, wait)?, None),
+        };
         let data = &buf[..got.len];
         line.clear();
         if args.typed {
@@ -544,12 +558,24 @@ fn recv_messages(args: &RecvArgs, messages: &MessageHandle, wait: Wait) -> anyho
             }
         }
         if let Err(err) = write_stdout(&mut stdout, &line) {
+            if let (Some(delivery), MessageHandle::Nats(nats)) = (tentative, messages) {
+                nats.release(delivery);
+                anyhow::bail!(
+                    "{}: message {} ({} bytes) could not be written: {err}; it was not acknowledged, so the server delivers it again; {written} message(s) were written before it",
+                    messages.object(),
+                    written + 1,
+                    got.len,
+                );
+            }
             anyhow::bail!(
                 "{}: message {} ({} bytes) was received but is lost: {err}; {written} message(s) were written before it",
                 messages.object(),
                 written + 1,
                 got.len,
             );
+        }
+        if let (Some(delivery), MessageHandle::Nats(nats)) = (tentative, messages) {
+            nats.ack(delivery)?;
         }
     }
     Ok(())

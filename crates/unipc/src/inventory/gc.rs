@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `sysv-shm` | no attachment, and its creator and last user (the kernel's `shm_cpid`, `shm_lpid`) are dead; and, if unipc made it, not kept |
 //! | `sysv-mq` | its creator (unipc's record) and its last sender and receiver are dead, and no live thread is blocked in `msgsnd`/`msgrcv` on it (`/proc/*/task/*/syscall`) |
-//! | `sysv-sem` | its creator (unipc's record) and the last process to operate on each semaphore are dead, and nobody waits |
+//! | `sysv-sem` | its creator (unipc's record) and the last process to operate on each semaphore are dead, and nobody waits (`semncnt`/`semzcnt`, and no thread in `semop` on it, a stopped one included) |
 //! | `posix-mq`, `shm`, `sem` | its creator (unipc's record) is dead and no live process has it open or mapped |
 //!
 //! The creator of a POSIX object or System V queue or set is known only
@@ -321,8 +321,15 @@ impl GcOptions {
                 waiting_increase,
                 waiting_zero,
                 last_op,
+                waiting,
                 ..
             } => {
+                if let Some(w) = waiting.first() {
+                    return (
+                        false,
+                        format!("process {} ({}) waits on it", w.pid, w.command),
+                    );
+                }
                 let (Some(up), Some(zero)) = (waiting_increase, waiting_zero) else {
                     return (false, "this user may not read its state".into());
                 };

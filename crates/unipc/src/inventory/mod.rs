@@ -239,6 +239,9 @@ pub enum Details {
         /// The last process to operate on each semaphore (`GETPID`), empty
         /// when unreadable.
         last_op: Vec<Pid>,
+        /// The live processes with a thread in `semop` on it (of those
+        /// whose threads the caller can read), stopped ones included.
+        waiting: Vec<Holder>,
     },
     /// A System V shared-memory segment.
     #[non_exhaustive]
@@ -473,7 +476,7 @@ impl ListOptions {
             sysv::queues(&mut listing, &procs)?;
         }
         if self.wants(Kind::SysvSem) {
-            sysv::semaphore_sets(&mut listing)?;
+            sysv::semaphore_sets(&mut listing, &procs)?;
         }
         if self.wants(Kind::SysvShm) {
             sysv::segments(&mut listing, &procs)?;

@@ -31,6 +31,10 @@ pub(super) struct Processes {
     /// A System V queue's id, with the pids of which a thread is blocked
     /// in `msgsnd` or `msgrcv` on it (`/proc/PID/task/TID/syscall`).
     queue_waiters: HashMap<i64, Vec<u32>>,
+    /// A System V semaphore set's id, with the pids of which a thread is
+    /// in `semop` or `semtimedop` on it: a stopped waiter is not counted
+    /// in `semncnt`, but its thread still shows the call.
+    set_waiters: HashMap<i64, Vec<u32>>,
     /// The path a descriptor's link showed for each open file.
     paths: HashMap<(u64, u64), PathBuf>,
     /// Each holder's command name and real user and group ids.
@@ -91,6 +95,7 @@ impl Processes {
             + self.sockets.values().map(Vec::len).sum::<usize>()
             + self.segments.values().map(Vec::len).sum::<usize>()
             + self.queue_waiters.values().map(Vec::len).sum::<usize>()
+            + self.set_waiters.values().map(Vec::len).sum::<usize>()
     }
 
     /// The System V queue each thread of `pid` is blocked on, if any: a
@@ -117,16 +122,26 @@ impl Processes {
             let Ok(nr) = nr.parse::<i64>() else {
                 continue;
             };
-            if nr != libc::SYS_msgrcv && nr != libc::SYS_msgsnd {
+            let waiters = if nr == libc::SYS_msgrcv || nr == libc::SYS_msgsnd {
+                &mut self.queue_waiters
+            } else if nr == libc::SYS_semop || nr == libc::SYS_semtimedop {
+                &mut self.set_waiters
+            } else {
                 continue;
-            }
+            };
             if let Some(id) = arg1
                 .strip_prefix("0x")
                 .and_then(|h| i64::from_str_radix(h, 16).ok())
             {
-                push_once(self.queue_waiters.entry(id).or_default(), pid);
+                push_once(waiters.entry(id).or_default(), pid);
             }
         }
+    }
+
+    /// The live processes with a thread in `semop` on System V set `id`
+    /// (waiting, or stopped while waiting).
+    pub(super) fn waiting_on_set(&self, id: i32) -> Vec<Holder> {
+        self.pids_to_holders(self.set_waiters.get(&i64::from(id)), |_| {})
     }
 
     /// The live processes blocked sending to or receiving from System V

@@ -101,7 +101,7 @@ pub(super) fn queues(listing: &mut Listing, procs: &Processes) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn semaphore_sets(listing: &mut Listing) -> Result<()> {
+pub(super) fn semaphore_sets(listing: &mut Listing, procs: &Processes) -> Result<()> {
     const PATH: &str = "/proc/sysvipc/sem";
     for row in table(PATH)? {
         let id: i32 = field(PATH, &row, "semid", 10)?;
@@ -142,6 +142,7 @@ pub(super) fn semaphore_sets(listing: &mut Listing) -> Result<()> {
                 waiting_increase,
                 waiting_zero,
                 last_op,
+                waiting: procs.waiting_on_set(id),
             },
         });
     }

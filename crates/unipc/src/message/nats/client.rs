@@ -717,6 +717,18 @@ impl Nats {
         })
     }
 
+    /// Gives `delivery` back unacknowledged (a `NAK`): the server delivers
+    /// it again at once rather than after the ack wait. Best effort: if
+    /// the `NAK` is lost, the ack wait brings it back anyway.
+    pub fn release(&self, delivery: Delivery) {
+        let _ = self.block(self.request_timeout, "release", async {
+            delivery
+                .message
+                .ack_with(jetstream::AckKind::Nak(None))
+                .await
+        });
+    }
+
     /// Acknowledges `delivery` and waits for the server to confirm: it is
     /// not delivered again.
     ///
