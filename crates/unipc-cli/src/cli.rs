@@ -839,6 +839,11 @@ pub struct GcArgs {
     /// Also say what stays, and why.
     #[arg(short, long)]
     pub verbose: bool,
+    /// In a nested PID namespace (a container), judge anyway: no process
+    /// outside it shares this IPC namespace and /dev/shm. Without it such a
+    /// run removes nothing, since those processes are invisible here.
+    #[arg(long)]
+    pub private_namespace: bool,
     /// One JSON document (schema unipc-gc/1) instead of lines.
     #[arg(long)]
     pub json: bool,

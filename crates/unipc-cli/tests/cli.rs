@@ -3878,30 +3878,35 @@ fn gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked() {
          {creator} pid=$!\n\
          while [ ! -e /dev/mqueue/dead ]; do sleep 0.01; done\n\
          kill -9 $pid; wait $pid || true\n\
-         echo '== dry'; unipc gc --dry-run -v\n\
-         echo '== json'; unipc gc --dry-run --json\n\
-         echo '== run'; unipc gc\n\
+         echo '== nested'; unipc gc -v\n\
+         echo '== dry'; unipc gc --private-namespace --dry-run -v\n\
+         echo '== json'; unipc gc --private-namespace --dry-run --json\n\
+         echo '== run'; unipc gc --private-namespace\n\
          echo '== left'; ls -A /dev/shm /dev/mqueue\n\
-         echo '== nobody'; setpriv --reuid=nobody --regid=nogroup --clear-groups unipc gc --kept --unowned -v\n\
-         echo '== all'; unipc gc --kept --unowned -v\n\
+         echo '== nobody'; setpriv --reuid=nobody --regid=nogroup --clear-groups unipc gc --private-namespace --kept --unowned -v\n\
+         echo '== all'; unipc gc --private-namespace --kept --unowned -v\n\
          echo '== empty'; ls -A /dev/shm /dev/mqueue\n\
-         echo '== kind'; unipc gc --kind unix || echo \"exit $?\"\n\
+         echo '== kind'; unipc gc --private-namespace --kind unix || echo \"exit $?\"\n\
          # A waiter stopped in semop is in no semncnt, but in its syscall.\n\
          unipc create sysv-sem:0x2222 --count 1 --values 0 > /dev/null\n\
          unipc semop sysv-sem:0x2222 0:-1 & w=$!\n\
          while ! grep -qs '^6[45] \\|^220 ' /proc/$w/task/*/syscall; do sleep 0.01; done\n\
          kill -STOP $w\n\
-         echo '== stopped'; unipc gc --kept -v\n\
+         while ! grep -qs '^[0-9]* ([^)]*) T' /proc/$w/stat; do sleep 0.01; done\n\
+         echo '== stopped'; unipc gc --private-namespace --kept -v\n\
          kill -9 $w; wait $w || true\n\
          unipc rm sysv-sem:0x2222\n\
          # Another user plants root's record directory: no record is read\n\
          # from it or written to it, and gc says so.\n\
          setpriv --reuid=nobody --regid=nogroup --clear-groups mkdir /dev/shm/.unipc-creators-0\n\
          unipc create shm:/planted --size 1 > /dev/null\n\
-         echo '== planted'; unipc gc -v 2>&1\n"
+         echo '== planted'; unipc gc --private-namespace -v 2>&1\n"
     )) else {
         return;
     };
+    if !out.status.success() {
+        eprintln!("the world's stdout:\n{}", out.stdout_text());
+    }
     let text = out.ok();
     let part = |name: &str| {
         let start = text
@@ -3910,6 +3915,13 @@ fn gc_removes_dead_creators_objects_keeps_kept_and_unowned_until_asked() {
         let rest = &text[start + name.len() + 4..];
         rest[..rest.find("\n== ").unwrap_or(rest.len())].to_owned()
     };
+    // In a nested PID namespace, nothing is judged without the flag.
+    let nested = part("nested");
+    assert!(
+        nested.contains("stays posix-mq:/dead: this PID namespace is nested")
+            && !nested.contains("removed"),
+        "{nested}"
+    );
     let dry = part("dry");
     assert!(
         dry.contains("would remove posix-mq:/dead: its creator"),

@@ -16,6 +16,7 @@ pub fn run(args: GcArgs) -> anyhow::Result<ExitCode> {
         .dry_run(args.dry_run)
         .unowned(args.unowned)
         .kept(args.kept)
+        .private_namespace(args.private_namespace)
         .run()?;
     let failed = report
         .decisions

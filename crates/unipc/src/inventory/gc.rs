@@ -67,6 +67,7 @@ pub struct GcOptions {
     unowned: bool,
     kept: bool,
     dry_run: bool,
+    private_namespace: bool,
 }
 
 /// What became of one object.
@@ -146,6 +147,17 @@ impl GcOptions {
         self
     }
 
+    /// Says that no process outside this PID namespace shares its IPC
+    /// namespace and its `/dev/shm`: only then does a run in a nested PID
+    /// namespace (a container's) judge anything. Without it, such a run
+    /// removes nothing: processes of the parent namespace that share the
+    /// objects are invisible in this `/proc`, and a System V pid they left
+    /// reads 0 here.
+    pub fn private_namespace(mut self, private: bool) -> GcOptions {
+        self.private_namespace = private;
+        self
+    }
+
     /// Lists, decides, and (unless a dry run) removes the stale objects.
     ///
     /// # Errors
@@ -174,6 +186,7 @@ impl GcOptions {
             .unreadable
             .iter()
             .any(|u| u.what.starts_with("/proc/"));
+        let nested = !self.private_namespace && in_nested_pid_namespace();
         let stale_records = self.prune_records(&listing, &kinds);
         let mut unreadable = listing.unreadable.clone();
         for (what, reason) in creator::foreign_directories() {
@@ -186,7 +199,15 @@ impl GcOptions {
             .objects
             .iter()
             .map(|object| {
-                let (stale, reason) = self.judge(object, procs_unreadable);
+                let (stale, reason) = if nested {
+                    (
+                        false,
+                        "this PID namespace is nested: processes outside it may use it unseen (--private-namespace if none can)"
+                            .to_owned(),
+                    )
+                } else {
+                    self.judge(object, procs_unreadable)
+                };
                 Decision {
                     object: object.clone(),
                     reason,
@@ -462,6 +483,20 @@ impl GcOptions {
         }
         count
     }
+}
+
+/// The inode of the initial PID namespace (`PROC_PID_INIT_INO`, fixed in
+/// the kernel since 3.8).
+const INITIAL_PID_NAMESPACE: u64 = 0xEFFF_FFFC;
+
+/// Whether this process runs in a PID namespace other than the initial
+/// one (a container's, an `unshare --pid`'s): its `/proc/self/ns/pid` is
+/// not the initial namespace's inode. (`NSpid:` cannot tell: with `/proc`
+/// mounted for the namespace it lists one pid.) Unreadable counts as
+/// nested.
+fn in_nested_pid_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/ns/pid").map_or(true, |m| m.ino() != INITIAL_PID_NAMESPACE)
 }
 
 /// Removes a stale object, if it is still the one judged and `procs` (read

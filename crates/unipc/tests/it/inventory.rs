@@ -237,7 +237,11 @@ fn world() {
     dead.kill();
     held_creator.kill();
 
-    let report = GcOptions::new().dry_run(true).run().unwrap();
+    let report = GcOptions::new()
+        .private_namespace(true)
+        .dry_run(true)
+        .run()
+        .unwrap();
     let d = &report.decisions;
     for n in names("dead") {
         assert_outcome(d, &n, true, "is dead");
@@ -278,7 +282,7 @@ fn world() {
     // A dry run removed nothing.
     assert!(std::path::Path::new("/dev/shm/gc-dead").exists());
 
-    let report = GcOptions::new().run().unwrap();
+    let report = GcOptions::new().private_namespace(true).run().unwrap();
     for n in names("dead") {
         assert!(matches!(
             decision(&report.decisions, &n).outcome,
@@ -300,6 +304,7 @@ fn world() {
 
     // The kinds asked for only; unowned and kept go when asked.
     let report = GcOptions::new()
+        .private_namespace(true)
         .kind(Kind::Shm)
         .unowned(true)
         .run()
@@ -307,7 +312,11 @@ fn world() {
     assert!(report.decisions.iter().all(|d| d.object.kind == Kind::Shm));
     assert_outcome(&report.decisions, "shm:/gc-raw", true, "unowned");
     assert_outcome(&report.decisions, "shm:/gc-kept", false, "kept on purpose");
-    let report = GcOptions::new().kept(true).run().unwrap();
+    let report = GcOptions::new()
+        .private_namespace(true)
+        .kept(true)
+        .run()
+        .unwrap();
     for n in names("kept") {
         assert_outcome(&report.decisions, &n, true, "(kept)");
     }
@@ -328,7 +337,7 @@ fn world() {
     holder.kill();
     live.kill();
     waiter.kill();
-    let report = GcOptions::new().run().unwrap();
+    let report = GcOptions::new().private_namespace(true).run().unwrap();
     for n in names("held").into_iter().chain(names("live")) {
         assert_outcome(&report.decisions, &n, true, "is dead");
     }
