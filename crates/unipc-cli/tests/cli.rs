@@ -4606,3 +4606,59 @@ fn bench_with_nats_measures_the_server_round_trip_and_removes_its_streams() {
         assert!(line.contains("stream missing"), "{line}");
     }
 }
+
+#[test]
+fn bridge_sets_aside_what_the_destination_refuses_and_keeps_a_journal_to_its_pair() {
+    let base = unique();
+    let (src, dst, other) = (
+        format!("posix-mq:/{base}-src"),
+        format!("posix-mq:/{base}-dst"),
+        format!("posix-mq:/{base}-other"),
+    );
+    let _g = [
+        Removed(src.clone()),
+        Removed(dst.clone()),
+        Removed(other.clone()),
+    ];
+    unipc_run(&["create", &src, "--max-size", "128"]).ok();
+    unipc_run(&["create", &dst, "--max-size", "16"]).ok();
+    unipc_run(&["create", &other]).ok();
+    unipc_run(&["send", &src, &"x".repeat(100)]).ok();
+    unipc_run(&["send", &src, "small"]).ok();
+    let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+    let state = dir.path().join("state");
+    let mut cmd = unipc();
+    cmd.args([
+        "bridge",
+        &src,
+        &dst,
+        "--idle-exit",
+        "0.5",
+        "--progress",
+        "0",
+        "--state",
+    ])
+    .arg(&state);
+    let done = run(cmd, Input::Nothing);
+    assert!(done.status.success(), "{}", done.stderr);
+    assert!(
+        done.stderr.contains("exceeds the limit of 16 bytes") && done.stderr.contains("refused 1"),
+        "{}",
+        done.stderr
+    );
+    let kept: Vec<_> = std::fs::read_dir(state.join("refused"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(
+        std::fs::read(kept[0].path()).unwrap(),
+        "x".repeat(100).as_bytes()
+    );
+    assert_eq!(unipc_run(&["recv", &dst]).ok(), "small\n");
+    // The same journal for another pair is refused.
+    let mut cmd = unipc();
+    cmd.args(["bridge", &other, &dst, "--state"]).arg(&state);
+    let line = run(cmd, Input::Nothing).runtime_error(&state.display().to_string());
+    assert!(line.contains("is the journal of"), "{line}");
+}

@@ -99,6 +99,9 @@ pub struct NatsAddress {
     pub durable: Option<String>,
 }
 
+/// The longest subject an endpoint takes, in bytes.
+pub const MAX_SUBJECT: usize = 1024;
+
 /// The NATS port when an endpoint gives none.
 pub const NATS_DEFAULT_PORT: u16 = 4222;
 
@@ -127,6 +130,12 @@ impl NatsAddress {
         let (server, rest) = rest
             .split_once('/')
             .ok_or_else(|| bad(input, "expected /SUBJECT after the server"))?;
+        if server.contains('@') {
+            return Err(bad(
+                input,
+                "a user and password in the server address are not supported",
+            ));
+        }
         let server = if server.ends_with(']') || !server.contains(':') {
             parse_host_port(input, &format!("{server}:{NATS_DEFAULT_PORT}"))?
         } else {
@@ -168,6 +177,18 @@ impl NatsAddress {
 fn check_subject(input: &str, subject: &str) -> Result<()> {
     if subject.is_empty() {
         return Err(bad(input, "the subject is empty"));
+    }
+    // A server refuses a control line over 4 KiB (`max_control_line`),
+    // and a publish's line holds the subject twice over (subject and
+    // reply): well under that.
+    if subject.len() > MAX_SUBJECT {
+        return Err(bad(
+            input,
+            format!(
+                "the subject is {} bytes: at most {MAX_SUBJECT} (a server refuses longer control lines)",
+                subject.len()
+            ),
+        ));
     }
     if let Some(c) = subject
         .chars()
@@ -595,7 +616,12 @@ mod tests {
             ("nats://host/a?stream=x.y", "may not hold '.'"),
             ("nats://host/a?queue=x", "unknown option"),
             ("nats://host/a?stream=x&stream=y", "given twice"),
+            (
+                Box::leak(format!("nats://h/{}", "a".repeat(1025)).into_boxed_str()),
+                "at most 1024",
+            ),
             ("nats://host/a?stream", "not KEY=VALUE"),
+            ("nats://u:p@host:1/a", "user and password"),
         ];
         for (input, want) in cases {
             let err = input.parse::<Endpoint>().unwrap_err().to_string();

@@ -45,9 +45,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         .map(super::nats_bench::Target::parse)
         .transpose()?;
     let report = unipc_bench::run(&config).map_err(|e| usage(e.to_string()))?;
-    let nats = nats
-        .map(|target| target.measure(if args.quick { 200 } else { 2000 }))
-        .transpose()?;
+    // A server that fails mid-way costs the NATS section, not the tables.
+    let (nats, nats_failed) = match nats.map(|t| t.measure(if args.quick { 200 } else { 2000 })) {
+        Some(Ok(section)) => (Some(section), None),
+        Some(Err(err)) => (None, Some(err)),
+        None => (None, None),
+    };
     if let Some(file) = json {
         let mut value = serde_json::to_value(&report)
             .with_context(|| format!("{}: encoding the report", file.path().display()))?;
@@ -67,7 +70,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<ExitCode> {
         text.push_str(&section.render());
     }
     crate::out::write_stdout(&mut std::io::stdout().lock(), text.as_bytes())?;
-    Ok(ExitCode::SUCCESS)
+    match nats_failed {
+        Some(err) => Err(err.context("the NATS section was not measured; the tables above were")),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn parse_cpus(text: &str) -> anyhow::Result<(usize, usize)> {

@@ -160,7 +160,7 @@ impl Journal {
     /// # Errors
     /// When `dir` cannot be made or read, is not a directory of this
     /// user's, or another bridge holds it.
-    pub fn open(dir: &Path) -> anyhow::Result<Journal> {
+    pub fn open(dir: &Path, pair: &str) -> anyhow::Result<Journal> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -205,6 +205,25 @@ impl Journal {
                 "{}: another bridge is using this state directory",
                 dir.display()
             );
+        }
+        // A journal belongs to one source and destination: what it holds
+        // must never be replayed into another.
+        let pair_file = dir.join("endpoints");
+        match std::fs::read_to_string(&pair_file) {
+            Ok(found) if found.trim_end() == pair => {}
+            Ok(found) => anyhow::bail!(
+                "{}: this state directory is the journal of {}, not of {pair}: give each bridge its own --state",
+                dir.display(),
+                found.trim_end()
+            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let fresh = dir.join("endpoints.new");
+                std::fs::write(&fresh, format!("{pair}\n"))
+                    .with_context(|| format!("{}: write", fresh.display()))?;
+                std::fs::rename(&fresh, &pair_file)
+                    .with_context(|| format!("{}: write", pair_file.display()))?;
+            }
+            Err(e) => return Err(e).with_context(|| format!("{}: read", pair_file.display())),
         }
         let path = dir.join("journal");
         let mut old = Vec::new();
@@ -333,6 +352,34 @@ impl Journal {
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(path)
             .with_context(|| format!("{}: open", path.display()))?;
+        Ok(file)
+    }
+
+    /// Keeps a message the destination refused for good (too large,
+    /// rejected) as `refused/ID` beside the journal, so it is neither lost
+    /// nor retried forever; returns the file's path.
+    pub fn set_aside(&self, id: &str, bytes: &[u8]) -> anyhow::Result<PathBuf> {
+        let dir = self.path.with_file_name("refused");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("{}: make", dir.display()))?;
+        let file = dir.join(id);
+        std::fs::OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|mut f| f.write_all(bytes).and_then(|()| f.sync_data()))
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .with_context(|| format!("{}: write", file.display()))?;
         Ok(file)
     }
 

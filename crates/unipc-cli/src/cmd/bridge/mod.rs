@@ -52,6 +52,7 @@ struct Counts {
     retried: u64,
     replayed: u64,
     skipped: u64,
+    refused: u64,
 }
 
 /// `unipc bridge SRC DST [--count N] [--idle-exit SECS] --state DIR`.
@@ -63,7 +64,10 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
         )));
     }
     let stop = crate::terminate::stop_flag()?;
-    let mut journal = Journal::open(&args.state)?;
+    let mut journal = Journal::open(
+        &args.state,
+        &format!("{} {}", args.source, args.destination),
+    )?;
     let options = match args.timeout {
         Some(t) => OpenOptions::new().timeout(t),
         None => OpenOptions::new(),
@@ -79,6 +83,12 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
         .ok_or_else(|| {
             crate::cmd::usage(format!("{}: not a message endpoint", args.destination))
         })?;
+    if same_object(&source, &destination) {
+        return Err(crate::cmd::usage(format!(
+            "{} and {} are the same object: the bridge would move its messages in a loop",
+            args.source, args.destination
+        )));
+    }
     let mut counts = Counts::default();
     let mut progress = Progress::new(args.progress);
 
@@ -109,7 +119,13 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
                         let redelivered = journal.delivered_before(sequence);
                         if !redelivered {
                             let id = format!("unipc-bridge-nats-{stream_name}-{sequence}");
-                            target.deliver(&id, delivery.payload(), delivery.tag(), &mut counts)?;
+                            target.deliver(
+                                &journal,
+                                &id,
+                                delivery.payload(),
+                                delivery.tag(),
+                                &mut counts,
+                            )?;
                             journal.delivered(sequence)?;
                         }
                         // An acknowledgement that does not reach the server
@@ -204,7 +220,7 @@ impl Target<'_> {
         entry: &journal::Entry,
         counts: &mut Counts,
     ) -> anyhow::Result<()> {
-        self.deliver(&entry.message_id, &entry.bytes, entry.tag, counts)?;
+        self.deliver(journal, &entry.message_id, &entry.bytes, entry.tag, counts)?;
         journal.done(entry.id)
     }
 
@@ -212,7 +228,17 @@ impl Target<'_> {
     /// explains (full, timed out, unreachable, not acknowledged) until it
     /// goes or a signal asks to stop (then an error: the message stays
     /// journaled).
-    fn deliver(&self, id: &str, bytes: &[u8], tag: Tag, counts: &mut Counts) -> anyhow::Result<()> {
+    /// A message the destination refuses for good (too large, a tag or a
+    /// content it rejects) is set aside in `DIR/refused/` and reported,
+    /// so one message cannot stop the bridge.
+    fn deliver(
+        &self,
+        journal: &Journal,
+        id: &str,
+        bytes: &[u8],
+        tag: Tag,
+        counts: &mut Counts,
+    ) -> anyhow::Result<()> {
         let tag = tag_for(self.endpoint, tag);
         let mut pause = RETRY_START;
         loop {
@@ -224,6 +250,16 @@ impl Target<'_> {
             };
             match sent {
                 Ok(()) => return Ok(()),
+                Err(e) if refused_for_good(&e) => {
+                    let kept = journal.set_aside(id, bytes)?;
+                    counts.refused += 1;
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "unipc bridge: {e}; the message is kept in {}",
+                        kept.display()
+                    );
+                    return Ok(());
+                }
                 Err(e) if retryable(&e) => {
                     if self.stop.load(Ordering::SeqCst) {
                         return Err(e).context(
@@ -238,6 +274,32 @@ impl Target<'_> {
             }
         }
     }
+}
+
+/// Whether two opened endpoints are one object under two spellings (a
+/// System V queue by key and by id; a NATS stream by two subjects).
+fn same_object(a: &MessageHandle, b: &MessageHandle) -> bool {
+    match (a, b) {
+        (MessageHandle::SysvMq(x), MessageHandle::SysvMq(y)) => x.id() == y.id(),
+        (MessageHandle::Nats(x), MessageHandle::Nats(y)) => {
+            x.address().server == y.address().server
+                && x.address().stream_name() == y.address().stream_name()
+        }
+        _ => false,
+    }
+}
+
+/// What the destination will refuse however often it is asked.
+fn refused_for_good(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::MessageTooLarge { .. }
+            | Error::Unsupported { .. }
+            | Error::Remote {
+                kind: unipc::RemoteKind::Rejected,
+                ..
+            }
+    )
 }
 
 fn retryable(e: &Error) -> bool {
@@ -290,10 +352,11 @@ impl Progress {
 fn line(counts: &Counts, in_flight: usize, end: &str) {
     let _ = writeln!(
         std::io::stderr().lock(),
-        "unipc bridge: moved {}, in flight {in_flight}, retried {}, replayed {}, skipped {}{end}",
+        "unipc bridge: moved {}, in flight {in_flight}, retried {}, replayed {}, skipped {}, refused {}{end}",
         counts.moved,
         counts.retried,
         counts.replayed,
-        counts.skipped
+        counts.skipped,
+        counts.refused
     );
 }
