@@ -83,8 +83,8 @@ fn tag_bytes(tag: Tag, out: &mut Vec<u8>) {
 }
 
 /// Reads the journal's records in order, stopping at the first that is
-/// cut or fails its checksum.
-fn records(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+/// cut or fails its checksum; also how many bytes were read whole.
+fn records_and_length(bytes: &[u8]) -> (Vec<(u8, &[u8])>, usize) {
     let mut out = Vec::new();
     let mut at = 0;
     while at + HEADER <= bytes.len() {
@@ -103,7 +103,12 @@ fn records(bytes: &[u8]) -> Vec<(u8, &[u8])> {
         out.push((content[0], &content[1..]));
         at = end;
     }
-    out
+    (out, at)
+}
+
+#[cfg(test)]
+fn records(bytes: &[u8]) -> Vec<(u8, &[u8])> {
+    records_and_length(bytes).0
 }
 
 /// A cursor over a record's body.
@@ -244,7 +249,17 @@ impl Journal {
         let mut delivered = BTreeSet::new();
         let mut next_id = 0;
         let mut last_ring_sequence = None;
-        for (kind, body) in records(&old) {
+        let (found, whole) = records_and_length(&old);
+        if whole < old.len() {
+            // A torn last write after a host crash, or damage: say so, as
+            // what it held may have been in flight.
+            eprintln!(
+                "unipc bridge: {}: {} byte(s) after the last whole record were ignored (a torn write or damage); a message in flight then may be lost",
+                path.display(),
+                old.len() - whole
+            );
+        }
+        for (kind, body) in found {
             let mut b = Body(body);
             match kind {
                 b'P' => {
