@@ -537,7 +537,14 @@ pub enum Error {
     },
 }
 
-/// What kind of failure an [`Error::Remote`] is.
+/// What kind of failure an [`Error::Remote`] is: what a program retries
+/// (unreachable, not acknowledged) and what it reports (stream missing,
+/// rejected).
+///
+/// ```
+/// use unipc::RemoteKind;
+/// assert_eq!(RemoteKind::StreamMissing.to_string(), "stream missing");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RemoteKind {

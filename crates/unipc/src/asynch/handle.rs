@@ -128,6 +128,26 @@ impl AsyncMessenger for AsyncMessages {
 
 /// A byte-stream endpoint awaited: `AsyncRead` and `AsyncWrite` whatever
 /// its facility (a FIFO's read end refuses writes, its write end reads).
+///
+/// ```
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// use unipc::open::{Handle, OpenOptions};
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let dir = tempfile::tempdir()?;
+/// let endpoint: unipc::Endpoint = format!("unix:{}", dir.path().join("s").display()).parse()?;
+/// let listener = OpenOptions::new().listen(&endpoint)?;
+/// let Handle::Stream(client) = OpenOptions::new().connect(&endpoint)? else { unreachable!() };
+/// let Handle::Stream(server) = listener.accept()? else { unreachable!() };
+/// let (mut client, mut server) = (client.into_async()?, server.into_async()?);
+/// client.write_all(b"hello").await?;
+/// let mut got = [0; 5];
+/// server.read_exact(&mut got).await?;
+/// assert_eq!(&got, b"hello");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum AsyncStreams {

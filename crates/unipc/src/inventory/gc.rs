@@ -97,6 +97,15 @@ pub struct Decision {
 }
 
 /// What [`GcOptions::run`] did.
+///
+/// ```
+/// use unipc::inventory::gc::{GcOptions, Outcome};
+/// let report = GcOptions::new().dry_run(true).run().unwrap();
+/// for d in &report.decisions {
+///     let verb = if matches!(d.outcome, Outcome::WouldGo) { "would remove" } else { "stays" };
+///     println!("{verb} {}: {}", d.object.name, d.reason);
+/// }
+/// ```
 #[derive(Debug, Default)]
 #[non_exhaustive]
 pub struct Report {

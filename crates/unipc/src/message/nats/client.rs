@@ -202,6 +202,13 @@ impl std::fmt::Debug for Nats {
 }
 
 /// What [`Nats::stat`] reports of the stream.
+///
+/// ```no_run
+/// let unipc::Endpoint::Nats(address) = "nats://127.0.0.1:4222/jobs".parse()? else { unreachable!() };
+/// let stat = unipc::message::nats::Nats::open(&address)?.stat()?;
+/// println!("{} messages, {} bytes in {}", stat.messages, stat.bytes, stat.name);
+/// # Ok::<(), unipc::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct StreamStat {
@@ -666,6 +673,18 @@ impl Messenger for Nats {
 /// ([`Nats::recv_unacked`]): until [`Nats::ack`], the server delivers it
 /// again after the consumer's ack wait, so a program that dies holding one
 /// loses nothing. What a bridge out of NATS takes.
+///
+/// ```no_run
+/// use unipc::message::nats::Nats;
+/// use unipc::message::Wait;
+///
+/// let unipc::Endpoint::Nats(address) = "nats://127.0.0.1:4222/jobs".parse()? else { unreachable!() };
+/// let jobs = Nats::open(&address)?;
+/// let delivery = jobs.recv_unacked(Wait::Forever)?;
+/// std::fs::write("job", delivery.payload())?; // handed on first,
+/// jobs.ack(delivery)?; // acknowledged after
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug)]
 pub struct Delivery {
     message: jetstream::Message,

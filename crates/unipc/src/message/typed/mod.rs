@@ -121,6 +121,20 @@ pub const MAX_FDS: usize = crate::sys::socket::SCM_MAX_FD;
 /// A facility that carries open descriptors with a message (`SCM_RIGHTS`):
 /// a seqpacket connection, a UNIX datagram socket. [`Typed`] over one has
 /// `send_with_fds` and `recv_with_fds`.
+///
+/// ```
+/// use std::os::fd::AsFd;
+/// use unipc::message::dgram::UnixDatagram;
+/// use unipc::message::typed::Typed;
+///
+/// let (a, b) = UnixDatagram::pair()?;
+/// let (tx, rx) = (Typed::<_, u32>::new(a), Typed::<_, u32>::new(b));
+/// let file = tempfile::tempfile()?;
+/// tx.send_with_fds(&7, &[file.as_fd()])?;
+/// let (value, fds) = rx.recv_with_fds(1)?;
+/// assert_eq!((value, fds.len()), (7, 1));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub trait CarriesFds: Messenger + sealed::CarriesFds {}
 
 mod sealed {
