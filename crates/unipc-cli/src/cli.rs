@@ -441,6 +441,9 @@ pub struct CreateArgs {
     /// subscriber, which then counts what it lost.
     #[arg(long)]
     pub overwrite: bool,
+    /// Wait at most SECS for a server (nats://; 5 by default).
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `unipc stat`.
@@ -449,6 +452,9 @@ pub struct StatArgs {
     /// The object: posix-mq:/NAME, sysv-mq:KEY, shm:/NAME or sysv-shm:KEY.
     #[arg(value_parser = EndpointParser)]
     pub endpoint: Endpoint,
+    /// Wait at most SECS for a server (nats://; 5 by default).
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -521,6 +527,9 @@ pub struct RmArgs {
     /// sem:/NAME, sysv-sem:KEY, fifo:PATH, unix:PATH (a stale socket file) ...
     #[arg(value_parser = EndpointParser, required = true, value_name = "ENDPOINT")]
     pub endpoints: Vec<Endpoint>,
+    /// Wait at most SECS for a server (nats://; 5 by default).
+    #[arg(long, value_name = "SECS", value_parser = parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// `unipc read`.

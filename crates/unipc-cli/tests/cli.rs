@@ -4283,6 +4283,16 @@ fn nats_create_send_recv_stat_rm_through_a_real_server() {
     let nowhere = "nats://127.0.0.1:1/jobs";
     let line = unipc_run(&["send", nowhere, "x", "--timeout", "2"]).runtime_error(nowhere);
     assert!(line.contains("server unreachable"), "{line}");
+    for command in ["stat", "rm", "create"] {
+        let started = Instant::now();
+        let line = unipc_run(&[command, nowhere, "--timeout", "1"]).runtime_error(nowhere);
+        assert!(line.contains("server unreachable"), "{command}: {line}");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{command}: {:?}",
+            started.elapsed()
+        );
+    }
     let compare = unipc_run(&["compare"]).ok();
     assert!(compare.contains("nats"), "{compare}");
 }

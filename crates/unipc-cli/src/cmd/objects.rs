@@ -45,6 +45,9 @@ pub fn create(args: CreateArgs) -> anyhow::Result<ExitCode> {
     if args.overwrite {
         options = options.overwrite(true);
     }
+    if let Some(timeout) = args.timeout {
+        options = options.timeout(timeout);
+    }
     // An option that does not fit the endpoint is a usage error, found
     // before anything is made.
     options
@@ -83,11 +86,12 @@ pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
     ) {
         return super::semop::stat(args);
     }
-    let fields = unipc::open::describe(&args.endpoint).map_err(|e| match e {
-        unipc::Error::Unsupported { .. } => usage(e.to_string()),
-        unipc::Error::InvalidName { .. } => usage(e.to_string()),
-        other => other.into(),
-    })?;
+    let fields =
+        unipc::open::describe_within(&args.endpoint, args.timeout).map_err(|e| match e {
+            unipc::Error::Unsupported { .. } => usage(e.to_string()),
+            unipc::Error::InvalidName { .. } => usage(e.to_string()),
+            other => other.into(),
+        })?;
     let text = if args.json {
         let mut object = serde_json::Map::new();
         object.insert("endpoint".into(), args.endpoint.to_string().into());
@@ -124,14 +128,14 @@ pub fn rm(args: RmArgs) -> anyhow::Result<ExitCode> {
         other => other.into(),
     };
     if let [only] = &args.endpoints[..] {
-        unipc::open::remove(only).map_err(classify)?;
+        unipc::open::remove_within(only, args.timeout).map_err(classify)?;
         return Ok(ExitCode::SUCCESS);
     }
     // Several: each failure is reported on its own line, and the others
     // are still removed.
     let (mut failed, mut refused) = (false, false);
     for endpoint in &args.endpoints {
-        if let Err(e) = unipc::open::remove(endpoint).map_err(classify) {
+        if let Err(e) = unipc::open::remove_within(endpoint, args.timeout).map_err(classify) {
             if e.downcast_ref::<super::UsageError>().is_some() {
                 refused = true;
             } else {

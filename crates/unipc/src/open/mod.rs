@@ -49,7 +49,9 @@ mod stream;
 
 pub use message::{Inbox, MessageHandle};
 pub use object::open_sysv_sem;
-pub use object::{describe, remove, CreateOptions, Created, SharedMemory, Value};
+pub use object::{
+    describe, describe_within, remove, remove_within, CreateOptions, Created, SharedMemory, Value,
+};
 pub use stream::StreamHandle;
 
 /// How often a bounded wait for a peer looks again.

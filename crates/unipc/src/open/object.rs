@@ -42,6 +42,7 @@ pub struct CreateOptions {
     values: Option<Vec<u16>>,
     subscribers: Option<u32>,
     overwrite: bool,
+    timeout: Option<std::time::Duration>,
 }
 
 impl Default for CreateOptions {
@@ -57,6 +58,7 @@ impl Default for CreateOptions {
             values: None,
             subscribers: None,
             overwrite: false,
+            timeout: None,
         }
     }
 }
@@ -129,6 +131,13 @@ impl CreateOptions {
     /// A pubsub object's number of subscriber places.
     pub fn subscribers(mut self, n: u32) -> Self {
         self.subscribers = Some(n);
+        self
+    }
+
+    /// How long a server may take to answer (a `nats://` stream's: connect
+    /// and each request; 5 s when not given). Local objects ignore it.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.timeout = Some(timeout);
         self
     }
 
@@ -510,7 +519,7 @@ impl CreateOptions {
         endpoint: &Endpoint,
         address: &crate::endpoint::NatsAddress,
     ) -> Result<Created> {
-        let mut options = crate::message::nats::NatsOptions::new().exclusive(self.exclusive);
+        let mut options = nats_options(self.timeout).exclusive(self.exclusive);
         if let Some(n) = self.max_messages {
             options = options.max_messages(n);
         }
@@ -545,10 +554,24 @@ impl CreateOptions {
     }
 }
 
+/// NATS options waiting at most `timeout` for the server (to connect, and
+/// for each answer).
+#[cfg(feature = "nats")]
+fn nats_options(timeout: Option<std::time::Duration>) -> crate::message::nats::NatsOptions {
+    let options = crate::message::nats::NatsOptions::new();
+    match timeout {
+        Some(t) => options.connect_timeout(t).request_timeout(t),
+        None => options,
+    }
+}
+
 /// A NATS stream's counts, for [`describe`].
 #[cfg(feature = "nats")]
-fn describe_nats(address: &crate::endpoint::NatsAddress) -> Result<Vec<(&'static str, Value)>> {
-    let stream = crate::message::nats::Nats::open(address)?;
+fn describe_nats(
+    address: &crate::endpoint::NatsAddress,
+    timeout: Option<std::time::Duration>,
+) -> Result<Vec<(&'static str, Value)>> {
+    let stream = nats_options(timeout).open(address)?;
     let s = stream.stat()?;
     Ok(vec![
         ("stream", Value::Text(s.name)),
@@ -567,17 +590,26 @@ fn describe_nats(address: &crate::endpoint::NatsAddress) -> Result<Vec<(&'static
 }
 
 #[cfg(not(feature = "nats"))]
-fn describe_nats(address: &crate::endpoint::NatsAddress) -> Result<Vec<(&'static str, Value)>> {
+fn describe_nats(
+    address: &crate::endpoint::NatsAddress,
+    _timeout: Option<std::time::Duration>,
+) -> Result<Vec<(&'static str, Value)>> {
     Err(super::message::without_nats(address))
 }
 
 #[cfg(feature = "nats")]
-fn remove_nats(address: &crate::endpoint::NatsAddress) -> Result<()> {
-    crate::message::nats::remove(address)
+fn remove_nats(
+    address: &crate::endpoint::NatsAddress,
+    timeout: Option<std::time::Duration>,
+) -> Result<()> {
+    nats_options(timeout).remove(address)
 }
 
 #[cfg(not(feature = "nats"))]
-fn remove_nats(address: &crate::endpoint::NatsAddress) -> Result<()> {
+fn remove_nats(
+    address: &crate::endpoint::NatsAddress,
+    _timeout: Option<std::time::Duration>,
+) -> Result<()> {
     Err(super::message::without_nats(address))
 }
 
@@ -613,6 +645,18 @@ impl fmt::Display for Value {
 /// [`Error::Unsupported`] for an endpoint with nothing to describe; the
 /// facility's errors (no such queue, permissions).
 pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
+    describe_within(endpoint, None)
+}
+
+/// [`describe`], waiting at most `timeout` for a server (a `nats://`
+/// stream's; local objects ignore it).
+///
+/// # Errors
+/// As [`describe`].
+pub fn describe_within(
+    endpoint: &Endpoint,
+    timeout: Option<std::time::Duration>,
+) -> Result<Vec<(&'static str, Value)>> {
     let pid = |p: Option<u32>| p.map_or(Value::None, |p| Value::Number(p.into()));
     Ok(match endpoint {
         Endpoint::PosixMq(name) => {
@@ -778,7 +822,7 @@ pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
                 ("mode", Value::Mode(s.mode)),
             ]
         }
-        Endpoint::Nats(address) => describe_nats(address)?,
+        Endpoint::Nats(address) => describe_nats(address, timeout)?,
         other => {
             return Err(Error::Unsupported {
                 object: other.to_string().into(),
@@ -796,6 +840,15 @@ pub fn describe(endpoint: &Endpoint) -> Result<Vec<(&'static str, Value)>> {
 /// The facility's errors: nothing there, permissions, a socket still
 /// listened on; [`Error::Unsupported`] for a network endpoint.
 pub fn remove(endpoint: &Endpoint) -> Result<()> {
+    remove_within(endpoint, None)
+}
+
+/// [`remove`], waiting at most `timeout` for a server (a `nats://`
+/// stream's; local objects ignore it).
+///
+/// # Errors
+/// As [`remove`].
+pub fn remove_within(endpoint: &Endpoint, timeout: Option<std::time::Duration>) -> Result<()> {
     match endpoint {
         Endpoint::PosixMq(name) => posix_mq::unlink(name),
         Endpoint::SysvMq(_) | Endpoint::SysvMqId(_) => open_sysv(endpoint)?.remove(),
@@ -809,7 +862,7 @@ pub fn remove(endpoint: &Endpoint) -> Result<()> {
         Endpoint::UnixDgram(addr) => crate::message::dgram::remove_stale(addr),
         Endpoint::Sem(name) => posix_sem::remove(name),
         Endpoint::SysvSem(_) | Endpoint::SysvSemId(_) => open_sysv_sem(endpoint)?.remove(),
-        Endpoint::Nats(address) => remove_nats(address),
+        Endpoint::Nats(address) => remove_nats(address, timeout),
         other => Err(Error::Unsupported {
             object: other.to_string().into(),
             what: "removing".into(),

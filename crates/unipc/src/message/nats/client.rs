@@ -767,7 +767,17 @@ impl Nats {
 /// # Errors
 /// As [`Nats::remove`], and as [`NatsOptions::open`] for the connection.
 pub fn remove(address: &NatsAddress) -> Result<()> {
-    let options = NatsOptions::new();
-    let nats = Nats::connect(address, &options)?;
-    nats.remove()
+    NatsOptions::new().remove(address)
+}
+
+impl NatsOptions {
+    /// Connects (within these options' timeouts) and deletes the stream
+    /// `address` names.
+    ///
+    /// # Errors
+    /// As [`Nats::remove`], and as [`NatsOptions::open`] for the
+    /// connection.
+    pub fn remove(&self, address: &NatsAddress) -> Result<()> {
+        Nats::connect(address, self)?.remove()
+    }
 }
