@@ -384,13 +384,11 @@ impl GcOptions {
                         "some processes cannot be read by this user, and one may hold it".into(),
                     );
                 }
-                let class = match object.kind {
-                    Kind::Sem => Class::Sem,
-                    Kind::PosixMq => Class::Mq,
-                    _ => Class::Shm,
-                };
                 let Some(owner) = object.owner else {
                     return (false, "its owner is unknown".into());
+                };
+                let Some((class, _)) = record_of(object) else {
+                    return (false, "not collected".into());
                 };
                 self.by_record(
                     owner.uid,
@@ -442,31 +440,8 @@ impl GcOptions {
     /// Removes (or in a dry run counts) the records, of the kinds listed,
     /// whose object is no longer there.
     fn prune_records(&self, listing: &Listing, kinds: &[Kind]) -> usize {
-        let present: Vec<(Class, creator::Identity)> = listing
-            .objects
-            .iter()
-            .filter_map(|o| match &o.details {
-                Details::DevShm { dev, inode, .. } => Some((
-                    if o.kind == Kind::Sem {
-                        Class::Sem
-                    } else {
-                        Class::Shm
-                    },
-                    (*dev, *inode),
-                )),
-                Details::PosixMq { dev, inode, .. } => Some((Class::Mq, (*dev, *inode))),
-                Details::SysvMq { id, key, .. } => {
-                    Some((Class::SysvMq, creator::sysv_identity(*id, *key)))
-                }
-                Details::SysvSem { id, key, .. } => {
-                    Some((Class::SysvSem, creator::sysv_identity(*id, *key)))
-                }
-                Details::SysvShm { id, key, .. } => {
-                    Some((Class::SysvShm, creator::sysv_identity(*id, *key)))
-                }
-                _ => None,
-            })
-            .collect();
+        let present: Vec<(Class, creator::Identity)> =
+            listing.objects.iter().filter_map(record_of).collect();
         let listed = |class: Class| {
             kinds.contains(&match class {
                 Class::Shm => Kind::Shm,
@@ -492,6 +467,19 @@ impl GcOptions {
         }
         count
     }
+}
+
+/// The creator record an object would have: its class and identity.
+fn record_of(o: &Object) -> Option<(Class, creator::Identity)> {
+    Some(match &o.details {
+        Details::DevShm { dev, inode, .. } if o.kind == Kind::Sem => (Class::Sem, (*dev, *inode)),
+        Details::DevShm { dev, inode, .. } => (Class::Shm, (*dev, *inode)),
+        Details::PosixMq { dev, inode, .. } => (Class::Mq, (*dev, *inode)),
+        Details::SysvMq { id, key, .. } => (Class::SysvMq, creator::sysv_identity(*id, *key)),
+        Details::SysvSem { id, key, .. } => (Class::SysvSem, creator::sysv_identity(*id, *key)),
+        Details::SysvShm { id, key, .. } => (Class::SysvShm, creator::sysv_identity(*id, *key)),
+        _ => return None,
+    })
 }
 
 /// The inode of the initial PID namespace (`PROC_PID_INIT_INO`, fixed in

@@ -37,6 +37,8 @@ pub(super) struct Processes {
     set_waiters: HashMap<i64, Vec<u32>>,
     /// The path a descriptor's link showed for each open file.
     paths: HashMap<(u64, u64), PathBuf>,
+    /// Entries recorded in the maps above, counted as they are made.
+    entries: usize,
     /// Each holder's command name and real user and group ids.
     commands: HashMap<u32, (String, Option<Owner>)>,
 }
@@ -90,12 +92,7 @@ impl Processes {
     /// How many (identity, holder) entries were found: grows while a
     /// process's files are read.
     fn len(&self) -> usize {
-        self.open.values().map(Vec::len).sum::<usize>()
-            + self.mapped.values().map(Vec::len).sum::<usize>()
-            + self.sockets.values().map(Vec::len).sum::<usize>()
-            + self.segments.values().map(Vec::len).sum::<usize>()
-            + self.queue_waiters.values().map(Vec::len).sum::<usize>()
-            + self.set_waiters.values().map(Vec::len).sum::<usize>()
+        self.entries
     }
 
     /// The System V queue each thread of `pid` is blocked on, if any: a
@@ -133,7 +130,7 @@ impl Processes {
                 .strip_prefix("0x")
                 .and_then(|h| i64::from_str_radix(h, 16).ok())
             {
-                push_once(waiters.entry(id).or_default(), pid);
+                self.entries += usize::from(push_once(waiters.entry(id).or_default(), pid));
             }
         }
     }
@@ -174,6 +171,7 @@ impl Processes {
                 .and_then(|n| std::str::from_utf8(n).ok()?.parse::<u64>().ok())
             {
                 self.sockets.entry(inode).or_default().push(pid);
+                self.entries += 1;
                 continue;
             }
             if !text.starts_with(b"/") {
@@ -187,6 +185,7 @@ impl Processes {
             };
             let id = (meta.dev(), meta.ino());
             self.open.entry(id).or_default().push(Fd { pid, fd });
+            self.entries += 1;
             self.paths.entry(id).or_insert(target);
         }
     }
@@ -208,12 +207,14 @@ impl Processes {
                 continue;
             };
             if path.starts_with("/SYSV") {
-                push_once(self.segments.entry(inode).or_default(), pid);
+                self.entries +=
+                    usize::from(push_once(self.segments.entry(inode).or_default(), pid));
             } else if path.starts_with("/dev/shm/") {
                 let Some(dev) = parse_dev(dev, 16) else {
                     continue;
                 };
-                push_once(self.mapped.entry((dev, inode)).or_default(), pid);
+                self.entries +=
+                    usize::from(push_once(self.mapped.entry((dev, inode)).or_default(), pid));
             }
         }
     }
@@ -305,10 +306,13 @@ impl Processes {
     }
 }
 
-fn push_once(pids: &mut Vec<u32>, pid: u32) {
-    if pids.last() != Some(&pid) {
-        pids.push(pid);
+/// Adds `pid` unless it is the last one there; whether it did.
+fn push_once(pids: &mut Vec<u32>, pid: u32) -> bool {
+    if pids.last() == Some(&pid) {
+        return false;
     }
+    pids.push(pid);
+    true
 }
 
 /// Whether descriptor `fd` reads and writes (`flags:` in its fdinfo);

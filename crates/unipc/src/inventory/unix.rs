@@ -3,6 +3,7 @@
 //! A connection a listener accepted carries the listener's address too;
 //! it is counted on the listener, not listed on its own.
 
+use std::collections::HashMap;
 use std::os::unix::fs::FileTypeExt;
 
 use super::procs::{note, Processes};
@@ -34,25 +35,22 @@ pub(super) fn sockets(listing: &mut Listing, procs: &Processes) {
         .skip(1)
         .filter_map(|line| parse_row(line, &mut listing.unreadable))
         .collect();
+    // Per (type, address): whether one listens, and how many connected
+    // rows carry it (the listener's accepted connections). One pass, not
+    // one per row: a host may have thousands of sockets.
+    let mut by_address: HashMap<(&str, &str), (bool, u64)> = HashMap::new();
+    for r in &rows {
+        let entry = by_address.entry((r.socket_type, &r.address)).or_default();
+        entry.0 |= r.listening;
+        entry.1 += u64::from(r.connected);
+    }
     let mut found = Vec::new();
     for row in &rows {
-        let accepted = row.connected
-            && row.socket_type != "dgram"
-            && rows.iter().any(|r| {
-                r.listening && r.address == row.address && r.socket_type == row.socket_type
-            });
-        if accepted {
+        let (listened, connected) = by_address[&(row.socket_type, row.address.as_str())];
+        if row.connected && row.socket_type != "dgram" && listened {
             continue;
         }
-        let connections = if row.listening {
-            rows.iter()
-                .filter(|r| {
-                    r.connected && r.address == row.address && r.socket_type == row.socket_type
-                })
-                .count() as u64
-        } else {
-            0
-        };
+        let connections = if row.listening { connected } else { 0 };
         let state = if row.listening {
             SocketState::Listening
         } else if row.connected {

@@ -101,7 +101,7 @@ impl NatsOptions {
     /// ([`RemoteKind::StreamMissing`]).
     pub fn open(&self, address: &NatsAddress) -> Result<Nats> {
         let nats = Nats::connect(address, self)?;
-        nats.block(self.request_timeout, "open", async {
+        nats.block(self.request_timeout, async {
             nats.js.get_stream(address.stream_name()).await
         })?
         .map_err(|e| nats.stream_error("open", &e.to_string(), is_not_found(&e.to_string())))?;
@@ -129,7 +129,7 @@ impl NatsOptions {
             discard: stream::DiscardPolicy::New,
             ..Default::default()
         };
-        let existing = nats.block(self.request_timeout, "create", async {
+        let existing = nats.block(self.request_timeout, async {
             nats.js.get_stream(address.stream_name()).await
         })?;
         match existing {
@@ -142,7 +142,7 @@ impl NatsOptions {
             }
             Ok(_) => {}
             Err(e) if is_not_found(&e.to_string()) => {
-                nats.block(self.request_timeout, "create", async {
+                nats.block(self.request_timeout, async {
                     nats.js.create_stream(config).await
                 })?
                 .map_err(|e| nats.remote("create", RemoteKind::Rejected, e.to_string()))?;
@@ -312,7 +312,7 @@ impl Nats {
     /// [`Error::Remote`]: the stream missing, the server unreachable.
     pub fn stat(&self) -> Result<StreamStat> {
         let info = self
-            .block(self.request_timeout, "stat", async {
+            .block(self.request_timeout, async {
                 let mut stream = self.js.get_stream(self.address.stream_name()).await?;
                 Ok::<_, async_nats::Error>(stream.info().await?.clone())
             })?
@@ -341,7 +341,7 @@ impl Nats {
     /// # Errors
     /// [`Error::Remote`]: the stream missing, the server unreachable.
     pub fn remove(&self) -> Result<()> {
-        self.block(self.request_timeout, "remove", async {
+        self.block(self.request_timeout, async {
             self.js.delete_stream(self.address.stream_name()).await
         })?
         .map_err(|e| {
@@ -386,7 +386,7 @@ impl Nats {
         let deadline = deadline_of(wait, self.request_timeout);
         loop {
             let step = step_until(deadline);
-            let sent = self.block(step, "publish", async {
+            let sent = self.block(step, async {
                 let ack = self
                     .js
                     .publish_with_headers(
@@ -456,7 +456,7 @@ impl Nats {
             ..Default::default()
         };
         let made = self
-            .block(self.request_timeout, "receive", async {
+            .block(self.request_timeout, async {
                 let stream = self.js.get_stream(self.address.stream_name()).await?;
                 Ok::<_, async_nats::Error>(stream.get_or_create_consumer(&durable, config).await?)
             })?
@@ -494,7 +494,7 @@ impl Nats {
                 _ => Some(FOREVER_STEP),
             };
             let budget = expires.unwrap_or(Duration::ZERO) + self.request_timeout;
-            let got = self.block(budget, "receive", async {
+            let got = self.block(budget, async {
                 let mut batch = match expires {
                     None => consumer.fetch().max_messages(1).messages().await?,
                     Some(e) => {
@@ -537,13 +537,7 @@ impl Nats {
 
     /// Runs `future` on this handle's runtime for at most `limit`; `Err`
     /// (a [`Error::TimedOut`]) when it did not finish.
-    fn block<F: std::future::Future>(
-        &self,
-        limit: Duration,
-        op: &'static str,
-        future: F,
-    ) -> Result<F::Output> {
-        let _ = op;
+    fn block<F: std::future::Future>(&self, limit: Duration, future: F) -> Result<F::Output> {
         self.runtime
             .block_on(async { tokio::time::timeout(limit, future).await })
             .map_err(|_| Error::TimedOut {
@@ -661,10 +655,8 @@ impl Messenger for Nats {
         let tag = tag_of(&message);
         // Handed over: now acknowledged, and confirmed by the server, so a
         // message the caller has is not delivered again.
-        self.block(self.request_timeout, "acknowledge", async {
-            message.double_ack().await
-        })?
-        .map_err(|e| self.remote("acknowledge", RemoteKind::NotAcknowledged, e.to_string()))?;
+        self.block(self.request_timeout, async { message.double_ack().await })?
+            .map_err(|e| self.remote("acknowledge", RemoteKind::NotAcknowledged, e.to_string()))?;
         Ok(Received::new(len, tag))
     }
 }
@@ -740,7 +732,7 @@ impl Nats {
     /// it again at once rather than after the ack wait. Best effort: if
     /// the `NAK` is lost, the ack wait brings it back anyway.
     pub fn release(&self, delivery: Delivery) {
-        let _ = self.block(self.request_timeout, "release", async {
+        let _ = self.block(self.request_timeout, async {
             delivery
                 .message
                 .ack_with(jetstream::AckKind::Nak(None))
@@ -755,7 +747,7 @@ impl Nats {
     /// [`Error::Remote`] with [`RemoteKind::NotAcknowledged`] when the
     /// server did not confirm (the message may come again).
     pub fn ack(&self, delivery: Delivery) -> Result<()> {
-        self.block(self.request_timeout, "acknowledge", async {
+        self.block(self.request_timeout, async {
             delivery.message.double_ack().await
         })?
         .map_err(|e| self.remote("acknowledge", RemoteKind::NotAcknowledged, e.to_string()))
