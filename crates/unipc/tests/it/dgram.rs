@@ -969,6 +969,11 @@ fn unix_buffer_of_the_receive_hint_takes_one_call() {
     }
     let dir = util::TempDir::new();
     let (parent, child) = UnixDatagram::pair().unwrap();
+    // All queued before the peer starts: it takes some with Wait::Never,
+    // which must not race the sends.
+    for (len, seed) in [(3000, 1), (3000, 2), (3000, 3), (100, 4), (0, 5)] {
+        parent.send(&pattern(len, seed)).unwrap();
+    }
     let mut peer = util::Peer::new(
         "dgram::unix_buffer_of_the_receive_hint_takes_one_call",
         "receiver",
@@ -978,9 +983,6 @@ fn unix_buffer_of_the_receive_hint_takes_one_call() {
     peer.command().stdout(std::process::Stdio::inherit());
     let peer = peer.spawn();
     drop(child);
-    for (len, seed) in [(3000, 1), (3000, 2), (3000, 3), (100, 4), (0, 5)] {
-        parent.send(&pattern(len, seed)).unwrap();
-    }
     peer.wait_success();
 }
 
