@@ -72,9 +72,14 @@ impl Shared {
 /// # Cancellation safety
 ///
 /// [`apply`](Self::apply): every `semop` is made under the handle's lock,
-/// and a dropped future withdraws its operations under the same lock, so
-/// they were applied whole (atomically, by the kernel) before the drop, or
-/// never. Dropping the handle stops and joins the helper.
+/// and a dropped future withdraws its operations under the same lock. If
+/// the helper applied them after the future's last poll, the drop reverses
+/// them with the inverse operations ([`Op::inverse`]) before any other
+/// waiting group is tried, so a dropped apply took nothing. A group of
+/// takes and waits for zero is always reversed (its inverse only adds);
+/// a group that also adds is reversed unless another process took the
+/// units it added in between, and then it stays applied, whole. Dropping
+/// the handle stops and joins the helper.
 ///
 /// # Examples
 ///
@@ -145,7 +150,8 @@ impl AsyncSemaphoreSet {
 
     /// `semop`—applies `ops` atomically, waiting as long as it takes for
     /// them to be possible. Cancellation safe: a dropped future applied
-    /// all of them, or none.
+    /// none of them (a group that also adds: see the type's
+    /// cancellation-safety section).
     ///
     /// # Errors
     /// As [`SemaphoreSet::apply`] (never [`Error::WouldBlock`] or
@@ -204,7 +210,25 @@ struct Queued<'a> {
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
         let id = self.id;
-        self.shared.lock().jobs.retain(|job| job.id != id);
+        let mut state = self.shared.lock();
+        let Some(at) = state.jobs.iter().position(|job| job.id == id) else {
+            return;
+        };
+        let job = state.jobs.remove(at).expect("the position was just found");
+        // The helper may have applied the operations after the future's
+        // last poll: nobody will see that result, so it is reversed here,
+        // under the lock, before any other job is tried. The inverse of a
+        // group of takes and waits is a group of adds, which never waits;
+        // a group that also added may find its units taken meanwhile, and
+        // then it stands, applied whole (the documented exception).
+        if let Some(Ok(())) = job.result {
+            let inverse: Vec<Op> = job.ops.iter().filter_map(Op::inverse).collect();
+            if !inverse.is_empty() {
+                let _ = self.shared.set.apply(&inverse, Wait::Never);
+            }
+            // Units given back may let another waiting job through now.
+            self.shared.work.notify_one();
+        }
     }
 }
 

@@ -410,6 +410,7 @@ enum Kind {
 /// assert_eq!(op.index(), 0);
 /// assert_eq!(op.delta(), -2);
 /// assert!(op.is_undo());
+/// assert_eq!(op.inverse(), Some(Op::add(0, 2).undo()));
 /// assert_eq!(Op::wait_zero(1).delta(), 0);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -475,6 +476,19 @@ impl Op {
     /// Whether it is marked [`undo`](Self::undo).
     pub fn is_undo(&self) -> bool {
         self.undo
+    }
+
+    /// The operation that reverses this one (an add for a take, a take
+    /// for an add, with the same `SEM_UNDO` mark so the kernel's
+    /// adjustment cancels too); `None` for a wait for zero, which changed
+    /// nothing.
+    pub fn inverse(&self) -> Option<Op> {
+        let kind = match self.kind {
+            Kind::Add(n) => Kind::Take(n),
+            Kind::Take(n) => Kind::Add(n),
+            Kind::WaitZero => return None,
+        };
+        Some(Op { kind, ..*self })
     }
 }
 
