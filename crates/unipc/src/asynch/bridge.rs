@@ -13,14 +13,23 @@
 //! over through the lock, never through a channel a dropped future could
 //! take it down with.
 //!
-//! # Back-off
+//! # Back-off, or a doorbell
 //!
 //! While some future waits the helper calls, yields the CPU and calls again
-//! for up to [`SPIN_ROUNDS`] rounds, then sleeps [`FIRST_PAUSE`] doubling
-//! to [`LAST_PAUSE`]; a new waiter wakes it at once. So a message that comes
-//! soon after the wait began is picked up within a few microseconds, and an
-//! idle wait costs at most one call per [`LAST_PAUSE`]. With no waiter the
-//! helper sleeps on a condition variable and makes no call.
+//! for up to [`SPIN_ROUNDS`] rounds. Then, over a facility with a
+//! [`Doorbell`] (the `ring:` and `pubsub:` sides: their own futex sleep,
+//! made from a second mapping), it sleeps on the doorbell without the lock
+//! until the other side moves, at most [`BELL_PAUSE`]: the other side
+//! wakes it as it would wake the side itself, so a message costs one
+//! wake-up, an idle wait nothing but a timeout per [`BELL_PAUSE`], and the
+//! other side's death is seen (the doorbell reports it; the helper hands it
+//! to the next waiting future once what was committed before it has been
+//! taken). Without a doorbell (System V queues) it sleeps [`FIRST_PAUSE`]
+//! doubling to [`LAST_PAUSE`]; a new waiter wakes it at once. So a message
+//! that comes soon after the wait began is picked up within a few
+//! microseconds, and an idle wait costs at most one call per
+//! [`LAST_PAUSE`]. With no waiter the helper sleeps on a condition
+//! variable and makes no call.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -33,7 +42,7 @@ use tokio::sync::Notify;
 
 use super::AsyncMessenger;
 use crate::error::ObjectName;
-use crate::message::{Limits, Messenger, Received, Tag, Wait};
+use crate::message::{Doorbell, Limits, Messenger, Received, Tag, Wait};
 use crate::{Error, Result};
 
 /// Rounds of call-and-yield before the helper starts sleeping.
@@ -42,6 +51,9 @@ const SPIN_ROUNDS: u32 = 200;
 const FIRST_PAUSE: Duration = Duration::from_micros(50);
 /// Its longest sleep between two calls while a future waits.
 const LAST_PAUSE: Duration = Duration::from_millis(1);
+/// Its longest sleep on a doorbell: how late it may see the bridge
+/// stopping if the stop comes just before the sleep begins.
+const BELL_PAUSE: Duration = Duration::from_millis(50);
 
 /// What the futures and the helper share.
 struct Shared<M> {
@@ -54,6 +66,8 @@ struct Shared<M> {
     work: Condvar,
     /// Wakes the futures: the helper made progress.
     done: Notify,
+    /// The facility's, if it has one: the helper sleeps on it.
+    doorbell: Option<Box<dyn Doorbell>>,
 }
 
 struct State<M> {
@@ -66,6 +80,9 @@ struct State<M> {
     receivers: usize,
     /// An error the helper met receiving, for the next receiver.
     recv_error: Option<Error>,
+    /// What the doorbell reported (the other side died): for the next
+    /// future that finds nothing left to take or no room.
+    bell_error: Option<Error>,
     /// Sends waiting for room, in the order they were made.
     sends: VecDeque<SendJob>,
     next_id: u64,
@@ -87,6 +104,7 @@ impl<M> State<M> {
             stash: VecDeque::new(),
             receivers: 0,
             recv_error: None,
+            bell_error: None,
             sends: VecDeque::new(),
             next_id: 0,
             stop: false,
@@ -124,8 +142,15 @@ impl<M> Shared<M> {
 /// the future wait, and one helper thread per bridge then makes the calls
 /// for every waiting future (see the module notes in the source for why it
 /// polls: `msgrcv` has neither a descriptor nor a timeout). The helper's
-/// back-off: 200 rounds of call and `sched_yield`, then sleeps from 50 µs
-/// doubling to 1 ms; with no future waiting it sleeps until one comes.
+/// back-off: 200 rounds of call and `sched_yield`, then, over a ring or
+/// pubsub side, a sleep on its [`Doorbell`] (the side's futex: woken by
+/// the other side's next move, at most 50 ms), and over a System V queue
+/// sleeps from 50 µs doubling to 1 ms; with no future waiting it sleeps
+/// until one comes.
+///
+/// Over a ring or pubsub side the death of the other side ends the wait:
+/// once what it committed has been received, the next receive (or the
+/// waiting send) fails with [`Error::PeerDied`], within about 150 ms.
 ///
 /// # Cancellation safety
 ///
@@ -197,11 +222,13 @@ impl<M: Messenger + Send + 'static> Bridge<M> {
     pub fn new(messenger: M) -> Result<Bridge<M>> {
         let buffer = messenger.recv_buffer_hint()?;
         let object = messenger.object();
+        let doorbell = messenger.doorbell()?;
         let shared = Arc::new(Shared {
             object: object.clone(),
             state: Mutex::new(State::new(messenger)),
             work: Condvar::new(),
             done: Notify::new(),
+            doorbell,
         });
         let for_helper = Arc::clone(&shared);
         let helper = std::thread::Builder::new()
@@ -247,6 +274,9 @@ impl<M: Messenger + Send + 'static> Bridge<M> {
         if let Some(helper) = self.helper.take() {
             self.shared.lock().stop = true;
             self.shared.work.notify_all();
+            if let Some(bell) = &self.shared.doorbell {
+                bell.interrupt();
+            }
             // The helper does not panic (its calls return errors); if it
             // did, there is nothing more to stop.
             let _ = helper.join();
@@ -413,7 +443,13 @@ fn run_helper<M: Messenger>(shared: &Shared<M>, buffer: usize) {
         // Sends in order; the first that finds no room stops the round.
         for job in state.sends.iter_mut().filter(|job| job.result.is_none()) {
             match state.inner.send_tagged(&job.message, job.tag, Wait::Never) {
-                Err(Error::Full { .. }) => break,
+                Err(Error::Full { .. }) => {
+                    if let Some(err) = state.bell_error.take() {
+                        job.result = Some(Err(err));
+                        progress = true;
+                    }
+                    break;
+                }
                 result => {
                     job.result = Some(result);
                     progress = true;
@@ -426,7 +462,15 @@ fn run_helper<M: Messenger>(shared: &Shared<M>, buffer: usize) {
                     state.stash.push_back((buf[..got.len].to_vec(), got.tag));
                     progress = true;
                 }
-                Err(Error::Empty { .. }) => break,
+                Err(Error::Empty { .. }) => {
+                    // Everything committed before the other side died
+                    // has been taken: now its death is news.
+                    if let Some(err) = state.bell_error.take() {
+                        state.recv_error = Some(err);
+                        progress = true;
+                    }
+                    break;
+                }
                 // The object's limit grew since the bridge was made (a
                 // System V queue's `msgmax`): the message stayed; make room.
                 Err(Error::BufferTooSmall {
@@ -457,6 +501,15 @@ fn run_helper<M: Messenger>(shared: &Shared<M>, buffer: usize) {
             drop(guard);
             std::thread::yield_now();
             guard = shared.lock();
+        } else if let Some(bell) = &shared.doorbell {
+            // Without the lock: the futures take and drop meanwhile, and
+            // whatever changes, the next round re-reads the state.
+            drop(guard);
+            let rang = bell.wait(BELL_PAUSE);
+            guard = shared.lock();
+            if let Err(err) = rang {
+                guard.bell_error = Some(err);
+            }
         } else {
             let doublings = (idle - SPIN_ROUNDS - 1).min(5);
             let pause = (FIRST_PAUSE * (1 << doublings)).min(LAST_PAUSE);

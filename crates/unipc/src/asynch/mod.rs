@@ -5,7 +5,7 @@
 //! | [`AsyncStream`] | every byte stream: pipe and FIFO ends, UNIX stream and seqpacket sockets, socketpairs, TCP, a pty master | `AsyncFd` readiness, `AsyncRead`/`AsyncWrite` |
 //! | [`AsyncListener`] | the UNIX stream, seqpacket and TCP listeners | `AsyncFd` readiness, async `accept` |
 //! | [`FdMessenger`] | message facilities with a descriptor: POSIX queues, UNIX and UDP datagram sockets, seqpacket connections | `AsyncFd` readiness |
-//! | [`Bridge`] | message facilities without one: System V queues, the `ring:` and `pubsub:` channels | a helper thread that polls for the waiting futures |
+//! | [`Bridge`] | message facilities without one: System V queues, the `ring:` and `pubsub:` channels | a helper thread for the waiting futures: it sleeps on the ring's futex doorbell, and polls a System V queue |
 //! | [`AsyncEventFd`] | an eventfd | `AsyncFd` readiness |
 //! | [`AsyncSignalReceiver`] | a signalfd ([`crate::signal::SignalReceiver`]) | `AsyncFd` readiness |
 //! | [`AsyncSemaphore`] | a named POSIX semaphore | a helper thread in `sem_timedwait` for the waiting futures |
@@ -47,8 +47,8 @@
 //! `EAGAIN`); one that must wait costs a failed call, the reactor's
 //! wake-up and the call again, as for tokio's own sockets. A helper-thread
 //! type answers at once when it can and otherwise waits for its helper: a
-//! hand-over between two threads, and for the polling ones ([`Bridge`],
-//! [`AsyncSemaphoreSet`]) their back-off. `examples/async_round_trip.rs`
+//! hand-over between two threads, and for the polling ones ([`Bridge`]
+//! over a System V queue, [`AsyncSemaphoreSet`]) their back-off. `examples/async_round_trip.rs`
 //! measures both against the blocking calls and tokio's own sockets.
 //!
 //! [`Messenger`]: crate::message::Messenger

@@ -198,6 +198,20 @@ pub trait Messenger {
         Ok(())
     }
 
+    /// A [`Doorbell`] for a thread that waits on this side's behalf
+    /// without holding it: the async [`Bridge`](crate::asynch) sleeps on
+    /// it between its non-blocking calls instead of polling. A facility
+    /// with no descriptor and a way to sleep until its other side moves
+    /// (the `ring:` and `pubsub:` futexes) returns one; the default, and
+    /// every facility with nothing better than polling (System V queues),
+    /// returns `None`.
+    ///
+    /// # Errors
+    /// The facility's, from making the doorbell (mapping the ring again).
+    fn doorbell(&self) -> Result<Option<Box<dyn Doorbell>>> {
+        Ok(None)
+    }
+
     /// Sends one message with the facility's default tag, blocking.
     ///
     /// # Errors
@@ -266,6 +280,9 @@ impl<M: Messenger + ?Sized> Messenger for &M {
     fn set_polling(&self, polling: bool) -> Result<()> {
         (**self).set_polling(polling)
     }
+    fn doorbell(&self) -> Result<Option<Box<dyn Doorbell>>> {
+        (**self).doorbell()
+    }
 }
 
 /// A boxed facility is the facility: `Typed<Box<dyn Messenger>, T>`.
@@ -291,6 +308,54 @@ impl<M: Messenger + ?Sized> Messenger for Box<M> {
     fn set_polling(&self, polling: bool) -> Result<()> {
         (**self).set_polling(polling)
     }
+    fn doorbell(&self) -> Result<Option<Box<dyn Doorbell>>> {
+        (**self).doorbell()
+    }
+}
+
+/// Sleeps until a facility's other side may have moved, for a thread that
+/// waits on behalf of a side it does not hold (see
+/// [`Messenger::doorbell`]).
+///
+/// A wake-up says only that a call may now succeed: the waiter makes the
+/// side's non-blocking call to find out, and waits again if it did not.
+/// The sleep follows the side's own protocol (its sleeping flag is raised,
+/// so the other side wakes it exactly as it would wake the side itself),
+/// and it also ends after `limit`, or at once after
+/// [`interrupt`](Self::interrupt).
+///
+/// # Examples
+///
+/// ```
+/// use std::time::Duration;
+/// use unipc::message::ring::RingOptions;
+/// use unipc::message::{Messenger, Wait};
+/// use unipc::name::PosixName;
+///
+/// let name: PosixName = format!("/doc-doorbell-{}", std::process::id()).parse()?;
+/// let ring = RingOptions::new().create(&name)?;
+/// let reader = ring.into_receiver()?;
+/// let writer = unipc::message::ring::Ring::open(&name)?.into_sender()?;
+/// let bell = reader.doorbell()?.expect("a ring has a doorbell");
+/// writer.send(b"hi")?;
+/// bell.wait(Duration::from_secs(5))?; // returns at once: a message waits
+/// assert_eq!(reader.recv_vec(Wait::Never)?.0, b"hi");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub trait Doorbell: Send + Sync {
+    /// Sleeps until the other side moves, `limit` passes or
+    /// [`interrupt`](Self::interrupt) is called; returns at once when a
+    /// call may already succeed.
+    ///
+    /// # Errors
+    /// [`Error::PeerDied`] when the other side died (reported once, as the
+    /// side's own waits report it: the side's next wait does not report it
+    /// again); an OS error from the futex.
+    fn wait(&self, limit: Duration) -> Result<()>;
+
+    /// Ends a [`wait`](Self::wait) in progress, from any thread (a wait
+    /// that has not started yet may still sleep its `limit`).
+    fn interrupt(&self);
 }
 
 /// The error for a tag the facility does not carry.

@@ -144,6 +144,10 @@ impl Messenger for MessageHandle {
     fn set_polling(&self, polling: bool) -> Result<()> {
         self.messenger().set_polling(polling)
     }
+
+    fn doorbell(&self) -> Result<Option<Box<dyn crate::message::Doorbell>>> {
+        self.messenger().doorbell()
+    }
 }
 
 impl fmt::Debug for MessageHandle {

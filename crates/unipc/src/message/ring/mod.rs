@@ -55,6 +55,7 @@
 
 #[cfg(feature = "bench")]
 mod bench;
+mod doorbell;
 mod layout;
 mod peer;
 mod protocol;
@@ -74,7 +75,7 @@ use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
-use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::message::{unsupported_tag, Doorbell, Limits, Messenger, Received, Tag, Wait};
 use crate::name::PosixName;
 use crate::shm::posix::{Segment, SegmentOptions};
 use crate::shm::Access;
@@ -532,6 +533,24 @@ impl Side {
         }
     }
 
+    /// This side's sleep, over a second mapping (see `doorbell.rs`).
+    fn doorbell(&self, ready: doorbell::Ready) -> Result<Option<Box<dyn Doorbell>>> {
+        let (flag_at, futex_at) = match self.role.which {
+            protocol::Which::Writer => (layout::WRITER_SLEEPING_AT, layout::SPACE_SEQ_AT),
+            protocol::Which::Reader => (layout::READER_SLEEPING_AT, layout::DATA_SEQ_AT),
+        };
+        let peer = self.role.peer();
+        let bell = doorbell::Bell {
+            flag_at,
+            futex_at,
+            ready,
+            peer: Some((peer.at, peer.name)),
+        };
+        let map = map(&self.ring.segment).map_err(|e| e.renamed(&self.ring.object))?;
+        let bell = doorbell::FutexDoorbell::new(map, self.ring.object.clone(), bell)?;
+        Ok(Some(Box::new(bell)))
+    }
+
     fn park(&self, ready: &dyn Fn() -> bool, limit: Duration) -> Result<()> {
         protocol::park(self.shared(), self.role.which, ready, limit)
             .map_err(|e| Error::os(self.ring.object.clone(), "futex wait", e))
@@ -905,6 +924,16 @@ impl Messenger for Sender {
         self.set_wait_strategy(WaitStrategy::polling(polling));
         Ok(())
     }
+
+    /// Sleeps as the writer does, until the reader frees a slot; its
+    /// death is reported as [`Error::PeerDied`].
+    fn doorbell(&self) -> Result<Option<Box<dyn Doorbell>>> {
+        self.side.doorbell(doorbell::Ready::Room {
+            tail: layout::TAIL_AT,
+            head: layout::HEAD_AT,
+            capacity: self.side.shared().layout().capacity,
+        })
+    }
 }
 
 impl Messenger for Receiver {
@@ -931,6 +960,15 @@ impl Messenger for Receiver {
     fn set_polling(&self, polling: bool) -> Result<()> {
         self.set_wait_strategy(WaitStrategy::polling(polling));
         Ok(())
+    }
+
+    /// Sleeps as the reader does, until the writer commits a message; its
+    /// death is reported as [`Error::PeerDied`].
+    fn doorbell(&self) -> Result<Option<Box<dyn Doorbell>>> {
+        self.side.doorbell(doorbell::Ready::Differ {
+            tail: layout::TAIL_AT,
+            head: layout::HEAD_AT,
+        })
     }
 }
 

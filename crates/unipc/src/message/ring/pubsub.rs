@@ -56,12 +56,13 @@ use crate::error::ObjectName;
 use crate::facility::{
     Direction, Facility, LiveLimit, Naming, Persistence, Properties, Reach, Shape, Tags,
 };
-use crate::message::{unsupported_tag, Limits, Messenger, Received, Tag, Wait};
+use crate::message::{unsupported_tag, Doorbell, Limits, Messenger, Received, Tag, Wait};
 use crate::name::PosixName;
 use crate::shm::posix::{Segment, SegmentOptions};
 use crate::shm::{Access, Mapping};
 use crate::{Endpoint, Error, Mode, Result};
 
+use super::doorbell::{Bell, FutexDoorbell, Ready};
 use super::protocol;
 use super::shared::KernelFutex;
 use super::wait::{Waiter, Waiting};
@@ -591,6 +592,16 @@ impl PubSub {
             limit,
         )
         .map_err(|e| Error::os(self.object.clone(), "futex wait", e))
+    }
+
+    /// A side's sleep over a second mapping (see `doorbell.rs`).
+    fn doorbell(&self, bell: Bell) -> Result<Option<Box<dyn Doorbell>>> {
+        let map = map(&self.segment).map_err(|e| e.renamed(&self.object))?;
+        Ok(Some(Box::new(FutexDoorbell::new(
+            map,
+            self.object.clone(),
+            bell,
+        )?)))
     }
 
     /// Wakes the sleeper on `futex_at` if its flag is raised; the caller
@@ -1130,6 +1141,18 @@ impl Messenger for Publisher {
         self.set_wait_strategy(WaitStrategy::polling(polling));
         Ok(())
     }
+
+    /// Sleeps as the publisher does, until a subscriber frees a slot
+    /// (which subscribers hold it back is not read from the doorbell: a
+    /// wake-up, or the limit, ends the sleep).
+    fn doorbell(&self) -> Result<Option<Box<dyn Doorbell>>> {
+        self.pubsub.doorbell(Bell {
+            flag_at: WRITER_SLEEPING_AT,
+            futex_at: WRITER_FUTEX_AT,
+            ready: Ready::Unknown,
+            peer: None,
+        })
+    }
 }
 
 impl Messenger for Subscriber {
@@ -1159,6 +1182,21 @@ impl Messenger for Subscriber {
     fn set_polling(&self, polling: bool) -> Result<()> {
         self.set_wait_strategy(WaitStrategy::polling(polling));
         Ok(())
+    }
+
+    /// Sleeps as this subscriber does, until the publisher publishes; its
+    /// death is reported as [`Error::PeerDied`].
+    fn doorbell(&self) -> Result<Option<Box<dyn Doorbell>>> {
+        let line = self.line();
+        self.pubsub.doorbell(Bell {
+            flag_at: line + SUB_SLEEPING,
+            futex_at: line + SUB_FUTEX,
+            ready: Ready::Differ {
+                tail: TAIL_AT,
+                head: line + SUB_HEAD,
+            },
+            peer: Some((WRITER_AT, "publisher")),
+        })
     }
 }
 

@@ -682,6 +682,89 @@ async fn bridge_helper_stops_on_drop() {
     assert_eq!(helpers(), 0, "the helper was joined");
 }
 
+/// The death of the other side ends an async wait over a ring or pubsub
+/// (the bridge sleeps on the side's doorbell, which reports it): what the
+/// killed writer committed is received first, then `PeerDied`; a receive
+/// already waiting when the publisher is killed ends with `PeerDied` too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bridges_report_a_killed_peer() {
+    use unipc::asynch::AsyncMessenger;
+    use unipc::message::ring::pubsub::PubSubOptions;
+    const TEST: &str = "asynch::messages::bridges_report_a_killed_peer";
+    let linger = || std::thread::sleep(Duration::from_secs(60)); // until killed
+    match util::role().as_deref() {
+        Some("writer") => {
+            let name: PosixName = util::arg("NAME").parse().unwrap();
+            let tx = ring::Ring::open(&name).unwrap().into_sender().unwrap();
+            tx.send(b"one").unwrap();
+            tx.send(b"two").unwrap();
+            return linger();
+        }
+        Some("publisher") => {
+            let name: PosixName = util::arg("NAME").parse().unwrap();
+            let publisher = PubSubOptions::open(&name).unwrap().publish().unwrap();
+            publisher.send(b"first").unwrap();
+            return linger();
+        }
+        _ => {}
+    }
+    let died = |what: &str, got: unipc::Result<Vec<u8>>, role: &str, pid: u32| match got {
+        Err(Error::PeerDied {
+            role: r, pid: p, ..
+        }) if r == role && p == pid => {}
+        other => panic!("{what}: expected the {role}'s death (pid {pid}), got {other:?}"),
+    };
+
+    let name = unique_posix();
+    let made = ring::RingOptions::new()
+        .capacity(4)
+        .max_size(64)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    let view = ring::Ring::open(&name).unwrap();
+    let rx = Bridge::new(made.into_receiver().unwrap()).unwrap();
+    let writer = util::Peer::new(TEST, "writer")
+        .arg("NAME", name.as_str())
+        .spawn();
+    let deadline = Instant::now() + super::PATIENCE;
+    while view.status().unwrap().sent < 2 {
+        assert!(Instant::now() < deadline, "the writer never sent");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let pid = writer.pid();
+    tokio::task::spawn_blocking(move || writer.kill())
+        .await
+        .unwrap();
+    assert_eq!(patient("one", rx.recv()).await.unwrap(), b"one");
+    assert_eq!(patient("two", rx.recv()).await.unwrap(), b"two");
+    died("ring", patient("death", rx.recv()).await, "writer", pid);
+
+    let name = unique_posix();
+    let made = PubSubOptions::new()
+        .capacity(4)
+        .max_size(64)
+        .subscribers(1)
+        .create(&name)
+        .unwrap();
+    let sub = Bridge::new(made.subscribe().unwrap()).unwrap();
+    let publisher = util::Peer::new(TEST, "publisher")
+        .arg("NAME", name.as_str())
+        .spawn();
+    assert_eq!(patient("first", sub.recv()).await.unwrap(), b"first");
+    let pid = publisher.pid();
+    let kill = async {
+        // The receive below is waiting (its helper asleep on the
+        // doorbell) when the publisher dies.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        tokio::task::spawn_blocking(move || publisher.kill())
+            .await
+            .unwrap();
+    };
+    let (got, ()) = tokio::join!(patient("death", sub.recv()), kill);
+    died("pubsub", got, "publisher", pid);
+}
+
 /// pubsub through the bridge: a publisher in a peer, two async subscribers
 /// here, each gets every message in order.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
