@@ -9,6 +9,7 @@
 //! | [`AsyncEventFd`] | an eventfd | `AsyncFd` readiness |
 //! | [`AsyncSignalReceiver`] | a signalfd ([`crate::signal::SignalReceiver`]) | `AsyncFd` readiness |
 //! | [`AsyncSemaphore`] | a named POSIX semaphore | a helper thread in `sem_timedwait` for the waiting futures |
+//! | [`AsyncSharedSemaphore`] | an unnamed POSIX semaphore in a shared mapping | the same |
 //! | [`AsyncFutex`] | a futex word of a shared mapping | a helper thread in `FUTEX_WAIT` for the waiting futures |
 //! | [`AsyncSemaphoreSet`] | a System V semaphore set | a helper thread polling `semop(IPC_NOWAIT)` for the waiting futures |
 //! | [`AsyncMessages`] | any message endpoint opened from its string (`MessageHandle::into_async`) | the one of the above its facility allows |
@@ -32,7 +33,7 @@
 //! the whole message or nothing. Dropping such a future at any `.await`
 //! loses no message and sends no part of one.
 //!
-//! The helper-thread types ([`Bridge`], [`AsyncSemaphore`],
+//! The helper-thread types ([`Bridge`], [`AsyncSemaphore`], [`AsyncSharedSemaphore`],
 //! [`AsyncSemaphoreSet`], [`AsyncFutex`]) keep the same promise without a
 //! descriptor: what the helper takes for a future stays in the handle until
 //! a future takes it (or goes back to the object when the handle drops),
@@ -82,7 +83,7 @@ pub use eventfd::AsyncEventFd;
 pub use futex::AsyncFutex;
 pub use handle::{AsyncMessages, AsyncStreams};
 pub use message::{FdMessenger, Pollable};
-pub use semaphore::AsyncSemaphore;
+pub use semaphore::{AsyncSemaphore, AsyncSharedSemaphore};
 pub use semaphore_set::AsyncSemaphoreSet;
 pub use signal::AsyncSignalReceiver;
 pub use stream::{Accept, AsyncListener, AsyncStream, ByteStream};

@@ -1,5 +1,7 @@
-//! [`AsyncSemaphore`]: a named POSIX semaphore awaited through a helper
-//! thread (a semaphore has no descriptor).
+//! [`AsyncSemaphore`] and [`AsyncSharedSemaphore`]: a named POSIX
+//! semaphore, or an unnamed one in shared memory, awaited through a helper
+//! thread (a semaphore has no descriptor). Both are one core over the
+//! [`Units`] the two kinds share.
 //!
 //! Unlike `msgrcv`, `sem_timedwait` has a timeout, so the helper blocks in
 //! it (a post wakes it at once) for at most [`SLICE`] at a time and checks
@@ -14,16 +16,68 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::error::ObjectName;
 use crate::message::Wait;
-use crate::sync::posix_sem::Semaphore;
+use crate::shm::Mapping;
+use crate::sync::posix_sem::{Semaphore, SharedSemaphore};
 use crate::{Error, Result};
 
 /// The longest the helper blocks in one `sem_timedwait`: what dropping an
 /// [`AsyncSemaphore`] may wait for its helper to notice.
 const SLICE: Duration = Duration::from_millis(10);
 
-struct Shared {
-    sem: Semaphore,
+/// What the helper and the futures do to a semaphore, named or not.
+trait Units: Send + Sync + 'static {
+    fn object(&self) -> ObjectName;
+    fn wait(&self, wait: Wait) -> Result<()>;
+    fn post(&self) -> Result<()>;
+}
+
+impl Units for Semaphore {
+    fn object(&self) -> ObjectName {
+        Semaphore::object(self).clone()
+    }
+    fn wait(&self, wait: Wait) -> Result<()> {
+        Semaphore::wait(self, wait)
+    }
+    fn post(&self) -> Result<()> {
+        Semaphore::post(self)
+    }
+}
+
+/// An unnamed semaphore at `offset` of a mapping this handle keeps alive.
+struct InMemory {
+    map: Arc<Mapping>,
+    offset: usize,
+    object: ObjectName,
+}
+
+impl InMemory {
+    #[allow(unsafe_code)]
+    fn semaphore(&self) -> Result<SharedSemaphore<'_>> {
+        // SAFETY: an `InMemory` is made only by `AsyncSharedSemaphore::init`,
+        // which initialized the semaphore at this offset of this mapping,
+        // or by `AsyncSharedSemaphore::attach`, whose caller vouched that
+        // some process did and that nobody destroys it while the handle
+        // (which keeps the mapping) lives.
+        unsafe { SharedSemaphore::attach(&self.map, self.offset) }
+    }
+}
+
+impl Units for InMemory {
+    fn object(&self) -> ObjectName {
+        self.object.clone()
+    }
+    fn wait(&self, wait: Wait) -> Result<()> {
+        self.semaphore()?.wait(wait)
+    }
+    fn post(&self) -> Result<()> {
+        self.semaphore()?.post()
+    }
+}
+
+struct Shared<S> {
+    sem: S,
     state: Mutex<State>,
     /// Wakes the helper: a new waiter, or stop.
     work: Condvar,
@@ -49,7 +103,7 @@ impl State {
     }
 }
 
-impl Shared {
+impl<S> Shared<S> {
     fn lock(&self) -> MutexGuard<'_, State> {
         // Every step under the lock is one assignment: a panic elsewhere
         // cannot leave the state half-changed.
@@ -95,18 +149,12 @@ impl Shared {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct AsyncSemaphore {
-    shared: Arc<Shared>,
-    helper: Option<JoinHandle<()>>,
+    core: Core<Semaphore>,
 }
 
 impl fmt::Debug for AsyncSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.shared.lock();
-        f.debug_struct("AsyncSemaphore")
-            .field("semaphore", &self.shared.sem.object().as_str())
-            .field("held", &state.held)
-            .field("waiters", &state.waiters)
-            .finish()
+        self.core.debug("AsyncSemaphore", f)
     }
 }
 
@@ -116,7 +164,163 @@ impl AsyncSemaphore {
     /// # Errors
     /// [`Error::Os`] when the thread cannot be spawned.
     pub fn new(sem: Semaphore) -> Result<AsyncSemaphore> {
-        let object = sem.object().clone();
+        Ok(AsyncSemaphore {
+            core: Core::new(sem)?,
+        })
+    }
+
+    /// The blocking semaphore inside (its `value` does not count the units
+    /// this handle holds for its waiters).
+    pub fn get_ref(&self) -> &Semaphore {
+        &self.core.shared.sem
+    }
+
+    /// `sem_post`—adds one, waking a waiter (in any process).
+    ///
+    /// # Errors
+    /// As [`Semaphore::post`].
+    pub fn post(&self) -> Result<()> {
+        self.core.shared.sem.post()
+    }
+
+    /// Takes one unit, waiting while the value is zero. Cancellation safe:
+    /// a dropped future took nothing (a unit taken for it stays for the
+    /// next wait).
+    ///
+    /// # Errors
+    /// As [`Semaphore::wait`] (never [`Error::WouldBlock`] or
+    /// [`Error::TimedOut`], which it waits out).
+    pub async fn wait(&self) -> Result<()> {
+        self.core.wait().await
+    }
+}
+
+/// An unnamed process-shared POSIX semaphore ([`SharedSemaphore`]) in a
+/// shared [`Mapping`] that the handle keeps alive (an `Arc`), whose
+/// [`wait`](Self::wait) is async.
+///
+/// It waits as [`AsyncSemaphore`] does (a try on the calling task, then
+/// one helper thread in `sem_timedwait` 10 ms at a time), with the same
+/// cancellation safety: a unit the helper took for a dropped wait stays in
+/// the handle for the next, and is posted back when the handle drops.
+///
+/// # Examples
+///
+/// ```
+/// use std::sync::Arc;
+/// use unipc::asynch::AsyncSharedSemaphore;
+/// use unipc::shm::mapped::MapOptions;
+///
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+/// let map = Arc::new(MapOptions::new().map_anonymous(4096)?); // shared with children forked now
+/// let sem = AsyncSharedSemaphore::init(Arc::clone(&map), 64, 0)?;
+/// let waiting = sem.wait();
+/// sem.post()?;
+/// waiting.await?;
+/// assert_eq!(sem.value()?, 0);
+/// # Ok::<(), unipc::Error>(())
+/// # })?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct AsyncSharedSemaphore {
+    core: Core<InMemory>,
+}
+
+impl fmt::Debug for AsyncSharedSemaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.core.debug("AsyncSharedSemaphore", f)
+    }
+}
+
+impl AsyncSharedSemaphore {
+    /// `sem_init(pshared = 1)` at `offset` of `map`, as
+    /// [`SharedSemaphore::init`] (one process initializes, before the
+    /// others attach), and the helper thread.
+    ///
+    /// # Errors
+    /// As [`SharedSemaphore::init`]; [`Error::Os`] when the thread cannot
+    /// be spawned.
+    pub fn init(map: Arc<Mapping>, offset: usize, value: u32) -> Result<AsyncSharedSemaphore> {
+        let object = SharedSemaphore::init(&map, offset, value)?.object().clone();
+        Self::start(InMemory {
+            map,
+            offset,
+            object,
+        })
+    }
+
+    /// The semaphore another process (or this one) initialized at `offset`
+    /// of memory that `map` maps too, and the helper thread.
+    ///
+    /// # Safety
+    /// As [`SharedSemaphore::attach`]: a `sem_init(pshared = 1)` ran on
+    /// those bytes, and no process destroys the semaphore while this
+    /// handle lives.
+    ///
+    /// # Errors
+    /// As [`SharedSemaphore::attach`]; [`Error::Os`] when the thread cannot
+    /// be spawned.
+    #[allow(unsafe_code)]
+    pub unsafe fn attach(map: Arc<Mapping>, offset: usize) -> Result<AsyncSharedSemaphore> {
+        // SAFETY: the caller's contract is `SharedSemaphore::attach`'s.
+        let object = unsafe { SharedSemaphore::attach(&map, offset) }?
+            .object()
+            .clone();
+        Self::start(InMemory {
+            map,
+            offset,
+            object,
+        })
+    }
+
+    fn start(sem: InMemory) -> Result<AsyncSharedSemaphore> {
+        Ok(AsyncSharedSemaphore {
+            core: Core::new(sem)?,
+        })
+    }
+
+    /// The semaphore as errors name it.
+    pub fn object(&self) -> &ObjectName {
+        &self.core.shared.sem.object
+    }
+
+    /// `sem_getvalue` (not counting the units this handle holds for its
+    /// waiters).
+    ///
+    /// # Errors
+    /// As [`SharedSemaphore::value`].
+    pub fn value(&self) -> Result<u32> {
+        self.core.shared.sem.semaphore()?.value()
+    }
+
+    /// `sem_post`—adds one, waking a waiter (in any process).
+    ///
+    /// # Errors
+    /// As [`SharedSemaphore::post`].
+    pub fn post(&self) -> Result<()> {
+        self.core.shared.sem.post()
+    }
+
+    /// Takes one unit, waiting while the value is zero. Cancellation safe,
+    /// as [`AsyncSemaphore::wait`].
+    ///
+    /// # Errors
+    /// As [`SharedSemaphore::wait`] (never [`Error::WouldBlock`] or
+    /// [`Error::TimedOut`], which it waits out).
+    pub async fn wait(&self) -> Result<()> {
+        self.core.wait().await
+    }
+}
+
+/// The state, the helper thread and the wait both types share.
+struct Core<S: Units> {
+    shared: Arc<Shared<S>>,
+    helper: Option<JoinHandle<()>>,
+}
+
+impl<S: Units> Core<S> {
+    fn new(sem: S) -> Result<Core<S>> {
+        let object = sem.object();
         let shared = Arc::new(Shared {
             sem,
             state: Mutex::new(State::default()),
@@ -128,34 +332,22 @@ impl AsyncSemaphore {
             .name("unipc-sem-bridge".into())
             .spawn(move || run_helper(&for_helper))
             .map_err(|err| Error::os(object, "spawn the semaphore's helper thread", err))?;
-        Ok(AsyncSemaphore {
+        Ok(Core {
             shared,
             helper: Some(helper),
         })
     }
 
-    /// The blocking semaphore inside (its `value` does not count the units
-    /// this handle holds for its waiters).
-    pub fn get_ref(&self) -> &Semaphore {
-        &self.shared.sem
+    fn debug(&self, name: &str, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct(name)
+            .field("semaphore", &self.shared.sem.object().as_str())
+            .field("held", &state.held)
+            .field("waiters", &state.waiters)
+            .finish()
     }
 
-    /// `sem_post`—adds one, waking a waiter (in any process).
-    ///
-    /// # Errors
-    /// As [`Semaphore::post`].
-    pub fn post(&self) -> Result<()> {
-        self.shared.sem.post()
-    }
-
-    /// Takes one unit, waiting while the value is zero. Cancellation safe:
-    /// a dropped future took nothing (a unit taken for it stays for the
-    /// next wait).
-    ///
-    /// # Errors
-    /// As [`Semaphore::wait`] (never [`Error::WouldBlock`] or
-    /// [`Error::TimedOut`], which it waits out).
-    pub async fn wait(&self) -> Result<()> {
+    async fn wait(&self) -> Result<()> {
         let shared = &*self.shared;
         let mut waiting = None;
         loop {
@@ -185,7 +377,7 @@ impl AsyncSemaphore {
     }
 }
 
-impl Drop for AsyncSemaphore {
+impl<S: Units> Drop for Core<S> {
     fn drop(&mut self) {
         if let Some(helper) = self.helper.take() {
             self.shared.lock().stop = true;
@@ -203,11 +395,11 @@ impl Drop for AsyncSemaphore {
 }
 
 /// Counts a waiting future until it ends or is dropped.
-struct Waiting<'a> {
-    shared: &'a Shared,
+struct Waiting<'a, S> {
+    shared: &'a Shared<S>,
 }
 
-impl Drop for Waiting<'_> {
+impl<S> Drop for Waiting<'_, S> {
     fn drop(&mut self) {
         self.shared.lock().waiters -= 1;
     }
@@ -215,7 +407,7 @@ impl Drop for Waiting<'_> {
 
 /// The helper: blocks in `sem_timedwait` while futures wait for more units
 /// than it holds.
-fn run_helper(shared: &Shared) {
+fn run_helper<S: Units>(shared: &Shared<S>) {
     let mut state = shared.lock();
     loop {
         if state.stop {

@@ -541,7 +541,7 @@ pub struct SharedSemaphore<'m> {
 }
 
 impl<'m> SharedSemaphore<'m> {
-    fn object(mapping: &Mapping, offset: usize) -> ObjectName {
+    fn name_of(mapping: &Mapping, offset: usize) -> ObjectName {
         ObjectName::from(format!(
             "semaphore at offset {offset} of {}",
             mapping.object()
@@ -564,7 +564,7 @@ impl<'m> SharedSemaphore<'m> {
     #[doc(alias = "sem_init")]
     pub fn init(mapping: &'m Mapping, offset: usize, value: u32) -> Result<SharedSemaphore<'m>> {
         mapping.shared_slot::<libc::sem_t>("semaphore", offset)?;
-        let object = Self::object(mapping, offset);
+        let object = Self::name_of(mapping, offset);
         check_value(&object, value)?;
         let sem = Sem::init(mapping.region(), offset, value)
             .map_err(|e| Error::os(object.clone(), "sem_init", e))?;
@@ -596,7 +596,7 @@ impl<'m> SharedSemaphore<'m> {
     #[allow(unsafe_code)]
     pub unsafe fn attach(mapping: &'m Mapping, offset: usize) -> Result<SharedSemaphore<'m>> {
         mapping.shared_slot::<libc::sem_t>("semaphore", offset)?;
-        let object = Self::object(mapping, offset);
+        let object = Self::name_of(mapping, offset);
         if !sys::looks_initialized(mapping.region(), offset) {
             return Err(Error::WrongType {
                 object,
@@ -610,6 +610,11 @@ impl<'m> SharedSemaphore<'m> {
         // borrowed for 'm.
         let sem = unsafe { Sem::assume_init(mapping.region(), offset) };
         Ok(SharedSemaphore { sem, object })
+    }
+
+    /// The semaphore as errors name it ("semaphore at offset 64 of shm:/x").
+    pub fn object(&self) -> &ObjectName {
+        &self.object
     }
 
     /// As [`Semaphore::wait`].

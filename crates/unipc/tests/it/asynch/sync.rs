@@ -1,4 +1,5 @@
-//! Synchronization awaited: a named POSIX semaphore through its helper.
+//! Synchronization awaited: POSIX semaphores (named, and unnamed in shared
+//! memory), System V sets and signals, through their helpers or the reactor.
 
 use std::time::{Duration, Instant};
 
@@ -39,30 +40,7 @@ async fn semaphore_dropped_waits_lose_no_post() {
     let peer = util::Peer::new(TEST, "poster")
         .arg("NAME", name.as_str())
         .spawn();
-    let (mut taken, mut dropped, mut round) = (0u32, 0u32, 0u64);
-    let started = Instant::now();
-    while taken < COUNT {
-        assert!(started.elapsed() < super::PATIENCE, "stuck at {taken}");
-        round += 1;
-        let mut once = Box::pin(sem.wait());
-        match poll_once(once.as_mut()).await {
-            Some(got) => {
-                got.unwrap();
-                taken += 1;
-            }
-            None => dropped += 1,
-        }
-        drop(once);
-        let wait = Duration::from_micros(50 + (round * 397) % 1950);
-        match tokio::time::timeout(wait, sem.wait()).await {
-            Ok(got) => {
-                got.unwrap();
-                taken += 1;
-            }
-            Err(_) => dropped += 1,
-        }
-    }
-    assert!(dropped > 0, "no wait was ever dropped");
+    take_dropping_waits(COUNT, || sem.wait()).await;
     wait_success(peer).await;
     // Nothing more: no unit was counted twice, none is left anywhere.
     assert!(
@@ -72,6 +50,117 @@ async fn semaphore_dropped_waits_lose_no_post() {
         "a post was taken twice"
     );
     assert_eq!(sem.get_ref().value().unwrap(), 0);
+}
+
+/// Takes `count` units through `wait`, dropping many waits mid-wait (after
+/// one poll, and by timeouts of varied length); fails if none was dropped.
+async fn take_dropping_waits<F, W>(count: u32, wait: W)
+where
+    F: std::future::Future<Output = unipc::Result<()>>,
+    W: Fn() -> F,
+{
+    let (mut taken, mut dropped, mut round) = (0u32, 0u32, 0u64);
+    let started = Instant::now();
+    while taken < count {
+        assert!(started.elapsed() < super::PATIENCE, "stuck at {taken}");
+        round += 1;
+        let mut once = Box::pin(wait());
+        match poll_once(once.as_mut()).await {
+            Some(got) => {
+                got.unwrap();
+                taken += 1;
+            }
+            None => dropped += 1,
+        }
+        drop(once);
+        let limit = Duration::from_micros(50 + (round * 397) % 1950);
+        match tokio::time::timeout(limit, wait()).await {
+            Ok(got) => {
+                got.unwrap();
+                taken += 1;
+            }
+            Err(_) => dropped += 1,
+        }
+    }
+    assert!(dropped > 0, "no wait was ever dropped");
+}
+
+/// An unnamed semaphore in a POSIX shared-memory object: a peer attaches
+/// and posts COUNT times, paced (blocking calls); the parent takes them
+/// through async waits of which many are dropped: every post is taken
+/// once. A unit held for a dropped wait is posted back when the handle
+/// drops, and the peer, waiting in the blocking call, gets it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_semaphore_dropped_waits_lose_no_post() {
+    use std::sync::Arc;
+    use unipc::asynch::AsyncSharedSemaphore;
+    use unipc::shm::{posix, Access};
+    use unipc::sync::posix_sem::SharedSemaphore;
+    const TEST: &str = "asynch::sync::shared_semaphore_dropped_waits_lose_no_post";
+    const COUNT: u32 = 200;
+    if util::role().is_some() {
+        let segment = posix::Segment::open(&util::arg("NAME").parse().unwrap()).unwrap();
+        // SAFETY: the parent made the object for this test; nobody
+        // resizes it.
+        let map = unsafe { segment.map(Access::ReadWrite) }.unwrap();
+        // SAFETY: the parent initialized the semaphore at 64 before
+        // starting this process and never destroys it.
+        let sem = unsafe { SharedSemaphore::attach(&map, 64) }.unwrap();
+        // SAFETY: likewise at 128.
+        let back = unsafe { SharedSemaphore::attach(&map, 128) }.unwrap();
+        for i in 0..COUNT {
+            sem.post().unwrap();
+            std::thread::sleep(Duration::from_micros(50 + u64::from(i % 7) * 50));
+        }
+        back.wait(unipc::message::Wait::For(super::PATIENCE))
+            .unwrap();
+        return;
+    }
+    let name = unique_name();
+    let segment = posix::SegmentOptions::new()
+        .size(4096)
+        .exclusive(true)
+        .create(&name)
+        .unwrap();
+    // SAFETY: the object is this test's own; nobody resizes it.
+    let map = Arc::new(unsafe { segment.map(Access::ReadWrite) }.unwrap());
+    let sem = AsyncSharedSemaphore::init(Arc::clone(&map), 64, 0).unwrap();
+    let back = AsyncSharedSemaphore::init(Arc::clone(&map), 128, 0).unwrap();
+    assert!(
+        AsyncSharedSemaphore::init(Arc::clone(&map), 65, 0).is_err(),
+        "misaligned"
+    );
+    // A unit the helper takes for a wait that is dropped unseen...
+    let mut waiting = Box::pin(back.wait());
+    assert!(poll_once(waiting.as_mut()).await.is_none());
+    back.post().unwrap();
+    let deadline = Instant::now() + super::PATIENCE;
+    while !format!("{back:?}").contains("held: 1") {
+        assert!(Instant::now() < deadline, "the helper never took the post");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    drop(waiting);
+    // ...goes back to the semaphore with the handle, for the peer.
+    drop(back);
+    let peer = util::Peer::new(TEST, "poster")
+        .arg("NAME", name.as_str())
+        .spawn();
+    take_dropping_waits(COUNT, || sem.wait()).await;
+    patient("peer", wait_success(peer)).await;
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), sem.wait())
+            .await
+            .is_err(),
+        "a post was taken twice"
+    );
+    assert_eq!(sem.value().unwrap(), 0);
+    // SAFETY: initialized above; nobody destroys it.
+    let back = unsafe { SharedSemaphore::attach(&map, 128) }.unwrap();
+    assert_eq!(
+        back.value().unwrap(),
+        0,
+        "the peer took the unit posted back"
+    );
 }
 
 /// A unit the helper took for a wait that was then dropped goes back to
