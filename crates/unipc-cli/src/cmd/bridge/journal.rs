@@ -14,7 +14,15 @@
 //! D  id u64                                                               delivered
 //! S  stream sequence u64                                                  a NATS message delivered (remembered, newest 100,000)
 //! A  stream sequence u64                                                  ... and acknowledged
+//! W  key kind u8 (P or S), key u64, ring count u64                         about to send that message into a ring destination, whose writer had committed `count`
 //! ```
+//!
+//! `W` closes the one window a kill leaves into a ring destination: after
+//! the send, before `D` or `S`. The ring's count of committed messages
+//! only moves when its (one) writer commits, so a restarted bridge that
+//! finds it past the recorded count knows the message went in, and does
+//! not send it again. No `W` record needs a sync: the ring is in
+//! `/dev/shm`, gone with the host the sync would guard against.
 //!
 //! The directory holds a `lock` file the running bridge holds an
 //! exclusive `flock` on: two bridges never share a journal.
@@ -43,12 +51,33 @@ pub struct Entry {
     pub bytes: Vec<u8>,
 }
 
+/// A message the journal names: a taken entry by its id, or a NATS
+/// source's message by its stream sequence.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Key {
+    Entry(u64),
+    Nats(u64),
+}
+
+impl Key {
+    fn bytes(self) -> [u8; 9] {
+        let (kind, n) = match self {
+            Key::Entry(id) => (b'P', id),
+            Key::Nats(s) => (b'S', s),
+        };
+        let mut out = [0; 9];
+        out[0] = kind;
+        out[1..].copy_from_slice(&n.to_le_bytes());
+        out
+    }
+}
+
 /// An open journal (and the lock on its directory).
 #[derive(Debug)]
 pub struct Journal {
     path: PathBuf,
     file: File,
-    _lock: File,
+    _lock: nix::fcntl::Flock<File>,
     pending: BTreeMap<u64, Entry>,
     unacknowledged: HashSet<u64>,
     /// NATS messages delivered, acknowledged or not: a server that
@@ -57,6 +86,9 @@ pub struct Journal {
     delivered: BTreeSet<u64>,
     next_id: u64,
     last_ring_sequence: Option<u64>,
+    /// The message last about to go into a ring destination, and the
+    /// ring's count then; cleared once that message is recorded delivered.
+    ring_intent: Option<(Key, u64)>,
     instance: String,
     records: u64,
 }
@@ -199,18 +231,14 @@ impl Journal {
             .custom_flags(nix::libc::O_NOFOLLOW)
             .open(dir.join("lock"))
             .with_context(|| format!("{}: open the lock", dir.display()))?;
-        if nix::fcntl::Flock::lock(
-            lock.try_clone()?,
-            nix::fcntl::FlockArg::LockExclusiveNonblock,
-        )
-        .map(std::mem::forget)
-        .is_err()
-        {
+        // Held as long as the journal is open (released when it drops).
+        let Ok(lock) = nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        else {
             anyhow::bail!(
                 "{}: another bridge is using this state directory",
                 dir.display()
             );
-        }
+        };
         // A journal belongs to one source and destination: what it holds
         // must never be replayed into another.
         let pair_file = dir.join("endpoints");
@@ -249,6 +277,7 @@ impl Journal {
         let mut delivered = BTreeSet::new();
         let mut next_id = 0;
         let mut last_ring_sequence = None;
+        let mut ring_intent: Option<(Key, u64)> = None;
         let (found, whole) = records_and_length(&old);
         if whole < old.len() {
             // A torn last write after a host crash, or damage: say so, as
@@ -275,13 +304,23 @@ impl Journal {
                 b'D' => {
                     if let Some(id) = b.u64() {
                         pending.remove(&id);
+                        clear_intent(&mut ring_intent, Key::Entry(id));
                     }
+                }
+                b'W' => {
+                    let kind = b.take(1).map(|k| k[0]);
+                    ring_intent = match (kind, b.u64(), b.u64()) {
+                        (Some(b'P'), Some(id), Some(count)) => Some((Key::Entry(id), count)),
+                        (Some(b'S'), Some(s), Some(count)) => Some((Key::Nats(s), count)),
+                        _ => ring_intent,
+                    };
                 }
                 b'R' => last_ring_sequence = b.u64(),
                 b'S' => {
                     if let Some(s) = b.u64() {
                         unacknowledged.insert(s);
                         delivered.insert(s);
+                        clear_intent(&mut ring_intent, Key::Nats(s));
                     }
                 }
                 b'A' => {
@@ -310,6 +349,7 @@ impl Journal {
             &unacknowledged,
             &delivered,
             last_ring_sequence,
+            ring_intent,
         )?;
         Ok(Journal {
             path,
@@ -320,6 +360,7 @@ impl Journal {
             delivered,
             next_id,
             last_ring_sequence,
+            ring_intent,
             instance,
             records: 0,
         })
@@ -333,6 +374,7 @@ impl Journal {
         unacknowledged: &HashSet<u64>,
         delivered: &BTreeSet<u64>,
         last_ring_sequence: Option<u64>,
+        ring_intent: Option<(Key, u64)>,
     ) -> anyhow::Result<File> {
         let fresh = path.with_extension("new");
         let mut file = std::fs::OpenOptions::new()
@@ -355,6 +397,9 @@ impl Journal {
             if !unacknowledged.contains(s) {
                 all.extend(encode(b'A', &s.to_le_bytes()));
             }
+        }
+        if let Some((key, count)) = ring_intent {
+            all.extend(encode(b'W', &intent_body(key, count)));
         }
         file.write_all(&all)?;
         file.sync_data()?;
@@ -445,6 +490,7 @@ impl Journal {
     pub fn done(&mut self, id: u64) -> anyhow::Result<()> {
         self.write(b'D', &id.to_le_bytes())?;
         self.pending.remove(&id);
+        clear_intent(&mut self.ring_intent, Key::Entry(id));
         self.compact_if_long()
     }
 
@@ -458,6 +504,7 @@ impl Journal {
     /// Records that NATS message `sequence` was delivered.
     pub fn delivered(&mut self, sequence: u64) -> anyhow::Result<()> {
         self.write(b'S', &sequence.to_le_bytes())?;
+        clear_intent(&mut self.ring_intent, Key::Nats(sequence));
         self.unacknowledged.insert(sequence);
         self.delivered.insert(sequence);
         trim(&mut self.delivered);
@@ -469,6 +516,22 @@ impl Journal {
         self.write(b'A', &sequence.to_le_bytes())?;
         self.unacknowledged.remove(&sequence);
         self.compact_if_long()
+    }
+
+    /// Records that `key` is about to be sent into a ring destination
+    /// whose writer has committed `count` messages.
+    pub fn ring_intent(&mut self, key: Key, count: u64) -> anyhow::Result<()> {
+        self.write(b'W', &intent_body(key, count))?;
+        self.ring_intent = Some((key, count));
+        Ok(())
+    }
+
+    /// Whether a killed run sent `key` into the ring destination, which
+    /// has now committed `count` messages: it had recorded its intent, and
+    /// the ring has moved since.
+    pub fn sent_into_ring(&self, key: Key, count: u64) -> bool {
+        self.ring_intent
+            .is_some_and(|(k, before)| k == key && count > before)
     }
 
     fn write(&mut self, kind: u8, body: &[u8]) -> anyhow::Result<()> {
@@ -488,11 +551,25 @@ impl Journal {
                 &self.unacknowledged,
                 &self.delivered,
                 self.last_ring_sequence,
+                self.ring_intent,
             )?;
             self.records = 0;
         }
         Ok(())
     }
+}
+
+/// Forgets the intent for `key`, which is now recorded delivered.
+fn clear_intent(intent: &mut Option<(Key, u64)>, key: Key) {
+    if intent.is_some_and(|(k, _)| k == key) {
+        *intent = None;
+    }
+}
+
+fn intent_body(key: Key, count: u64) -> Vec<u8> {
+    let mut body = key.bytes().to_vec();
+    body.extend_from_slice(&count.to_le_bytes());
+    body
 }
 
 /// Keeps the newest [`KEEP_DELIVERED`] sequences.
@@ -542,6 +619,38 @@ mod tests {
         all[last] ^= 1;
         assert_eq!(records(&all).len(), 2, "flipped bit");
         assert_eq!(records(&all[..whole]).len(), 2);
+    }
+
+    /// The intent to send into a ring outlives a restart (and the rewrite
+    /// at open) until the message is recorded delivered.
+    #[test]
+    fn a_ring_intent_lasts_until_its_message_is_delivered() {
+        let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+        let state = dir.path().join("state");
+        let id = {
+            let mut j = Journal::open(&state, "a b").unwrap();
+            let e = j.append(None, Tag::None, b"x").unwrap();
+            j.ring_intent(Key::Entry(e.id), 7).unwrap();
+            e.id
+        };
+        let mut j = Journal::open(&state, "a b").unwrap();
+        assert!(
+            j.sent_into_ring(Key::Entry(id), 8),
+            "the ring moved: it went in"
+        );
+        assert!(
+            !j.sent_into_ring(Key::Entry(id), 7),
+            "the ring did not move"
+        );
+        assert!(!j.sent_into_ring(Key::Nats(id), 8), "another message");
+        j.done(id).unwrap();
+        assert!(!j.sent_into_ring(Key::Entry(id), 8));
+        drop(j);
+        let j = Journal::open(&state, "a b").unwrap();
+        assert!(
+            !j.sent_into_ring(Key::Entry(id), 8),
+            "forgotten once delivered"
+        );
     }
 
     #[test]

@@ -12,11 +12,16 @@
 //! | destination | a message sent twice (a kill after the send, before the journal says so) |
 //! |---|---|
 //! | `nats://` | de-duplicated by the server: each carries a `Nats-Msg-Id` from the journal (within the stream's duplicate window, 2 minutes by default) |
+//! | `ring:` | recognised: the journal records the ring's count of committed messages before each send, and a restarted bridge that finds the count moved knows its message went in (so nothing else may write into the ring between two runs of the bridge) |
 //! | anything else | delivered twice: the window is one `write(2)` to the journal after the send returned |
 //!
 //! A NATS source's message is acknowledged only after the destination
 //! took it, and its stream sequence is journaled between the two, so a
 //! redelivery after a kill there is recognised and only acknowledged.
+//!
+//! For the tests of exactly that window, `UNIPC_BRIDGE_FAILPOINT=kill-after-send:N`
+//! makes the bridge SIGKILL itself just after its Nth send returned, before
+//! the journal records it.
 //!
 //! Progress goes to stderr every `--progress` seconds. SIGINT, SIGTERM and
 //! SIGHUP let the message in hand finish, then the bridge exits 0; a
@@ -35,7 +40,7 @@ use unipc::open::{MessageHandle, OpenOptions};
 use unipc::{Endpoint, Error};
 
 use crate::cli::BridgeArgs;
-use journal::Journal;
+use journal::{Journal, Key};
 
 /// How long one wait for the source lasts: how quickly a signal or an
 /// idle timeout is noticed.
@@ -98,6 +103,8 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
         handle: &destination,
         endpoint: &args.destination,
         stop,
+        kill_after: failpoint(),
+        sends: std::cell::Cell::new(0),
     };
     for entry in journal.pending() {
         target.forward(&mut journal, &entry, &mut counts)?;
@@ -120,7 +127,8 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
                         if !redelivered {
                             let id = format!("unipc-bridge-nats-{stream_name}-{sequence}");
                             target.deliver(
-                                &journal,
+                                &mut journal,
+                                Key::Nats(sequence),
                                 &id,
                                 delivery.payload(),
                                 delivery.tag(),
@@ -210,6 +218,18 @@ struct Target<'a> {
     handle: &'a MessageHandle,
     endpoint: &'a Endpoint,
     stop: &'a AtomicBool,
+    /// The test failpoint: SIGKILL after this many sends.
+    kill_after: Option<u64>,
+    sends: std::cell::Cell<u64>,
+}
+
+/// `UNIPC_BRIDGE_FAILPOINT=kill-after-send:N`, for the tests.
+fn failpoint() -> Option<u64> {
+    std::env::var("UNIPC_BRIDGE_FAILPOINT")
+        .ok()?
+        .strip_prefix("kill-after-send:")?
+        .parse()
+        .ok()
 }
 
 impl Target<'_> {
@@ -220,7 +240,14 @@ impl Target<'_> {
         entry: &journal::Entry,
         counts: &mut Counts,
     ) -> anyhow::Result<()> {
-        self.deliver(journal, &entry.message_id, &entry.bytes, entry.tag, counts)?;
+        self.deliver(
+            journal,
+            Key::Entry(entry.id),
+            &entry.message_id,
+            &entry.bytes,
+            entry.tag,
+            counts,
+        )?;
         journal.done(entry.id)
     }
 
@@ -231,14 +258,25 @@ impl Target<'_> {
     /// A message the destination refuses for good (too large, a tag or a
     /// content it rejects) is set aside in `DIR/refused/` and reported,
     /// so one message cannot stop the bridge.
+    /// Into a ring, the ring's count of committed messages is journaled
+    /// first, so a message a killed run sent is recognised and not sent
+    /// again.
     fn deliver(
         &self,
-        journal: &Journal,
+        journal: &mut Journal,
+        key: Key,
         id: &str,
         bytes: &[u8],
         tag: Tag,
         counts: &mut Counts,
     ) -> anyhow::Result<()> {
+        if let MessageHandle::RingSender(ring) = self.handle {
+            if journal.sent_into_ring(key, ring.sent()) {
+                counts.skipped += 1;
+                return Ok(());
+            }
+            journal.ring_intent(key, ring.sent())?;
+        }
         let tag = tag_for(self.endpoint, tag);
         let mut pause = RETRY_START;
         loop {
@@ -249,7 +287,16 @@ impl Target<'_> {
                 other => other.messenger().send_tagged(bytes, tag, Wait::For(POLL)),
             };
             match sent {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    self.sends.set(self.sends.get() + 1);
+                    if self.kill_after == Some(self.sends.get()) {
+                        let _ = rustix::process::kill_process(
+                            rustix::process::getpid(),
+                            rustix::process::Signal::KILL,
+                        );
+                    }
+                    return Ok(());
+                }
                 Err(e) if refused_for_good(&e) => {
                     let kept = journal.set_aside(id, bytes)?;
                     counts.refused += 1;

@@ -655,6 +655,15 @@ impl Sender {
         Ok(())
     }
 
+    /// How many messages this ring's writers have committed since it was
+    /// made: the number the next message will have. A process that
+    /// recorded it before a send and was killed learns, from a larger
+    /// figure after, that its message went in (only the writer moves it,
+    /// and a ring has one writer at a time).
+    pub fn sent(&self) -> u64 {
+        self.cursor.next()
+    }
+
     /// Copies `message` into the next slot and publishes it.
     ///
     /// # Errors

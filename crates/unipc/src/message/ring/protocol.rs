@@ -134,6 +134,12 @@ impl Cursor {
         }
     }
 
+    /// This side's own cursor: the writer's next message, the reader's
+    /// next to release.
+    pub(crate) fn next(&self) -> u64 {
+        self.own.get()
+    }
+
     /// The writer: the number of the next free slot's message, if a slot
     /// is free.
     pub(crate) fn free_slot<W: Words>(&self, words: &W) -> Result<Option<u64>, BadCursors> {
