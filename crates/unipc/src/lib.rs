@@ -37,6 +37,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![deny(unsafe_code)]
+// `clippy.toml` disallows std's 32- and 64-bit atomics for the ring's
+// protocol; the lint is on in `message/ring` only.
+#![allow(clippy::disallowed_types)]
 #![deny(missing_docs)]
 
 mod adopt;

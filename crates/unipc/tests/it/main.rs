@@ -1,6 +1,10 @@
 //! Integration tests: one module per facility, every one of them run between
 //! two real processes (see `util` for the harness).
 
+// `clippy.toml` keeps std's atomics out of the ring's protocol code, not
+// out of tests.
+#![allow(clippy::disallowed_types)]
+
 mod util;
 
 mod adopt;

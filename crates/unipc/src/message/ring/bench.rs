@@ -27,6 +27,9 @@
 //! [`WaitStrategy::BusyPoll`]: super::WaitStrategy::BusyPoll
 //! [`WaitStrategy::Block`]: super::WaitStrategy::Block
 
+// A process-wide counter for unique names, no shared memory.
+#![allow(clippy::disallowed_types)]
+
 use std::io;
 use std::sync::atomic::{AtomicU64, Ordering};
 

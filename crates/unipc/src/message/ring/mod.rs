@@ -53,6 +53,9 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// Std atomics only through `protocol.rs` here (see `clippy.toml`).
+#![warn(clippy::disallowed_types)]
+
 #[cfg(feature = "bench")]
 mod bench;
 mod doorbell;

@@ -6,6 +6,10 @@
 //! taken with a compare-and-swap from 0 (or from a dead holder), and given
 //! back with one to 0.
 
+// Identity words: a compare-and-swap on a pid record, outside the
+// modelled cursor and wake-up protocol.
+#![allow(clippy::disallowed_types)]
+
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::layout;

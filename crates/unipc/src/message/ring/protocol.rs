@@ -39,6 +39,8 @@ pub(crate) trait Word64 {
     fn store(&self, value: u64, order: Ordering);
 }
 
+// The facade itself: std's atomics are the words in shared memory.
+#[allow(clippy::disallowed_types)]
 impl Word32 for std::sync::atomic::AtomicU32 {
     fn load(&self, order: Ordering) -> u32 {
         self.load(order)
@@ -51,6 +53,7 @@ impl Word32 for std::sync::atomic::AtomicU32 {
     }
 }
 
+#[allow(clippy::disallowed_types)]
 impl Word64 for std::sync::atomic::AtomicU64 {
     fn load(&self, order: Ordering) -> u64 {
         self.load(order)
@@ -407,7 +410,7 @@ mod model {
 /// behaviour. The slots are `UnsafeCell`s written and read without
 /// synchronization of their own, as the ring's shared memory is.
 #[cfg(all(test, not(loom)))]
-#[allow(unsafe_code)]
+#[allow(unsafe_code, clippy::disallowed_types)] // the words the ring itself uses
 mod threads {
     use super::*;
     use std::cell::UnsafeCell;

@@ -46,6 +46,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// The pubsub's cursors and stamps are not yet behind the `Words` facade:
+// it has no loom model yet (an open item of its issue).
+#![allow(clippy::disallowed_types)]
+
 use std::cell::Cell;
 use std::fmt;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};

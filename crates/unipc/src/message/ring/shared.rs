@@ -4,6 +4,9 @@
 //! validated when it opened the ring — never against figures re-read from
 //! the memory, which the peer may change at any moment.
 
+// The raw layer: the std atomics in the mapping are what the `Words`
+// facade hands the protocol.
+#![allow(clippy::disallowed_types)]
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU32, AtomicU64};
