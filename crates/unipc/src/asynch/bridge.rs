@@ -230,11 +230,9 @@ impl<M: Messenger + Send + 'static> Bridge<M> {
             done: Notify::new(),
             doorbell,
         });
-        let for_helper = Arc::clone(&shared);
-        let helper = std::thread::Builder::new()
-            .name("unipc-bridge".into())
-            .spawn(move || run_helper(&for_helper, buffer))
-            .map_err(|err| Error::os(object, "spawn the bridge's helper thread", err))?;
+        let helper = super::spawn_helper("unipc-bridge", object.as_str(), &shared, move |s| {
+            run_helper(s, buffer)
+        })?;
         Ok(Bridge {
             shared,
             helper: Some(helper),

@@ -145,11 +145,8 @@ impl AsyncFutex {
             work: Condvar::new(),
             done: Notify::new(),
         });
-        let for_helper = Arc::clone(&shared);
-        let helper = std::thread::Builder::new()
-            .name("unipc-futex-bridge".into())
-            .spawn(move || run_helper(&for_helper))
-            .map_err(|err| Error::os(object, "spawn the futex's helper thread", err))?;
+        let helper =
+            super::spawn_helper("unipc-futex-bridge", object.as_str(), &shared, run_helper)?;
         Ok(AsyncFutex {
             shared,
             helper: Some(helper),

@@ -253,6 +253,24 @@ fn register<T: StableFd>(handle: T, object: &str) -> Result<AsyncFd<Registered<T
     })
 }
 
+/// Starts the helper thread `name` of a helper-thread type, running `run`
+/// over its `shared` state until it returns.
+///
+/// # Errors
+/// [`Error::Os`] naming `object` when the thread cannot be spawned.
+fn spawn_helper<S: Send + Sync + 'static>(
+    name: &str,
+    object: &str,
+    shared: &std::sync::Arc<S>,
+    run: impl FnOnce(&S) + Send + 'static,
+) -> Result<std::thread::JoinHandle<()>> {
+    let shared = std::sync::Arc::clone(shared);
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || run(&shared))
+        .map_err(|err| Error::os(object, "spawn the async helper thread", err))
+}
+
 /// An error from the reactor while waiting for readiness.
 fn reactor_error(object: &str, err: io::Error) -> Error {
     Error::os(object, "wait for readiness", err)

@@ -327,11 +327,12 @@ impl<S: Units> Core<S> {
             work: Condvar::new(),
             done: Notify::new(),
         });
-        let for_helper = Arc::clone(&shared);
-        let helper = std::thread::Builder::new()
-            .name("unipc-sem-bridge".into())
-            .spawn(move || run_helper(&for_helper))
-            .map_err(|err| Error::os(object, "spawn the semaphore's helper thread", err))?;
+        let helper = super::spawn_helper(
+            "unipc-sem-bridge",
+            object.as_str(),
+            &shared,
+            run_helper::<S>,
+        )?;
         Ok(Core {
             shared,
             helper: Some(helper),

@@ -132,11 +132,8 @@ impl AsyncSemaphoreSet {
             work: Condvar::new(),
             done: Notify::new(),
         });
-        let for_helper = Arc::clone(&shared);
-        let helper = std::thread::Builder::new()
-            .name("unipc-semset-bridge".into())
-            .spawn(move || run_helper(&for_helper))
-            .map_err(|err| Error::os(object, "spawn the set's helper thread", err))?;
+        let helper =
+            super::spawn_helper("unipc-semset-bridge", object.as_str(), &shared, run_helper)?;
         Ok(AsyncSemaphoreSet {
             shared,
             helper: Some(helper),
