@@ -4612,6 +4612,63 @@ fn bridge_into_a_ring_recognises_a_send_its_kill_left_unjournaled() {
     }
 }
 
+/// The same window from a NATS source into a ring: the killed run's last
+/// message comes again only after the consumer's ack wait (30 s), when the
+/// restarted bridge has moved the ring's count with later messages; what
+/// it settled at its start still tells it that message is in, so it is
+/// acknowledged and not sent twice.
+#[test]
+fn bridge_from_nats_into_a_ring_recognises_a_redelivery_its_kill_left_unjournaled() {
+    let Some(server) = unipc_test_support::NatsServer::start() else {
+        return;
+    };
+    let base = unique();
+    let ring = format!("ring:/{base}-nr");
+    let nats = format!("{}/{}", server.url(), base.replace('-', "_"));
+    let _guards = [Removed(ring.clone()), Removed(nats.clone())];
+    unipc_run(&["create", &ring, "--capacity", "16", "--max-size", "64"]).ok();
+    unipc_run(&["create", &nats]).ok();
+    let mut send = unipc();
+    send.args(["send", &nats, "--lines"]);
+    run(send, Input::Bytes(b"0\n1\n2\n3\n4\n".to_vec())).ok();
+    let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+    let state = dir.path().join("state");
+    let bridge = |extra: &[&str], failpoint: Option<&str>| {
+        let mut cmd = unipc();
+        cmd.args(["bridge", &nats, &ring, "--progress", "0"])
+            .args(extra)
+            .arg("--state")
+            .arg(&state);
+        if let Some(f) = failpoint {
+            cmd.env("UNIPC_BRIDGE_FAILPOINT", f);
+        }
+        cmd
+    };
+    let killed = run(bridge(&[], Some("kill-after-send:3")), Input::Nothing);
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{killed:?}");
+    // Messages 4 and 5 now, message 3 again after the ack wait.
+    let mut again = start(bridge(&["--count", "3"], None), Input::Nothing);
+    let started = Instant::now();
+    while again.is_running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "the redelivery never came"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let again = again.finish();
+    assert!(
+        again.status.success() && again.stderr.contains("skipped 1"),
+        "{again:?}"
+    );
+    let got = unipc_run(&["recv", &ring, "--count", "5", "--timeout", "5"]).ok();
+    assert_eq!(got, "0\n1\n2\n3\n4\n");
+    let mut more = unipc();
+    more.args(["recv", &ring, "--timeout", "0.3"]);
+    let more = run(more, Input::Nothing);
+    assert_eq!(more.stdout_text(), "", "nothing twice: {more:?}");
+}
+
 #[test]
 fn bridge_refuses_a_state_directory_others_can_write_a_link_and_a_loop() {
     let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();

@@ -15,14 +15,19 @@
 //! S  stream sequence u64                                                  a NATS message delivered (remembered, newest 100,000)
 //! A  stream sequence u64                                                  ... and acknowledged
 //! W  key kind u8 (P or S), key u64, ring count u64                         about to send that message into a ring destination, whose writer had committed `count`
+//! K  key kind u8, key u64                                                   that message is in the ring already (found so after a kill)
 //! ```
 //!
 //! `W` closes the one window a kill leaves into a ring destination: after
 //! the send, before `D` or `S`. The ring's count of committed messages
 //! only moves when its (one) writer commits, so a restarted bridge that
-//! finds it past the recorded count knows the message went in, and does
-//! not send it again. No `W` record needs a sync: the ring is in
-//! `/dev/shm`, gone with the host the sync would guard against.
+//! finds it past the count its killed run recorded, before sending anything
+//! itself, knows that message went in. It says so with `K`, and when the
+//! message comes again (replayed from the journal, or redelivered by a NATS
+//! source after its ack wait, when this run has long moved the count) it is
+//! recorded delivered without being sent. No `W` or `K` record needs a
+//! sync: the ring is in `/dev/shm`, gone with the host the sync would guard
+//! against.
 //!
 //! The directory holds a `lock` file the running bridge holds an
 //! exclusive `flock` on: two bridges never share a journal.
@@ -53,7 +58,7 @@ pub struct Entry {
 
 /// A message the journal names: a taken entry by its id, or a NATS
 /// source's message by its stream sequence.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Key {
     Entry(u64),
     Nats(u64),
@@ -89,6 +94,9 @@ pub struct Journal {
     /// The message last about to go into a ring destination, and the
     /// ring's count then; cleared once that message is recorded delivered.
     ring_intent: Option<(Key, u64)>,
+    /// Messages a killed run put into the ring destination without
+    /// recording them delivered (`K`).
+    in_ring: HashSet<Key>,
     instance: String,
     records: u64,
 }
@@ -278,6 +286,7 @@ impl Journal {
         let mut next_id = 0;
         let mut last_ring_sequence = None;
         let mut ring_intent: Option<(Key, u64)> = None;
+        let mut in_ring: HashSet<Key> = HashSet::new();
         let (found, whole) = records_and_length(&old);
         if whole < old.len() {
             // A torn last write after a host crash, or damage: say so, as
@@ -305,15 +314,18 @@ impl Journal {
                     if let Some(id) = b.u64() {
                         pending.remove(&id);
                         clear_intent(&mut ring_intent, Key::Entry(id));
+                        in_ring.remove(&Key::Entry(id));
+                    }
+                }
+                b'K' => {
+                    if let Some(key) = parse_key(&mut b) {
+                        in_ring.insert(key);
                     }
                 }
                 b'W' => {
-                    let kind = b.take(1).map(|k| k[0]);
-                    ring_intent = match (kind, b.u64(), b.u64()) {
-                        (Some(b'P'), Some(id), Some(count)) => Some((Key::Entry(id), count)),
-                        (Some(b'S'), Some(s), Some(count)) => Some((Key::Nats(s), count)),
-                        _ => ring_intent,
-                    };
+                    if let (Some(key), Some(count)) = (parse_key(&mut b), b.u64()) {
+                        ring_intent = Some((key, count));
+                    }
                 }
                 b'R' => last_ring_sequence = b.u64(),
                 b'S' => {
@@ -321,6 +333,7 @@ impl Journal {
                         unacknowledged.insert(s);
                         delivered.insert(s);
                         clear_intent(&mut ring_intent, Key::Nats(s));
+                        in_ring.remove(&Key::Nats(s));
                     }
                 }
                 b'A' => {
@@ -350,6 +363,7 @@ impl Journal {
             &delivered,
             last_ring_sequence,
             ring_intent,
+            &in_ring,
         )?;
         Ok(Journal {
             path,
@@ -361,6 +375,7 @@ impl Journal {
             next_id,
             last_ring_sequence,
             ring_intent,
+            in_ring,
             instance,
             records: 0,
         })
@@ -375,6 +390,7 @@ impl Journal {
         delivered: &BTreeSet<u64>,
         last_ring_sequence: Option<u64>,
         ring_intent: Option<(Key, u64)>,
+        in_ring: &HashSet<Key>,
     ) -> anyhow::Result<File> {
         let fresh = path.with_extension("new");
         let mut file = std::fs::OpenOptions::new()
@@ -400,6 +416,9 @@ impl Journal {
         }
         if let Some((key, count)) = ring_intent {
             all.extend(encode(b'W', &intent_body(key, count)));
+        }
+        for key in in_ring {
+            all.extend(encode(b'K', &key.bytes()));
         }
         file.write_all(&all)?;
         file.sync_data()?;
@@ -491,6 +510,7 @@ impl Journal {
         self.write(b'D', &id.to_le_bytes())?;
         self.pending.remove(&id);
         clear_intent(&mut self.ring_intent, Key::Entry(id));
+        self.in_ring.remove(&Key::Entry(id));
         self.compact_if_long()
     }
 
@@ -505,6 +525,7 @@ impl Journal {
     pub fn delivered(&mut self, sequence: u64) -> anyhow::Result<()> {
         self.write(b'S', &sequence.to_le_bytes())?;
         clear_intent(&mut self.ring_intent, Key::Nats(sequence));
+        self.in_ring.remove(&Key::Nats(sequence));
         self.unacknowledged.insert(sequence);
         self.delivered.insert(sequence);
         trim(&mut self.delivered);
@@ -526,12 +547,23 @@ impl Journal {
         Ok(())
     }
 
-    /// Whether a killed run sent `key` into the ring destination, which
-    /// has now committed `count` messages: it had recorded its intent, and
-    /// the ring has moved since.
-    pub fn sent_into_ring(&self, key: Key, count: u64) -> bool {
-        self.ring_intent
-            .is_some_and(|(k, before)| k == key && count > before)
+    /// Settles what a killed run was about to send into the ring
+    /// destination, which has committed `count` messages now, before this
+    /// run sends anything: if the count moved past the one recorded, that
+    /// message went in (recorded with `K`).
+    pub fn settle_ring_intent(&mut self, count: u64) -> anyhow::Result<()> {
+        if let Some((key, before)) = self.ring_intent.take() {
+            if count > before && self.in_ring.insert(key) {
+                self.write(b'K', &key.bytes())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `key` is in the ring destination already (a killed run
+    /// sent it; see [`Journal::settle_ring_intent`]).
+    pub fn in_ring(&self, key: Key) -> bool {
+        self.in_ring.contains(&key)
     }
 
     fn write(&mut self, kind: u8, body: &[u8]) -> anyhow::Result<()> {
@@ -552,6 +584,7 @@ impl Journal {
                 &self.delivered,
                 self.last_ring_sequence,
                 self.ring_intent,
+                &self.in_ring,
             )?;
             self.records = 0;
         }
@@ -563,6 +596,16 @@ impl Journal {
 fn clear_intent(intent: &mut Option<(Key, u64)>, key: Key) {
     if intent.is_some_and(|(k, _)| k == key) {
         *intent = None;
+    }
+}
+
+fn parse_key(b: &mut Body<'_>) -> Option<Key> {
+    let kind = b.take(1)?[0];
+    let n = b.u64()?;
+    match kind {
+        b'P' => Some(Key::Entry(n)),
+        b'S' => Some(Key::Nats(n)),
+        _ => None,
     }
 }
 
@@ -621,36 +664,43 @@ mod tests {
         assert_eq!(records(&all[..whole]).len(), 2);
     }
 
-    /// The intent to send into a ring outlives a restart (and the rewrite
-    /// at open) until the message is recorded delivered.
+    /// What a killed run was about to send into a ring is settled against
+    /// the ring's count before the next run sends; the verdict outlives
+    /// further restarts (and the rewrite at open) until the message is
+    /// recorded delivered.
     #[test]
-    fn a_ring_intent_lasts_until_its_message_is_delivered() {
+    fn a_killed_runs_ring_send_is_settled_once_and_kept_until_delivered() {
         let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
         let state = dir.path().join("state");
-        let id = {
+        let (sent, unsent) = {
             let mut j = Journal::open(&state, "a b").unwrap();
             let e = j.append(None, Tag::None, b"x").unwrap();
             j.ring_intent(Key::Entry(e.id), 7).unwrap();
-            e.id
+            (e.id, e.id + 1)
         };
         let mut j = Journal::open(&state, "a b").unwrap();
-        assert!(
-            j.sent_into_ring(Key::Entry(id), 8),
-            "the ring moved: it went in"
-        );
-        assert!(
-            !j.sent_into_ring(Key::Entry(id), 7),
-            "the ring did not move"
-        );
-        assert!(!j.sent_into_ring(Key::Nats(id), 8), "another message");
-        j.done(id).unwrap();
-        assert!(!j.sent_into_ring(Key::Entry(id), 8));
+        j.settle_ring_intent(8).unwrap();
+        assert!(j.in_ring(Key::Entry(sent)), "the ring moved: it went in");
+        assert!(!j.in_ring(Key::Nats(sent)), "another message");
+        // This run's own sends move the count; the verdict stands.
+        j.ring_intent(Key::Nats(40), 8).unwrap();
+        j.delivered(40).unwrap();
         drop(j);
-        let j = Journal::open(&state, "a b").unwrap();
-        assert!(
-            !j.sent_into_ring(Key::Entry(id), 8),
-            "forgotten once delivered"
-        );
+        let mut j = Journal::open(&state, "a b").unwrap();
+        j.settle_ring_intent(9).unwrap();
+        assert!(j.in_ring(Key::Entry(sent)), "kept across a restart");
+        j.done(sent).unwrap();
+        assert!(!j.in_ring(Key::Entry(sent)));
+        drop(j);
+        let mut j = Journal::open(&state, "a b").unwrap();
+        j.settle_ring_intent(9).unwrap();
+        assert!(!j.in_ring(Key::Entry(sent)), "forgotten once delivered");
+        // An intent the ring did not move past: not in the ring.
+        j.ring_intent(Key::Entry(unsent), 9).unwrap();
+        drop(j);
+        let mut j = Journal::open(&state, "a b").unwrap();
+        j.settle_ring_intent(9).unwrap();
+        assert!(!j.in_ring(Key::Entry(unsent)));
     }
 
     #[test]

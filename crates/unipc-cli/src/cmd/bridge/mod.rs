@@ -12,7 +12,7 @@
 //! | destination | a message sent twice (a kill after the send, before the journal says so) |
 //! |---|---|
 //! | `nats://` | de-duplicated by the server: each carries a `Nats-Msg-Id` from the journal (within the stream's duplicate window, 2 minutes by default) |
-//! | `ring:` | recognised: the journal records the ring's count of committed messages before each send, and a restarted bridge that finds the count moved knows its message went in (so nothing else may write into the ring between two runs of the bridge) |
+//! | `ring:` | recognised: the journal records the ring's count of committed messages before each send, and a restarted bridge compares it with the ring's count before it sends anything: a message its killed run put in is not sent again, whether it comes back from the journal or, from a NATS source, redelivered after the ack wait (so nothing else may write into the ring between two runs of the bridge) |
 //! | anything else | delivered twice: the window is one `write(2)` to the journal after the send returned |
 //!
 //! A NATS source's message is acknowledged only after the destination
@@ -97,6 +97,11 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
     let mut counts = Counts::default();
     let mut progress = Progress::new(args.progress);
 
+    // What a killed run was about to put into a ring destination is
+    // settled before this run moves the ring's count.
+    if let MessageHandle::RingSender(ring) = &destination {
+        journal.settle_ring_intent(ring.sent())?;
+    }
     // What a previous run took and did not deliver goes first, under the
     // ids it was journaled with.
     let target = Target {
@@ -271,7 +276,7 @@ impl Target<'_> {
         counts: &mut Counts,
     ) -> anyhow::Result<()> {
         if let MessageHandle::RingSender(ring) = self.handle {
-            if journal.sent_into_ring(key, ring.sent()) {
+            if journal.in_ring(key) {
                 counts.skipped += 1;
                 return Ok(());
             }
