@@ -76,7 +76,8 @@ impl Shared {
 /// the helper applied them after the future's last poll, the drop reverses
 /// them with the inverse operations ([`Op::inverse`]) before any other
 /// waiting group is tried, so a dropped apply took nothing. A group of
-/// takes and waits for zero is always reversed (its inverse only adds);
+/// takes and waits for zero is always reversed (its inverse only adds,
+/// which fails only past the kernel's largest value, `SEMVMX`);
 /// a group that also adds is reversed unless another process took the
 /// units it added in between, and then it stays applied, whole. Dropping
 /// the handle stops and joins the helper.
