@@ -619,18 +619,23 @@ fn compare(args: Args) -> Res<()> {
     let mut tput = Vec::new();
     if !args.skip_throughput {
         println!(
-            "\n{:<44} {:>8} {:>12} {:>12}",
-            "throughput (one process, two threads)", "size", "ring GB/s", "memcpy GB/s"
+            "\n{:<44} {:>8} {:>12} {:>12} {:>20}",
+            "throughput (one process, two threads)",
+            "size",
+            "ring GB/s",
+            "memcpy GB/s",
+            "memcpy, ring's bytes"
         );
         for &capacity in &args.ring_capacities {
             for size in [64 * 1024, 1024 * 1024] {
                 let t = throughput::ring_vs_memcpy(size, capacity, pinned.then(|| cpus[1]))?;
                 println!(
-                    "{:<44} {:>8} {:>12.2} {:>12.2}",
+                    "{:<44} {:>8} {:>12.2} {:>12.2} {:>20.2}",
                     format!("unipc ring send_wait -> recv_wait, {capacity} slots"),
                     human(size),
                     t.ring_gb_per_s,
-                    t.memcpy_gb_per_s
+                    t.memcpy_gb_per_s,
+                    t.memcpy_footprint_gb_per_s
                 );
                 tput.push(t);
             }

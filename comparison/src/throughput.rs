@@ -11,8 +11,11 @@ use crate::Res;
 
 /// Bytes moved per second through the ring (one thread sending with
 /// `send_wait`, one receiving with `recv_wait`, each message copied in and
-/// copied out) and by one thread's `copy_from_slice` between two buffers
-/// of the same size.
+/// copied out), by one thread's `copy_from_slice` between two buffers of
+/// the message's size (in cache), and by the same copy into each slot of a
+/// buffer as large as the ring's slots in turn (the ring writer's working
+/// set: out of the caches once `capacity × size` outgrows them, the fair
+/// baseline for a ring that large).
 #[derive(Serialize, Debug)]
 pub struct Throughput {
     pub size: usize,
@@ -21,6 +24,8 @@ pub struct Throughput {
     pub messages: u64,
     pub ring_gb_per_s: f64,
     pub memcpy_gb_per_s: f64,
+    /// memcpy cycling through `capacity × size` bytes of destination.
+    pub memcpy_footprint_gb_per_s: f64,
 }
 
 /// About 2 GiB through each, at least 1,000 messages. The sending thread
@@ -68,6 +73,16 @@ pub fn ring_vs_memcpy(size: usize, capacity: u64, sender_cpu: Option<usize>) -> 
     }
     let memcpy_secs = start.elapsed().as_secs_f64();
 
+    let slots = usize::try_from(capacity)?;
+    let mut footprint = vec![0u8; slots * size];
+    let start = Instant::now();
+    for i in 0..messages as usize {
+        let at = (i % slots) * size;
+        footprint[at..at + size].copy_from_slice(black_box(&src));
+        black_box(&mut footprint);
+    }
+    let footprint_secs = start.elapsed().as_secs_f64();
+
     let bytes = (messages * size as u64) as f64;
     Ok(Throughput {
         size,
@@ -75,5 +90,6 @@ pub fn ring_vs_memcpy(size: usize, capacity: u64, sender_cpu: Option<usize>) -> 
         messages,
         ring_gb_per_s: bytes / ring_secs / 1e9,
         memcpy_gb_per_s: bytes / memcpy_secs / 1e9,
+        memcpy_footprint_gb_per_s: bytes / footprint_secs / 1e9,
     })
 }
