@@ -4669,6 +4669,130 @@ fn bridge_from_nats_into_a_ring_recognises_a_redelivery_its_kill_left_unjournale
     assert_eq!(more.stdout_text(), "", "nothing twice: {more:?}");
 }
 
+/// A source ring removed and made again numbers its messages from 0: the
+/// journal's record of the old ring's last message must not make the
+/// bridge skip the new ones. And a run that fails before it takes anything
+/// (a mistyped source) does not bind the state directory to that pair.
+#[test]
+fn bridge_takes_a_remade_source_ring_as_new_and_a_failed_start_binds_nothing() {
+    let base = unique();
+    let (src, dst) = (format!("ring:/{base}-rs"), format!("ring:/{base}-rd"));
+    let _guards = [Removed(src.clone()), Removed(dst.clone())];
+    let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+    let state = dir.path().join("state");
+    let state_arg = state.to_str().unwrap();
+    let typo = format!("posix-mq:/{base}-nosuch");
+    let mut failed = unipc();
+    failed.args(["bridge", &typo, &dst, "--state", state_arg]);
+    run(failed, Input::Nothing).runtime_error(&typo);
+    unipc_run(&["create", &src, "--capacity", "16", "--max-size", "64"]).ok();
+    unipc_run(&["create", &dst, "--capacity", "64", "--max-size", "64"]).ok();
+    let bridge = || {
+        unipc_run(&[
+            "bridge",
+            &src,
+            &dst,
+            "--progress",
+            "0",
+            "--idle-exit",
+            "1",
+            "--state",
+            state_arg,
+        ])
+        .ok()
+    };
+    let mut send = unipc();
+    send.args(["send", &src, "--lines"]);
+    run(send, Input::Bytes(b"a\nb\nc\n".to_vec())).ok();
+    bridge();
+    unipc_run(&["rm", &src]).ok();
+    unipc_run(&["create", &src, "--capacity", "16", "--max-size", "64"]).ok();
+    let mut send = unipc();
+    send.args(["send", &src, "--lines"]);
+    run(send, Input::Bytes(b"d\ne\n".to_vec())).ok();
+    bridge();
+    let got = unipc_run(&["recv", &dst, "--count", "5", "--timeout", "5"]).ok();
+    assert_eq!(got, "a\nb\nc\nd\ne\n");
+}
+
+/// A journal that cannot be written (its filesystem full) does not lose
+/// the message already taken from a queue: the bridge delivers it
+/// unjournaled, stops, and says so. Needs root to mount a small tmpfs.
+#[test]
+fn bridge_with_a_full_journal_delivers_the_message_in_hand_and_stops() {
+    if !rustix::process::geteuid().is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let base = unique();
+    let (src, dst) = (
+        format!("posix-mq:/{base}-fs"),
+        format!("posix-mq:/{base}-fd"),
+    );
+    let _guards = [Removed(src.clone()), Removed(dst.clone())];
+    for q in [&src, &dst] {
+        unipc_run(&["create", q, "--max-messages", "10", "--max-size", "64"]).ok();
+    }
+    let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
+    let mount = dir.path().join("full");
+    std::fs::create_dir(&mount).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs"])
+        .arg(&mount)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs");
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(mount.clone());
+    let state = mount.join("state");
+    // Open the journal once (an empty one fits), then fill the disk.
+    let mut first = unipc();
+    first
+        .args([
+            "bridge",
+            &src,
+            &dst,
+            "--idle-exit",
+            "0.2",
+            "--progress",
+            "0",
+            "--state",
+        ])
+        .arg(&state);
+    run(first, Input::Nothing).ok();
+    let fill = std::fs::write(mount.join("filler"), vec![0u8; 128 * 1024]);
+    assert!(fill.is_err(), "the filesystem should have filled");
+    let mut send = unipc();
+    send.args(["send", &src, "--lines"]);
+    run(send, Input::Bytes(b"kept\n".to_vec())).ok();
+    let mut cmd = unipc();
+    cmd.args([
+        "bridge",
+        &src,
+        &dst,
+        "--idle-exit",
+        "1",
+        "--progress",
+        "0",
+        "--state",
+    ])
+    .arg(&state);
+    let out = run(cmd, Input::Nothing);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        out.stderr.contains("delivered without it"),
+        "{}",
+        out.stderr
+    );
+    let got = unipc_run(&["recv", &dst, "--timeout", "5"]).ok();
+    assert_eq!(got, "kept\n");
+}
+
 #[test]
 fn bridge_refuses_a_state_directory_others_can_write_a_link_and_a_loop() {
     let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
@@ -4685,6 +4809,12 @@ fn bridge_refuses_a_state_directory_others_can_write_a_link_and_a_loop() {
         let line = run(cmd, Input::Nothing).runtime_error(&state.display().to_string());
         assert!(line.contains(want), "{line}");
     }
+    // A trailing slash does not make `lstat` look through the link.
+    let mut cmd = unipc();
+    cmd.args(["bridge", &queue, "nats://127.0.0.1:1/x", "--state"])
+        .arg(format!("{}/", link.display()));
+    let line = run(cmd, Input::Nothing).runtime_error(&link.display().to_string());
+    assert!(line.contains("symbolic link"), "{line}");
     let err = unipc_run(&["bridge", &queue, &queue, "--state", "/nonexistent"]).usage_error();
     assert!(err.contains("the same endpoint"), "{err}");
 }

@@ -12,6 +12,8 @@
 //! u32 length | u8 kind | body | u32 FNV-1a of kind and body
 //! P  id u64, ring sequence u64 (u64::MAX: none), tag, message id, bytes   taken, not yet delivered (fdatasync'd)
 //! D  id u64                                                               delivered
+//! U  ring sequence u64                                                    that ring message was let go (its view released)
+//! R  ring sequence u64                                                    (in a rewritten journal) a ring message journaled and not let go
 //! S  stream sequence u64                                                  a NATS message delivered (remembered, newest 100,000)
 //! A  stream sequence u64                                                  ... and acknowledged
 //! W  key kind u8 (P or S), key u64, ring count u64                         about to send that message into a ring destination, whose writer had committed `count`
@@ -90,7 +92,13 @@ pub struct Journal {
     /// one again. The newest [`KEEP_DELIVERED`].
     delivered: BTreeSet<u64>,
     next_id: u64,
-    last_ring_sequence: Option<u64>,
+    /// The ring source's message journaled and not let go: a run killed
+    /// between the two left it at the ring's head, where the next run's
+    /// first view finds it again.
+    held_ring_sequence: Option<u64>,
+    /// The `endpoints` file, written with the first record (so a run that
+    /// fails before taking anything binds the directory to nothing).
+    pair_to_write: Option<(PathBuf, String)>,
     /// The message last about to go into a ring destination, and the
     /// ring's count then; cleared once that message is recorded delivered.
     ring_intent: Option<(Key, u64)>,
@@ -206,6 +214,10 @@ impl Journal {
     /// When `dir` cannot be made or read, is not a directory of this
     /// user's, or another bridge holds it.
     pub fn open(dir: &Path, pair: &str) -> anyhow::Result<Journal> {
+        // Without its trailing slashes: `link/` would make `lstat` below
+        // look through a symbolic link.
+        let dir: PathBuf = dir.components().collect();
+        let dir = dir.as_path();
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -249,6 +261,7 @@ impl Journal {
         };
         // A journal belongs to one source and destination: what it holds
         // must never be replayed into another.
+        let mut pair_to_write = None;
         let pair_file = dir.join("endpoints");
         match std::fs::read_to_string(&pair_file) {
             Ok(found) if found.trim_end() == pair => {}
@@ -258,11 +271,7 @@ impl Journal {
                 found.trim_end()
             ),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let fresh = dir.join("endpoints.new");
-                std::fs::write(&fresh, format!("{pair}\n"))
-                    .with_context(|| format!("{}: write", fresh.display()))?;
-                std::fs::rename(&fresh, &pair_file)
-                    .with_context(|| format!("{}: write", pair_file.display()))?;
+                pair_to_write = Some((pair_file, pair.to_owned()));
             }
             Err(e) => return Err(e).with_context(|| format!("{}: read", pair_file.display())),
         }
@@ -284,7 +293,7 @@ impl Journal {
         let mut unacknowledged = HashSet::new();
         let mut delivered = BTreeSet::new();
         let mut next_id = 0;
-        let mut last_ring_sequence = None;
+        let mut held_ring_sequence = None;
         let mut ring_intent: Option<(Key, u64)> = None;
         let mut in_ring: HashSet<Key> = HashSet::new();
         let (found, whole) = records_and_length(&old);
@@ -304,8 +313,7 @@ impl Journal {
                     if let Some(e) = parse_entry(body) {
                         next_id = next_id.max(e.id + 1);
                         if let Some(s) = e.ring_sequence {
-                            last_ring_sequence =
-                                Some(last_ring_sequence.map_or(s, |l: u64| l.max(s)));
+                            held_ring_sequence = Some(s);
                         }
                         pending.insert(e.id, e);
                     }
@@ -327,7 +335,13 @@ impl Journal {
                         ring_intent = Some((key, count));
                     }
                 }
-                b'R' => last_ring_sequence = b.u64(),
+                b'R' => held_ring_sequence = b.u64(),
+                b'U' => {
+                    let released = b.u64();
+                    if released.is_some() && released == held_ring_sequence {
+                        held_ring_sequence = None;
+                    }
+                }
                 b'S' => {
                     if let Some(s) = b.u64() {
                         unacknowledged.insert(s);
@@ -361,7 +375,7 @@ impl Journal {
             &pending,
             &unacknowledged,
             &delivered,
-            last_ring_sequence,
+            held_ring_sequence,
             ring_intent,
             &in_ring,
         )?;
@@ -373,7 +387,8 @@ impl Journal {
             unacknowledged,
             delivered,
             next_id,
-            last_ring_sequence,
+            held_ring_sequence,
+            pair_to_write,
             ring_intent,
             in_ring,
             instance,
@@ -388,7 +403,7 @@ impl Journal {
         pending: &BTreeMap<u64, Entry>,
         unacknowledged: &HashSet<u64>,
         delivered: &BTreeSet<u64>,
-        last_ring_sequence: Option<u64>,
+        held_ring_sequence: Option<u64>,
         ring_intent: Option<(Key, u64)>,
         in_ring: &HashSet<Key>,
     ) -> anyhow::Result<File> {
@@ -402,7 +417,7 @@ impl Journal {
             .open(&fresh)
             .with_context(|| format!("{}: create", fresh.display()))?;
         let mut all = Vec::new();
-        if let Some(s) = last_ring_sequence {
+        if let Some(s) = held_ring_sequence {
             all.extend(encode(b'R', &s.to_le_bytes()));
         }
         for e in pending.values() {
@@ -472,10 +487,19 @@ impl Journal {
         self.pending.len() + self.unacknowledged.len()
     }
 
-    /// Whether ring message `sequence` was already taken (a reader killed
-    /// while holding it left it in the ring).
-    pub fn ring_seen(&self, sequence: u64) -> bool {
-        self.last_ring_sequence.is_some_and(|last| sequence <= last)
+    /// Whether ring message `sequence`, this run's first view, is the one
+    /// a killed run journaled and did not let go (left at the ring's head).
+    /// Asked once: any later view is new, and so is the first one of a ring
+    /// that is not where the journal left it (removed and made again).
+    pub fn held_before(&mut self, sequence: u64) -> bool {
+        self.held_ring_sequence.take() == Some(sequence)
+    }
+
+    /// Records that ring message `sequence` was let go.
+    pub fn released(&mut self, sequence: u64) -> anyhow::Result<()> {
+        self.write(b'U', &sequence.to_le_bytes())?;
+        self.held_ring_sequence = None;
+        Ok(())
     }
 
     /// Records a message taken, and makes it durable (fdatasync) before
@@ -497,7 +521,7 @@ impl Journal {
         self.file.sync_data().context("journal: fdatasync")?;
         self.next_id += 1;
         if let Some(s) = ring_sequence {
-            self.last_ring_sequence = Some(s);
+            self.held_ring_sequence = Some(s);
         }
         self.pending.insert(entry.id, entry.clone());
         Ok(entry)
@@ -567,6 +591,9 @@ impl Journal {
     }
 
     fn write(&mut self, kind: u8, body: &[u8]) -> anyhow::Result<()> {
+        if let Some((path, pair)) = self.pair_to_write.take() {
+            write_pair(&path, &pair)?;
+        }
         // One write: a killed process leaves the record whole or absent.
         self.file
             .write_all(&encode(kind, body))
@@ -582,7 +609,7 @@ impl Journal {
                 &self.pending,
                 &self.unacknowledged,
                 &self.delivered,
-                self.last_ring_sequence,
+                self.held_ring_sequence,
                 self.ring_intent,
                 &self.in_ring,
             )?;
@@ -590,6 +617,14 @@ impl Journal {
         }
         Ok(())
     }
+}
+
+/// Binds the state directory to its source and destination.
+fn write_pair(pair_file: &Path, pair: &str) -> anyhow::Result<()> {
+    let fresh = pair_file.with_extension("new");
+    std::fs::write(&fresh, format!("{pair}\n"))
+        .with_context(|| format!("{}: write", fresh.display()))?;
+    std::fs::rename(&fresh, pair_file).with_context(|| format!("{}: write", pair_file.display()))
 }
 
 /// Forgets the intent for `key`, which is now recorded delivered.

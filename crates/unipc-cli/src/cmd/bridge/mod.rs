@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `nats://` | not acknowledged until delivered | nothing: the server delivers it again |
 //! | `ring:` | a borrowed view, released once journaled | nothing: the message stays in the ring, and its ring number tells a re-read |
-//! | a queue, a datagram socket | consumed by the receive | the one message between the receive and the journal's write |
+//! | a queue, a datagram socket | consumed by the receive | the one message between the receive and the journal's write (a journal that cannot be written, a full disk: that message is delivered unjournaled, and the bridge stops saying so) |
 //!
 //! | destination | a message sent twice (a kill after the send, before the journal says so) |
 //! |---|---|
@@ -168,14 +168,16 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
             MessageHandle::RingReceiver(ring) => match ring.recv_view(Wait::For(POLL)) {
                 Ok(view) => {
                     let sequence = view.sequence();
-                    if journal.ring_seen(sequence) {
+                    if journal.held_before(sequence) {
                         // Journaled by a run killed before it let go.
                         drop(view);
+                        journal.released(sequence)?;
                         counts.skipped += 1;
                         continue;
                     }
                     let entry = journal.append(Some(sequence), Tag::None, &view)?;
                     drop(view);
+                    journal.released(sequence)?;
                     target.forward(&mut journal, &entry, &mut counts)?;
                     true
                 }
@@ -184,7 +186,13 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
             },
             other => match other.messenger().recv_vec(Wait::For(POLL)) {
                 Ok((bytes, tag)) => {
-                    let entry = journal.append(None, tag, &bytes)?;
+                    let entry = match journal.append(None, tag, &bytes) {
+                        Ok(entry) => entry,
+                        // Taken from a source that cannot have it back and
+                        // not journaled (a full disk): delivered as it is
+                        // rather than lost, then the bridge stops.
+                        Err(e) => return Err(target.rescue(&bytes, tag, e)),
+                    };
                     target.forward(&mut journal, &entry, &mut counts)?;
                     true
                 }
@@ -254,6 +262,41 @@ impl Target<'_> {
             counts,
         )?;
         journal.done(entry.id)
+    }
+
+    /// The message in hand when the journal could not record it: one
+    /// attempt to deliver it unjournaled, and the journal's error saying
+    /// what became of it.
+    fn rescue(&self, bytes: &[u8], tag: Tag, err: anyhow::Error) -> anyhow::Error {
+        let tag = tag_for(self.endpoint, tag);
+        let sent = match self.handle {
+            MessageHandle::Nats(nats) => nats
+                .send_with_id(
+                    bytes,
+                    tag,
+                    &format!(
+                        "unipc-bridge-unjournaled-{}-{}",
+                        std::process::id(),
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| d.as_nanos())
+                    ),
+                    Wait::For(Duration::from_secs(2)),
+                )
+                .map(|_| ()),
+            other => other
+                .messenger()
+                .send_tagged(bytes, tag, Wait::For(Duration::from_secs(2))),
+        };
+        match sent {
+            Ok(()) => err.context(
+                "the journal could not record the message taken from the source; it was delivered without it, and the bridge stops",
+            ),
+            Err(e) => err.context(format!(
+                "the journal could not record the message taken from the source, and delivering it without the journal failed too ({e}): that message ({} bytes) is lost",
+                bytes.len()
+            )),
+        }
     }
 
     /// Sends one message, retrying what a restart of the destination
