@@ -4793,6 +4793,43 @@ fn bridge_with_a_full_journal_delivers_the_message_in_hand_and_stops() {
     assert_eq!(got, "kept\n");
 }
 
+/// `rm` of a ring a live process still writes to removes it, and says
+/// that the writer goes on with the removed object (a bridge into it would
+/// otherwise report messages moved that nobody can read).
+#[test]
+fn rm_of_a_ring_in_use_says_who_still_uses_it() {
+    let ring = format!("ring:/{}", unique());
+    let _guard = Removed(ring.clone());
+    unipc_run(&["create", &ring, "--capacity", "4", "--max-size", "64"]).ok();
+    // A writer that stays attached while its stdin stays open.
+    let mut writer = unipc()
+        .args(["send", &ring, "--lines"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = writer.stdin.take().unwrap();
+    stdin.write_all(b"first\n").unwrap();
+    let started = Instant::now();
+    while !unipc_run(&["stat", &ring]).ok().contains("(alive)") {
+        assert!(started.elapsed() < DEADLINE, "the writer never attached");
+        thread::sleep(POLL);
+    }
+    let out = unipc_run(&["rm", &ring]);
+    out.exits(0);
+    assert!(
+        out.stderr.contains("still in use by pid") && out.stderr.contains("(writer)"),
+        "{}",
+        out.stderr
+    );
+    drop(stdin);
+    let _ = writer.kill();
+    let _ = writer.wait();
+    let out = unipc_run(&["rm", &ring]);
+    assert_ne!(out.status.code(), Some(0), "removed already");
+}
+
 #[test]
 fn bridge_refuses_a_state_directory_others_can_write_a_link_and_a_loop() {
     let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();

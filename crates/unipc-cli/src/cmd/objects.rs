@@ -116,6 +116,51 @@ pub fn stat(args: StatArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The live processes attached to a ring's or pubsub's sides, as "pid N
+/// (writer)": removing the name does not stop them, and they go on with
+/// the removed object while a new one made under the name is another.
+fn live_users(endpoint: &unipc::Endpoint) -> Vec<String> {
+    use unipc::message::ring::{pubsub::PubSubOptions, Ring};
+    let alive = |a: &unipc::message::ring::Attached, role: &str| {
+        a.alive.then(|| format!("pid {} ({role})", a.pid))
+    };
+    match endpoint {
+        unipc::Endpoint::Ring(name) => Ring::open(name)
+            .and_then(|r| r.status())
+            .map(|s| {
+                [(s.writer, "writer"), (s.reader, "reader")]
+                    .iter()
+                    .filter_map(|(a, role)| a.as_ref().and_then(|a| alive(a, role)))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        unipc::Endpoint::PubSub(name) => PubSubOptions::open(name)
+            .and_then(|p| p.status())
+            .map(|s| {
+                s.publisher
+                    .iter()
+                    .filter_map(|a| alive(a, "publisher"))
+                    .chain(
+                        s.subscribers
+                            .iter()
+                            .filter_map(|sub| alive(&sub.process, "subscriber")),
+                    )
+                    .collect()
+            })
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}
+
+fn warn_in_use(endpoint: &unipc::Endpoint, users: &[String]) {
+    if !users.is_empty() {
+        crate::out::report(&format!(
+            "{endpoint}: removed, but still in use by {}: it goes on with the removed object, and one made again under the name is another",
+            users.join(", ")
+        ));
+    }
+}
+
 /// `unipc rm`.
 pub fn rm(args: RmArgs) -> anyhow::Result<ExitCode> {
     // A name no command can find is refused for all of them, before any
@@ -128,13 +173,16 @@ pub fn rm(args: RmArgs) -> anyhow::Result<ExitCode> {
         other => other.into(),
     };
     if let [only] = &args.endpoints[..] {
+        let users = live_users(only);
         unipc::open::remove_within(only, args.timeout).map_err(classify)?;
+        warn_in_use(only, &users);
         return Ok(ExitCode::SUCCESS);
     }
     // Several: each failure is reported on its own line, and the others
     // are still removed.
     let (mut failed, mut refused) = (false, false);
     for endpoint in &args.endpoints {
+        let users = live_users(endpoint);
         if let Err(e) = unipc::open::remove_within(endpoint, args.timeout).map_err(classify) {
             if e.downcast_ref::<super::UsageError>().is_some() {
                 refused = true;
@@ -142,6 +190,8 @@ pub fn rm(args: RmArgs) -> anyhow::Result<ExitCode> {
                 failed = true;
             }
             crate::out::report(&crate::out::one_line(&e));
+        } else {
+            warn_in_use(endpoint, &users);
         }
     }
     Ok(if failed {

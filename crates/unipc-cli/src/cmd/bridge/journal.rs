@@ -575,13 +575,18 @@ impl Journal {
     /// destination, which has committed `count` messages now, before this
     /// run sends anything: if the count moved past the one recorded, that
     /// message went in (recorded with `K`).
-    pub fn settle_ring_intent(&mut self, count: u64) -> anyhow::Result<()> {
-        if let Some((key, before)) = self.ring_intent.take() {
-            if count > before && self.in_ring.insert(key) {
-                self.write(b'K', &key.bytes())?;
-            }
+    ///
+    /// Returns the count recorded, and whether the message is taken as in,
+    /// for the bridge to say so.
+    pub fn settle_ring_intent(&mut self, count: u64) -> anyhow::Result<Option<(u64, bool)>> {
+        let Some((key, before)) = self.ring_intent.take() else {
+            return Ok(None);
+        };
+        let went_in = count > before;
+        if went_in && self.in_ring.insert(key) {
+            self.write(b'K', &key.bytes())?;
         }
-        Ok(())
+        Ok(Some((before, went_in)))
     }
 
     /// Whether `key` is in the ring destination already (a killed run

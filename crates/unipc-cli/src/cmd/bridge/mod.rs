@@ -100,7 +100,23 @@ pub fn run(args: BridgeArgs) -> anyhow::Result<ExitCode> {
     // What a killed run was about to put into a ring destination is
     // settled before this run moves the ring's count.
     if let MessageHandle::RingSender(ring) = &destination {
-        journal.settle_ring_intent(ring.sent())?;
+        let now = ring.sent();
+        // Said on stderr: the verdict rests on nothing else having written
+        // into the ring while the bridge was down.
+        let said = match journal.settle_ring_intent(now)? {
+            Some((before, true)) if now > before + 1 => Some(format!(
+                "the message a killed run was sending is taken as delivered: {} counted {before} messages then and {now} now (more than that one message: if another writer wrote into it meanwhile, that message was lost)",
+                args.destination
+            )),
+            Some((before, false)) if now < before => Some(format!(
+                "{} counts {now} messages, fewer than the {before} recorded: it was made again; the message a killed run was sending is sent again",
+                args.destination
+            )),
+            _ => None,
+        };
+        if let Some(said) = said {
+            let _ = writeln!(std::io::stderr().lock(), "unipc bridge: {said}");
+        }
     }
     // What a previous run took and did not deliver goes first, under the
     // ids it was journaled with.
