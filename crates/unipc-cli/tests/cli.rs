@@ -4255,9 +4255,7 @@ fn nats_create_send_recv_stat_rm_through_a_real_server() {
         "{created}"
     );
     unipc_run(&["send", &endpoint, "first"]).ok();
-    let mut send = unipc();
-    send.args(["send", &endpoint, "--lines"]);
-    run(send, Input::Bytes(b"second\nthird\n".to_vec())).ok();
+    send_lines(&endpoint, b"second\nthird\n");
     let stat = unipc_run(&["stat", &endpoint]).ok();
     assert!(
         stat.lines()
@@ -4295,6 +4293,13 @@ fn nats_create_send_recv_stat_rm_through_a_real_server() {
     }
     let compare = unipc_run(&["compare"]).ok();
     assert!(compare.contains("nats"), "{compare}");
+}
+
+/// `unipc send ENDPOINT --lines` with `lines` on stdin, which must succeed.
+fn send_lines(endpoint: &str, lines: &[u8]) {
+    let mut send = unipc();
+    send.args(["send", endpoint, "--lines"]);
+    run(send, Input::Bytes(lines.to_vec())).ok();
 }
 
 /// A `unipc bridge SRC DST --state DIR` process.
@@ -4576,9 +4581,7 @@ fn bridge_into_a_ring_recognises_a_send_its_kill_left_unjournaled() {
             "64",
         ])
         .ok();
-        let mut send = unipc();
-        send.args(["send", &source, "--lines"]);
-        run(send, Input::Bytes(b"0\n1\n2\n3\n4\n".to_vec())).ok();
+        send_lines(&source, b"0\n1\n2\n3\n4\n");
         let state = dir.path().join(&destination[..4]);
         let bridge = |failpoint: Option<&str>| {
             let mut cmd = unipc();
@@ -4628,9 +4631,7 @@ fn bridge_from_nats_into_a_ring_recognises_a_redelivery_its_kill_left_unjournale
     let _guards = [Removed(ring.clone()), Removed(nats.clone())];
     unipc_run(&["create", &ring, "--capacity", "16", "--max-size", "64"]).ok();
     unipc_run(&["create", &nats]).ok();
-    let mut send = unipc();
-    send.args(["send", &nats, "--lines"]);
-    run(send, Input::Bytes(b"0\n1\n2\n3\n4\n".to_vec())).ok();
+    send_lines(&nats, b"0\n1\n2\n3\n4\n");
     let dir = tempfile::Builder::new().prefix("unipc-").tempdir().unwrap();
     let state = dir.path().join("state");
     let bridge = |extra: &[&str], failpoint: Option<&str>| {
@@ -4701,15 +4702,11 @@ fn bridge_takes_a_remade_source_ring_as_new_and_a_failed_start_binds_nothing() {
         ])
         .ok()
     };
-    let mut send = unipc();
-    send.args(["send", &src, "--lines"]);
-    run(send, Input::Bytes(b"a\nb\nc\n".to_vec())).ok();
+    send_lines(&src, b"a\nb\nc\n");
     bridge();
     unipc_run(&["rm", &src]).ok();
     unipc_run(&["create", &src, "--capacity", "16", "--max-size", "64"]).ok();
-    let mut send = unipc();
-    send.args(["send", &src, "--lines"]);
-    run(send, Input::Bytes(b"d\ne\n".to_vec())).ok();
+    send_lines(&src, b"d\ne\n");
     bridge();
     let got = unipc_run(&["recv", &dst, "--count", "5", "--timeout", "5"]).ok();
     assert_eq!(got, "a\nb\nc\nd\ne\n");
@@ -4767,9 +4764,7 @@ fn bridge_with_a_full_journal_delivers_the_message_in_hand_and_stops() {
     run(first, Input::Nothing).ok();
     let fill = std::fs::write(mount.join("filler"), vec![0u8; 128 * 1024]);
     assert!(fill.is_err(), "the filesystem should have filled");
-    let mut send = unipc();
-    send.args(["send", &src, "--lines"]);
-    run(send, Input::Bytes(b"kept\n".to_vec())).ok();
+    send_lines(&src, b"kept\n");
     let mut cmd = unipc();
     cmd.args([
         "bridge",
