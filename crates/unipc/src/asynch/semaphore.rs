@@ -54,13 +54,13 @@ struct InMemory {
 
 impl InMemory {
     #[allow(unsafe_code)]
-    fn semaphore(&self) -> Result<SharedSemaphore<'_>> {
-        // SAFETY: an `InMemory` is made only by `AsyncSharedSemaphore::init`,
-        // which initialized the semaphore at this offset of this mapping,
-        // or by `AsyncSharedSemaphore::attach`, whose caller vouched that
-        // some process did and that nobody destroys it while the handle
-        // (which keeps the mapping) lives.
-        unsafe { SharedSemaphore::attach(&self.map, self.offset) }
+    fn semaphore(&self) -> SharedSemaphore<'_> {
+        // SAFETY: an `InMemory` is made only by `AsyncSharedSemaphore::init`
+        // or `::attach` after `SharedSemaphore::init`/`attach` succeeded on
+        // this mapping and offset (`attach`'s caller vouched that nobody
+        // destroys it while the handle, which keeps the mapping, lives).
+        // Checked once there, not again on every wait and post.
+        unsafe { SharedSemaphore::checked(&self.map, self.offset, self.object.clone()) }
     }
 }
 
@@ -69,10 +69,10 @@ impl Units for InMemory {
         self.object.clone()
     }
     fn wait(&self, wait: Wait) -> Result<()> {
-        self.semaphore()?.wait(wait)
+        self.semaphore().wait(wait)
     }
     fn post(&self) -> Result<()> {
-        self.semaphore()?.post()
+        self.semaphore().post()
     }
 }
 
@@ -290,7 +290,7 @@ impl AsyncSharedSemaphore {
     /// # Errors
     /// As [`SharedSemaphore::value`].
     pub fn value(&self) -> Result<u32> {
-        self.core.shared.sem.semaphore()?.value()
+        self.core.shared.sem.semaphore().value()
     }
 
     /// `sem_post`—adds one, waking a waiter (in any process).

@@ -612,6 +612,26 @@ impl<'m> SharedSemaphore<'m> {
         Ok(SharedSemaphore { sem, object })
     }
 
+    /// The semaphore a handle made by [`init`](Self::init) or
+    /// [`attach`](Self::attach) checked at `offset` of `mapping`, under
+    /// its `object` name, without checking or naming it again: for a
+    /// handle that keeps the mapping and calls often (the async one).
+    ///
+    /// # Safety
+    /// `init` or `attach` succeeded on this `mapping` and `offset`, and
+    /// `attach`'s contract holds.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn checked(
+        mapping: &'m Mapping,
+        offset: usize,
+        object: ObjectName,
+    ) -> SharedSemaphore<'m> {
+        // SAFETY: the caller's: `init`/`attach` checked the slot in
+        // bounds and aligned, and a semaphore lives there.
+        let sem = unsafe { Sem::assume_init(mapping.region(), offset) };
+        SharedSemaphore { sem, object }
+    }
+
     /// The semaphore as errors name it ("semaphore at offset 64 of shm:/x").
     pub fn object(&self) -> &ObjectName {
         &self.object

@@ -280,31 +280,31 @@ impl Target<'_> {
         journal.done(entry.id)
     }
 
+    /// One send to the destination: to NATS with `id` for its
+    /// de-duplication (waiting up to 2 s for the acknowledgement), to any
+    /// other waiting at most `wait`.
+    fn send_once(&self, bytes: &[u8], tag: Tag, id: &str, wait: Duration) -> unipc::Result<()> {
+        match self.handle {
+            MessageHandle::Nats(nats) => nats
+                .send_with_id(bytes, tag, id, Wait::For(Duration::from_secs(2)))
+                .map(|_| ()),
+            other => other.messenger().send_tagged(bytes, tag, Wait::For(wait)),
+        }
+    }
+
     /// The message in hand when the journal could not record it: one
     /// attempt to deliver it unjournaled, and the journal's error saying
     /// what became of it.
     fn rescue(&self, bytes: &[u8], tag: Tag, err: anyhow::Error) -> anyhow::Error {
         let tag = tag_for(self.endpoint, tag);
-        let sent = match self.handle {
-            MessageHandle::Nats(nats) => nats
-                .send_with_id(
-                    bytes,
-                    tag,
-                    &format!(
-                        "unipc-bridge-unjournaled-{}-{}",
-                        std::process::id(),
-                        std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_nanos())
-                    ),
-                    Wait::For(Duration::from_secs(2)),
-                )
-                .map(|_| ()),
-            other => other
-                .messenger()
-                .send_tagged(bytes, tag, Wait::For(Duration::from_secs(2))),
-        };
-        match sent {
+        let id = format!(
+            "unipc-bridge-unjournaled-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        match self.send_once(bytes, tag, &id, Duration::from_secs(2)) {
             Ok(()) => err.context(
                 "the journal could not record the message taken from the source; it was delivered without it, and the bridge stops",
             ),
@@ -344,13 +344,7 @@ impl Target<'_> {
         let tag = tag_for(self.endpoint, tag);
         let mut pause = RETRY_START;
         loop {
-            let sent = match self.handle {
-                MessageHandle::Nats(nats) => nats
-                    .send_with_id(bytes, tag, id, Wait::For(Duration::from_secs(2)))
-                    .map(|_| ()),
-                other => other.messenger().send_tagged(bytes, tag, Wait::For(POLL)),
-            };
-            match sent {
+            match self.send_once(bytes, tag, id, POLL) {
                 Ok(()) => {
                     self.sends.set(self.sends.get() + 1);
                     if self.kill_after == Some(self.sends.get()) {

@@ -123,14 +123,7 @@ impl FutexDoorbell {
             }
             *next = now + PEER_CHECK;
         }
-        match peer::dead_holder(self.map.region().atomic_u64(at)) {
-            Some(dead) => Err(Error::PeerDied {
-                object: self.object.clone(),
-                role,
-                pid: dead.pid,
-            }),
-            None => Ok(()),
-        }
+        peer::check_alive(self.map.region().atomic_u64(at), &self.object, role)
     }
 }
 

@@ -526,14 +526,7 @@ impl Side {
     /// The other side died: cleared and reported, once.
     fn check_peer(&self) -> Result<()> {
         let peer = self.role.peer();
-        match peer::dead_holder(self.shared().u64_at(peer.at)) {
-            Some(dead) => Err(Error::PeerDied {
-                object: self.ring.object.clone(),
-                role: peer.name,
-                pid: dead.pid,
-            }),
-            None => Ok(()),
-        }
+        peer::check_alive(self.shared().u64_at(peer.at), &self.ring.object, peer.name)
     }
 
     /// This side's sleep, over a second mapping (see `doorbell.rs`).

@@ -118,6 +118,23 @@ pub(crate) fn give_back(word: &AtomicU64, me: Holder) {
     let _ = word.compare_exchange(me.word(), 0, Ordering::AcqRel, Ordering::Relaxed);
 }
 
+/// [`Error::PeerDied`] for the side `role` of `object` whose identity
+/// word is `word`, once, when its holder has died ([`dead_holder`]).
+pub(crate) fn check_alive(
+    word: &AtomicU64,
+    object: &crate::error::ObjectName,
+    role: &'static str,
+) -> crate::Result<()> {
+    match dead_holder(word) {
+        Some(dead) => Err(crate::Error::PeerDied {
+            object: object.clone(),
+            role,
+            pid: dead.pid,
+        }),
+        None => Ok(()),
+    }
+}
+
 /// The holder of a side that has died, cleared so it is reported once;
 /// `None` while the side is free or its holder alive.
 pub(crate) fn dead_holder(word: &AtomicU64) -> Option<Holder> {

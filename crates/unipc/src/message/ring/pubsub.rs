@@ -1065,14 +1065,11 @@ impl Subscriber {
     }
 
     fn check_publisher(&self) -> Result<()> {
-        match peer::dead_holder(self.pubsub.u64_at(WRITER_AT)) {
-            Some(dead) => Err(Error::PeerDied {
-                object: self.pubsub.object.clone(),
-                role: "publisher",
-                pid: dead.pid,
-            }),
-            None => Ok(()),
-        }
+        peer::check_alive(
+            self.pubsub.u64_at(WRITER_AT),
+            &self.pubsub.object,
+            "publisher",
+        )
     }
 
     /// Receives the next message into `buf`.
